@@ -1,0 +1,36 @@
+//! Roster's directory domain: the value types every other crate speaks, and the
+//! provisioning rules of `provisioning.md` as pure functions (no IO, no clock reads).
+//!
+//! - [`types`]: parsed, validated identifiers (`Email`, `Name`, `DomainName`, `Role`, …).
+//!   Wire data becomes one of these once, at the edge; inside, the type guarantees
+//!   validity and case-insensitive comparison where the spec asks for it.
+//! - [`rules`]: decisions that depend on directory state (seats, last owner, usernames).
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod rules;
+pub mod types;
+
+pub use types::*;
+
+/// A rule or validation failure, with a stable machine code and a plain message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl DomainError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! SSO connections (spec §1): a company's link to one IdP, the verified domains it
+//! serves and the organizations it provisions into.
+
+use crate::audit::{self, Change};
+use crate::directory::companies::{self, Company};
+use crate::directory::{is_id, organizations};
+use crate::{new_id, Ctx, StoreError};
+use roster_core::{DomainName, Name, Protocol};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    pub id: String,
+    pub company_id: String,
+    pub company: String,
+    pub name: String,
+    pub protocol: Protocol,
+    pub jit: bool,
+    pub scim: bool,
+    pub idp_initiated: bool,
+    pub default_organization_id: String,
+    pub default_organization: String,
+    pub default_team: Option<String>,
+    pub default_session_minutes: Option<i64>,
+    pub domains: Vec<String>,
+    pub organizations: Vec<String>,
+    /// Protocol settings (IdP endpoints, certificates, client credentials, extra
+    /// attribute names); shaped and redacted by the server.
+    pub settings: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Everything a connection is made of; the server builds it from the request.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: Name,
+    pub protocol: Protocol,
+    pub domains: Vec<DomainName>,
+    /// Organization ids or names; the default organization is added when missing.
+    pub organizations: Vec<String>,
+    pub default_organization: String,
+    pub default_team: Option<Name>,
+    pub jit: bool,
+    pub scim: bool,
+    pub idp_initiated: bool,
+    pub default_session_minutes: Option<i64>,
+    pub settings: Value,
+}
+
+const SELECT: &str = "SELECT c.id, c.company_id, co.name AS company, c.name, c.protocol, c.jit, c.scim, c.idp_initiated, \
+    c.default_organization_id, o.name AS default_organization, c.default_team, c.default_session_minutes, c.settings, \
+    c.created_at, c.updated_at FROM connections c JOIN companies co ON co.id = c.company_id \
+    JOIN organizations o ON o.id = c.default_organization_id";
+
+async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
+    let id: String = row.try_get("id")?;
+    let domains = sqlx::query_scalar(
+        "SELECT domain FROM connection_domains WHERE connection_id = $1 ORDER BY domain",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let orgs = sqlx::query_scalar(
+        "SELECT o.name FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
+         WHERE co.connection_id = $1 ORDER BY o.name_key",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let protocol: String = row.try_get("protocol")?;
+    let settings: String = row.try_get("settings")?;
+    Ok(Connection {
+        id,
+        company_id: row.try_get("company_id")?,
+        company: row.try_get("company")?,
+        name: row.try_get("name")?,
+        protocol: Protocol::parse(&protocol)?,
+        jit: get_bool(row, "jit")?,
+        scim: get_bool(row, "scim")?,
+        idp_initiated: get_bool(row, "idp_initiated")?,
+        default_organization_id: row.try_get("default_organization_id")?,
+        default_organization: row.try_get("default_organization")?,
+        default_team: row.try_get("default_team")?,
+        default_session_minutes: row.try_get("default_session_minutes")?,
+        domains,
+        organizations: orgs,
+        settings: serde_json::from_str(&settings).unwrap_or(Value::Null),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Booleans are BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (whose BOOLEAN the
+/// generic driver cannot decode).
+fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, StoreError> {
+    match row.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
+    }
+}
+
+/// Finds a connection by id, or by name when that name is unique across companies.
+pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Connection, StoreError> {
+    let rows = if is_id(ident) {
+        sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
+            .bind(ident)
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        sqlx::query(&format!("{SELECT} WHERE c.name_key = $1"))
+            .bind(ident.to_lowercase())
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    match rows.as_slice() {
+        [row] => load(conn, row).await,
+        [] => Err(StoreError::not_found("connection", ident)),
+        _ => Err(StoreError::conflict(
+            "ambiguous_name",
+            format!("several companies have a connection named '{ident}'; use its id"),
+        )),
+    }
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    company_id: Option<&str>,
+) -> Result<Vec<Connection>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR c.company_id = $1) ORDER BY c.name_key, c.id"
+    ))
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(load(conn, row).await?);
+    }
+    Ok(out)
+}
+
+/// Checks a spec against the directory and resolves its organizations to ids.
+async fn validate(
+    conn: &mut AnyConnection,
+    company: &Company,
+    spec: &Spec,
+    self_id: Option<&str>,
+) -> Result<(String, Vec<String>), StoreError> {
+    // J8: JIT can be turned off only while SCIM is on.
+    if !spec.jit && !spec.scim {
+        return Err(StoreError::rule(
+            "jit_requires_scim",
+            "JIT provisioning can be turned off only while SCIM is on",
+        ));
+    }
+    if let Some(m) = spec.default_session_minutes {
+        if m <= 0 {
+            return Err(StoreError::rule(
+                "invalid_session_minutes",
+                "default_session_minutes must be a whole number greater than 0",
+            ));
+        }
+    }
+    for d in &spec.domains {
+        let verified: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2",
+        )
+        .bind(&company.id)
+        .bind(d.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if !matches!(verified, Some(Some(_))) {
+            return Err(StoreError::rule(
+                "domain_not_verified",
+                format!(
+                    "domain '{d}' is not a verified domain of company '{}'",
+                    company.name
+                ),
+            ));
+        }
+        let served_by: Option<String> = sqlx::query_scalar(
+            "SELECT c.name FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
+             WHERE cd.domain = $1 AND ($2 IS NULL OR c.id <> $2)",
+        )
+        .bind(d.as_str())
+        .bind(self_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(other) = served_by {
+            return Err(StoreError::conflict(
+                "domain_in_use",
+                format!("domain '{d}' is already served by connection '{other}'"),
+            ));
+        }
+    }
+    let default_org = organizations::find(conn, &spec.default_organization).await?;
+    let mut org_ids = vec![default_org.id.clone()];
+    for ident in &spec.organizations {
+        let org = organizations::find(conn, ident).await?;
+        if !org_ids.contains(&org.id) {
+            org_ids.push(org.id.clone());
+        }
+    }
+    for id in &org_ids {
+        let org = organizations::find(conn, id).await?;
+        if org.company_id != company.id {
+            return Err(StoreError::rule(
+                "foreign_organization",
+                format!(
+                    "organization '{}' does not belong to company '{}'",
+                    org.name, company.name
+                ),
+            ));
+        }
+    }
+    Ok((default_org.id, org_ids))
+}
+
+async fn write_links(
+    conn: &mut AnyConnection,
+    id: &str,
+    domains: &[DomainName],
+    org_ids: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM connection_domains WHERE connection_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM connection_organizations WHERE connection_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for d in domains {
+        sqlx::query("INSERT INTO connection_domains (connection_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(d.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for o in org_ids {
+        sqlx::query(
+            "INSERT INTO connection_organizations (connection_id, organization_id) VALUES ($1, $2)",
+        )
+        .bind(id)
+        .bind(o)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn summary(c: &Connection) -> Value {
+    json!({
+        "name": c.name, "protocol": c.protocol, "jit": c.jit, "scim": c.scim, "idp_initiated": c.idp_initiated,
+        "default_organization": c.default_organization, "default_team": c.default_team,
+        "default_session_minutes": c.default_session_minutes, "domains": c.domains, "organizations": c.organizations,
+    })
+}
+
+pub async fn create(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    company: &str,
+    spec: &Spec,
+) -> Result<Connection, StoreError> {
+    let company = companies::find(conn, company).await?;
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
+            .bind(&company.id)
+            .bind(spec.name.key())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if taken.is_some() {
+        return Err(StoreError::conflict(
+            "connection_exists",
+            format!(
+                "company '{}' already has a connection named '{}'",
+                company.name,
+                spec.name.as_str()
+            ),
+        ));
+    }
+    let (default_org_id, org_ids) = validate(conn, &company, spec, None).await?;
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO connections (id, company_id, name, name_key, protocol, jit, scim, idp_initiated, default_organization_id, \
+         default_team, default_session_minutes, settings, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(&id)
+    .bind(&company.id)
+    .bind(spec.name.as_str())
+    .bind(spec.name.key())
+    .bind(spec.protocol.as_str())
+    .bind(spec.jit)
+    .bind(spec.scim)
+    .bind(spec.idp_initiated)
+    .bind(&default_org_id)
+    .bind(spec.default_team.as_ref().map(|t| t.as_str().to_string()))
+    .bind(spec.default_session_minutes)
+    .bind(spec.settings.to_string())
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    write_links(conn, &id, &spec.domains, &org_ids).await?;
+    let created = find(conn, &id).await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "connection.create",
+            object_kind: "connection",
+            object_id: &id,
+            company_id: Some(&company.id),
+            connection_id: Some(&id),
+            after: Some(summary(&created)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Replaces a connection's settings with `spec` (the server merges a PATCH into the
+/// current spec first).
+pub async fn update(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    id: &str,
+    spec: &Spec,
+) -> Result<Connection, StoreError> {
+    let before = find(conn, id).await?;
+    let company = companies::find(conn, &before.company_id).await?;
+    if spec.name.key() != before.name.to_lowercase() {
+        let taken: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM connections WHERE company_id = $1 AND name_key = $2",
+        )
+        .bind(&company.id)
+        .bind(spec.name.key())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::conflict(
+                "connection_exists",
+                format!(
+                    "company '{}' already has a connection named '{}'",
+                    company.name,
+                    spec.name.as_str()
+                ),
+            ));
+        }
+    }
+    let (default_org_id, org_ids) = validate(conn, &company, spec, Some(&before.id)).await?;
+    sqlx::query(
+        "UPDATE connections SET name = $1, name_key = $2, jit = $3, scim = $4, idp_initiated = $5, default_organization_id = $6, \
+         default_team = $7, default_session_minutes = $8, settings = $9, updated_at = $10 WHERE id = $11",
+    )
+    .bind(spec.name.as_str())
+    .bind(spec.name.key())
+    .bind(spec.jit)
+    .bind(spec.scim)
+    .bind(spec.idp_initiated)
+    .bind(&default_org_id)
+    .bind(spec.default_team.as_ref().map(|t| t.as_str().to_string()))
+    .bind(spec.default_session_minutes)
+    .bind(spec.settings.to_string())
+    .bind(ctx.now)
+    .bind(&before.id)
+    .execute(&mut *conn)
+    .await?;
+    write_links(conn, &before.id, &spec.domains, &org_ids).await?;
+    let after = find(conn, &before.id).await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "connection.update",
+            object_kind: "connection",
+            object_id: &before.id,
+            company_id: Some(&company.id),
+            connection_id: Some(&before.id),
+            before: Some(summary(&before)),
+            after: Some(summary(&after)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Deletes a connection, its SCIM tokens and its sessions (T2: sessions end at once).
+pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+    let c = find(conn, id).await?;
+    sqlx::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
+        .bind(ctx.now)
+        .bind(&c.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM connections WHERE id = $1")
+        .bind(&c.id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "connection.delete",
+            object_kind: "connection",
+            object_id: &c.id,
+            company_id: Some(&c.company_id),
+            connection_id: Some(&c.id),
+            before: Some(summary(&c)),
+            ..Default::default()
+        },
+    )
+    .await
+}

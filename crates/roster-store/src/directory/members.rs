@@ -1,0 +1,325 @@
+use super::organizations::{self, Organization};
+use super::teams;
+use super::users::{self, Profile, User};
+use crate::audit::{self, Change};
+use crate::{Ctx, StoreError};
+use roster_core::rules::{self, OwnerView};
+use roster_core::{Email, MemberState, Role, Source};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub username: String,
+    pub full_name: String,
+    pub role: Role,
+    pub state: MemberState,
+    pub source: Source,
+    pub teams: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at \
+                      FROM memberships m JOIN users u ON u.id = m.user_id";
+
+fn member_from_row(r: &sqlx::any::AnyRow) -> Result<Member, StoreError> {
+    let text = |c: &str| -> Result<String, StoreError> { Ok(r.try_get::<String, _>(c)?) };
+    Ok(Member {
+        user_id: text("id")?,
+        email: text("email")?,
+        username: text("username")?,
+        full_name: text("full_name")?,
+        role: Role::parse(&text("role")?)?,
+        state: MemberState::parse(&text("state")?)?,
+        source: Source::parse(&text("source")?)?,
+        teams: Vec::new(),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Team names per user within `org`, for the users whose ids sort in `[from, to]`: one
+/// query for a whole page of members, never one per member.
+async fn teams_by_user(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tm.user_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         WHERE t.organization_id = $1 AND tm.user_id >= $2 AND tm.user_id <= $3 ORDER BY t.name_key",
+    )
+    .bind(org_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for r in rows {
+        map.entry(r.try_get("user_id")?)
+            .or_default()
+            .push(r.try_get("name")?);
+    }
+    Ok(map)
+}
+
+/// A page of `org`'s members ordered by user id, after the user id `after`.
+pub async fn list(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Member>, StoreError> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE m.organization_id = $1 AND ($2 IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3"))
+        .bind(&org.id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut members = rows
+        .iter()
+        .map(member_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let (Some(first), Some(last)) = (members.first(), members.last()) {
+        let (from, to) = (first.user_id.clone(), last.user_id.clone());
+        let mut teams = teams_by_user(conn, &org.id, &from, &to).await?;
+        for m in &mut members {
+            m.teams = teams.remove(&m.user_id).unwrap_or_default();
+        }
+    }
+    Ok(members)
+}
+
+pub async fn find(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    user_ident: &str,
+) -> Result<Member, StoreError> {
+    let user = users::find(conn, user_ident).await?;
+    let row = sqlx::query(&format!(
+        "{SELECT} WHERE m.organization_id = $1 AND m.user_id = $2"
+    ))
+    .bind(&org.id)
+    .bind(&user.id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("member", format!("{}/{user_ident}", org.name)))?;
+    let mut member = member_from_row(&row)?;
+    member.teams = teams_by_user(conn, &org.id, &user.id, &user.id)
+        .await?
+        .remove(&user.id)
+        .unwrap_or_default();
+    Ok(member)
+}
+
+async fn active_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner' AND state = 'active'")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Adds `user` to `org` with `role`, taking a seat (J9). The caller has checked that the
+/// user is not a member yet.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    user: &User,
+    role: Role,
+    source: Source,
+    rule: Option<&str>,
+) -> Result<(), StoreError> {
+    organizations::require_seat(conn, org, ctx.now).await?;
+    sqlx::query(
+        "INSERT INTO memberships (organization_id, user_id, role, state, source, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'active', $4, $5, $5)",
+    )
+    .bind(&org.id)
+    .bind(&user.id)
+    .bind(role.as_str())
+    .bind(source.as_str())
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "membership.add",
+            object_kind: "membership",
+            object_id: &format!("{}/{}", org.id, user.id),
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            user_id: Some(&user.id),
+            after: Some(json!({ "organization": org.name, "email": user.email, "role": role, "state": "active", "source": source })),
+            rule,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// An admin adds a member by email (source `admin`), creating the account if needed,
+/// and puts them in `team_names` (existing teams of the organization).
+pub async fn add_by_admin(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    email: &Email,
+    role: Role,
+    team_names: &[String],
+    profile: &Profile,
+) -> Result<Member, StoreError> {
+    let mut team_list = Vec::with_capacity(team_names.len());
+    for t in team_names {
+        team_list.push(teams::find(conn, org, t).await?);
+    }
+    let (user, _) = users::get_or_create(conn, ctx, email, profile).await?;
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2",
+    )
+    .bind(&org.id)
+    .bind(&user.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if existing.is_some() {
+        return Err(StoreError::conflict(
+            "member_exists",
+            format!("'{}' is already a member of '{}'", user.email, org.name),
+        ));
+    }
+    insert(conn, ctx, org, &user, role, Source::Admin, None).await?;
+    for team in &team_list {
+        teams::add_member(conn, ctx, org, team, &user.id, Source::Admin.as_str()).await?;
+    }
+    find(conn, org, &user.id).await
+}
+
+/// A manual change of role and/or state. Reactivation takes a seat again (J9); the last
+/// active owner cannot be demoted or deactivated.
+pub async fn update(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    user_ident: &str,
+    role: Option<Role>,
+    state: Option<MemberState>,
+) -> Result<Member, StoreError> {
+    let before = find(conn, org, user_ident).await?;
+    let after = OwnerView {
+        role: role.unwrap_or(before.role),
+        state: state.unwrap_or(before.state),
+    };
+    if after.role == before.role && after.state == before.state {
+        return Ok(before);
+    }
+    let owners = active_owners(conn, &org.id).await?;
+    rules::check_last_owner(
+        owners,
+        OwnerView {
+            role: before.role,
+            state: before.state,
+        },
+        Some(after),
+    )?;
+    if before.state == MemberState::Deactivated && after.state == MemberState::Active {
+        organizations::require_seat(conn, org, ctx.now).await?;
+    }
+    sqlx::query("UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5")
+        .bind(after.role.as_str())
+        .bind(after.state.as_str())
+        .bind(ctx.now)
+        .bind(&org.id)
+        .bind(&before.user_id)
+        .execute(&mut *conn)
+        .await?;
+    if after.state == MemberState::Deactivated && before.state == MemberState::Active {
+        end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
+    }
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "membership.update",
+            object_kind: "membership",
+            object_id: &format!("{}/{}", org.id, before.user_id),
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            user_id: Some(&before.user_id),
+            before: Some(json!({ "role": before.role, "state": before.state })),
+            after: Some(json!({ "role": after.role, "state": after.state })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, org, &before.user_id).await
+}
+
+/// Removes a member and their teams in `org`, and ends their sessions for the company
+/// (T2). The last active owner cannot be removed.
+pub async fn remove(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    user_ident: &str,
+) -> Result<(), StoreError> {
+    let before = find(conn, org, user_ident).await?;
+    let owners = active_owners(conn, &org.id).await?;
+    rules::check_last_owner(
+        owners,
+        OwnerView {
+            role: before.role,
+            state: before.state,
+        },
+        None,
+    )?;
+    sqlx::query("DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE organization_id = $2)")
+        .bind(&before.user_id)
+        .bind(&org.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(&org.id)
+        .bind(&before.user_id)
+        .execute(&mut *conn)
+        .await?;
+    end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "membership.remove",
+            object_kind: "membership",
+            object_id: &format!("{}/{}", org.id, before.user_id),
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            user_id: Some(&before.user_id),
+            before: Some(json!({ "email": before.email, "role": before.role, "state": before.state, "teams": before.teams })),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// T2: ends the user's live sessions for the company at once.
+pub async fn end_sessions(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    company_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .bind(company_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,233 @@
+use super::{companies, is_id};
+use crate::audit::{self, Change};
+use crate::{new_id, Ctx, StoreError};
+use roster_core::{rules, Name};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub company_id: String,
+    /// The company's name.
+    pub company: String,
+    pub seat_limit: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT o.id, o.name, o.company_id, c.name AS company, o.seat_limit, o.created_at, o.updated_at \
+                      FROM organizations o JOIN companies c ON c.id = o.company_id";
+
+pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Organization, StoreError> {
+    let (sql, key) = if is_id(ident) {
+        (format!("{SELECT} WHERE o.id = $1"), ident.to_string())
+    } else {
+        (
+            format!("{SELECT} WHERE o.name_key = $1"),
+            ident.to_lowercase(),
+        )
+    };
+    sqlx::query_as(&sql)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("organization", ident))
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    company_id: Option<&str>,
+) -> Result<Vec<Organization>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1 IS NULL OR o.company_id = $1) ORDER BY o.name_key"
+    ))
+    .bind(company_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Seats taken (J9): active members plus pending, unexpired invitations (an invitation
+/// to someone already active is refused at creation, so nobody counts twice).
+pub async fn seats_used(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active') + \
+                (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = $1 AND i.accepted_at IS NULL \
+                 AND i.revoked_at IS NULL AND i.expires_at > $2)",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Refuses with the J9 message when `org` has no free seat.
+pub async fn require_seat(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    now: i64,
+) -> Result<(), StoreError> {
+    if org.seat_limit.is_none() {
+        return Ok(());
+    }
+    let used = seats_used(conn, &org.id, now).await?;
+    rules::check_seat_available(&org.name, org.seat_limit, used)?;
+    Ok(())
+}
+
+async fn name_taken(conn: &mut AnyConnection, name: &Name) -> Result<bool, StoreError> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM organizations WHERE name_key = $1")
+        .bind(name.key())
+        .fetch_optional(conn)
+        .await?;
+    Ok(id.is_some())
+}
+
+/// Creates an organization in `company` (id or name); without one, a company of the
+/// same name is created for it (interfaces.md).
+pub async fn create(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    name: &Name,
+    company: Option<&str>,
+    seat_limit: Option<i64>,
+) -> Result<Organization, StoreError> {
+    rules::check_seat_limit_change(seat_limit, 0)?;
+    if name_taken(conn, name).await? {
+        return Err(StoreError::conflict(
+            "organization_exists",
+            format!("an organization named '{}' already exists", name.as_str()),
+        ));
+    }
+    let company = match company {
+        Some(ident) => companies::find(conn, ident).await?,
+        None => companies::create(conn, ctx, name).await?,
+    };
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO organizations (id, company_id, name, name_key, seat_limit, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(&id)
+    .bind(&company.id)
+    .bind(name.as_str())
+    .bind(name.key())
+    .bind(seat_limit)
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "organization.create",
+            object_kind: "organization",
+            object_id: &id,
+            company_id: Some(&company.id),
+            organization_id: Some(&id),
+            after: Some(
+                json!({ "name": name.as_str(), "company": company.name, "seat_limit": seat_limit }),
+            ),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, &id).await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Update {
+    pub name: Option<Name>,
+    /// `Some(None)` removes the limit.
+    pub seat_limit: Option<Option<i64>>,
+}
+
+pub async fn update(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    ident: &str,
+    up: Update,
+) -> Result<Organization, StoreError> {
+    let before = find(conn, ident).await?;
+    let mut name = before.name.clone();
+    if let Some(new) = &up.name {
+        if new.key() != before.name.to_lowercase() && name_taken(conn, new).await? {
+            return Err(StoreError::conflict(
+                "organization_exists",
+                format!("an organization named '{}' already exists", new.as_str()),
+            ));
+        }
+        name = new.as_str().to_string();
+    }
+    let seat_limit = up.seat_limit.unwrap_or(before.seat_limit);
+    if up.seat_limit.is_some() {
+        let used = seats_used(conn, &before.id, ctx.now).await?;
+        rules::check_seat_limit_change(seat_limit, used)?;
+    }
+    sqlx::query("UPDATE organizations SET name = $1, name_key = $2, seat_limit = $3, updated_at = $4 WHERE id = $5")
+        .bind(&name)
+        .bind(name.to_lowercase())
+        .bind(seat_limit)
+        .bind(ctx.now)
+        .bind(&before.id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "organization.update",
+            object_kind: "organization",
+            object_id: &before.id,
+            company_id: Some(&before.company_id),
+            organization_id: Some(&before.id),
+            before: Some(json!({ "name": before.name, "seat_limit": before.seat_limit })),
+            after: Some(json!({ "name": name, "seat_limit": seat_limit })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, &before.id).await
+}
+
+/// Deletes an organization with its teams, memberships and invitations. Refused while a
+/// connection uses it as its default organization.
+pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
+    let org = find(conn, ident).await?;
+    let used_by: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM connections WHERE default_organization_id = $1 ORDER BY name",
+    )
+    .bind(&org.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    if !used_by.is_empty() {
+        return Err(StoreError::conflict(
+            "organization_in_use",
+            format!("organization '{}' is the default organization of connection(s) {}; change them first", org.name, used_by.join(", ")),
+        ));
+    }
+    sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(&org.id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "organization.delete",
+            object_kind: "organization",
+            object_id: &org.id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            before: Some(json!({ "name": org.name, "seat_limit": org.seat_limit })),
+            ..Default::default()
+        },
+    )
+    .await
+}

@@ -1,0 +1,267 @@
+use super::is_id;
+use crate::audit::{self, Change};
+use crate::directory::organizations::Organization;
+use crate::{new_id, Ctx, StoreError};
+use roster_core::Name;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Team {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub member_count: i64,
+}
+
+const SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, \
+                      (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) AS member_count FROM teams t";
+
+pub async fn find(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    ident: &str,
+) -> Result<Team, StoreError> {
+    let (sql, key) = if is_id(ident) {
+        (
+            format!("{SELECT} WHERE t.organization_id = $1 AND t.id = $2"),
+            ident.to_string(),
+        )
+    } else {
+        (
+            format!("{SELECT} WHERE t.organization_id = $1 AND t.name_key = $2"),
+            ident.to_lowercase(),
+        )
+    };
+    sqlx::query_as(&sql)
+        .bind(&org.id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("team", format!("{}/{ident}", org.name)))
+}
+
+pub async fn list(conn: &mut AnyConnection, org: &Organization) -> Result<Vec<Team>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE t.organization_id = $1 ORDER BY t.name_key"
+    ))
+    .bind(&org.id)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn name_taken(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    name: &Name,
+) -> Result<bool, StoreError> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM teams WHERE organization_id = $1 AND name_key = $2")
+            .bind(&org.id)
+            .bind(name.key())
+            .fetch_optional(conn)
+            .await?;
+    Ok(id.is_some())
+}
+
+fn exists(org: &Organization, name: &Name) -> StoreError {
+    StoreError::conflict(
+        "team_exists",
+        format!(
+            "organization '{}' already has a team named '{}'",
+            org.name,
+            name.as_str()
+        ),
+    )
+}
+
+pub async fn create(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    name: &Name,
+) -> Result<Team, StoreError> {
+    if name_taken(conn, org, name).await? {
+        return Err(exists(org, name));
+    }
+    let id = new_id();
+    sqlx::query("INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&id)
+        .bind(&org.id)
+        .bind(name.as_str())
+        .bind(name.key())
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "team.create",
+            object_kind: "team",
+            object_id: &id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            after: Some(json!({ "name": name.as_str(), "organization": org.name })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, org, &id).await
+}
+
+pub async fn rename(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    ident: &str,
+    name: &Name,
+) -> Result<Team, StoreError> {
+    let team = find(conn, org, ident).await?;
+    if name.key() != team.name.to_lowercase() && name_taken(conn, org, name).await? {
+        return Err(exists(org, name));
+    }
+    sqlx::query("UPDATE teams SET name = $1, name_key = $2 WHERE id = $3")
+        .bind(name.as_str())
+        .bind(name.key())
+        .bind(&team.id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "team.update",
+            object_kind: "team",
+            object_id: &team.id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            before: Some(json!({ "name": team.name })),
+            after: Some(json!({ "name": name.as_str() })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, org, &team.id).await
+}
+
+pub async fn delete(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    ident: &str,
+) -> Result<(), StoreError> {
+    let team = find(conn, org, ident).await?;
+    sqlx::query("DELETE FROM teams WHERE id = $1")
+        .bind(&team.id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "team.delete",
+            object_kind: "team",
+            object_id: &team.id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            before: Some(json!({ "name": team.name, "member_count": team.member_count })),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Adds a member of `org` to `team`; a no-op when they are in it already.
+pub async fn add_member(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    team: &Team,
+    user_id: &str,
+    source: &str,
+) -> Result<bool, StoreError> {
+    let member: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2",
+    )
+    .bind(&org.id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if member.is_none() {
+        return Err(StoreError::conflict(
+            "not_a_member",
+            format!(
+                "the user is not a member of organization '{}'; add them to the organization first",
+                org.name
+            ),
+        ));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO team_members (team_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&team.id)
+    .bind(user_id)
+    .bind(source)
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "team_member.add",
+            object_kind: "team",
+            object_id: &team.id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            user_id: Some(user_id),
+            after: Some(json!({ "team": team.name, "source": source })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+pub async fn remove_member(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    team: &Team,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let removed = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+        .bind(&team.id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        return Err(StoreError::not_found(
+            "team member",
+            format!("{}/{}/{user_id}", org.name, team.name),
+        ));
+    }
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "team_member.remove",
+            object_kind: "team",
+            object_id: &team.id,
+            company_id: Some(&org.company_id),
+            organization_id: Some(&org.id),
+            user_id: Some(user_id),
+            before: Some(json!({ "team": team.name })),
+            ..Default::default()
+        },
+    )
+    .await
+}

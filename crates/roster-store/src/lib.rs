@@ -1,0 +1,244 @@
+//! Roster's storage: one [`Store`] over SQLite (embedded default) or PostgreSQL, chosen
+//! from the URL scheme at start.
+//!
+//! - Reads go through a connection pool.
+//! - Every write is a closure run inside a transaction by the [`writer`]; the change and
+//!   its audit event commit together or not at all. On SQLite the writer is a single task
+//!   that group-commits: the writes that arrive while one batch commits form the next
+//!   batch, each in its own savepoint, with one `COMMIT` (one fsync) per batch. On
+//!   PostgreSQL each write is its own transaction (the server group-commits itself).
+//! - SQL text is shared by both engines (`$n` placeholders, portable types: ids are
+//!   TEXT UUIDs, times BIGINT Unix milliseconds, JSON in TEXT). The engines differ only
+//!   in their migration folders and connection setup, both in this crate.
+//!
+//! Modules by object: [`directory`] (companies, organizations, teams, users,
+//! memberships, invitations), [`domains`], [`connections`], [`tokens`] (admin and SCIM
+//! tokens), [`audit`].
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod connections;
+pub mod directory;
+pub mod domains;
+mod error;
+pub mod tokens;
+pub mod writer;
+
+pub use error::StoreError;
+pub use sqlx::AnyConnection;
+
+use futures::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Connection, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+use writer::{CommitMode, Writer};
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Who or what made a change, and under which request: stamped on every audit event.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub actor_kind: &'static str,
+    pub actor_id: Option<String>,
+    pub trace_id: String,
+    /// Unix milliseconds; injected so that tests are exact.
+    pub now: i64,
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// SQLite only: how many writes one commit may carry (1 = a commit per write).
+    pub sqlite_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            sqlite_batch: 256,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    writer: Writer,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// SQLite connection setup: foreign keys enforced, a busy timeout instead of immediate
+/// `SQLITE_BUSY`, and `synchronous=FULL` so that a commit is on disk before it returns.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://PATH`, `sqlite::memory:` is refused,
+    /// `postgres://…`), creating a SQLite file and its folder when missing.
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://…",
+                roster_core::truncate(url, 60)
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let connect_options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the writer; it is a property of the file, so
+            // set it once on a first connection before the pool opens.
+            let mut conn = sqlx::AnyConnection::connect_with(&connect_options).await?;
+            conn.execute("PRAGMA journal_mode = WAL;").await?;
+            conn.close().await?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options.clone())
+            .await?;
+        let writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::AnyConnection::connect_with(&connect_options).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Writer::spawn(
+                    conn,
+                    CommitMode::Group {
+                        max_batch: options.sqlite_batch.max(1),
+                    },
+                )
+            }
+            Backend::Postgres => Writer::pooled(pool.clone()),
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations of this engine.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Runs `f` inside a write transaction; its changes are durably committed when this
+    /// returns `Ok`, and rolled back entirely when `f` fails.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    /// Runs `f` on a pooled connection, for reads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>,
+    {
+        let mut conn = self.pool.acquire().await?;
+        f(&mut conn).await
+    }
+
+    /// Pool gauges for metrics: (open connections, idle connections).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// Closes the pool and stops the writer after the writes already queued.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// Normalises `sqlite://PATH` (relative or absolute) and creates the parent folder.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "an in-memory SQLite database loses every change on exit: give a file path, sqlite://PATH".into(),
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let mut params = vec!["mode=rwc".to_string()];
+    params.extend(
+        query
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+            .map(str::to_string),
+    );
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+/// A fresh random id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

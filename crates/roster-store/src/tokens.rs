@@ -1,0 +1,297 @@
+//! Bearer secrets: admin tokens and per-connection SCIM tokens. Only a SHA-256 hash of
+//! each secret is stored (the secrets are 256 random bits, so a fast hash is enough);
+//! presented secrets are compared with the stored hash in constant time.
+//!
+//! SCIM tokens read `scim_<token id>_<secret>`: the id finds the row, then the secret's
+//! hash is compared. Admin tokens are few and may be chosen by the operator
+//! (`ROSTER_ADMIN_TOKEN`), so every active one is compared.
+
+use crate::audit::{self, Change};
+use crate::{new_id, Ctx, StoreError};
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+use subtle::ConstantTimeEq;
+
+/// Hex SHA-256 of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 256 random bits, URL-safe base64.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn same_hash(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+// --- admin tokens ---------------------------------------------------------------
+
+pub async fn create_admin(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    name: &str,
+) -> Result<(TokenInfo, String), StoreError> {
+    let secret = format!("roster_admin_{}", random_secret());
+    let info = insert_admin(conn, ctx, name, &secret).await?;
+    Ok((info, secret))
+}
+
+async fn insert_admin(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    name: &str,
+    secret: &str,
+) -> Result<TokenInfo, StoreError> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO admin_tokens (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(hash_secret(secret))
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "admin_token.create",
+            object_kind: "admin_token",
+            object_id: &id,
+            after: Some(json!({ "name": name })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(TokenInfo {
+        id,
+        name: name.to_string(),
+        created_at: ctx.now,
+        revoked_at: None,
+    })
+}
+
+pub async fn list_admin(conn: &mut AnyConnection) -> Result<Vec<TokenInfo>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at, id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn revoke_admin(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+    let n =
+        sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(ctx.now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if n == 0 {
+        return Err(StoreError::not_found("admin token", id));
+    }
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "admin_token.revoke",
+            object_kind: "admin_token",
+            object_id: id,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The id of the active admin token whose secret is `presented`.
+pub async fn verify_admin(
+    conn: &mut AnyConnection,
+    presented: &str,
+) -> Result<Option<String>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE revoked_at IS NULL")
+            .fetch_all(conn)
+            .await?;
+    let hash = hash_secret(presented);
+    let mut found = None;
+    // Compare against every row, so the time taken does not tell which one matched.
+    for (id, stored) in rows {
+        if same_hash(&hash, &stored) {
+            found = Some(id);
+        }
+    }
+    Ok(found)
+}
+
+/// Start-up: with `ROSTER_ADMIN_TOKEN` set, makes it the active `bootstrap` token
+/// (replacing an earlier bootstrap value); without it, on a database that has no active
+/// admin token, mints one and returns it to be printed once.
+pub async fn bootstrap_admin(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    configured: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    if let Some(secret) = configured {
+        let hash = hash_secret(secret);
+        let current: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE name = 'bootstrap' AND revoked_at IS NULL").fetch_all(&mut *conn).await?;
+        if current.iter().any(|(_, h)| same_hash(h, &hash)) {
+            return Ok(None);
+        }
+        for (id, _) in current {
+            revoke_admin(conn, ctx, &id).await?;
+        }
+        insert_admin(conn, ctx, "bootstrap", secret).await?;
+        return Ok(None);
+    }
+    let active: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    if active > 0 {
+        return Ok(None);
+    }
+    let secret = format!("roster_admin_{}", random_secret());
+    insert_admin(conn, ctx, "bootstrap", &secret).await?;
+    Ok(Some(secret))
+}
+
+// --- SCIM tokens ----------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScimToken {
+    pub id: String,
+    pub connection_id: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn create_scim(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection_id: &str,
+    company_id: &str,
+) -> Result<(ScimToken, String), StoreError> {
+    let id = new_id();
+    let secret = format!("scim_{}_{}", uuid_simple(&id), random_secret());
+    sqlx::query("INSERT INTO scim_tokens (id, connection_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(connection_id)
+        .bind(hash_secret(&secret))
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "scim_token.create",
+            object_kind: "scim_token",
+            object_id: &id,
+            company_id: Some(company_id),
+            connection_id: Some(connection_id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let token = ScimToken {
+        id,
+        connection_id: connection_id.to_string(),
+        created_at: ctx.now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Ok((token, secret))
+}
+
+fn uuid_simple(id: &str) -> String {
+    id.replace('-', "")
+}
+
+pub async fn list_scim(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+) -> Result<Vec<ScimToken>, StoreError> {
+    Ok(sqlx::query_as("SELECT id, connection_id, created_at, last_used_at, revoked_at FROM scim_tokens WHERE connection_id = $1 ORDER BY created_at, id")
+        .bind(connection_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn revoke_scim(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection_id: &str,
+    company_id: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    let n = sqlx::query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND connection_id = $3 AND revoked_at IS NULL")
+        .bind(ctx.now)
+        .bind(id)
+        .bind(connection_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::not_found("SCIM token", id));
+    }
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "scim_token.revoke",
+            object_kind: "scim_token",
+            object_id: id,
+            company_id: Some(company_id),
+            connection_id: Some(connection_id),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The connection id of the active SCIM token `presented`, if any.
+pub async fn verify_scim(
+    conn: &mut AnyConnection,
+    presented: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(rest) = presented.strip_prefix("scim_") else {
+        return Ok(None);
+    };
+    let Some((simple, _)) = rest.split_once('_') else {
+        return Ok(None);
+    };
+    let Ok(id) = uuid::Uuid::parse_str(simple) else {
+        return Ok(None);
+    };
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT connection_id, secret_hash FROM scim_tokens WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    let presented_hash = hash_secret(presented);
+    Ok(match row {
+        Some((connection_id, stored)) if same_hash(&presented_hash, &stored) => Some(connection_id),
+        _ => None,
+    })
+}

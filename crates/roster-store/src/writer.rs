@@ -1,0 +1,197 @@
+//! The write path. Every write is a closure over a connection that is already inside a
+//! transaction; [`Writer::run`] returns only after that transaction committed.
+//!
+//! SQLite allows one writer at a time, and with `synchronous=FULL` every commit is an
+//! fsync. Rather than letting request tasks queue on the file lock, one task owns a
+//! dedicated connection and group-commits: it takes every write waiting in its queue (up
+//! to `max_batch`), runs each in its own `SAVEPOINT` (a failing write rolls back to its
+//! savepoint and alone gets its error), then commits once. Answers go out only after
+//! the `COMMIT` returns, so a 2xx always means "on disk". `max_batch = 1` gives the plain
+//! commit-per-write behaviour, which the write benchmark compares against.
+//!
+//! PostgreSQL takes concurrent writers itself, so there each write is a pooled
+//! transaction of its own.
+
+use crate::StoreError;
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+type Work<T> =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+
+/// A queued write with its result slot, type-erased so one queue carries them all.
+trait Job: Send {
+    /// Runs the work; returns whether it succeeded (its savepoint is kept).
+    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool>;
+    /// Delivers the result once the fate of the batch is known.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct TypedJob<T> {
+    work: Option<Work<T>>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send + 'static> Job for TypedJob<T> {
+    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(work) = self.work.take() else {
+                return false;
+            };
+            let result = work(conn).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let result = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "commit failed: {e}"
+            )))),
+            (None, _) => Err(StoreError::Closed),
+        };
+        // The requester may have gone away (client disconnected); the write stands.
+        let _ = self.reply.send(result);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CommitMode {
+    Group { max_batch: usize },
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    inner: Arc<Inner>,
+}
+
+enum Inner {
+    Queue {
+        tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+        done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    },
+    Pooled(AnyPool),
+}
+
+impl Writer {
+    /// A single writer task owning `conn` (SQLite).
+    pub fn spawn(conn: AnyConnection, mode: CommitMode) -> Self {
+        let CommitMode::Group { max_batch } = mode;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
+        let handle = tokio::spawn(writer_loop(conn, rx, max_batch));
+        Self {
+            inner: Arc::new(Inner::Queue {
+                tx: Mutex::new(Some(tx)),
+                done: Mutex::new(Some(handle)),
+            }),
+        }
+    }
+
+    /// Each write in its own pooled transaction (PostgreSQL).
+    pub fn pooled(pool: AnyPool) -> Self {
+        Self {
+            inner: Arc::new(Inner::Pooled(pool)),
+        }
+    }
+
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &*self.inner {
+            Inner::Pooled(pool) => {
+                let mut tx = pool.begin().await?;
+                let value = f(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            Inner::Queue { tx, .. } => {
+                let sender = tx.lock().await.clone().ok_or(StoreError::Closed)?;
+                let (reply, answer) = oneshot::channel();
+                let job: Box<dyn Job> = Box::new(TypedJob {
+                    work: Some(Box::new(f)),
+                    result: None,
+                    reply,
+                });
+                sender.send(job).await.map_err(|_| StoreError::Closed)?;
+                answer.await.map_err(|_| StoreError::Closed)?
+            }
+        }
+    }
+
+    /// Stops taking writes, lets the queued ones commit, and waits for the task.
+    pub async fn close(&self) {
+        if let Inner::Queue { tx, done } = &*self.inner {
+            tx.lock().await.take();
+            if let Some(handle) = done.lock().await.take() {
+                let _ = handle.await;
+            }
+        }
+    }
+}
+
+async fn writer_loop(
+    mut conn: AnyConnection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&mut conn, &mut batch).await;
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, writes = batch.len(), "write batch failed to commit");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+    let _ = conn.close().await;
+}
+
+async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
+    // lock upgrade.
+    conn.execute("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        if let Err(e) = conn.execute("SAVEPOINT w").await {
+            let _ = conn.execute("ROLLBACK").await;
+            return Err(e.to_string());
+        }
+        let ok = job.run(conn).await;
+        let end = if ok {
+            "RELEASE w"
+        } else {
+            "ROLLBACK TO w; RELEASE w"
+        };
+        if let Err(e) = conn.execute(end).await {
+            let _ = conn.execute("ROLLBACK").await;
+            return Err(e.to_string());
+        }
+    }
+    match conn.execute("COMMIT").await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e.to_string())
+        }
+    }
+}
