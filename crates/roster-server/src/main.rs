@@ -1,1 +1,175 @@
-fn main() {}
+//! The `roster` binary: `roster serve` and `roster migrate` (interfaces.md "Process").
+
+use clap::{Parser, Subcommand, ValueEnum};
+use roster_server::config::Config;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "SSO user provisioning: SAML, OIDC, SCIM 2.0, group mapping"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct DbArgs {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long = "database", env = "ROSTER_DATABASE_URL", default_value = Config::DEFAULT_DATABASE)]
+    database: String,
+    /// Log format.
+    #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on.
+        #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// External base URL used in metadata, ACS and SCIM URLs (default http://<listen>).
+        #[arg(long, env = "ROSTER_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Separate address for Prometheus metrics at /metrics (off when unset).
+        #[arg(long, env = "ROSTER_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// DNS server (IP:PORT) for domain verification; default: the system resolver.
+        #[arg(long, env = "ROSTER_DNS_RESOLVER")]
+        dns_resolver: Option<SocketAddr>,
+        /// Largest accepted request body, in bytes.
+        #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+        max_body_bytes: usize,
+        /// SQLite: most writes per group commit (1 commits each write on its own).
+        #[arg(long, env = "ROSTER_SQLITE_BATCH", default_value_t = 256, hide = true)]
+        sqlite_batch: usize,
+    },
+    /// Apply migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hickory=warn"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("roster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Migrate { db } => {
+            init_logging(db.log_format);
+            let config = Config::new(db.database, "http://127.0.0.1:8080");
+            roster_server::open_store(&config).await?.close().await;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Serve {
+            db,
+            listen,
+            public_url,
+            metrics_listen,
+            dns_resolver,
+            max_body_bytes,
+            sqlite_batch,
+        } => {
+            init_logging(db.log_format);
+            // Bind first, so that `--listen 127.0.0.1:0` reports and uses the real port.
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let listen = listener.local_addr()?;
+            let metrics = match metrics_listen {
+                Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+                None => None,
+            };
+            let mut config = Config::new(
+                db.database,
+                public_url.unwrap_or_else(|| format!("http://{listen}")),
+            );
+            config.admin_token = std::env::var("ROSTER_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty());
+            config.dns_resolver = dns_resolver;
+            config.max_body_bytes = max_body_bytes;
+            config.sqlite_batch = sqlite_batch;
+            let (state, generated) =
+                roster_server::build_state(config, roster_server::system_clock()).await?;
+            if let Some(token) = generated {
+                println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");
+            }
+            let metrics_addr = metrics
+                .as_ref()
+                .and_then(|m| m.local_addr().ok())
+                .map(|a| a.to_string());
+            tracing::info!(%listen, metrics = metrics_addr.as_deref().unwrap_or("off"), database = state.store.backend().as_str(), public_url = %state.config.public_url, "roster serving");
+            roster_server::launch(state, listener, metrics, shutdown_signal()).await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Admin authentication. Holding an [`Admin`] is the proof that the request carried a
+//! valid admin token: admin handlers take one, so a handler that forgot the check does
+//! not compile.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::trace::current_trace_id;
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use roster_store::{tokens, Ctx};
+
+pub struct Admin {
+    token_id: String,
+}
+
+impl Admin {
+    /// The audit context of a change made by this admin now.
+    pub fn ctx(&self, state: &AppState) -> Ctx {
+        Ctx {
+            actor_kind: "admin",
+            actor_id: Some(self.token_id.clone()),
+            trace_id: current_trace_id(),
+            now: state.now(),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512)
+        .then(|| token.to_string())
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let found = state
+            .store
+            .read(move |db| Box::pin(async move { tokens::verify_admin(db, &token).await }))
+            .await?;
+        found
+            .map(|token_id| Admin { token_id })
+            .ok_or_else(ApiError::unauthorized)
+    }
+}

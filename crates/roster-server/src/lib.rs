@@ -1,0 +1,140 @@
+//! Roster's HTTP server.
+//!
+//! - [`launch`] is the seam between the binary and tests: it takes bound listeners and
+//!   a shutdown future, migrates the database, bootstraps the admin token and serves.
+//! - [`router`] builds the whole HTTP surface: `/healthz`, `/readyz`, the admin API at
+//!   `/api/v1` (with its OpenAPI document), behind the trace-id, error-normalising,
+//!   metrics, body-limit and timeout layers.
+//! - Routes mirror the URL space under [`routes`].
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod auth;
+pub mod config;
+pub mod dns;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+pub mod trace;
+
+use axum::extract::DefaultBodyLimit;
+use axum::{middleware, Router};
+use config::Config;
+use roster_store::{tokens, Ctx, Store, StoreOptions};
+use state::{AppState, Clock, SystemClock};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Store(#[from] roster_store::StoreError),
+    #[error("DNS resolver: {0}")]
+    Dns(String),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store and applies migrations.
+pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
+    let store = Store::connect(
+        &config.database_url,
+        StoreOptions {
+            sqlite_batch: config.sqlite_batch,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Builds the application state: store (migrated), resolver, clock; ensures an admin
+/// token exists and returns a freshly generated one to be shown once.
+pub async fn build_state(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AppState, Option<String>), LaunchError> {
+    let store = open_store(&config).await?;
+    let dns =
+        dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
+    let configured = config.admin_token.clone();
+    let ctx = Ctx {
+        actor_kind: "system",
+        actor_id: None,
+        trace_id: "startup".into(),
+        now: clock.now_ms(),
+    };
+    let generated = store
+        .write(move |db| {
+            Box::pin(async move { tokens::bootstrap_admin(db, &ctx, configured.as_deref()).await })
+        })
+        .await?;
+    Ok((
+        AppState {
+            store,
+            config: Arc::new(config),
+            clock,
+            dns,
+        },
+        generated,
+    ))
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    routes::router(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(error::normalize_errors))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn(trace::assign))
+}
+
+/// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
+/// and closes the store (committing queued writes).
+pub async fn launch(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    metrics::install();
+    let store = state.store.clone();
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    if let Some(ml) = metrics_listener {
+        let app = metrics::router(state.clone());
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(async move {
+            let _ = axum::serve(ml, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.recv().await;
+                })
+                .await;
+        });
+    }
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(());
+        })
+        .await;
+    store.close().await;
+    result.map_err(LaunchError::from)
+}
+
+/// The production clock.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

@@ -1,0 +1,78 @@
+//! Prometheus metrics, served on their own listener (`--metrics-listen`) so that they are
+//! never exposed on the public port by accident.
+//!
+//! - `roster_http_requests_total{method, route, status}`
+//! - `roster_http_request_duration_seconds{method, route}` (histogram)
+//! - `roster_db_pool_connections{state="open"|"idle"}`
+
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder (installed once; later servers in the same process share it).
+fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+pub fn install() {
+    let _ = handle();
+}
+
+/// Counts and times every request by its route template (never the raw path, which
+/// would let clients create unbounded label values), and logs it.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    metrics::counter!("roster_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("roster_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    tracing::info!(status, route = %route, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    resp
+}
+
+async fn render(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.store.pool_stats();
+    metrics::gauge!("roster_db_pool_connections", "state" => "open").set(f64::from(open));
+    metrics::gauge!("roster_db_pool_connections", "state" => "idle").set(idle as f64);
+    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(state)
+}

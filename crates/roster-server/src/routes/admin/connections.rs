@@ -1,0 +1,514 @@
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::routes::ts;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use roster_core::{DomainName, Name, Protocol};
+use roster_store::connections::{self, Connection, Spec};
+use roster_store::directory::companies;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+}
+
+/// IdP settings of a SAML connection: either the IdP's metadata XML, or its entity id,
+/// SSO URL and signing certificates (several allowed, for rotation).
+#[derive(Deserialize, Serialize, ToSchema, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp_entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp_sso_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    idp_certificates: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp_metadata_xml: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    issuer: String,
+    client_id: String,
+    /// Write-only: never returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+const MAX_CERTS: usize = 5;
+const MAX_CERT_BYTES: usize = 16 * 1024;
+const MAX_METADATA_BYTES: usize = 512 * 1024;
+
+fn check_url(what: &str, raw: &str) -> Result<(), ApiError> {
+    let bad = || ApiError::bad_request("invalid_url", format!("{what} must be an http(s) URL"));
+    let u = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A PEM certificate (or its bare base64 body) whose body decodes to a DER SEQUENCE.
+fn check_certificate(pem: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_request("invalid_certificate", format!("idp_certificates: {why}"))
+    };
+    if pem.len() > MAX_CERT_BYTES {
+        return Err(bad("a certificate is larger than 16 KiB"));
+    }
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| bad("not a PEM certificate (its body is not base64)"))?;
+    if der.first() != Some(&0x30) || der.len() < 64 {
+        return Err(bad("not an X.509 certificate"));
+    }
+    Ok(())
+}
+
+impl SamlSettings {
+    fn validate(&self) -> Result<(), ApiError> {
+        if let Some(xml) = &self.idp_metadata_xml {
+            if xml.len() > MAX_METADATA_BYTES {
+                return Err(ApiError::bad_request(
+                    "invalid_metadata",
+                    "idp_metadata_xml is larger than 512 KiB",
+                ));
+            }
+            if !xml.contains("EntityDescriptor") {
+                return Err(ApiError::bad_request(
+                    "invalid_metadata",
+                    "idp_metadata_xml is not SAML metadata (no EntityDescriptor)",
+                ));
+            }
+        }
+        if let Some(url) = &self.idp_sso_url {
+            check_url("idp_sso_url", url)?;
+        }
+        if self
+            .idp_entity_id
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty() || e.len() > 1024)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_entity_id",
+                "idp_entity_id must be 1..1024 characters",
+            ));
+        }
+        if self.idp_certificates.len() > MAX_CERTS {
+            return Err(ApiError::bad_request(
+                "invalid_certificate",
+                format!("at most {MAX_CERTS} IdP certificates"),
+            ));
+        }
+        self.idp_certificates
+            .iter()
+            .try_for_each(|c| check_certificate(c))
+    }
+}
+
+impl OidcSettings {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_url("issuer", &self.issuer)?;
+        if self.client_id.trim().is_empty() || self.client_id.len() > 512 {
+            return Err(ApiError::bad_request(
+                "invalid_client_id",
+                "client_id must be 1..512 characters",
+            ));
+        }
+        if self
+            .client_secret
+            .as_deref()
+            .is_some_and(|s| s.len() > 1024)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_client_secret",
+                "client_secret is longer than 1024 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn settings_json(
+    protocol: Protocol,
+    saml: Option<SamlSettings>,
+    oidc: Option<OidcSettings>,
+) -> Result<Value, ApiError> {
+    match (protocol, saml, oidc) {
+        (Protocol::Saml, _, Some(_)) => Err(ApiError::bad_request(
+            "invalid_settings",
+            "a SAML connection takes `saml` settings, not `oidc`",
+        )),
+        (Protocol::Oidc, Some(_), _) => Err(ApiError::bad_request(
+            "invalid_settings",
+            "an OIDC connection takes `oidc` settings, not `saml`",
+        )),
+        (Protocol::Saml, saml, None) => {
+            let saml = saml.unwrap_or_default();
+            saml.validate()?;
+            Ok(json!({ "saml": saml }))
+        }
+        (Protocol::Oidc, None, oidc) => {
+            if let Some(o) = &oidc {
+                o.validate()?;
+            }
+            Ok(json!({ "oidc": oidc }))
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OidcView {
+    issuer: String,
+    client_id: String,
+    client_secret_set: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionView {
+    id: String,
+    name: String,
+    company: String,
+    company_id: String,
+    /// `saml` or `oidc`.
+    protocol: String,
+    domains: Vec<String>,
+    organizations: Vec<String>,
+    default_organization: String,
+    default_team: Option<String>,
+    jit: bool,
+    scim: bool,
+    idp_initiated: bool,
+    default_session_minutes: Option<i64>,
+    /// True once the IdP side is configured.
+    configured: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saml: Option<SamlSettings>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc: Option<OidcView>,
+    sp_entity_id: Option<String>,
+    acs_url: Option<String>,
+    metadata_url: Option<String>,
+    login_url: String,
+    redirect_uri: Option<String>,
+    scim_base_url: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ConnectionView {
+    fn new(c: Connection, public_url: &str) -> Self {
+        let base = format!("{public_url}/sso/{}/{}", c.protocol.as_str(), c.id);
+        let saml: Option<SamlSettings> = c
+            .settings
+            .get("saml")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let oidc: Option<OidcSettings> = c
+            .settings
+            .get("oidc")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let configured = match c.protocol {
+            Protocol::Saml => saml.as_ref().is_some_and(|s| {
+                s.idp_metadata_xml.is_some()
+                    || (s.idp_entity_id.is_some()
+                        && s.idp_sso_url.is_some()
+                        && !s.idp_certificates.is_empty())
+            }),
+            Protocol::Oidc => oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
+        };
+        let is_saml = c.protocol == Protocol::Saml;
+        Self {
+            sp_entity_id: is_saml.then(|| format!("{base}/metadata")),
+            acs_url: is_saml.then(|| format!("{base}/acs")),
+            metadata_url: is_saml.then(|| format!("{base}/metadata")),
+            login_url: format!("{base}/login"),
+            redirect_uri: (!is_saml).then(|| format!("{base}/callback")),
+            scim_base_url: format!("{public_url}/scim/v2"),
+            id: c.id,
+            name: c.name,
+            company: c.company,
+            company_id: c.company_id,
+            protocol: c.protocol.as_str().into(),
+            domains: c.domains,
+            organizations: c.organizations,
+            default_organization: c.default_organization,
+            default_team: c.default_team,
+            jit: c.jit,
+            scim: c.scim,
+            idp_initiated: c.idp_initiated,
+            default_session_minutes: c.default_session_minutes,
+            configured,
+            saml,
+            oidc: oidc.map(|o| OidcView {
+                issuer: o.issuer,
+                client_id: o.client_id,
+                client_secret_set: o.client_secret.is_some(),
+            }),
+            created_at: ts(c.created_at),
+            updated_at: ts(c.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// Company id or name.
+    company: String,
+    name: String,
+    /// `saml` or `oidc`.
+    protocol: String,
+    /// Verified domains of the company that this connection serves.
+    #[serde(default)]
+    domains: Vec<String>,
+    /// Organizations (ids or names) of the company to provision into.
+    #[serde(default)]
+    organizations: Vec<String>,
+    default_organization: String,
+    default_team: Option<String>,
+    /// Just-in-time provisioning; on by default.
+    jit: Option<bool>,
+    /// SCIM provisioning; off by default.
+    scim: Option<bool>,
+    /// IdP-initiated sign-in; off by default.
+    idp_initiated: Option<bool>,
+    default_session_minutes: Option<u32>,
+    saml: Option<SamlSettings>,
+    oidc: Option<OidcSettings>,
+}
+
+fn parse_domains(raw: &[String]) -> Result<Vec<DomainName>, ApiError> {
+    raw.iter()
+        .map(|d| DomainName::parse(d).map_err(ApiError::from))
+        .collect()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this company's connections (id or name).
+    company: Option<String>,
+}
+
+/// List SSO connections.
+#[utoipa::path(get, path = "/connections", tag = "connections", params(ListQuery),
+    responses((status = 200, body = [ConnectionView])), security(("admin_token" = [])))]
+async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<ApiJson<Vec<ConnectionView>>, ApiError> {
+    let list = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let company = match q.company {
+                    Some(c) => Some(companies::find(db, &c).await?.id),
+                    None => None,
+                };
+                connections::list(db, company.as_deref()).await
+            })
+        })
+        .await?;
+    let public = state.config.public_url.clone();
+    Ok(ApiJson(
+        list.into_iter()
+            .map(|c| ConnectionView::new(c, &public))
+            .collect(),
+    ))
+}
+
+/// Create an SSO connection. Returns the URLs to give the IdP.
+#[utoipa::path(post, path = "/connections", tag = "connections", request_body = CreateConnection,
+    responses((status = 201, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateConnection>,
+) -> Result<(StatusCode, ApiJson<ConnectionView>), ApiError> {
+    let protocol = Protocol::parse(&body.protocol)?;
+    let spec = Spec {
+        name: Name::parse(&body.name, "connection")?,
+        protocol,
+        domains: parse_domains(&body.domains)?,
+        organizations: body.organizations,
+        default_organization: body.default_organization,
+        default_team: body
+            .default_team
+            .as_deref()
+            .map(Name::parse_team)
+            .transpose()?,
+        jit: body.jit.unwrap_or(true),
+        scim: body.scim.unwrap_or(false),
+        idp_initiated: body.idp_initiated.unwrap_or(false),
+        default_session_minutes: body.default_session_minutes.map(i64::from),
+        settings: settings_json(protocol, body.saml, body.oidc)?,
+    };
+    let ctx = admin.ctx(&state);
+    let company = body.company;
+    let c = state
+        .store
+        .write(move |db| {
+            Box::pin(async move { connections::create(db, &ctx, &company, &spec).await })
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(ConnectionView::new(c, &state.config.public_url)),
+    ))
+}
+
+/// Read a connection (by id, or by name when unique).
+#[utoipa::path(get, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn get_one(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<ApiJson<ConnectionView>, ApiError> {
+    let c = state
+        .store
+        .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
+        .await?;
+    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnection {
+    name: Option<String>,
+    jit: Option<bool>,
+    scim: Option<bool>,
+    idp_initiated: Option<bool>,
+    domains: Option<Vec<String>>,
+    organizations: Option<Vec<String>>,
+    default_organization: Option<String>,
+    /// A team name; `null` removes it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    default_team: Option<Option<String>>,
+    /// Minutes; `null` removes it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<u32>)]
+    default_session_minutes: Option<Option<u32>>,
+    saml: Option<SamlSettings>,
+    oidc: Option<OidcSettings>,
+}
+
+/// Change a connection. JIT can be turned off only while SCIM is on (J8).
+#[utoipa::path(patch, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "id or name")),
+    request_body = UpdateConnection,
+    responses((status = 200, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateConnection>,
+) -> Result<ApiJson<ConnectionView>, ApiError> {
+    let domains = body.domains.as_deref().map(parse_domains).transpose()?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| Name::parse(n, "connection"))
+        .transpose()?;
+    let default_team = body
+        .default_team
+        .map(|t| t.as_deref().map(Name::parse_team).transpose())
+        .transpose()?;
+    let ctx = admin.ctx(&state);
+    let c = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let cur = connections::find(db, &id).await?;
+                let mut settings = cur.settings.clone();
+                if body.saml.is_some() || body.oidc.is_some() {
+                    // Keep a stored OIDC client secret when the PATCH does not repeat it.
+                    let mut oidc = body.oidc;
+                    if let (Some(new), Some(old)) = (
+                        oidc.as_mut(),
+                        cur.settings
+                            .get("oidc")
+                            .and_then(|o| o.get("client_secret"))
+                            .and_then(Value::as_str),
+                    ) {
+                        new.client_secret.get_or_insert_with(|| old.to_string());
+                    }
+                    settings = settings_json(cur.protocol, body.saml, oidc).map_err(|e| {
+                        roster_store::StoreError::rule("invalid_settings", e.message)
+                    })?;
+                }
+                let spec = Spec {
+                    name: match name {
+                        Some(n) => n,
+                        None => Name::parse(&cur.name, "connection")?,
+                    },
+                    protocol: cur.protocol,
+                    domains: match domains {
+                        Some(d) => d,
+                        None => cur
+                            .domains
+                            .iter()
+                            .filter_map(|d| DomainName::parse(d).ok())
+                            .collect(),
+                    },
+                    organizations: body.organizations.unwrap_or(cur.organizations),
+                    default_organization: body
+                        .default_organization
+                        .unwrap_or(cur.default_organization_id),
+                    default_team: match default_team {
+                        Some(t) => t,
+                        None => cur
+                            .default_team
+                            .as_deref()
+                            .map(Name::parse_team)
+                            .transpose()?,
+                    },
+                    jit: body.jit.unwrap_or(cur.jit),
+                    scim: body.scim.unwrap_or(cur.scim),
+                    idp_initiated: body.idp_initiated.unwrap_or(cur.idp_initiated),
+                    default_session_minutes: match body.default_session_minutes {
+                        Some(m) => m.map(i64::from),
+                        None => cur.default_session_minutes,
+                    },
+                    settings,
+                };
+                connections::update(db, &ctx, &cur.id, &spec).await
+            })
+        })
+        .await?;
+    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url)))
+}
+
+/// Delete a connection with its SCIM tokens; its users' sessions end at once (T2).
+#[utoipa::path(delete, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "id or name")),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = admin.ctx(&state);
+    state
+        .store
+        .write(move |db| Box::pin(async move { connections::delete(db, &ctx, &id).await }))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,46 @@
+//! The admin API, `/api/v1` (interfaces.md "Admin API"). Every handler takes an
+//! [`Admin`](crate::auth::Admin); objects are addressed by id or by name.
+
+mod audit;
+mod companies;
+mod connections;
+mod domains;
+mod invitations;
+mod members;
+mod organizations;
+mod teams;
+mod tokens;
+mod users;
+
+use crate::state::AppState;
+use serde::{Deserialize, Deserializer};
+use utoipa_axum::router::OpenApiRouter;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(organizations::router())
+        .merge(teams::router())
+        .merge(members::router())
+        .merge(invitations::router())
+        .merge(companies::router())
+        .merge(domains::router())
+        .merge(connections::router())
+        .merge(tokens::router())
+        .merge(users::router())
+        .merge(audit::router())
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
+/// (`Some(None)`).
+pub(crate) fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Page sizes of list endpoints: default and ceiling.
+pub(crate) fn page_limit(requested: Option<u32>, default: u32, max: u32) -> i64 {
+    i64::from(requested.unwrap_or(default).clamp(1, max))
+}

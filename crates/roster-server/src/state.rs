@@ -1,0 +1,33 @@
+use crate::config::Config;
+use crate::dns::TxtResolver;
+use roster_store::Store;
+use std::sync::Arc;
+
+/// Where the current time comes from; injected so tests can be exact.
+pub trait Clock: Send + Sync {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let now = time::OffsetDateTime::now_utc();
+        (now.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub dns: TxtResolver,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,47 @@
+//! Request ids. Every request gets a trace id — the caller's `X-Request-Id` when it is
+//! a short token, else a fresh one — echoed in the `X-Trace-Id` response header, in
+//! every error body, on every log line of the request and on every audit event.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+tokio::task_local! {
+    static TRACE_ID: String;
+}
+
+/// The trace id of the request being served (empty outside one).
+pub fn current_trace_id() -> String {
+    TRACE_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceId(pub String);
+
+fn acceptable(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub async fn assign(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    req.extensions_mut().insert(TraceId(id.clone()));
+    let span = tracing::info_span!("request", trace_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = TRACE_ID
+        .scope(id.clone(), next.run(req).instrument(span))
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-trace-id", v);
+    }
+    resp
+}
