@@ -1,0 +1,210 @@
+//! The real `roster` binary, killed and restarted: a 2xx means the write is on disk.
+
+use crate::helpers::{Backend, TestDb, ADMIN_TOKEN};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+crate::on_both_backends!(
+    sigkill_loses_no_acknowledged_write,
+    sigterm_drains_and_exits_zero
+);
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(db_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                db_url,
+                "--log-format",
+                "json",
+            ])
+            .env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ROSTER_LOG", "warn,roster=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start roster");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            assert!(Instant::now() < deadline, "roster did not start");
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("start timeout")
+                .expect("read")
+                .expect("roster exited");
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["message"] == "roster serving" {
+                break format!("http://{}", v["listen"].as_str().expect("listen"));
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, base }
+    }
+}
+
+async fn create_team(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> Result<u16, reqwest::Error> {
+    let resp = client
+        .post(format!("{base}/api/v1/organizations/acme/teams"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": name }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    Ok(resp.status().as_u16())
+}
+
+async fn sigkill_loses_no_acknowledged_write(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut server = Server::start(&db.url).await;
+    let client = reqwest::Client::new();
+    let a = client
+        .post(format!("{}/api/v1/organizations", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": "acme" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 201);
+
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (client, base, acked) = (client.clone(), server.base.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..5000 {
+                let name = format!("t-{w}-{i}");
+                match create_team(&client, &base, &name).await {
+                    Ok(201) => acked.lock().unwrap().push(name),
+                    Ok(other) => panic!("unexpected status {other} for {name}"),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 300 && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.start_kill().expect("SIGKILL");
+    let _ = server.child.wait().await;
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100,
+        "too few writes acknowledged before the kill: {}",
+        acked.len()
+    );
+
+    let server = Server::start(&db.url).await;
+    let teams = client
+        .get(format!("{}/api/v1/organizations/acme/teams", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let teams: Vec<String> = teams
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let missing: Vec<&String> = acked.iter().filter(|a| !teams.contains(a)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes lost after SIGKILL: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+
+    // Consistent: every team has exactly its audit event, committed with it.
+    let mut created = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/api/v1/audit?organization=acme&limit=1000", server.base);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created += page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "team.create")
+            .count();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(created, teams.len(), "audit events and teams disagree");
+    if backend == Backend::Sqlite {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
+
+async fn sigterm_drains_and_exits_zero(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut server = Server::start(&db.url).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let pid = server.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), server.child.wait())
+        .await
+        .expect("exit in time")
+        .expect("wait");
+    assert_eq!(exit.code(), Some(0));
+}

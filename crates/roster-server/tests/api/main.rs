@@ -1,0 +1,13 @@
+//! Integration tests: the real server over HTTP, on SQLite and on PostgreSQL.
+//! One test binary for all of them (one link instead of many).
+
+mod helpers;
+
+mod admin_auth;
+mod companies_domains;
+mod connections;
+mod durability;
+mod hostile;
+mod members;
+mod organizations;
+mod teams;

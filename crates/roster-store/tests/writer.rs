@@ -1,0 +1,145 @@
+//! The write path on both engines: a failing write in a group commit is rolled back
+//! alone (its savepoint), the others commit with their audit events.
+
+use roster_core::Name;
+use roster_store::directory::{organizations, teams};
+use roster_store::{Ctx, Store, StoreError, StoreOptions};
+
+fn ctx(trace: &str) -> Ctx {
+    Ctx {
+        actor_kind: "system",
+        actor_id: None,
+        trace_id: trace.into(),
+        now: 1_000,
+    }
+}
+
+async fn sqlite() -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("roster-writer-{}", uuid::Uuid::new_v4().simple()));
+    let store = Store::connect(
+        &format!("sqlite://{}/r.db", dir.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    (store, dir)
+}
+
+async fn postgres() -> Store {
+    use sqlx::Connection;
+    let admin = std::env::var("ROSTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0.to_string();
+    Store::connect(&format!("{base}/{name}"), StoreOptions::default())
+        .await
+        .unwrap()
+}
+
+/// 200 concurrent writes, every fourth of which fails after writing: exactly the others
+/// are committed, each with its audit event, none of the failed ones' rows or events.
+async fn failing_writes_roll_back_alone(store: Store) {
+    store.migrate().await.unwrap();
+    let c = ctx("setup");
+    let org = store
+        .write(move |db| {
+            Box::pin(async move {
+                organizations::create(
+                    db,
+                    &c,
+                    &Name::parse_organization("acme").unwrap(),
+                    None,
+                    None,
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (store, org) = (store.clone(), org.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = ctx(&format!("w{i}"));
+            store
+                .write(move |db| {
+                    Box::pin(async move {
+                        teams::create(db, &c, &org, &Name::parse_team(&format!("t{i}")).unwrap())
+                            .await?;
+                        if i % 4 == 0 {
+                            return Err(StoreError::conflict("test", "fails after writing"));
+                        }
+                        Ok(i)
+                    })
+                })
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(v) => {
+                assert_eq!(v, i);
+                ok += 1;
+            }
+            Err(StoreError::Conflict { code: "test", .. }) => assert_eq!(i % 4, 0),
+            Err(e) => panic!("write {i}: {e}"),
+        }
+    }
+    assert_eq!(ok, 150);
+    let o = org.clone();
+    let names: Vec<String> = store
+        .read(move |db| Box::pin(async move { teams::list(db, &o).await }))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names.len(), 150);
+    assert!(names
+        .iter()
+        .all(|n| n[1..].parse::<usize>().unwrap() % 4 != 0));
+    let events: i64 = store
+        .read(|db| {
+            Box::pin(async move {
+                Ok(sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'",
+                )
+                .fetch_one(db)
+                .await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(events, 150, "a rolled-back write leaves no audit event");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failing_writes_roll_back_alone() {
+    let (store, dir) = sqlite().await;
+    failing_writes_roll_back_alone(store).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failing_writes_roll_back_alone() {
+    failing_writes_roll_back_alone(postgres().await).await;
+}
+
+#[tokio::test]
+async fn refuses_unknown_and_memory_urls() {
+    for url in ["mysql://localhost/x", "sqlite::memory:", "sqlite://"] {
+        assert!(
+            matches!(
+                Store::connect(url, StoreOptions::default()).await,
+                Err(StoreError::Config(_))
+            ),
+            "{url}"
+        );
+    }
+}
