@@ -8,11 +8,7 @@ pub const INVITATION_LIFETIME_MS: i64 = 14 * 24 * 60 * 60 * 1000;
 
 /// J9: adding a seat-taking member or invitation to an organization whose limit is
 /// reached is refused. `used` counts active members plus pending invitations.
-pub fn check_seat_available(
-    org_name: &str,
-    seat_limit: Option<i64>,
-    used: i64,
-) -> Result<(), DomainError> {
+pub fn check_seat_available(org_name: &str, seat_limit: Option<i64>, used: i64) -> Result<(), DomainError> {
     match seat_limit {
         Some(limit) if used >= limit => Err(DomainError::new(
             "seat_limit_reached",
@@ -52,11 +48,7 @@ impl OwnerView {
 
 /// Manual changes may not take away an organization's last active owner: demoting,
 /// deactivating or removing them is refused. `after` is `None` for a removal.
-pub fn check_last_owner(
-    active_owners: i64,
-    before: OwnerView,
-    after: Option<OwnerView>,
-) -> Result<(), DomainError> {
+pub fn check_last_owner(active_owners: i64, before: OwnerView, after: Option<OwnerView>) -> Result<(), DomainError> {
     let loses_owner = before.is_active_owner() && !after.is_some_and(OwnerView::is_active_owner);
     if loses_owner && active_owners <= 1 {
         return Err(DomainError::new(
@@ -94,7 +86,10 @@ mod tests {
         assert!(check_seat_available("acme", Some(3), 2).is_ok());
         let err = check_seat_available("acme", Some(3), 3).unwrap_err();
         assert_eq!(err.code, "seat_limit_reached");
-        assert_eq!(err.message, "Not enough seats in organization 'acme'. Add more seats or contact your administrator.");
+        assert_eq!(
+            err.message,
+            "Not enough seats in organization 'acme'. Add more seats or contact your administrator."
+        );
     }
 
     #[test]
@@ -124,18 +119,9 @@ mod tests {
             role: Role::Owner,
             state: MemberState::Deactivated,
         };
-        assert_eq!(
-            check_last_owner(1, owner, Some(member)).unwrap_err().code,
-            "last_owner"
-        );
-        assert_eq!(
-            check_last_owner(1, owner, None).unwrap_err().code,
-            "last_owner"
-        );
-        assert_eq!(
-            check_last_owner(1, owner, Some(off)).unwrap_err().code,
-            "last_owner"
-        );
+        assert_eq!(check_last_owner(1, owner, Some(member)).unwrap_err().code, "last_owner");
+        assert_eq!(check_last_owner(1, owner, None).unwrap_err().code, "last_owner");
+        assert_eq!(check_last_owner(1, owner, Some(off)).unwrap_err().code, "last_owner");
         assert!(check_last_owner(2, owner, None).is_ok());
         assert!(check_last_owner(1, owner, Some(owner)).is_ok());
         assert!(check_last_owner(0, member, None).is_ok());

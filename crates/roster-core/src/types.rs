@@ -103,10 +103,7 @@ impl DomainName {
                 return Err(invalid());
             }
         }
-        if labels
-            .last()
-            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
-        {
+        if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
             return Err(invalid());
         }
         Ok(Self(s))
@@ -231,10 +228,7 @@ impl Name {
     pub fn parse_team(raw: &str) -> Result<Self, DomainError> {
         let name = Self::parse(raw, "team")?;
         if name.original.contains('/') {
-            return Err(DomainError::new(
-                "invalid_name",
-                "team name must not contain '/'",
-            ));
+            return Err(DomainError::new("invalid_name", "team name must not contain '/'"));
         }
         Ok(name)
     }
@@ -271,10 +265,7 @@ impl Role {
             "owner" => Ok(Self::Owner),
             _ => Err(DomainError::new(
                 "invalid_role",
-                format!(
-                    "'{}' is not a role: use member, editor or owner",
-                    truncate(raw, 40)
-                ),
+                format!("'{}' is not a role: use member, editor or owner", truncate(raw, 40)),
             )),
         }
     }
@@ -302,10 +293,7 @@ impl MemberState {
             "deactivated" => Ok(Self::Deactivated),
             _ => Err(DomainError::new(
                 "invalid_state",
-                format!(
-                    "'{}' is not a state: use active or deactivated",
-                    truncate(raw, 40)
-                ),
+                format!("'{}' is not a state: use active or deactivated", truncate(raw, 40)),
             )),
         }
     }
@@ -365,10 +353,7 @@ impl Protocol {
             "oidc" => Ok(Self::Oidc),
             _ => Err(DomainError::new(
                 "invalid_protocol",
-                format!(
-                    "'{}' is not a protocol: use saml or oidc",
-                    truncate(raw, 40)
-                ),
+                format!("'{}' is not a protocol: use saml or oidc", truncate(raw, 40)),
             )),
         }
     }
@@ -429,23 +414,15 @@ mod tests {
     fn subdomains_are_within_their_parent() {
         let parent = DomainName::parse("Example.com.").unwrap();
         assert_eq!(parent.as_str(), "example.com");
-        assert!(DomainName::parse("eu.example.com")
-            .unwrap()
-            .is_within(&parent));
+        assert!(DomainName::parse("eu.example.com").unwrap().is_within(&parent));
         assert!(parent.is_within(&parent));
-        assert!(!DomainName::parse("badexample.com")
-            .unwrap()
-            .is_within(&parent));
+        assert!(!DomainName::parse("badexample.com").unwrap().is_within(&parent));
     }
 
     #[test]
     fn public_mail_domains_are_recognised() {
-        assert!(DomainName::parse("GMAIL.com")
-            .unwrap()
-            .is_public_mail_domain());
-        assert!(!DomainName::parse("example.com")
-            .unwrap()
-            .is_public_mail_domain());
+        assert!(DomainName::parse("GMAIL.com").unwrap().is_public_mail_domain());
+        assert!(!DomainName::parse("example.com").unwrap().is_public_mail_domain());
     }
 
     #[test]

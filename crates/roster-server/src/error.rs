@@ -83,10 +83,8 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read: the connection cannot carry another
             // request, so say so instead of letting the client reuse it.
-            resp.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
+            resp.headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         resp.extensions_mut().insert(Rendered);
         resp
@@ -109,12 +107,8 @@ impl From<DomainError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-            }
-            StoreError::Conflict { code, message } => {
-                Self::new(StatusCode::CONFLICT, code, message)
-            }
+            StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            StoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             StoreError::Rule(d) => d.into(),
             StoreError::Closed => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -169,9 +163,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            too_large()
-        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => ApiError::new(other.status(), "invalid_body", other.body_text()),
     }
 }
@@ -195,10 +187,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
             Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
@@ -225,21 +214,13 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
     let allow = resp.headers().get(header::ALLOW).cloned();
     let mut err = match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such endpoint"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method_not_allowed",
-            "this endpoint does not take that method",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        StatusCode::REQUEST_TIMEOUT => {
-            ApiError::new(status, "timeout", "the request took too long")
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(status, "method_not_allowed", "this endpoint does not take that method")
         }
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(status, "timeout", "the request took too long"),
         s if s.is_server_error() => ApiError::internal(),
-        s => ApiError::new(
-            s,
-            "bad_request",
-            s.canonical_reason().unwrap_or("bad request"),
-        ),
+        s => ApiError::new(s, "bad_request", s.canonical_reason().unwrap_or("bad request")),
     }
     .into_response();
     if let Some(allow) = allow {

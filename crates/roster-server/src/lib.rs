@@ -8,10 +8,7 @@
 //! - Routes mirror the URL space under [`routes`].
 
 // Hostile input must never panic the server; tests may unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
 pub mod config;
@@ -60,13 +57,9 @@ pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
 
 /// Builds the application state: store (migrated), resolver, clock; ensures an admin
 /// token exists and returns a freshly generated one to be shown once.
-pub async fn build_state(
-    config: Config,
-    clock: Arc<dyn Clock>,
-) -> Result<(AppState, Option<String>), LaunchError> {
+pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState, Option<String>), LaunchError> {
     let store = open_store(&config).await?;
-    let dns =
-        dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
+    let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();
     let ctx = Ctx {
         actor_kind: "system",
@@ -75,9 +68,7 @@ pub async fn build_state(
         now: clock.now_ms(),
     };
     let generated = store
-        .write(move |db| {
-            Box::pin(async move { tokens::bootstrap_admin(db, &ctx, configured.as_deref()).await })
-        })
+        .write(move |db| Box::pin(async move { tokens::bootstrap_admin(db, &ctx, configured.as_deref()).await }))
         .await?;
     Ok((
         AppState {

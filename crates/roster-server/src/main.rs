@@ -79,11 +79,7 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_span_list(false)
-            .init();
+        builder.json().flatten_event(true).with_span_list(false).init();
     } else {
         builder.init();
     }
@@ -147,18 +143,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
                 None => None,
             };
-            let mut config = Config::new(
-                db.database,
-                public_url.unwrap_or_else(|| format!("http://{listen}")),
-            );
+            let mut config = Config::new(db.database, public_url.unwrap_or_else(|| format!("http://{listen}")));
             config.admin_token = std::env::var("ROSTER_ADMIN_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty());
             config.dns_resolver = dns_resolver;
             config.max_body_bytes = max_body_bytes;
             config.sqlite_batch = sqlite_batch;
-            let (state, generated) =
-                roster_server::build_state(config, roster_server::system_clock()).await?;
+            if config.admin_token.as_ref().is_some_and(|t| t.len() < 20) {
+                tracing::warn!("ROSTER_ADMIN_TOKEN is shorter than 20 characters: use a long random secret");
+            }
+            let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");
             }

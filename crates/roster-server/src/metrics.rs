@@ -51,7 +51,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     let elapsed = start.elapsed();
     let status = resp.status().as_u16();
     metrics::counter!("roster_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("roster_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!("roster_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
     tracing::info!(status, route = %route, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
     resp
 }
@@ -61,18 +62,9 @@ async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("roster_db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("roster_db_pool_connections", "state" => "idle").set(idle as f64);
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
-        .into_response()
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(render))
-        .with_state(state)
+    Router::new().route("/metrics", get(render)).with_state(state)
 }

@@ -21,10 +21,7 @@ pub fn current_trace_id() -> String {
 pub struct TraceId(pub String);
 
 fn acceptable(id: &str) -> bool {
-    (8..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub async fn assign(mut req: Request, next: Next) -> Response {
@@ -37,9 +34,7 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(TraceId(id.clone()));
     let span = tracing::info_span!("request", trace_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut resp = TRACE_ID
-        .scope(id.clone(), next.run(req).instrument(span))
-        .await;
+    let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-trace-id", v);
     }

@@ -22,11 +22,7 @@ pub struct Change<'a> {
     pub reason: Option<String>,
 }
 
-pub async fn record(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    change: Change<'_>,
-) -> Result<(), StoreError> {
+pub async fn record(conn: &mut AnyConnection, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, \
          organization_id, connection_id, user_id, before, after, rule, reason, trace_id) \
@@ -77,6 +73,7 @@ pub struct Event {
 
 #[derive(Debug, Default, Clone)]
 pub struct Query {
+    pub company_id: Option<String>,
     pub organization_id: Option<String>,
     pub connection_id: Option<String>,
     pub user_id: Option<String>,
@@ -85,21 +82,45 @@ pub struct Query {
     pub limit: i64,
 }
 
-/// Events matching every given filter, newest first.
+/// Events matching every given filter, newest first. Only the filters given become SQL
+/// conditions, so each query can use its `(column, seq)` index.
 pub async fn list(conn: &mut AnyConnection, q: &Query) -> Result<Vec<Event>, StoreError> {
-    let rows = sqlx::query(
+    let filters = [
+        ("company_id", q.company_id.as_deref()),
+        ("organization_id", q.organization_id.as_deref()),
+        ("connection_id", q.connection_id.as_deref()),
+        ("user_id", q.user_id.as_deref()),
+    ];
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in filters {
+        if let Some(v) = value {
+            values.push(v);
+            conditions.push(format!("{column} = ${}", values.len()));
+        }
+    }
+    if q.before_seq.is_some() {
+        conditions.push(format!("seq < ${}", values.len() + 1));
+    }
+    let limit_param = values.len() + usize::from(q.before_seq.is_some()) + 1;
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
         "SELECT seq, id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, organization_id, \
-         connection_id, user_id, before, after, rule, reason, trace_id FROM audit_events \
-         WHERE ($1 IS NULL OR organization_id = $1) AND ($2 IS NULL OR connection_id = $2) \
-         AND ($3 IS NULL OR user_id = $3) AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5",
-    )
-    .bind(q.organization_id.as_deref())
-    .bind(q.connection_id.as_deref())
-    .bind(q.user_id.as_deref())
-    .bind(q.before_seq)
-    .bind(q.limit)
-    .fetch_all(conn)
-    .await?;
+         connection_id, user_id, before, after, rule, reason, trace_id FROM audit_events {where_clause} \
+         ORDER BY seq DESC LIMIT ${limit_param}"
+    );
+    let mut query = sqlx::query(&sql);
+    for v in values {
+        query = query.bind(v);
+    }
+    if let Some(seq) = q.before_seq {
+        query = query.bind(seq);
+    }
+    let rows = query.bind(q.limit).fetch_all(conn).await?;
     rows.iter().map(event_from_row).collect()
 }
 

@@ -50,19 +50,18 @@ pub struct Spec {
     pub settings: Value,
 }
 
-const SELECT: &str = "SELECT c.id, c.company_id, co.name AS company, c.name, c.protocol, c.jit, c.scim, c.idp_initiated, \
+const SELECT: &str =
+    "SELECT c.id, c.company_id, co.name AS company, c.name, c.protocol, c.jit, c.scim, c.idp_initiated, \
     c.default_organization_id, o.name AS default_organization, c.default_team, c.default_session_minutes, c.settings, \
     c.created_at, c.updated_at FROM connections c JOIN companies co ON co.id = c.company_id \
     JOIN organizations o ON o.id = c.default_organization_id";
 
 async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
     let id: String = row.try_get("id")?;
-    let domains = sqlx::query_scalar(
-        "SELECT domain FROM connection_domains WHERE connection_id = $1 ORDER BY domain",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let domains = sqlx::query_scalar("SELECT domain FROM connection_domains WHERE connection_id = $1 ORDER BY domain")
+        .bind(&id)
+        .fetch_all(&mut *conn)
+        .await?;
     let orgs = sqlx::query_scalar(
         "SELECT o.name FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          WHERE co.connection_id = $1 ORDER BY o.name_key",
@@ -125,10 +124,7 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Connection, S
     }
 }
 
-pub async fn list(
-    conn: &mut AnyConnection,
-    company_id: Option<&str>,
-) -> Result<Vec<Connection>, StoreError> {
+pub async fn list(conn: &mut AnyConnection, company_id: Option<&str>) -> Result<Vec<Connection>, StoreError> {
     let rows = sqlx::query(&format!(
         "{SELECT} WHERE ($1 IS NULL OR c.company_id = $1) ORDER BY c.name_key, c.id"
     ))
@@ -165,20 +161,16 @@ async fn validate(
         }
     }
     for d in &spec.domains {
-        let verified: Option<Option<i64>> = sqlx::query_scalar(
-            "SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2",
-        )
-        .bind(&company.id)
-        .bind(d.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+        let verified: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2")
+                .bind(&company.id)
+                .bind(d.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
         if !matches!(verified, Some(Some(_))) {
             return Err(StoreError::rule(
                 "domain_not_verified",
-                format!(
-                    "domain '{d}' is not a verified domain of company '{}'",
-                    company.name
-                ),
+                format!("domain '{d}' is not a verified domain of company '{}'", company.name),
             ));
         }
         let served_by: Option<String> = sqlx::query_scalar(
@@ -241,13 +233,11 @@ async fn write_links(
             .await?;
     }
     for o in org_ids {
-        sqlx::query(
-            "INSERT INTO connection_organizations (connection_id, organization_id) VALUES ($1, $2)",
-        )
-        .bind(id)
-        .bind(o)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query("INSERT INTO connection_organizations (connection_id, organization_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(o)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -260,12 +250,7 @@ fn summary(c: &Connection) -> Value {
     })
 }
 
-pub async fn create(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    company: &str,
-    spec: &Spec,
-) -> Result<Connection, StoreError> {
+pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, company: &str, spec: &Spec) -> Result<Connection, StoreError> {
     let company = companies::find(conn, company).await?;
     let taken: Option<String> =
         sqlx::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
@@ -326,22 +311,16 @@ pub async fn create(
 
 /// Replaces a connection's settings with `spec` (the server merges a PATCH into the
 /// current spec first).
-pub async fn update(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    id: &str,
-    spec: &Spec,
-) -> Result<Connection, StoreError> {
+pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, id: &str, spec: &Spec) -> Result<Connection, StoreError> {
     let before = find(conn, id).await?;
     let company = companies::find(conn, &before.company_id).await?;
     if spec.name.key() != before.name.to_lowercase() {
-        let taken: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM connections WHERE company_id = $1 AND name_key = $2",
-        )
-        .bind(&company.id)
-        .bind(spec.name.key())
-        .fetch_optional(&mut *conn)
-        .await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
+                .bind(&company.id)
+                .bind(spec.name.key())
+                .fetch_optional(&mut *conn)
+                .await?;
         if taken.is_some() {
             return Err(StoreError::conflict(
                 "connection_exists",

@@ -45,11 +45,7 @@ pub async fn list(conn: &mut AnyConnection, company: &Company) -> Result<Vec<Dom
     .await?)
 }
 
-pub async fn find(
-    conn: &mut AnyConnection,
-    company: &Company,
-    domain: &str,
-) -> Result<Domain, StoreError> {
+pub async fn find(conn: &mut AnyConnection, company: &Company, domain: &str) -> Result<Domain, StoreError> {
     let key = DomainName::parse(domain)
         .map(|d| d.as_str().to_string())
         .unwrap_or_else(|_| domain.to_string());
@@ -82,15 +78,13 @@ pub async fn add(
         ));
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
-        "INSERT INTO domains (company_id, domain, txt_token, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&company.id)
-    .bind(domain.as_str())
-    .bind(&token)
-    .bind(ctx.now)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("INSERT INTO domains (company_id, domain, txt_token, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&company.id)
+        .bind(domain.as_str())
+        .bind(&token)
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?;
     audit::record(
         conn,
         ctx,
@@ -120,12 +114,11 @@ pub async fn mark_verified(
     if d.verified() {
         return Ok(d);
     }
-    let other: Option<String> = sqlx::query_scalar(
-        "SELECT company_id FROM domains WHERE domain = $1 AND verified_at IS NOT NULL",
-    )
-    .bind(&d.domain)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let other: Option<String> =
+        sqlx::query_scalar("SELECT company_id FROM domains WHERE domain = $1 AND verified_at IS NOT NULL")
+            .bind(&d.domain)
+            .fetch_optional(&mut *conn)
+            .await?;
     if other.is_some() {
         return Err(StoreError::conflict(
             "domain_taken",
@@ -161,12 +154,7 @@ pub async fn mark_verified(
 }
 
 /// Removes a domain; refused while a connection serves it.
-pub async fn delete(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    company: &Company,
-    domain: &str,
-) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, company: &Company, domain: &str) -> Result<(), StoreError> {
     let d = find(conn, company, domain).await?;
     let used: Vec<String> = sqlx::query_scalar(
         "SELECT c.name FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \

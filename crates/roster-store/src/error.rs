@@ -44,10 +44,7 @@ impl From<sqlx::Error> for StoreError {
         // in parallel): the loser gets a conflict, as if it had checked first.
         if let Some(db) = e.as_database_error() {
             if db.is_unique_violation() {
-                return Self::conflict(
-                    "conflict",
-                    "an object with this name or key already exists",
-                );
+                return Self::conflict("conflict", "an object with this name or key already exists");
             }
         }
         Self::Database(e)

@@ -16,10 +16,7 @@
 //! tokens), [`audit`].
 
 // Hostile input must never panic the server; tests may unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
 pub mod connections;
@@ -94,8 +91,7 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 /// SQLite connection setup: foreign keys enforced, a busy timeout instead of immediate
 /// `SQLITE_BUSY`, and `synchronous=FULL` so that a commit is on disk before it returns.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
 impl Store {
     /// Opens the database named by `url` (`sqlite://PATH`, `sqlite::memory:` is refused,
@@ -116,8 +112,8 @@ impl Store {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let connect_options = AnyConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
+        let connect_options =
+            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
         if backend == Backend::Sqlite {
             // WAL lets readers run beside the writer; it is a property of the file, so
             // set it once on a first connection before the pool opens.
@@ -151,11 +147,7 @@ impl Store {
             }
             Backend::Postgres => Writer::pooled(pool.clone()),
         };
-        Ok(Self {
-            pool,
-            backend,
-            writer,
-        })
+        Ok(Self { pool, backend, writer })
     }
 
     pub fn backend(&self) -> Backend {
@@ -188,9 +180,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         self.writer.run(f).await
     }
@@ -227,9 +217,8 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
     let mut params = vec!["mode=rwc".to_string()];

@@ -43,32 +43,21 @@ pub struct TokenInfo {
 
 // --- admin tokens ---------------------------------------------------------------
 
-pub async fn create_admin(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    name: &str,
-) -> Result<(TokenInfo, String), StoreError> {
+pub async fn create_admin(conn: &mut AnyConnection, ctx: &Ctx, name: &str) -> Result<(TokenInfo, String), StoreError> {
     let secret = format!("roster_admin_{}", random_secret());
     let info = insert_admin(conn, ctx, name, &secret).await?;
     Ok((info, secret))
 }
 
-async fn insert_admin(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    name: &str,
-    secret: &str,
-) -> Result<TokenInfo, StoreError> {
+async fn insert_admin(conn: &mut AnyConnection, ctx: &Ctx, name: &str, secret: &str) -> Result<TokenInfo, StoreError> {
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO admin_tokens (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&id)
-    .bind(name)
-    .bind(hash_secret(secret))
-    .bind(ctx.now)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("INSERT INTO admin_tokens (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(name)
+        .bind(hash_secret(secret))
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?;
     audit::record(
         conn,
         ctx,
@@ -90,21 +79,20 @@ async fn insert_admin(
 }
 
 pub async fn list_admin(conn: &mut AnyConnection) -> Result<Vec<TokenInfo>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at, id",
+    Ok(
+        sqlx::query_as("SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at, id")
+            .fetch_all(conn)
+            .await?,
     )
-    .fetch_all(conn)
-    .await?)
 }
 
 pub async fn revoke_admin(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
-    let n =
-        sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(ctx.now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let n = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(ctx.now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     if n == 0 {
         return Err(StoreError::not_found("admin token", id));
     }
@@ -122,10 +110,7 @@ pub async fn revoke_admin(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Resu
 }
 
 /// The id of the active admin token whose secret is `presented`.
-pub async fn verify_admin(
-    conn: &mut AnyConnection,
-    presented: &str,
-) -> Result<Option<String>, StoreError> {
+pub async fn verify_admin(conn: &mut AnyConnection, presented: &str) -> Result<Option<String>, StoreError> {
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE revoked_at IS NULL")
             .fetch_all(conn)
@@ -152,7 +137,9 @@ pub async fn bootstrap_admin(
     if let Some(secret) = configured {
         let hash = hash_secret(secret);
         let current: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE name = 'bootstrap' AND revoked_at IS NULL").fetch_all(&mut *conn).await?;
+            sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE name = 'bootstrap' AND revoked_at IS NULL")
+                .fetch_all(&mut *conn)
+                .await?;
         if current.iter().any(|(_, h)| same_hash(h, &hash)) {
             return Ok(None);
         }
@@ -162,10 +149,9 @@ pub async fn bootstrap_admin(
         insert_admin(conn, ctx, "bootstrap", secret).await?;
         return Ok(None);
     }
-    let active: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
-            .fetch_one(&mut *conn)
-            .await?;
+    let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
+        .fetch_one(&mut *conn)
+        .await?;
     if active > 0 {
         return Ok(None);
     }
@@ -227,10 +213,7 @@ fn uuid_simple(id: &str) -> String {
     id.replace('-', "")
 }
 
-pub async fn list_scim(
-    conn: &mut AnyConnection,
-    connection_id: &str,
-) -> Result<Vec<ScimToken>, StoreError> {
+pub async fn list_scim(conn: &mut AnyConnection, connection_id: &str) -> Result<Vec<ScimToken>, StoreError> {
     Ok(sqlx::query_as("SELECT id, connection_id, created_at, last_used_at, revoked_at FROM scim_tokens WHERE connection_id = $1 ORDER BY created_at, id")
         .bind(connection_id)
         .fetch_all(conn)
@@ -244,13 +227,15 @@ pub async fn revoke_scim(
     company_id: &str,
     id: &str,
 ) -> Result<(), StoreError> {
-    let n = sqlx::query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND connection_id = $3 AND revoked_at IS NULL")
-        .bind(ctx.now)
-        .bind(id)
-        .bind(connection_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let n = sqlx::query(
+        "UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND connection_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(ctx.now)
+    .bind(id)
+    .bind(connection_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(StoreError::not_found("SCIM token", id));
     }
@@ -270,10 +255,7 @@ pub async fn revoke_scim(
 }
 
 /// The connection id of the active SCIM token `presented`, if any.
-pub async fn verify_scim(
-    conn: &mut AnyConnection,
-    presented: &str,
-) -> Result<Option<String>, StoreError> {
+pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Option<String>, StoreError> {
     let Some(rest) = presented.strip_prefix("scim_") else {
         return Ok(None);
     };
@@ -283,12 +265,11 @@ pub async fn verify_scim(
     let Ok(id) = uuid::Uuid::parse_str(simple) else {
         return Ok(None);
     };
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT connection_id, secret_hash FROM scim_tokens WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id.to_string())
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT connection_id, secret_hash FROM scim_tokens WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
     let presented_hash = hash_secret(presented);
     Ok(match row {
         Some((connection_id, stored)) if same_hash(&presented_hash, &stored) => Some(connection_id),

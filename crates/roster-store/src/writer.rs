@@ -18,8 +18,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Work<T> =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+type Work<T> = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 /// A queued write with its result slot, type-erased so one queue carries them all.
 trait Job: Send {
@@ -104,9 +103,7 @@ impl Writer {
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         match &*self.inner {
             Inner::Pooled(pool) => {
@@ -140,11 +137,7 @@ impl Writer {
     }
 }
 
-async fn writer_loop(
-    mut conn: AnyConnection,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    max_batch: usize,
-) {
+async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -168,20 +161,14 @@ async fn writer_loop(
 async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
     // lock upgrade.
-    conn.execute("BEGIN IMMEDIATE")
-        .await
-        .map_err(|e| e.to_string())?;
+    conn.execute("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
         if let Err(e) = conn.execute("SAVEPOINT w").await {
             let _ = conn.execute("ROLLBACK").await;
             return Err(e.to_string());
         }
         let ok = job.run(conn).await;
-        let end = if ok {
-            "RELEASE w"
-        } else {
-            "ROLLBACK TO w; RELEASE w"
-        };
+        let end = if ok { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
         if let Err(e) = conn.execute(end).await {
             let _ = conn.execute("ROLLBACK").await;
             return Err(e.to_string());

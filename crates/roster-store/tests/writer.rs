@@ -16,19 +16,16 @@ fn ctx(trace: &str) -> Ctx {
 
 async fn sqlite() -> (Store, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("roster-writer-{}", uuid::Uuid::new_v4().simple()));
-    let store = Store::connect(
-        &format!("sqlite://{}/r.db", dir.display()),
-        StoreOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), StoreOptions::default())
+        .await
+        .unwrap();
     (store, dir)
 }
 
 async fn postgres() -> Store {
     use sqlx::Connection;
-    let admin = std::env::var("ROSTER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin =
+        std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
@@ -48,14 +45,7 @@ async fn failing_writes_roll_back_alone(store: Store) {
     let org = store
         .write(move |db| {
             Box::pin(async move {
-                organizations::create(
-                    db,
-                    &c,
-                    &Name::parse_organization("acme").unwrap(),
-                    None,
-                    None,
-                )
-                .await
+                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
             })
         })
         .await
@@ -68,8 +58,7 @@ async fn failing_writes_roll_back_alone(store: Store) {
             store
                 .write(move |db| {
                     Box::pin(async move {
-                        teams::create(db, &c, &org, &Name::parse_team(&format!("t{i}")).unwrap())
-                            .await?;
+                        teams::create(db, &c, &org, &Name::parse_team(&format!("t{i}")).unwrap()).await?;
                         if i % 4 == 0 {
                             return Err(StoreError::conflict("test", "fails after writing"));
                         }
@@ -100,17 +89,15 @@ async fn failing_writes_roll_back_alone(store: Store) {
         .map(|t| t.name)
         .collect();
     assert_eq!(names.len(), 150);
-    assert!(names
-        .iter()
-        .all(|n| n[1..].parse::<usize>().unwrap() % 4 != 0));
+    assert!(names.iter().all(|n| n[1..].parse::<usize>().unwrap() % 4 != 0));
     let events: i64 = store
         .read(|db| {
             Box::pin(async move {
-                Ok(sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'",
+                Ok(
+                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'")
+                        .fetch_one(db)
+                        .await?,
                 )
-                .fetch_one(db)
-                .await?)
             })
         })
         .await
@@ -142,4 +129,41 @@ async fn refuses_unknown_and_memory_urls() {
             "{url}"
         );
     }
+}
+
+/// Durability settings: WAL, `synchronous=FULL` (2) and foreign keys on every SQLite
+/// connection, the writer's included.
+#[tokio::test]
+async fn sqlite_connections_are_durable_and_checked() {
+    let (store, dir) = sqlite().await;
+    store.migrate().await.unwrap();
+    let q = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            let read: String = store
+                .read(move |db| Box::pin(async move { Ok(sqlx::query_scalar::<_, String>(sql).fetch_one(db).await?) }))
+                .await
+                .unwrap();
+            let write: String = store
+                .write(move |db| Box::pin(async move { Ok(sqlx::query_scalar::<_, String>(sql).fetch_one(db).await?) }))
+                .await
+                .unwrap();
+            (read, write)
+        }
+    };
+    // Cast to text: the generic driver decodes every PRAGMA answer the same way.
+    assert_eq!(
+        q("SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous").await,
+        ("2".into(), "2".into())
+    );
+    assert_eq!(
+        q("SELECT CAST(foreign_keys AS TEXT) FROM pragma_foreign_keys").await,
+        ("1".into(), "1".into())
+    );
+    assert_eq!(
+        q("SELECT journal_mode FROM pragma_journal_mode").await,
+        ("wal".into(), "wal".into())
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

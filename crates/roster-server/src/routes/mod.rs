@@ -51,10 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .nest(
             "/api/v1",
-            admin.route(
-                "/openapi.json",
-                get(move || async move { Json(api.as_ref().clone()) }),
-            ),
+            admin.route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) })),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
@@ -64,9 +61,6 @@ pub fn router(state: AppState) -> Router {
 pub fn ts(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }

@@ -15,9 +15,7 @@ async fn missing_or_wrong_token_is_401(backend: Backend) {
         Some(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]),
         Some(""),
     ] {
-        let a = app
-            .request(Method::GET, "/api/v1/organizations", token, None)
-            .await;
+        let a = app.request(Method::GET, "/api/v1/organizations", token, None).await;
         assert_eq!(a.status, 401, "{token:?}");
         assert_eq!(a.error_code(), "unauthorized");
     }
@@ -41,16 +39,8 @@ async fn missing_or_wrong_token_is_401(backend: Backend) {
     assert_eq!(a.status, 401);
     assert_eq!(app.get("/api/v1/organizations").await.body, json!([]));
     // Health endpoints need no token.
-    assert_eq!(
-        app.request(Method::GET, "/healthz", None, None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.request(Method::GET, "/readyz", None, None).await.status,
-        200
-    );
+    assert_eq!(app.request(Method::GET, "/healthz", None, None).await.status, 200);
+    assert_eq!(app.request(Method::GET, "/readyz", None, None).await.status, 200);
 }
 
 async fn minted_tokens_work_and_revocation_is_immediate(backend: Backend) {
@@ -64,11 +54,7 @@ async fn minted_tokens_work_and_revocation_is_immediate(backend: Backend) {
         .await;
     assert_eq!(a.status, 200);
     let listed = app.get("/api/v1/admin-tokens").await;
-    assert_eq!(
-        listed.body.as_array().unwrap().len(),
-        2,
-        "bootstrap + terraform"
-    );
+    assert_eq!(listed.body.as_array().unwrap().len(), 2, "bootstrap + terraform");
     assert!(!listed.body.to_string().contains(&token));
     // The change is attributed to the token that made it.
     let a = app
@@ -84,12 +70,9 @@ async fn minted_tokens_work_and_revocation_is_immediate(backend: Backend) {
     assert_eq!(events[0]["actor"]["id"], t["id"]);
 
     assert_eq!(
-        app.delete(&format!(
-            "/api/v1/admin-tokens/{}",
-            t["id"].as_str().unwrap()
-        ))
-        .await
-        .status,
+        app.delete(&format!("/api/v1/admin-tokens/{}", t["id"].as_str().unwrap()))
+            .await
+            .status,
         204
     );
     let a = app

@@ -32,18 +32,9 @@ async fn dns_server(records: Arc<Mutex<HashMap<String, Vec<String>>>>) -> Socket
             resp.add_queries(req.queries().to_vec());
             for q in req.queries() {
                 let name = q.name().to_ascii().trim_end_matches('.').to_lowercase();
-                let values = records
-                    .lock()
-                    .unwrap()
-                    .get(&name)
-                    .cloned()
-                    .unwrap_or_default();
+                let values = records.lock().unwrap().get(&name).cloned().unwrap_or_default();
                 for v in values {
-                    resp.add_answer(Record::from_rdata(
-                        q.name().clone(),
-                        60,
-                        RData::TXT(TXT::new(vec![v])),
-                    ));
+                    resp.add_answer(Record::from_rdata(q.name().clone(), 60, RData::TXT(TXT::new(vec![v]))));
                 }
             }
             if resp.answers().is_empty() {
@@ -57,18 +48,11 @@ async fn dns_server(records: Arc<Mutex<HashMap<String, Vec<String>>>>) -> Socket
 
 async fn companies_crud(backend: Backend) {
     let app = spawn_app(backend).await;
-    let c = app
-        .post_ok("/api/v1/companies", json!({ "name": "Globex" }), 201)
-        .await;
+    let c = app.post_ok("/api/v1/companies", json!({ "name": "Globex" }), 201).await;
     let id = c["id"].as_str().unwrap();
     assert_eq!(app.get("/api/v1/companies/globex").await.body["id"], id);
-    assert_eq!(
-        app.get(&format!("/api/v1/companies/{id}")).await.body["name"],
-        "Globex"
-    );
-    let a = app
-        .post("/api/v1/companies", json!({ "name": "GLOBEX" }))
-        .await;
+    assert_eq!(app.get(&format!("/api/v1/companies/{id}")).await.body["name"], "Globex");
+    let a = app.post("/api/v1/companies", json!({ "name": "GLOBEX" })).await;
     assert_eq!(a.status, 409);
     app.post_ok(
         "/api/v1/organizations",
@@ -79,10 +63,7 @@ async fn companies_crud(backend: Backend) {
     let a = app.delete("/api/v1/companies/globex").await;
     assert_eq!(a.status, 409, "a company with organizations stays");
     assert_eq!(a.error_code(), "company_in_use");
-    assert_eq!(
-        app.delete("/api/v1/organizations/globex-us").await.status,
-        204
-    );
+    assert_eq!(app.delete("/api/v1/organizations/globex-us").await.status, 204);
     assert_eq!(app.delete("/api/v1/companies/globex").await.status, 204);
     assert_eq!(app.get("/api/v1/companies/globex").await.status, 404);
 }
@@ -133,10 +114,10 @@ async fn dns_verification_with_a_real_resolver(backend: Backend) {
         .await;
     assert_eq!(a.error_code(), "txt_record_missing");
     // The right one does.
-    records.lock().unwrap().insert(
-        "example.com".into(),
-        vec!["v=spf1 -all".into(), txt.clone()],
-    );
+    records
+        .lock()
+        .unwrap()
+        .insert("example.com".into(), vec!["v=spf1 -all".into(), txt.clone()]);
     let a = app
         .post(
             "/api/v1/companies/acme/domains/example.com/verify",
@@ -148,7 +129,7 @@ async fn dns_verification_with_a_real_resolver(backend: Backend) {
         a.body,
         json!({ "domain": "example.com", "verified": true, "method": "dns" })
     );
-    let events = app.audit("").await;
+    let events = app.audit("company=acme").await;
     assert_eq!(events[0]["action"], "domain.verify");
     assert_eq!(events[0]["after"]["method"], "dns");
 
@@ -175,10 +156,7 @@ async fn manual_verification_and_public_domains(backend: Backend) {
     app.create_org("acme", None).await;
     for public in ["gmail.com", "Outlook.com", "yahoo.co.uk"] {
         let a = app
-            .post(
-                "/api/v1/companies/acme/domains",
-                json!({ "domain": public }),
-            )
+            .post("/api/v1/companies/acme/domains", json!({ "domain": public }))
             .await;
         assert_eq!(a.status, 409, "{public}");
         assert_eq!(a.error_code(), "public_domain");
@@ -202,12 +180,8 @@ async fn manual_verification_and_public_domains(backend: Backend) {
         .await;
     assert_eq!(a.status, 400);
     // DNS verification with no reachable resolver is a clear gateway error, not a 500.
-    app.post_ok(
-        "/api/v1/companies/acme/domains",
-        json!({ "domain": "other.test" }),
-        201,
-    )
-    .await;
+    app.post_ok("/api/v1/companies/acme/domains", json!({ "domain": "other.test" }), 201)
+        .await;
     let a = app
         .post(
             "/api/v1/companies/acme/domains/other.test/verify",
@@ -217,9 +191,7 @@ async fn manual_verification_and_public_domains(backend: Backend) {
     assert_eq!(a.status, 502, "{}", a.body);
     assert_eq!(a.error_code(), "dns_lookup_failed");
     assert_eq!(
-        app.delete("/api/v1/companies/acme/domains/other.test")
-            .await
-            .status,
+        app.delete("/api/v1/companies/acme/domains/other.test").await.status,
         204
     );
     assert_eq!(

@@ -41,15 +41,9 @@ async fn saml_connection_crud(backend: Backend) {
     assert_eq!(c["configured"], true);
     assert_eq!(c["organizations"], json!(["acme", "acme-eu"]));
     assert_eq!(c["default_team"], "everyone");
-    assert_eq!(
-        c["sp_entity_id"],
-        format!("{}/sso/saml/{id}/metadata", app.base)
-    );
+    assert_eq!(c["sp_entity_id"], format!("{}/sso/saml/{id}/metadata", app.base));
     assert_eq!(c["acs_url"], format!("{}/sso/saml/{id}/acs", app.base));
-    assert_eq!(
-        c["metadata_url"],
-        format!("{}/sso/saml/{id}/metadata", app.base)
-    );
+    assert_eq!(c["metadata_url"], format!("{}/sso/saml/{id}/metadata", app.base));
     assert_eq!(c["login_url"], format!("{}/sso/saml/{id}/login", app.base));
     assert_eq!(c["scim_base_url"], format!("{}/scim/v2", app.base));
     assert!(c["redirect_uri"].is_null());
@@ -64,7 +58,12 @@ async fn saml_connection_crud(backend: Backend) {
             .len(),
         1
     );
-    let a = app.patch(&format!("/api/v1/connections/{id}"), json!({ "scim": true, "jit": false, "default_session_minutes": 480, "default_team": null })).await;
+    let a = app
+        .patch(
+            &format!("/api/v1/connections/{id}"),
+            json!({ "scim": true, "jit": false, "default_session_minutes": 480, "default_team": null }),
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["jit"], false);
     assert_eq!(a.body["default_session_minutes"], 480);
@@ -78,27 +77,14 @@ async fn saml_connection_crud(backend: Backend) {
     assert_eq!(a.status, 409);
     assert_eq!(a.error_code(), "connection_exists");
     // The domain stays in use while the connection serves it.
-    assert_eq!(
-        app.delete("/api/v1/companies/acme/domains/acme.test")
-            .await
-            .status,
-        409
-    );
+    assert_eq!(app.delete("/api/v1/companies/acme/domains/acme.test").await.status, 409);
     let events = app.audit(&format!("connection={id}")).await;
     assert_eq!(events[0]["action"], "connection.update");
     assert_eq!(events[0]["before"]["jit"], true);
     assert_eq!(events[0]["after"]["jit"], false);
     assert_eq!(events[1]["action"], "connection.create");
-    assert_eq!(
-        app.delete(&format!("/api/v1/connections/{id}"))
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        app.get(&format!("/api/v1/connections/{id}")).await.status,
-        404
-    );
+    assert_eq!(app.delete(&format!("/api/v1/connections/{id}")).await.status, 204);
+    assert_eq!(app.get(&format!("/api/v1/connections/{id}")).await.status, 404);
     assert_eq!(app.audit("").await[0]["action"], "connection.delete");
 }
 
@@ -108,23 +94,11 @@ async fn connection_rules(backend: Backend) {
     app.create_org("other", None).await;
     let cases = [
         (json!({ "jit": false }), 409, "jit_requires_scim"),
-        (
-            json!({ "domains": ["unverified.test"] }),
-            409,
-            "domain_not_verified",
-        ),
-        (
-            json!({ "organizations": ["other"] }),
-            409,
-            "foreign_organization",
-        ),
+        (json!({ "domains": ["unverified.test"] }), 409, "domain_not_verified"),
+        (json!({ "organizations": ["other"] }), 409, "foreign_organization"),
         (json!({ "default_organization": "nope" }), 404, "not_found"),
         (json!({ "protocol": "ws-fed" }), 400, "invalid_protocol"),
-        (
-            json!({ "default_session_minutes": 0 }),
-            400,
-            "invalid_session_minutes",
-        ),
+        (json!({ "default_session_minutes": 0 }), 400, "invalid_session_minutes"),
         (
             json!({ "saml": { "idp_sso_url": "javascript:alert(1)" } }),
             400,
@@ -185,10 +159,7 @@ async fn oidc_connection_keeps_its_secret(backend: Backend) {
         c["oidc"],
         json!({ "issuer": "https://accounts.google.com", "client_id": "client-1", "client_secret_set": true })
     );
-    assert_eq!(
-        c["redirect_uri"],
-        format!("{}/sso/oidc/{id}/callback", app.base)
-    );
+    assert_eq!(c["redirect_uri"], format!("{}/sso/oidc/{id}/callback", app.base));
     assert!(c["acs_url"].is_null());
     assert!(
         !c.to_string().contains("s3cret-value"),
@@ -214,17 +185,11 @@ async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {
     let c = app.post_ok("/api/v1/connections", saml_body(), 201).await;
     let id = c["id"].as_str().unwrap();
     let t = app
-        .post_ok(
-            &format!("/api/v1/connections/{id}/scim-tokens"),
-            json!({}),
-            201,
-        )
+        .post_ok(&format!("/api/v1/connections/{id}/scim-tokens"), json!({}), 201)
         .await;
     let secret = t["token"].as_str().unwrap().to_string();
     assert_eq!(t["scim_base_url"], format!("{}/scim/v2", app.base));
-    let listed = app
-        .get(&format!("/api/v1/connections/{id}/scim-tokens"))
-        .await;
+    let listed = app.get(&format!("/api/v1/connections/{id}/scim-tokens")).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
     assert!(!listed.body.to_string().contains(&secret));
 
@@ -241,11 +206,13 @@ async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {
     let plain: i64 = store
         .read(move |db| {
             Box::pin(async move {
-                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM scim_tokens WHERE secret_hash = $1 OR secret_hash LIKE '%' || $2 || '%'")
-                    .bind(s.clone())
-                    .bind(s.rsplit('_').next().unwrap_or_default().to_string())
-                    .fetch_one(db)
-                    .await?)
+                Ok(sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM scim_tokens WHERE secret_hash = $1 OR secret_hash LIKE '%' || $2 || '%'",
+                )
+                .bind(s.clone())
+                .bind(s.rsplit('_').next().unwrap_or_default().to_string())
+                .fetch_one(db)
+                .await?)
             })
         })
         .await
@@ -253,9 +220,7 @@ async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {
     assert_eq!(plain, 0, "the secret is not stored");
     let tampered = format!("{}x", &secret[..secret.len() - 1]);
     let found = store
-        .read(move |db| {
-            Box::pin(async move { roster_store::tokens::verify_scim(db, &tampered).await })
-        })
+        .read(move |db| Box::pin(async move { roster_store::tokens::verify_scim(db, &tampered).await }))
         .await
         .unwrap();
     assert_eq!(found, None);

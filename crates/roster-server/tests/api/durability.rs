@@ -10,7 +10,9 @@ use tokio::process::{Child, Command};
 
 crate::on_both_backends!(
     sigkill_loses_no_acknowledged_write,
-    sigterm_drains_and_exits_zero
+    sigterm_drains_and_exits_zero,
+    generated_admin_token_is_printed_once,
+    migrate_applies_and_exits,
 );
 
 struct Server {
@@ -20,19 +22,27 @@ struct Server {
 
 impl Server {
     async fn start(db_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                db_url,
-                "--log-format",
-                "json",
-            ])
-            .env("ROSTER_ADMIN_TOKEN", ADMIN_TOKEN)
+        Self::start_with(db_url, Some(ADMIN_TOKEN)).await
+    }
+
+    async fn start_with(db_url: &str, admin_token: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            db_url,
+            "--log-format",
+            "json",
+        ])
+        .env_remove("ROSTER_ADMIN_TOKEN");
+        if let Some(t) = admin_token {
+            cmd.env("ROSTER_ADMIN_TOKEN", t);
+        }
+        let mut child = cmd
             .env("ROSTER_LOG", "warn,roster=info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -60,11 +70,7 @@ impl Server {
     }
 }
 
-async fn create_team(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-) -> Result<u16, reqwest::Error> {
+async fn create_team(client: &reqwest::Client, base: &str, name: &str) -> Result<u16, reqwest::Error> {
     let resp = client
         .post(format!("{base}/api/v1/organizations/acme/teams"))
         .bearer_auth(ADMIN_TOKEN)
@@ -113,6 +119,7 @@ async fn sigkill_loses_no_acknowledged_write(backend: Backend) {
         w.await.expect("writer");
     }
     let acked = acked.lock().unwrap().clone();
+    eprintln!("{backend:?}: {} writes acknowledged before SIGKILL", acked.len());
     assert!(
         acked.len() >= 100,
         "too few writes acknowledged before the kill: {}",
@@ -207,4 +214,82 @@ async fn sigterm_drains_and_exits_zero(backend: Backend) {
         .expect("exit in time")
         .expect("wait");
     assert_eq!(exit.code(), Some(0));
+}
+
+async fn read_stdout(child: &mut Child) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), stdout.read_to_string(&mut out)).await;
+    }
+    out
+}
+
+async fn generated_admin_token_is_printed_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut server = Server::start_with(&db.url, None).await;
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let out = read_stdout(&mut server.child).await;
+    server.child.wait().await.unwrap();
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("roster_admin_"))
+        .unwrap_or_else(|| panic!("no token printed: {out}"))
+        .to_string();
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "the first server is gone"
+    );
+
+    let mut server = Server::start_with(&db.url, None).await;
+    let a = client
+        .get(format!("{}/api/v1/organizations", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 200, "the printed token works after a restart");
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let out = read_stdout(&mut server.child).await;
+    assert!(
+        !out.contains("roster_admin_"),
+        "a token is printed only on the first start: {out}"
+    );
+}
+
+async fn migrate_applies_and_exits(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["migrate", "--database", &db.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = roster_store::Store::connect(&db.url, Default::default()).await.unwrap();
+    let tables: i64 = store
+        .read(|c| {
+            Box::pin(async move {
+                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM organizations")
+                    .fetch_one(c)
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(tables, 0);
+    store.close().await;
+    let again = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["migrate", "--database", &db.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(again.status.success(), "migrations are idempotent");
 }

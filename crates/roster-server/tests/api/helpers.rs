@@ -37,8 +37,7 @@ macro_rules! on_both_backends {
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A fresh, empty database of `backend`; dropped again when the guard goes.
@@ -70,10 +69,7 @@ impl TestDb {
                 sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                     .await
                     .expect("create test database");
-                let base = admin
-                    .rsplit_once('/')
-                    .map(|(b, _)| b.to_string())
-                    .unwrap_or(admin);
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
                 Self {
                     url: format!("{base}/{name}"),
                     pg_name: Some(name),
@@ -92,10 +88,7 @@ impl Drop for TestDb {
         if let Some(name) = self.pg_name.take() {
             // Drop from a thread of its own: Drop cannot await on the test's runtime.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                     return;
                 };
                 rt.block_on(async move {
@@ -133,6 +126,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<TestClock>,
+    /// Base URL of the metrics listener, when asked for.
+    pub metrics_base: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     // Declared last: the database goes after the server.
@@ -142,6 +137,8 @@ pub struct TestApp {
 pub struct Options {
     pub dns_resolver: Option<SocketAddr>,
     pub max_body_bytes: usize,
+    /// Serve Prometheus metrics on a second listener.
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -149,6 +146,7 @@ impl Default for Options {
         Self {
             dns_resolver: None,
             max_body_bytes: 1024 * 1024,
+            metrics: false,
         }
     }
 }
@@ -159,9 +157,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let db = TestDb::new(backend).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base = format!("http://{addr}");
     let mut config = Config::new(db.url.clone(), base.clone());
@@ -182,9 +178,18 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         generated.is_none(),
         "a configured admin token must not generate another"
     );
+    let (metrics_listener, metrics_base) = if options.metrics {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let base = format!("http://{}", l.local_addr().expect("addr"));
+        (Some(l), Some(base))
+    } else {
+        (None, None)
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        roster_server::launch(state, listener, None, async move {
+        roster_server::launch(state, listener, metrics_listener, async move {
             let _ = rx.await;
         })
         .await
@@ -192,6 +197,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     });
     TestApp {
         base,
+        metrics_base,
         client: reqwest::Client::new(),
         clock,
         shutdown: Some(tx),
@@ -233,13 +239,7 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Answer {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -252,28 +252,20 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            body,
-            headers,
-        }
+        Answer { status, body, headers }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        self.request(Method::GET, path, Some(ADMIN_TOKEN), None)
-            .await
+        self.request(Method::GET, path, Some(ADMIN_TOKEN), None).await
     }
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        self.request(Method::POST, path, Some(ADMIN_TOKEN), Some(body))
-            .await
+        self.request(Method::POST, path, Some(ADMIN_TOKEN), Some(body)).await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Answer {
-        self.request(Method::PATCH, path, Some(ADMIN_TOKEN), Some(body))
-            .await
+        self.request(Method::PATCH, path, Some(ADMIN_TOKEN), Some(body)).await
     }
     pub async fn delete(&self, path: &str) -> Answer {
-        self.request(Method::DELETE, path, Some(ADMIN_TOKEN), None)
-            .await
+        self.request(Method::DELETE, path, Some(ADMIN_TOKEN), None).await
     }
 
     /// POSTs and asserts `expected`, returning the body.

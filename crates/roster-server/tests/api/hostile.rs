@@ -105,30 +105,9 @@ async fn malformed_requests_get_json_4xx(backend: Backend) {
             404,
             "not_found",
         ),
-        (
-            Method::GET,
-            "/api/v1/audit?cursor=abc",
-            None,
-            "",
-            400,
-            "invalid_cursor",
-        ),
-        (
-            Method::GET,
-            "/api/v1/audit?limit=many",
-            None,
-            "",
-            400,
-            "invalid_query",
-        ),
-        (
-            Method::GET,
-            "/api/v1/audit?bogus=1",
-            None,
-            "",
-            400,
-            "invalid_query",
-        ),
+        (Method::GET, "/api/v1/audit?cursor=abc", None, "", 400, "invalid_cursor"),
+        (Method::GET, "/api/v1/audit?limit=many", None, "", 400, "invalid_query"),
+        (Method::GET, "/api/v1/audit?bogus=1", None, "", 400, "invalid_query"),
         (
             Method::POST,
             "/api/v1/organizations/acme/members",
@@ -174,15 +153,8 @@ async fn malformed_requests_get_json_4xx(backend: Backend) {
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: non-JSON error body: {e}"));
         assert_eq!(got, status, "{method} {path} {body}: {json}");
-        assert_eq!(
-            json["error"]["code"], code,
-            "{method} {path} {body}: {json}"
-        );
-        assert_eq!(
-            json["error"]["trace_id"].as_str(),
-            trace.as_deref(),
-            "{method} {path}"
-        );
+        assert_eq!(json["error"]["code"], code, "{method} {path} {body}: {json}");
+        assert_eq!(json["error"]["trace_id"].as_str(), trace.as_deref(), "{method} {path}");
     }
     // The caller's request id becomes the trace id.
     let resp = app
@@ -226,9 +198,7 @@ async fn oversized_bodies_are_413_inner(backend: Backend, chunked: bool) {
     assert_eq!(resp.status(), 413);
     let json: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(json["error"]["code"], "payload_too_large");
-    assert!(json["error"]["trace_id"]
-        .as_str()
-        .is_some_and(|t| !t.is_empty()));
+    assert!(json["error"]["trace_id"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(app.get("/api/v1/organizations").await.body, json!([]));
 }
 
@@ -239,27 +209,13 @@ async fn oversized_bodies_are_413(backend: Backend) {
 
 async fn names_are_data_not_code(backend: Backend) {
     let app = spawn_app(backend).await;
-    for name in [
-        "Robert'); DROP TABLE organizations;--",
-        "ünïcødé 組織",
-        "100% _wild_",
-    ] {
+    for name in ["Robert'); DROP TABLE organizations;--", "ünïcødé 組織", "100% _wild_"] {
         let o = app.create_org(name, None).await;
         assert_eq!(o["name"], name);
     }
-    assert_eq!(
-        app.get("/api/v1/organizations")
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
-    app.add_member("ünïcødé 組織", "a_b%c@example.com", "owner")
-        .await;
-    app.add_member("ünïcødé 組織", "axbyc@example.com", "member")
-        .await;
+    assert_eq!(app.get("/api/v1/organizations").await.body.as_array().unwrap().len(), 3);
+    app.add_member("ünïcødé 組織", "a_b%c@example.com", "owner").await;
+    app.add_member("ünïcødé 組織", "axbyc@example.com", "member").await;
     // LIKE wildcards in a search are literal.
     let a = app.get("/api/v1/users?email=a_b%25").await;
     assert_eq!(a.body.as_array().unwrap().len(), 1, "{}", a.body);
@@ -267,8 +223,6 @@ async fn names_are_data_not_code(backend: Backend) {
         .post("/api/v1/organizations", json!({ "name": "x".repeat(101) }))
         .await;
     assert_eq!(a.status, 400);
-    let a = app
-        .post("/api/v1/organizations", json!({ "name": "tab\there" }))
-        .await;
+    let a = app.post("/api/v1/organizations", json!({ "name": "tab\there" })).await;
     assert_eq!(a.status, 400);
 }

@@ -9,5 +9,6 @@ mod connections;
 mod durability;
 mod hostile;
 mod members;
+mod operations;
 mod organizations;
 mod teams;

@@ -12,14 +12,14 @@ crate::on_both_backends!(
 async fn crud_and_email_case(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_org("acme", None).await;
-    app.post_ok(
-        "/api/v1/organizations/acme/teams",
-        json!({ "name": "eng" }),
-        201,
-    )
-    .await;
+    app.post_ok("/api/v1/organizations/acme/teams", json!({ "name": "eng" }), 201)
+        .await;
     let m = app
-        .post_ok("/api/v1/organizations/acme/members", json!({ "email": "Jane.Doe@Example.com", "role": "editor", "teams": ["ENG"], "full_name": "Jane Doe" }), 201)
+        .post_ok(
+            "/api/v1/organizations/acme/members",
+            json!({ "email": "Jane.Doe@Example.com", "role": "editor", "teams": ["ENG"], "full_name": "Jane Doe" }),
+            201,
+        )
         .await;
     assert_eq!(m["email"], "Jane.Doe@example.com");
     assert_eq!(m["username"], "janedoe");
@@ -39,15 +39,11 @@ async fn crud_and_email_case(backend: Backend) {
     assert_eq!(a.status, 409);
     assert_eq!(a.error_code(), "member_exists");
     // Same local part, other domain: another account with a fresh username.
-    let other = app
-        .add_member("acme", "jane.doe@example.org", "member")
-        .await;
+    let other = app.add_member("acme", "jane.doe@example.org", "member").await;
     assert_eq!(other["username"], "janedoe1");
 
     for ident in [user_id, "jane.doe@example.com", "janedoe"] {
-        let a = app
-            .get(&format!("/api/v1/organizations/acme/members/{ident}"))
-            .await;
+        let a = app.get(&format!("/api/v1/organizations/acme/members/{ident}")).await;
         assert_eq!(a.status, 200, "{ident}");
         assert_eq!(a.body["user_id"], user_id);
     }
@@ -63,9 +59,7 @@ async fn crud_and_email_case(backend: Backend) {
         .unwrap()
         .to_string();
     let rest = app
-        .get(&format!(
-            "/api/v1/organizations/acme/members?limit=1&after={cursor}"
-        ))
+        .get(&format!("/api/v1/organizations/acme/members?limit=1&after={cursor}"))
         .await;
     assert_ne!(rest.body[0]["user_id"], paged.body[0]["user_id"]);
 
@@ -79,26 +73,16 @@ async fn crud_and_email_case(backend: Backend) {
     assert_eq!(a.body["state"], "deactivated");
     assert_eq!(a.body["teams"], json!(["eng"]), "deactivation keeps teams");
     let a = app
-        .patch(
-            "/api/v1/organizations/acme/members/janedoe",
-            json!({ "role": "boss" }),
-        )
+        .patch("/api/v1/organizations/acme/members/janedoe", json!({ "role": "boss" }))
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.error_code(), "invalid_role");
 
     assert_eq!(
-        app.delete("/api/v1/organizations/acme/members/janedoe")
-            .await
-            .status,
+        app.delete("/api/v1/organizations/acme/members/janedoe").await.status,
         204
     );
-    assert_eq!(
-        app.get("/api/v1/organizations/acme/members/janedoe")
-            .await
-            .status,
-        404
-    );
+    assert_eq!(app.get("/api/v1/organizations/acme/members/janedoe").await.status, 404);
     assert_eq!(
         app.get("/api/v1/users/janedoe").await.status,
         200,
@@ -176,14 +160,8 @@ async fn j9_seat_limit_counts_invitations_not_deactivated(backend: Backend) {
     // A user in two organizations takes a seat in each.
     app.create_org("beta", Some(1)).await;
     app.add_member("beta", "a@example.com", "owner").await;
-    assert_eq!(
-        app.get("/api/v1/organizations/beta").await.body["seats_used"],
-        1
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations/acme").await.body["seats_used"],
-        2
-    );
+    assert_eq!(app.get("/api/v1/organizations/beta").await.body["seats_used"], 1);
+    assert_eq!(app.get("/api/v1/organizations/acme").await.body["seats_used"], 2);
 }
 
 async fn last_owner_is_protected(backend: Backend) {
@@ -201,9 +179,7 @@ async fn last_owner_is_protected(backend: Backend) {
         assert_eq!(a.status, 409, "{change}: {}", a.body);
         assert_eq!(a.error_code(), "last_owner");
     }
-    let a = app
-        .delete("/api/v1/organizations/acme/members/owner@example.com")
-        .await;
+    let a = app.delete("/api/v1/organizations/acme/members/owner@example.com").await;
     assert_eq!(a.error_code(), "last_owner");
     let a = app.delete("/api/v1/users/owner@example.com").await;
     assert_eq!(a.status, 409);
@@ -231,12 +207,8 @@ async fn last_owner_is_protected(backend: Backend) {
 async fn invitations_lifecycle(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_org("acme", Some(5)).await;
-    app.post_ok(
-        "/api/v1/organizations/acme/teams",
-        json!({ "name": "eng" }),
-        201,
-    )
-    .await;
+    app.post_ok("/api/v1/organizations/acme/teams", json!({ "name": "eng" }), 201)
+        .await;
     let inv = app
         .post_ok(
             "/api/v1/organizations/acme/invitations",
@@ -262,17 +234,11 @@ async fn invitations_lifecycle(backend: Backend) {
         )
         .await;
     assert_eq!(a.status, 404);
-    assert_eq!(
-        app.get("/api/v1/organizations/acme").await.body["seats_used"],
-        1
-    );
+    assert_eq!(app.get("/api/v1/organizations/acme").await.body["seats_used"], 1);
 
     // 14 days later the invitation has expired: it frees its seat and a new one may be sent.
     app.clock.advance_ms(14 * 24 * 3600 * 1000 + 1);
-    assert_eq!(
-        app.get("/api/v1/organizations/acme").await.body["seats_used"],
-        0
-    );
+    assert_eq!(app.get("/api/v1/organizations/acme").await.body["seats_used"], 0);
     let id = inv["id"].as_str().unwrap();
     assert_eq!(
         app.get(&format!("/api/v1/organizations/acme/invitations/{id}"))

@@ -66,16 +66,11 @@ async fn names_are_unique_case_insensitively(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_org("acme", None).await;
     let a = app
-        .post(
-            "/api/v1/organizations",
-            json!({ "name": "ACME", "company": "acme" }),
-        )
+        .post("/api/v1/organizations", json!({ "name": "ACME", "company": "acme" }))
         .await;
     assert_eq!(a.status, 409, "{}", a.body);
     assert_eq!(a.error_code(), "organization_exists");
-    let a = app
-        .post("/api/v1/organizations", json!({ "name": "acme:eng" }))
-        .await;
+    let a = app.post("/api/v1/organizations", json!({ "name": "acme:eng" })).await;
     assert_eq!(a.status, 400);
     assert_eq!(a.error_code(), "invalid_name");
     let a = app
@@ -86,9 +81,7 @@ async fn names_are_unique_case_insensitively(backend: Backend) {
         .await;
     assert_eq!(a.status, 404);
     app.create_org("beta", None).await;
-    let a = app
-        .patch("/api/v1/organizations/beta", json!({ "name": "Acme" }))
-        .await;
+    let a = app.patch("/api/v1/organizations/beta", json!({ "name": "Acme" })).await;
     assert_eq!(a.status, 409);
 }
 
@@ -115,15 +108,8 @@ async fn every_change_is_audited(backend: Backend) {
     app.patch("/api/v1/organizations/acme", json!({ "seat_limit": 5 }))
         .await;
     let events = app.audit("organization=acme").await;
-    let actions: Vec<&str> = events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        ["organization.update", "organization.create"],
-        "newest first"
-    );
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["organization.update", "organization.create"], "newest first");
     let update = &events[0];
     assert_eq!(update["before"]["seat_limit"], json!(null));
     assert_eq!(update["after"]["seat_limit"], 5);

@@ -15,17 +15,12 @@ async fn crud_and_membership(backend: Backend) {
         .await;
     let id = team["id"].as_str().unwrap();
     for ident in [id, "engineering", "ENGINEERING"] {
-        let a = app
-            .get(&format!("/api/v1/organizations/acme/teams/{ident}"))
-            .await;
+        let a = app.get(&format!("/api/v1/organizations/acme/teams/{ident}")).await;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.body["name"], "Engineering");
     }
     let a = app
-        .patch(
-            "/api/v1/organizations/acme/teams/engineering",
-            json!({ "name": "eng" }),
-        )
+        .patch("/api/v1/organizations/acme/teams/engineering", json!({ "name": "eng" }))
         .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.body["name"], "eng");
@@ -54,9 +49,7 @@ async fn crud_and_membership(backend: Backend) {
         )
         .await;
     assert_eq!(a.status, 200, "adding twice changes nothing");
-    let m = app
-        .get("/api/v1/organizations/acme/members/x@example.com")
-        .await;
+    let m = app.get("/api/v1/organizations/acme/members/x@example.com").await;
     assert_eq!(m.body["teams"], json!(["eng"]));
 
     let a = app
@@ -68,16 +61,8 @@ async fn crud_and_membership(backend: Backend) {
         .await;
     assert_eq!(a.status, 404);
 
-    assert_eq!(
-        app.delete("/api/v1/organizations/acme/teams/eng")
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations/acme/teams").await.body,
-        json!([])
-    );
+    assert_eq!(app.delete("/api/v1/organizations/acme/teams/eng").await.status, 204);
+    assert_eq!(app.get("/api/v1/organizations/acme/teams").await.body, json!([]));
     let actions: Vec<String> = app
         .audit("organization=acme")
         .await
@@ -102,28 +87,17 @@ async fn names_unique_per_organization(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_org("acme", None).await;
     app.create_org("beta", None).await;
-    app.post_ok(
-        "/api/v1/organizations/acme/teams",
-        json!({ "name": "eng" }),
-        201,
-    )
-    .await;
+    app.post_ok("/api/v1/organizations/acme/teams", json!({ "name": "eng" }), 201)
+        .await;
     let a = app
         .post("/api/v1/organizations/acme/teams", json!({ "name": "ENG" }))
         .await;
     assert_eq!(a.status, 409);
     assert_eq!(a.error_code(), "team_exists");
-    app.post_ok(
-        "/api/v1/organizations/beta/teams",
-        json!({ "name": "eng" }),
-        201,
-    )
-    .await;
+    app.post_ok("/api/v1/organizations/beta/teams", json!({ "name": "eng" }), 201)
+        .await;
     let a = app
-        .post(
-            "/api/v1/organizations/acme/teams",
-            json!({ "name": "a:b:c" }),
-        )
+        .post("/api/v1/organizations/acme/teams", json!({ "name": "a:b:c" }))
         .await;
     assert_eq!(a.status, 201, "team names may contain ':'");
     let a = app.get("/api/v1/organizations/acme/teams/nope").await;

@@ -174,6 +174,7 @@ CREATE TABLE audit_events (
     reason          TEXT,
     trace_id        TEXT NOT NULL
 );
+CREATE INDEX audit_events_company ON audit_events(company_id, seq);
 CREATE INDEX audit_events_org ON audit_events(organization_id, seq);
 CREATE INDEX audit_events_connection ON audit_events(connection_id, seq);
 CREATE INDEX audit_events_user ON audit_events(user_id, seq);

@@ -41,11 +41,7 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<Company>, StoreError> 
     )
 }
 
-pub async fn create(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    name: &Name,
-) -> Result<Company, StoreError> {
+pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, name: &Name) -> Result<Company, StoreError> {
     let taken: Option<String> = sqlx::query_scalar("SELECT id FROM companies WHERE name_key = $1")
         .bind(name.key())
         .fetch_optional(&mut *conn)
@@ -98,7 +94,10 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
     if orgs > 0 || conns > 0 {
         return Err(StoreError::conflict(
             "company_in_use",
-            format!("company '{}' still has {orgs} organization(s) and {conns} connection(s); delete them first", company.name),
+            format!(
+                "company '{}' still has {orgs} organization(s) and {conns} connection(s); delete them first",
+                company.name
+            ),
         ));
     }
     sqlx::query("DELETE FROM companies WHERE id = $1")

@@ -39,19 +39,13 @@ pub async fn list_pending(
     .await?)
 }
 
-pub async fn find(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    id: &str,
-) -> Result<Invitation, StoreError> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE i.organization_id = $1 AND i.id = $2"
-    ))
-    .bind(&org.id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| StoreError::not_found("invitation", id))
+pub async fn find(conn: &mut AnyConnection, org: &Organization, id: &str) -> Result<Invitation, StoreError> {
+    sqlx::query_as(&format!("{SELECT} WHERE i.organization_id = $1 AND i.id = $2"))
+        .bind(&org.id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("invitation", id))
 }
 
 /// Invites `email` to `org` (and `team`), taking a seat (J9) for 14 days.
@@ -101,10 +95,7 @@ pub async fn create(
     if pending.is_some() {
         return Err(StoreError::conflict(
             "invitation_exists",
-            format!(
-                "'{email}' already has a pending invitation to '{}'",
-                org.name
-            ),
+            format!("'{email}' already has a pending invitation to '{}'", org.name),
         ));
     }
     organizations::require_seat(conn, org, ctx.now).await?;
@@ -141,12 +132,7 @@ pub async fn create(
     find(conn, org, &id).await
 }
 
-pub async fn revoke(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    org: &Organization,
-    id: &str,
-) -> Result<(), StoreError> {
+pub async fn revoke(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, id: &str) -> Result<(), StoreError> {
     let inv = find(conn, org, id).await?;
     if inv.accepted_at.is_some() || inv.revoked_at.is_some() {
         return Err(StoreError::conflict(

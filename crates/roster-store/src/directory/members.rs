@@ -24,7 +24,8 @@ pub struct Member {
     pub updated_at: i64,
 }
 
-const SELECT: &str = "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at \
+const SELECT: &str =
+    "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at \
                       FROM memberships m JOIN users u ON u.id = m.user_id";
 
 fn member_from_row(r: &sqlx::any::AnyRow) -> Result<Member, StoreError> {
@@ -62,30 +63,41 @@ async fn teams_by_user(
     .await?;
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for r in rows {
-        map.entry(r.try_get("user_id")?)
-            .or_default()
-            .push(r.try_get("name")?);
+        map.entry(r.try_get("user_id")?).or_default().push(r.try_get("name")?);
     }
     Ok(map)
 }
 
-/// A page of `org`'s members ordered by user id, after the user id `after`.
+/// A page of `org`'s members ordered by user id, after the user id `after` (keyset
+/// paging over the membership primary key).
 pub async fn list(
     conn: &mut AnyConnection,
     org: &Organization,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Member>, StoreError> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE m.organization_id = $1 AND ($2 IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3"))
-        .bind(&org.id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut members = rows
-        .iter()
-        .map(member_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = match after {
+        Some(after) => {
+            sqlx::query(&format!(
+                "{SELECT} WHERE m.organization_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"
+            ))
+            .bind(&org.id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "{SELECT} WHERE m.organization_id = $1 ORDER BY m.user_id LIMIT $2"
+            ))
+            .bind(&org.id)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    let mut members = rows.iter().map(member_from_row).collect::<Result<Vec<_>, _>>()?;
     if let (Some(first), Some(last)) = (members.first(), members.last()) {
         let (from, to) = (first.user_id.clone(), last.user_id.clone());
         let mut teams = teams_by_user(conn, &org.id, &from, &to).await?;
@@ -96,20 +108,14 @@ pub async fn list(
     Ok(members)
 }
 
-pub async fn find(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    user_ident: &str,
-) -> Result<Member, StoreError> {
+pub async fn find(conn: &mut AnyConnection, org: &Organization, user_ident: &str) -> Result<Member, StoreError> {
     let user = users::find(conn, user_ident).await?;
-    let row = sqlx::query(&format!(
-        "{SELECT} WHERE m.organization_id = $1 AND m.user_id = $2"
-    ))
-    .bind(&org.id)
-    .bind(&user.id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| StoreError::not_found("member", format!("{}/{user_ident}", org.name)))?;
+    let row = sqlx::query(&format!("{SELECT} WHERE m.organization_id = $1 AND m.user_id = $2"))
+        .bind(&org.id)
+        .bind(&user.id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("member", format!("{}/{user_ident}", org.name)))?;
     let mut member = member_from_row(&row)?;
     member.teams = teams_by_user(conn, &org.id, &user.id, &user.id)
         .await?
@@ -119,10 +125,12 @@ pub async fn find(
 }
 
 async fn active_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner' AND state = 'active'")
-        .bind(org_id)
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner' AND state = 'active'",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Adds `user` to `org` with `role`, taking a seat (J9). The caller has checked that the
@@ -182,13 +190,12 @@ pub async fn add_by_admin(
         team_list.push(teams::find(conn, org, t).await?);
     }
     let (user, _) = users::get_or_create(conn, ctx, email, profile).await?;
-    let existing: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2",
-    )
-    .bind(&org.id)
-    .bind(&user.id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(&org.id)
+            .bind(&user.id)
+            .fetch_optional(&mut *conn)
+            .await?;
     if existing.is_some() {
         return Err(StoreError::conflict(
             "member_exists",
@@ -232,14 +239,16 @@ pub async fn update(
     if before.state == MemberState::Deactivated && after.state == MemberState::Active {
         organizations::require_seat(conn, org, ctx.now).await?;
     }
-    sqlx::query("UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5")
-        .bind(after.role.as_str())
-        .bind(after.state.as_str())
-        .bind(ctx.now)
-        .bind(&org.id)
-        .bind(&before.user_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5",
+    )
+    .bind(after.role.as_str())
+    .bind(after.state.as_str())
+    .bind(ctx.now)
+    .bind(&org.id)
+    .bind(&before.user_id)
+    .execute(&mut *conn)
+    .await?;
     if after.state == MemberState::Deactivated && before.state == MemberState::Active {
         end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
     }
@@ -280,11 +289,13 @@ pub async fn remove(
         },
         None,
     )?;
-    sqlx::query("DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE organization_id = $2)")
-        .bind(&before.user_id)
-        .bind(&org.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE organization_id = $2)",
+    )
+    .bind(&before.user_id)
+    .bind(&org.id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(&org.id)
         .bind(&before.user_id)
@@ -301,7 +312,9 @@ pub async fn remove(
             company_id: Some(&org.company_id),
             organization_id: Some(&org.id),
             user_id: Some(&before.user_id),
-            before: Some(json!({ "email": before.email, "role": before.role, "state": before.state, "teams": before.teams })),
+            before: Some(
+                json!({ "email": before.email, "role": before.role, "state": before.state, "teams": before.teams }),
+            ),
             ..Default::default()
         },
     )
@@ -315,11 +328,13 @@ pub async fn end_sessions(
     company_id: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .bind(company_id)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .bind(company_id)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -25,10 +25,7 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Organization,
     let (sql, key) = if is_id(ident) {
         (format!("{SELECT} WHERE o.id = $1"), ident.to_string())
     } else {
-        (
-            format!("{SELECT} WHERE o.name_key = $1"),
-            ident.to_lowercase(),
-        )
+        (format!("{SELECT} WHERE o.name_key = $1"), ident.to_lowercase())
     };
     sqlx::query_as(&sql)
         .bind(key)
@@ -37,10 +34,7 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Organization,
         .ok_or_else(|| StoreError::not_found("organization", ident))
 }
 
-pub async fn list(
-    conn: &mut AnyConnection,
-    company_id: Option<&str>,
-) -> Result<Vec<Organization>, StoreError> {
+pub async fn list(conn: &mut AnyConnection, company_id: Option<&str>) -> Result<Vec<Organization>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "{SELECT} WHERE ($1 IS NULL OR o.company_id = $1) ORDER BY o.name_key"
     ))
@@ -51,11 +45,7 @@ pub async fn list(
 
 /// Seats taken (J9): active members plus pending, unexpired invitations (an invitation
 /// to someone already active is refused at creation, so nobody counts twice).
-pub async fn seats_used(
-    conn: &mut AnyConnection,
-    org_id: &str,
-    now: i64,
-) -> Result<i64, StoreError> {
+pub async fn seats_used(conn: &mut AnyConnection, org_id: &str, now: i64) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active') + \
                 (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = $1 AND i.accepted_at IS NULL \
@@ -68,11 +58,7 @@ pub async fn seats_used(
 }
 
 /// Refuses with the J9 message when `org` has no free seat.
-pub async fn require_seat(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    now: i64,
-) -> Result<(), StoreError> {
+pub async fn require_seat(conn: &mut AnyConnection, org: &Organization, now: i64) -> Result<(), StoreError> {
     if org.seat_limit.is_none() {
         return Ok(());
     }
@@ -131,9 +117,7 @@ pub async fn create(
             object_id: &id,
             company_id: Some(&company.id),
             organization_id: Some(&id),
-            after: Some(
-                json!({ "name": name.as_str(), "company": company.name, "seat_limit": seat_limit }),
-            ),
+            after: Some(json!({ "name": name.as_str(), "company": company.name, "seat_limit": seat_limit })),
             ..Default::default()
         },
     )
@@ -148,12 +132,7 @@ pub struct Update {
     pub seat_limit: Option<Option<i64>>,
 }
 
-pub async fn update(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    ident: &str,
-    up: Update,
-) -> Result<Organization, StoreError> {
+pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, up: Update) -> Result<Organization, StoreError> {
     let before = find(conn, ident).await?;
     let mut name = before.name.clone();
     if let Some(new) = &up.name {
@@ -200,16 +179,19 @@ pub async fn update(
 /// connection uses it as its default organization.
 pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
     let org = find(conn, ident).await?;
-    let used_by: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM connections WHERE default_organization_id = $1 ORDER BY name",
-    )
-    .bind(&org.id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let used_by: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM connections WHERE default_organization_id = $1 ORDER BY name")
+            .bind(&org.id)
+            .fetch_all(&mut *conn)
+            .await?;
     if !used_by.is_empty() {
         return Err(StoreError::conflict(
             "organization_in_use",
-            format!("organization '{}' is the default organization of connection(s) {}; change them first", org.name, used_by.join(", ")),
+            format!(
+                "organization '{}' is the default organization of connection(s) {}; change them first",
+                org.name,
+                used_by.join(", ")
+            ),
         ));
     }
     sqlx::query("DELETE FROM organizations WHERE id = $1")

@@ -19,11 +19,7 @@ pub struct Team {
 const SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, \
                       (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) AS member_count FROM teams t";
 
-pub async fn find(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    ident: &str,
-) -> Result<Team, StoreError> {
+pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> Result<Team, StoreError> {
     let (sql, key) = if is_id(ident) {
         (
             format!("{SELECT} WHERE t.organization_id = $1 AND t.id = $2"),
@@ -44,25 +40,20 @@ pub async fn find(
 }
 
 pub async fn list(conn: &mut AnyConnection, org: &Organization) -> Result<Vec<Team>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "{SELECT} WHERE t.organization_id = $1 ORDER BY t.name_key"
-    ))
-    .bind(&org.id)
-    .fetch_all(conn)
-    .await?)
+    Ok(
+        sqlx::query_as(&format!("{SELECT} WHERE t.organization_id = $1 ORDER BY t.name_key"))
+            .bind(&org.id)
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
-async fn name_taken(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    name: &Name,
-) -> Result<bool, StoreError> {
-    let id: Option<String> =
-        sqlx::query_scalar("SELECT id FROM teams WHERE organization_id = $1 AND name_key = $2")
-            .bind(&org.id)
-            .bind(name.key())
-            .fetch_optional(conn)
-            .await?;
+async fn name_taken(conn: &mut AnyConnection, org: &Organization, name: &Name) -> Result<bool, StoreError> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE organization_id = $1 AND name_key = $2")
+        .bind(&org.id)
+        .bind(name.key())
+        .fetch_optional(conn)
+        .await?;
     Ok(id.is_some())
 }
 
@@ -77,12 +68,7 @@ fn exists(org: &Organization, name: &Name) -> StoreError {
     )
 }
 
-pub async fn create(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    org: &Organization,
-    name: &Name,
-) -> Result<Team, StoreError> {
+pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
     if name_taken(conn, org, name).await? {
         return Err(exists(org, name));
     }
@@ -147,12 +133,7 @@ pub async fn rename(
     find(conn, org, &team.id).await
 }
 
-pub async fn delete(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    org: &Organization,
-    ident: &str,
-) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, ident: &str) -> Result<(), StoreError> {
     let team = find(conn, org, ident).await?;
     sqlx::query("DELETE FROM teams WHERE id = $1")
         .bind(&team.id)
@@ -183,13 +164,12 @@ pub async fn add_member(
     user_id: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    let member: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2",
-    )
-    .bind(&org.id)
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let member: Option<String> =
+        sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(&org.id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     if member.is_none() {
         return Err(StoreError::conflict(
             "not_a_member",

@@ -18,8 +18,7 @@ pub struct User {
     pub updated_at: i64,
 }
 
-const COLS: &str =
-    "id, email, username, full_name, given_name, family_name, created_at, updated_at";
+const COLS: &str = "id, email, username, full_name, given_name, family_name, created_at, updated_at";
 
 /// Finds a user by id, email (case-insensitive) or username.
 pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<User, StoreError> {
@@ -28,10 +27,7 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<User, StoreEr
         .ok_or_else(|| StoreError::not_found("user", ident))
 }
 
-pub async fn find_optional(
-    conn: &mut AnyConnection,
-    ident: &str,
-) -> Result<Option<User>, StoreError> {
+pub async fn find_optional(conn: &mut AnyConnection, ident: &str) -> Result<Option<User>, StoreError> {
     let (col, key) = if is_id(ident) {
         ("id", ident.to_string())
     } else if ident.contains('@') {
@@ -39,12 +35,10 @@ pub async fn find_optional(
     } else {
         ("username", ident.to_lowercase())
     };
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE {col} = $1"))
-            .bind(key)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE {col} = $1"))
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Users by email prefix (case-insensitive), keyset-paged by email.
@@ -67,9 +61,7 @@ pub async fn list(
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -91,10 +83,7 @@ pub async fn get_or_create(
         return Ok((user, false));
     }
     let username = free_username(conn, email).await?;
-    let full_name = profile
-        .full_name
-        .clone()
-        .unwrap_or_else(|| email.as_str().to_string());
+    let full_name = profile.full_name.clone().unwrap_or_else(|| email.as_str().to_string());
     let id = new_id();
     sqlx::query(
         "INSERT INTO users (id, email, email_key, username, full_name, given_name, family_name, created_at, updated_at) \
@@ -118,9 +107,7 @@ pub async fn get_or_create(
             object_kind: "user",
             object_id: &id,
             user_id: Some(&id),
-            after: Some(
-                json!({ "email": email.as_str(), "username": username, "full_name": full_name }),
-            ),
+            after: Some(json!({ "email": email.as_str(), "username": username, "full_name": full_name })),
             ..Default::default()
         },
     )
@@ -136,10 +123,7 @@ async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String
     loop {
         let chunk: Vec<String> = candidates.by_ref().take(RUN).collect();
         if chunk.is_empty() {
-            return Err(StoreError::conflict(
-                "username_exhausted",
-                "no free username",
-            ));
+            return Err(StoreError::conflict("username_exhausted", "no free username"));
         }
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
@@ -157,17 +141,9 @@ async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String
     }
 }
 
-pub async fn update_profile(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    ident: &str,
-    p: &Profile,
-) -> Result<User, StoreError> {
+pub async fn update_profile(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, p: &Profile) -> Result<User, StoreError> {
     let before = find(conn, ident).await?;
-    let full_name = p
-        .full_name
-        .clone()
-        .unwrap_or_else(|| before.full_name.clone());
+    let full_name = p.full_name.clone().unwrap_or_else(|| before.full_name.clone());
     let given = p.given_name.clone().or_else(|| before.given_name.clone());
     let family = p.family_name.clone().or_else(|| before.family_name.clone());
     sqlx::query("UPDATE users SET full_name = $1, given_name = $2, family_name = $3, updated_at = $4 WHERE id = $5")

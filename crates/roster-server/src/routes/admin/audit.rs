@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use roster_store::audit::{self, Event, Query};
 use roster_store::connections;
-use roster_store::directory::{organizations, users};
+use roster_store::directory::{companies, organizations, users};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -86,6 +86,8 @@ pub struct AuditPage {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Company id or name.
+    company: Option<String>,
     /// Organization id or name.
     organization: Option<String>,
     /// Connection id or name.
@@ -107,15 +109,22 @@ async fn list(
 ) -> Result<ApiJson<AuditPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 1000);
     let before_seq = match q.cursor.as_deref() {
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this server gave out")
-        })?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this server gave out"))?,
+        ),
         None => None,
     };
     let events = state
         .store
         .read(move |db| {
             Box::pin(async move {
+                let company_id = match q.company {
+                    Some(c) => Some(companies::find(db, &c).await?.id),
+                    None => None,
+                };
                 let organization_id = match q.organization {
                     Some(o) => Some(organizations::find(db, &o).await?.id),
                     None => None,
@@ -131,6 +140,7 @@ async fn list(
                 audit::list(
                     db,
                     &Query {
+                        company_id,
                         organization_id,
                         connection_id,
                         user_id,

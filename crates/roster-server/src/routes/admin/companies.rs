@@ -41,10 +41,7 @@ pub struct CreateCompany {
 
 /// List companies.
 #[utoipa::path(get, path = "/companies", tag = "companies", responses((status = 200, body = [CompanyView])), security(("admin_token" = [])))]
-async fn list(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> Result<ApiJson<Vec<CompanyView>>, ApiError> {
+async fn list(State(state): State<AppState>, _admin: Admin) -> Result<ApiJson<Vec<CompanyView>>, ApiError> {
     let list = state
         .store
         .read(|db| Box::pin(async move { companies::list(db).await }))

@@ -59,9 +59,7 @@ fn check_url(what: &str, raw: &str) -> Result<(), ApiError> {
 
 /// A PEM certificate (or its bare base64 body) whose body decodes to a DER SEQUENCE.
 fn check_certificate(pem: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        ApiError::bad_request("invalid_certificate", format!("idp_certificates: {why}"))
-    };
+    let bad = |why: &str| ApiError::bad_request("invalid_certificate", format!("idp_certificates: {why}"));
     if pem.len() > MAX_CERT_BYTES {
         return Err(bad("a certificate is larger than 16 KiB"));
     }
@@ -115,9 +113,7 @@ impl SamlSettings {
                 format!("at most {MAX_CERTS} IdP certificates"),
             ));
         }
-        self.idp_certificates
-            .iter()
-            .try_for_each(|c| check_certificate(c))
+        self.idp_certificates.iter().try_for_each(|c| check_certificate(c))
     }
 }
 
@@ -130,11 +126,7 @@ impl OidcSettings {
                 "client_id must be 1..512 characters",
             ));
         }
-        if self
-            .client_secret
-            .as_deref()
-            .is_some_and(|s| s.len() > 1024)
-        {
+        if self.client_secret.as_deref().is_some_and(|s| s.len() > 1024) {
             return Err(ApiError::bad_request(
                 "invalid_client_secret",
                 "client_secret is longer than 1024 characters",
@@ -225,9 +217,7 @@ impl ConnectionView {
         let configured = match c.protocol {
             Protocol::Saml => saml.as_ref().is_some_and(|s| {
                 s.idp_metadata_xml.is_some()
-                    || (s.idp_entity_id.is_some()
-                        && s.idp_sso_url.is_some()
-                        && !s.idp_certificates.is_empty())
+                    || (s.idp_entity_id.is_some() && s.idp_sso_url.is_some() && !s.idp_certificates.is_empty())
             }),
             Protocol::Oidc => oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
         };
@@ -327,9 +317,7 @@ async fn list(
         .await?;
     let public = state.config.public_url.clone();
     Ok(ApiJson(
-        list.into_iter()
-            .map(|c| ConnectionView::new(c, &public))
-            .collect(),
+        list.into_iter().map(|c| ConnectionView::new(c, &public)).collect(),
     ))
 }
 
@@ -349,11 +337,7 @@ async fn create(
         domains: parse_domains(&body.domains)?,
         organizations: body.organizations,
         default_organization: body.default_organization,
-        default_team: body
-            .default_team
-            .as_deref()
-            .map(Name::parse_team)
-            .transpose()?,
+        default_team: body.default_team.as_deref().map(Name::parse_team).transpose()?,
         jit: body.jit.unwrap_or(true),
         scim: body.scim.unwrap_or(false),
         idp_initiated: body.idp_initiated.unwrap_or(false),
@@ -364,9 +348,7 @@ async fn create(
     let company = body.company;
     let c = state
         .store
-        .write(move |db| {
-            Box::pin(async move { connections::create(db, &ctx, &company, &spec).await })
-        })
+        .write(move |db| Box::pin(async move { connections::create(db, &ctx, &company, &spec).await }))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -423,11 +405,7 @@ async fn update(
     ApiJson(body): ApiJson<UpdateConnection>,
 ) -> Result<ApiJson<ConnectionView>, ApiError> {
     let domains = body.domains.as_deref().map(parse_domains).transpose()?;
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| Name::parse(n, "connection"))
-        .transpose()?;
+    let name = body.name.as_deref().map(|n| Name::parse(n, "connection")).transpose()?;
     let default_team = body
         .default_team
         .map(|t| t.as_deref().map(Name::parse_team).transpose())
@@ -451,9 +429,8 @@ async fn update(
                     ) {
                         new.client_secret.get_or_insert_with(|| old.to_string());
                     }
-                    settings = settings_json(cur.protocol, body.saml, oidc).map_err(|e| {
-                        roster_store::StoreError::rule("invalid_settings", e.message)
-                    })?;
+                    settings = settings_json(cur.protocol, body.saml, oidc)
+                        .map_err(|e| roster_store::StoreError::rule("invalid_settings", e.message))?;
                 }
                 let spec = Spec {
                     name: match name {
@@ -463,23 +440,13 @@ async fn update(
                     protocol: cur.protocol,
                     domains: match domains {
                         Some(d) => d,
-                        None => cur
-                            .domains
-                            .iter()
-                            .filter_map(|d| DomainName::parse(d).ok())
-                            .collect(),
+                        None => cur.domains.iter().filter_map(|d| DomainName::parse(d).ok()).collect(),
                     },
                     organizations: body.organizations.unwrap_or(cur.organizations),
-                    default_organization: body
-                        .default_organization
-                        .unwrap_or(cur.default_organization_id),
+                    default_organization: body.default_organization.unwrap_or(cur.default_organization_id),
                     default_team: match default_team {
                         Some(t) => t,
-                        None => cur
-                            .default_team
-                            .as_deref()
-                            .map(Name::parse_team)
-                            .transpose()?,
+                        None => cur.default_team.as_deref().map(Name::parse_team).transpose()?,
                     },
                     jit: body.jit.unwrap_or(cur.jit),
                     scim: body.scim.unwrap_or(cur.scim),
@@ -500,11 +467,7 @@ async fn update(
 /// Delete a connection with its SCIM tokens; its users' sessions end at once (T2).
 #[utoipa::path(delete, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "id or name")),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let ctx = admin.ctx(&state);
     state
         .store

@@ -82,11 +82,7 @@ async fn list(
             })
         })
         .await?;
-    Ok(ApiJson(
-        list.into_iter()
-            .map(|i| InvitationView::new(i, now))
-            .collect(),
-    ))
+    Ok(ApiJson(list.into_iter().map(|i| InvitationView::new(i, now)).collect()))
 }
 
 /// Invite an email to the organization (optionally to a team, with a role). Takes a

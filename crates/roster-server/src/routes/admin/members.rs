@@ -84,17 +84,11 @@ async fn list(
         .await?;
     let mut headers = HeaderMap::new();
     if page.len() as i64 == limit {
-        if let Some(v) = page
-            .last()
-            .and_then(|m| HeaderValue::from_str(&m.user_id).ok())
-        {
+        if let Some(v) = page.last().and_then(|m| HeaderValue::from_str(&m.user_id).ok()) {
             headers.insert("x-next-cursor", v);
         }
     }
-    Ok((
-        headers,
-        ApiJson(page.into_iter().map(MemberView::from).collect()),
-    ))
+    Ok((headers, ApiJson(page.into_iter().map(MemberView::from).collect())))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -83,9 +83,7 @@ async fn list(
         })
         .await?;
     Ok(ApiJson(
-        orgs.into_iter()
-            .map(|o| OrganizationView::new(o, None))
-            .collect(),
+        orgs.into_iter().map(|o| OrganizationView::new(o, None)).collect(),
     ))
 }
 
@@ -104,21 +102,11 @@ async fn create(
         .store
         .write(move |db| {
             Box::pin(async move {
-                organizations::create(
-                    db,
-                    &ctx,
-                    &name,
-                    body.company.as_deref(),
-                    body.seat_limit.map(i64::from),
-                )
-                .await
+                organizations::create(db, &ctx, &name, body.company.as_deref(), body.seat_limit.map(i64::from)).await
             })
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(OrganizationView::new(org, Some(0))),
-    ))
+    Ok((StatusCode::CREATED, ApiJson(OrganizationView::new(org, Some(0)))))
 }
 
 /// Read an organization (by id or name).
@@ -164,11 +152,7 @@ async fn update(
     ApiJson(body): ApiJson<UpdateOrganization>,
 ) -> Result<ApiJson<OrganizationView>, ApiError> {
     let up = Update {
-        name: body
-            .name
-            .as_deref()
-            .map(Name::parse_organization)
-            .transpose()?,
+        name: body.name.as_deref().map(Name::parse_organization).transpose()?,
         seat_limit: body.seat_limit.map(|l| l.map(i64::from)),
     };
     let ctx = admin.ctx(&state);
@@ -189,11 +173,7 @@ async fn update(
 /// Delete an organization with its teams, memberships and invitations.
 #[utoipa::path(delete, path = "/organizations/{org}", tag = "organizations", params(("org" = String, Path, description = "id or name")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("admin_token" = [])))]
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(org): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, admin: Admin, Path(org): Path<String>) -> Result<StatusCode, ApiError> {
     let ctx = admin.ctx(&state);
     state
         .store

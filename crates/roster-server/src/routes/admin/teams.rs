@@ -185,19 +185,13 @@ async fn add_member(
                 let org = organizations::find(db, &org).await?;
                 let team = teams::find(db, &org, &team).await?;
                 let user = users::find(db, &body.user).await?;
-                let added =
-                    teams::add_member(db, &ctx, &org, &team, &user.id, Source::Admin.as_str())
-                        .await?;
+                let added = teams::add_member(db, &ctx, &org, &team, &user.id, Source::Admin.as_str()).await?;
                 Ok((added, teams::find(db, &org, &team.id).await?))
             })
         })
         .await?;
     Ok((
-        if added {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
+        if added { StatusCode::CREATED } else { StatusCode::OK },
         ApiJson(team.into()),
     ))
 }

@@ -154,17 +154,12 @@ pub struct NewAdminToken {
 
 /// List admin tokens (never their secrets).
 #[utoipa::path(get, path = "/admin-tokens", tag = "admin tokens", responses((status = 200, body = [AdminTokenView])), security(("admin_token" = [])))]
-async fn list_admin(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> Result<ApiJson<Vec<AdminTokenView>>, ApiError> {
+async fn list_admin(State(state): State<AppState>, _admin: Admin) -> Result<ApiJson<Vec<AdminTokenView>>, ApiError> {
     let list = state
         .store
         .read(|db| Box::pin(async move { tokens::list_admin(db).await }))
         .await?;
-    Ok(ApiJson(
-        list.into_iter().map(AdminTokenView::from).collect(),
-    ))
+    Ok(ApiJson(list.into_iter().map(AdminTokenView::from).collect()))
 }
 
 /// Mint another admin token.
@@ -179,9 +174,7 @@ async fn create_admin(
     let ctx = admin.ctx(&state);
     let (info, secret) = state
         .store
-        .write(move |db| {
-            Box::pin(async move { tokens::create_admin(db, &ctx, name.as_str()).await })
-        })
+        .write(move |db| Box::pin(async move { tokens::create_admin(db, &ctx, name.as_str()).await }))
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -64,11 +64,7 @@ async fn list(
     let limit = page_limit(q.limit, 100, 1000);
     let list = state
         .store
-        .read(move |db| {
-            Box::pin(
-                async move { users::list(db, q.email.as_deref(), q.after.as_deref(), limit).await },
-            )
-        })
+        .read(move |db| Box::pin(async move { users::list(db, q.email.as_deref(), q.after.as_deref(), limit).await }))
         .await?;
     Ok(ApiJson(list.into_iter().map(UserView::from).collect()))
 }
@@ -126,9 +122,7 @@ async fn update(
     let ctx = admin.ctx(&state);
     let u = state
         .store
-        .write(move |db| {
-            Box::pin(async move { users::update_profile(db, &ctx, &user, &profile).await })
-        })
+        .write(move |db| Box::pin(async move { users::update_profile(db, &ctx, &user, &profile).await }))
         .await?;
     Ok(ApiJson(u.into()))
 }
@@ -137,11 +131,7 @@ async fn update(
 /// active owner).
 #[utoipa::path(delete, path = "/users/{user}", tag = "users", params(("user" = String, Path, description = "id, email or username")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("admin_token" = [])))]
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(user): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, admin: Admin, Path(user): Path<String>) -> Result<StatusCode, ApiError> {
     let ctx = admin.ctx(&state);
     state
         .store

@@ -1,0 +1,105 @@
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Options};
+use reqwest::Method;
+use serde_json::json;
+
+crate::on_both_backends!(
+    openapi_describes_the_admin_api,
+    metrics_on_their_own_listener,
+    concurrent_creates_of_one_name_give_one_201
+);
+
+/// Every call of interfaces.md's admin table is in the generated document.
+async fn openapi_describes_the_admin_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.request(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/organizations", "post"),
+        ("/organizations/{org}/teams", "post"),
+        ("/organizations/{org}/members", "get"),
+        ("/organizations/{org}/invitations", "post"),
+        ("/companies/{company}/domains", "post"),
+        ("/companies/{company}/domains/{domain}/verify", "post"),
+        ("/connections", "post"),
+        ("/connections/{id}", "patch"),
+        ("/connections/{id}/scim-tokens", "post"),
+        ("/connections/{id}/scim-tokens/{token_id}", "delete"),
+        ("/audit", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc.body["components"]["securitySchemes"]["admin_token"].is_object());
+}
+
+async fn metrics_on_their_own_listener(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            metrics: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.create_org("acme", None).await;
+    assert_eq!(app.get("/api/v1/organizations/acme").await.status, 200);
+    let metrics_base = app.metrics_base.clone().unwrap();
+    let text = app
+        .client
+        .get(format!("{metrics_base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"roster_http_requests_total{method="GET",route="/api/v1/organizations/{org}",status="200"}"#),
+        "{text}"
+    );
+    assert!(text.contains("roster_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains(r#"roster_db_pool_connections{state="open"}"#), "{text}");
+    // Not on the public port.
+    assert_eq!(app.request(Method::GET, "/metrics", None, None).await.status, 404);
+}
+
+/// Uniqueness holds under concurrency too: one create wins, the others get 409.
+async fn concurrent_creates_of_one_name_give_one_201(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let results = futures::future::join_all((0..10).map(|i| {
+        app.post(
+            "/api/v1/organizations",
+            json!({ "name": if i % 2 == 0 { "Acme" } else { "ACME" } }),
+        )
+    }))
+    .await;
+    let created = results.iter().filter(|a| a.status == 201).count();
+    let conflicts: Vec<_> = results.iter().filter(|a| a.status == 409).collect();
+    assert_eq!(created, 1, "{results:?}");
+    assert_eq!(conflicts.len(), 9);
+    for c in conflicts {
+        c.error_code();
+    }
+    app.add_member("acme", "owner@example.com", "owner").await;
+    let results = futures::future::join_all((0..10).map(|_| {
+        app.post(
+            "/api/v1/organizations/acme/members",
+            json!({ "email": "new@example.com" }),
+        )
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|a| a.status == 201).count(), 1, "{results:?}");
+    assert_eq!(
+        app.get("/api/v1/organizations/acme/members")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
