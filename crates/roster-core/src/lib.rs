@@ -5,6 +5,10 @@
 //!   Wire data becomes one of these once, at the edge; inside, the type guarantees
 //!   validity and case-insensitive comparison where the spec asks for it.
 //! - [`rules`]: decisions that depend on directory state (seats, last owner, usernames).
+//! - [`signin`]: what an IdP sent, read into typed sign-in facts (A1–A5).
+//! - [`state`]: the slice of the directory a sign-in depends on, as plain data.
+//! - [`plan`]: the sign-in planner (J1–J10, G1–G3, T1): facts + state → a `Plan` of
+//!   changes, each with the rule that caused it.
 
 // Hostile input must never panic; tests may unwrap.
 #![cfg_attr(
@@ -12,7 +16,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
+pub mod plan;
 pub mod rules;
+pub mod signin;
+pub mod state;
 pub mod types;
 
 pub use types::*;

@@ -1,0 +1,573 @@
+//! The sign-in planner (spec §3 J1–J10, §4 G1–G3, §6 T1): from a connection, the facts
+//! of one sign-in and the directory state they touch, a [`Plan`] — allowed or denied,
+//! and the ordered changes that provisioning makes, each with the rule that caused it
+//! and the attribute value behind it. Pure: the store applies plans, this only decides.
+
+use crate::signin::{split_group, SignInFacts, Warning};
+use crate::state::{MembershipState, OrgState, SignInState};
+use crate::{MemberState, Role, Source};
+use serde::Serialize;
+
+/// Browser sessions without `dockerSessionMinutes` or a connection default (T1).
+pub const DEFAULT_SESSION_MINUTES: i64 = 24 * 60;
+
+/// Why a sign-in is refused: a stable code and the plain message the person sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    pub code: &'static str,
+    pub message: String,
+    /// The spec's message ends with "TraceID: <id>".
+    #[serde(skip)]
+    pub with_trace: bool,
+}
+
+impl Denial {
+    pub fn new(code: &'static str, message: impl Into<String>, with_trace: bool) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            with_trace,
+        }
+    }
+    /// The message as shown to the person signing in.
+    pub fn render(&self, trace_id: &str) -> String {
+        if self.with_trace {
+            format!("{} TraceID: {trace_id}", self.message)
+        } else {
+            self.message.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    CreateUser,
+    UpdateName,
+    AcceptInvitation,
+    AddMembership,
+    CreateTeam,
+    AddTeamMembership,
+}
+
+/// One change a plan makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    #[serde(skip)]
+    pub organization_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(skip)]
+    pub source: Option<Source>,
+    #[serde(skip)]
+    pub invitation_id: Option<String>,
+    /// The spec rule that causes this change (`J2`, `G2`, …).
+    pub rule: &'static str,
+    /// The attribute value or state behind it, in words.
+    pub because: String,
+}
+
+impl Change {
+    fn new(kind: ChangeKind, rule: &'static str, because: impl Into<String>) -> Self {
+        Self {
+            kind,
+            organization_id: None,
+            organization: None,
+            team: None,
+            role: None,
+            source: None,
+            invitation_id: None,
+            rule,
+            because: because.into(),
+        }
+    }
+    fn in_org(mut self, org: &OrgState) -> Self {
+        self.organization_id = Some(org.id.clone());
+        self.organization = Some(org.name.clone());
+        self
+    }
+    fn team(mut self, team: &str) -> Self {
+        self.team = Some(team.to_string());
+        self
+    }
+}
+
+/// The session a successful sign-in gets (T1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionPlan {
+    pub minutes: i64,
+    pub rule: &'static str,
+    pub because: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub allowed: bool,
+    pub denial: Option<Denial>,
+    pub email: String,
+    pub full_name: String,
+    #[serde(skip)]
+    pub given_name: Option<String>,
+    #[serde(skip)]
+    pub family_name: Option<String>,
+    pub user_exists: bool,
+    #[serde(skip)]
+    pub user_id: Option<String>,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<Warning>,
+    pub session: Option<SessionPlan>,
+}
+
+impl Plan {
+    fn deny(mut self, denial: Denial) -> Self {
+        // J2 (deviation) and J10: a denied sign-in changes nothing.
+        self.allowed = false;
+        self.denial = Some(denial);
+        self.changes.clear();
+        self.session = None;
+        self
+    }
+}
+
+/// A4's refusal for an email outside the connection's verified domains.
+fn domain_not_verified(domain: &str) -> Denial {
+    Denial::new(
+        "domain_not_verified",
+        format!("Domain '{domain}' is not verified for your SSO connection. Contact your company administrator."),
+        true,
+    )
+}
+
+/// J8's refusal.
+pub fn not_assigned(email: &str) -> Denial {
+    Denial::new(
+        "not_assigned",
+        format!("User '{email}' is not assigned to this SSO organization. Contact your administrator."),
+        true,
+    )
+}
+
+fn seats_denial(org: &str) -> Denial {
+    Denial::new(
+        "seat_limit_reached",
+        format!("Not enough seats in organization '{org}'. Add more seats or contact your administrator."),
+        false,
+    )
+}
+
+fn deactivated(org: &str) -> Denial {
+    Denial::new(
+        "membership_deactivated",
+        format!("Your access to organization '{org}' has been deactivated. Contact your administrator."),
+        true,
+    )
+}
+
+/// A working copy of the memberships while the plan is built.
+struct Model<'a> {
+    state: &'a SignInState,
+    memberships: Vec<MembershipState>,
+    created_teams: Vec<(String, String)>,
+    seats_added: Vec<(String, i64)>,
+}
+
+impl<'a> Model<'a> {
+    fn membership(&self, org_id: &str) -> Option<&MembershipState> {
+        self.memberships.iter().find(|m| m.organization_id == org_id)
+    }
+    fn membership_mut(&mut self, org_id: &str) -> Option<&mut MembershipState> {
+        self.memberships.iter_mut().find(|m| m.organization_id == org_id)
+    }
+    fn team_exists(&self, org: &OrgState, team: &str) -> bool {
+        let key = team.to_lowercase();
+        org.has_team(team)
+            || self
+                .created_teams
+                .iter()
+                .any(|(o, t)| *o == org.id && t.to_lowercase() == key)
+    }
+    fn seat_free(&self, org: &OrgState) -> bool {
+        let added = self
+            .seats_added
+            .iter()
+            .filter(|(o, _)| *o == org.id)
+            .map(|(_, n)| n)
+            .sum::<i64>();
+        org.seat_limit.is_none_or(|limit| org.seats_used + added < limit)
+    }
+    fn any_active(&self) -> bool {
+        self.memberships
+            .iter()
+            .any(|m| m.state == MemberState::Active && self.state.connection.org(&m.organization_id).is_some())
+    }
+}
+
+/// Plans one SSO sign-in. `facts` has already passed A1–A3; A4's domain check, A5's
+/// organization check and every J/G/T rule happen here.
+pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> Plan {
+    let conn = &state.connection;
+    let email = &facts.email.value;
+    let mut plan = Plan {
+        allowed: true,
+        denial: None,
+        email: email.as_str().to_string(),
+        full_name: facts.full_name.value.clone(),
+        given_name: facts.given_name.clone(),
+        family_name: facts.family_name.clone(),
+        user_exists: state.user.is_some(),
+        user_id: state.user.as_ref().map(|u| u.id.clone()),
+        changes: Vec::new(),
+        warnings: facts.warnings.clone(),
+        session: None,
+    };
+
+    // A4: the email's domain must be one the connection serves (subdomains included).
+    let verified = crate::DomainName::parse(email.domain()).is_ok_and(|d| conn.domains.iter().any(|v| d.is_within(v)));
+    if !verified {
+        return plan.deny(domain_not_verified(email.domain()));
+    }
+
+    let mut model = Model {
+        state,
+        memberships: state.user.as_ref().map(|u| u.memberships.clone()).unwrap_or_default(),
+        created_teams: Vec::new(),
+        seats_added: Vec::new(),
+    };
+    let mut changes = Vec::new();
+
+    // J2 / J8: the account.
+    match &state.user {
+        None if conn.jit => changes.push(Change::new(
+            ChangeKind::CreateUser,
+            "J2",
+            format!("no account for {email}; JIT is on"),
+        )),
+        None if !state.invitations.is_empty() => changes.push(Change::new(
+            ChangeKind::CreateUser,
+            "J8",
+            format!("pending invitation for {email}"),
+        )),
+        None => return plan.deny(not_assigned(email.as_str())),
+        Some(user) if conn.jit && user.full_name != facts.full_name.value => changes.push(Change::new(
+            ChangeKind::UpdateName,
+            "J5",
+            format!(
+                "{} = '{}' (was '{}')",
+                facts.full_name.attribute, facts.full_name.value, user.full_name
+            ),
+        )),
+        Some(_) => {}
+    }
+
+    // J3: pending invitations to the connection's organizations are accepted.
+    for inv in &state.invitations {
+        let Some(org) = conn.org(&inv.organization_id) else {
+            continue;
+        };
+        match model.membership(&org.id).map(|m| m.state) {
+            Some(MemberState::Deactivated) => {
+                plan.warnings.push(Warning::new(
+                    "J7",
+                    format!(
+                        "the invitation to '{}' is not accepted: the membership is deactivated",
+                        org.name
+                    ),
+                ));
+                continue;
+            }
+            Some(MemberState::Active) => {
+                changes.push(
+                    Change::new(ChangeKind::AcceptInvitation, "J3", "already a member")
+                        .in_org(org)
+                        .inv(&inv.id),
+                );
+            }
+            None => {
+                // J6: dockerRole first, then the invitation's role. The invitation holds a
+                // seat already, so accepting it needs no new one.
+                let (role, why) = match &facts.role {
+                    Some(r) => (r.value, format!("{} = {}", r.attribute, r.value.as_str())),
+                    None => (inv.role, format!("the invitation's role {}", inv.role.as_str())),
+                };
+                changes.push(
+                    Change::new(
+                        ChangeKind::AcceptInvitation,
+                        "J3",
+                        format!("pending invitation to '{}'", org.name),
+                    )
+                    .in_org(org)
+                    .inv(&inv.id),
+                );
+                let mut add = Change::new(
+                    ChangeKind::AddMembership,
+                    "J3",
+                    format!("invitation accepted; role from {why} (J6)"),
+                )
+                .in_org(org);
+                add.role = Some(role);
+                add.source = Some(Source::Invite);
+                changes.push(add);
+                model.memberships.push(MembershipState {
+                    organization_id: org.id.clone(),
+                    role,
+                    state: MemberState::Active,
+                    source: Source::Invite,
+                    teams: Vec::new(),
+                });
+            }
+        }
+        if let Some(team) = &inv.team {
+            add_team(
+                &mut model,
+                &mut changes,
+                org,
+                team,
+                "J3",
+                format!("the invitation's team '{team}'"),
+            );
+        }
+    }
+
+    // J4: target organizations and teams — only when JIT runs (J1).
+    let mut seat_refusal: Option<String> = None;
+    let mut deactivated_in: Option<String> = None;
+    if conn.jit {
+        for target in targets(state, facts, &model, &mut plan.warnings) {
+            let org = target.org;
+            match model.membership(&org.id).map(|m| m.state) {
+                Some(MemberState::Deactivated) => {
+                    // J7: never reactivated by JIT.
+                    plan.warnings.push(Warning::new(
+                        "J7",
+                        format!(
+                            "the membership of '{}' is deactivated; JIT does not reactivate it",
+                            org.name
+                        ),
+                    ));
+                    deactivated_in.get_or_insert_with(|| org.name.clone());
+                    continue;
+                }
+                Some(MemberState::Active) => {}
+                None => {
+                    if !model.seat_free(org) {
+                        // J9: this organization is full; the rest of the sign-in proceeds.
+                        plan.warnings.push(Warning::new("J9", seats_denial(&org.name).message));
+                        seat_refusal.get_or_insert_with(|| org.name.clone());
+                        continue;
+                    }
+                    // J6: the role is set only now, when JIT first adds the user.
+                    let (role, why) = match &facts.role {
+                        Some(r) => (r.value, format!("{} = {}", r.attribute, r.value.as_str())),
+                        None => (Role::Member, "default role member".to_string()),
+                    };
+                    let mut add = Change::new(
+                        ChangeKind::AddMembership,
+                        target.rule,
+                        format!("{}; role from {why} (J6)", target.because),
+                    )
+                    .in_org(org);
+                    add.role = Some(role);
+                    add.source = Some(Source::Jit);
+                    changes.push(add);
+                    model.seats_added.push((org.id.clone(), 1));
+                    model.memberships.push(MembershipState {
+                        organization_id: org.id.clone(),
+                        role,
+                        state: MemberState::Active,
+                        source: Source::Jit,
+                        teams: Vec::new(),
+                    });
+                }
+            }
+            if let Some(team) = &target.team {
+                add_team(&mut model, &mut changes, org, team, target.rule, target.because.clone());
+            }
+        }
+    }
+
+    // Access: the person needs an active membership in one of the connection's
+    // organizations once the plan is applied.
+    if !model.any_active() {
+        let denial = if let Some(org) = seat_refusal {
+            seats_denial(&org)
+        } else if let Some(org) = deactivated_in.or_else(|| deactivated_org(&model)) {
+            deactivated(&org)
+        } else {
+            not_assigned(email.as_str())
+        };
+        return plan.deny(denial);
+    }
+
+    // T1: session lifetime.
+    plan.session = Some(match (&facts.session_minutes, conn.default_session_minutes) {
+        (Some(m), _) => SessionPlan {
+            minutes: i64::from(m.value),
+            rule: "T1",
+            because: format!("{} = {}", m.attribute, m.value),
+        },
+        (None, Some(d)) => SessionPlan {
+            minutes: d,
+            rule: "T1",
+            because: "the connection's default session length".into(),
+        },
+        (None, None) => SessionPlan {
+            minutes: DEFAULT_SESSION_MINUTES,
+            rule: "T1",
+            because: "browser sessions last 24 hours".into(),
+        },
+    });
+    plan.changes = changes;
+    plan
+}
+
+fn deactivated_org(model: &Model<'_>) -> Option<String> {
+    model
+        .memberships
+        .iter()
+        .find(|m| m.state == MemberState::Deactivated)
+        .and_then(|m| model.state.connection.org(&m.organization_id))
+        .map(|o| o.name.clone())
+}
+
+impl Change {
+    fn inv(mut self, id: &str) -> Self {
+        self.invitation_id = Some(id.to_string());
+        self
+    }
+}
+
+/// Adds the member to `team` of `org`, creating the team first when it is missing (G2;
+/// teams are created on demand). Nothing when they are in it already (J5).
+fn add_team(
+    model: &mut Model<'_>,
+    changes: &mut Vec<Change>,
+    org: &OrgState,
+    team: &str,
+    rule: &'static str,
+    because: String,
+) {
+    if model.membership(&org.id).is_some_and(|m| m.in_team(team)) {
+        return;
+    }
+    if !model.team_exists(org, team) {
+        changes.push(
+            Change::new(ChangeKind::CreateTeam, rule, because.clone())
+                .in_org(org)
+                .team(team),
+        );
+        model.created_teams.push((org.id.clone(), team.to_string()));
+    }
+    changes.push(
+        Change::new(ChangeKind::AddTeamMembership, rule, because)
+            .in_org(org)
+            .team(team),
+    );
+    if let Some(m) = model.membership_mut(&org.id) {
+        m.teams.push(team.to_string());
+    }
+}
+
+struct Target<'s> {
+    org: &'s OrgState,
+    team: Option<String>,
+    rule: &'static str,
+    because: String,
+}
+
+/// J4: the first rule that yields targets.
+fn targets<'s>(
+    state: &'s SignInState,
+    facts: &SignInFacts,
+    model: &Model<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Target<'s>> {
+    let conn = &state.connection;
+
+    // J4.1 / G1–G3: mapped groups.
+    let mut mapped = Vec::new();
+    for group in &facts.groups {
+        let Some((org_name, team)) = split_group(group) else {
+            warnings.push(Warning::new(
+                "G3",
+                format!("group '{group}' is ignored: it is not organization:team"),
+            ));
+            continue;
+        };
+        match conn.org_by_name(org_name) {
+            Some(org) => match crate::Name::parse_team(team) {
+                Ok(t) => mapped.push(Target {
+                    org,
+                    team: Some(t.as_str().to_string()),
+                    rule: "G2",
+                    because: format!("group '{group}'"),
+                }),
+                Err(e) => warnings.push(Warning::new("G3", format!("group '{group}' is ignored: {}", e.message))),
+            },
+            None => warnings.push(Warning::new(
+                "G3",
+                format!("group '{group}' is ignored: '{org_name}' is not an organization of this connection"),
+            )),
+        }
+    }
+    if !mapped.is_empty() {
+        return mapped;
+    }
+
+    // J4.2: dockerOrg / dockerTeam.
+    let org_attr = facts
+        .organization
+        .as_ref()
+        .and_then(|o| match conn.org_by_name(&o.value) {
+            Some(org) => Some((org, o)),
+            None => {
+                warnings.push(Warning::new(
+                    "A5",
+                    format!(
+                        "'{}' value '{}' is not an organization of this connection; it is ignored",
+                        o.attribute, o.value
+                    ),
+                ));
+                None
+            }
+        });
+    if org_attr.is_some() || facts.team.is_some() {
+        let Some(org) = org_attr
+            .map(|(o, _)| o)
+            .or_else(|| conn.org(&conn.default_organization_id))
+        else {
+            return Vec::new();
+        };
+        let mut because = Vec::new();
+        if let Some((_, o)) = org_attr {
+            because.push(format!("{} = {}", o.attribute, o.value));
+        }
+        if let Some(t) = &facts.team {
+            because.push(format!("{} = {}", t.attribute, t.value.as_str()));
+        }
+        return vec![Target {
+            org,
+            team: facts.team.as_ref().map(|t| t.value.as_str().to_string()),
+            rule: "J4",
+            because: because.join(", "),
+        }];
+    }
+
+    // J4.3: not yet an active member of any of the connection's organizations.
+    if !model.any_active() {
+        if let Some(org) = conn.org(&conn.default_organization_id) {
+            return vec![Target {
+                org,
+                team: conn.default_team.clone(),
+                rule: "J4",
+                because: "not yet a member of the connection's organizations: its default organization and team".into(),
+            }];
+        }
+    }
+    // J4.4: nothing new.
+    Vec::new()
+}
