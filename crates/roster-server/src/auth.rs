@@ -16,12 +16,7 @@ pub struct Admin {
 impl Admin {
     /// The audit context of a change made by this admin now.
     pub fn ctx(&self, state: &AppState) -> Ctx {
-        Ctx {
-            actor_kind: "admin",
-            actor_id: Some(self.token_id.clone()),
-            trace_id: current_trace_id(),
-            now: state.now(),
-        }
+        Ctx::new("admin", Some(self.token_id.clone()), current_trace_id(), state.now())
     }
 }
 

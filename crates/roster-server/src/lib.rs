@@ -61,12 +61,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
     let store = open_store(&config).await?;
     let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();
-    let ctx = Ctx {
-        actor_kind: "system",
-        actor_id: None,
-        trace_id: "startup".into(),
-        now: clock.now_ms(),
-    };
+    let ctx = Ctx::new("system", None, "startup", clock.now_ms());
     let generated = store
         .write(move |db| Box::pin(async move { tokens::bootstrap_admin(db, &ctx, configured.as_deref()).await }))
         .await?;

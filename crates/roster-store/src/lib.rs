@@ -23,6 +23,7 @@ pub mod connections;
 pub mod directory;
 pub mod domains;
 mod error;
+pub mod provisioning;
 pub mod tokens;
 pub mod writer;
 
@@ -60,6 +61,50 @@ pub struct Ctx {
     pub trace_id: String,
     /// Unix milliseconds; injected so that tests are exact.
     pub now: i64,
+    /// The rule and reason behind the changes made under this context, when a
+    /// provisioning rule (rather than a person) decided them.
+    pub cause: Option<Cause>,
+    /// The SSO connection the change came through (SSO sign-in, SCIM), if any.
+    pub connection_id: Option<String>,
+}
+
+/// Why a change was made: the spec rule and the attribute value or request behind it.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+impl Ctx {
+    pub fn new(actor_kind: &'static str, actor_id: Option<String>, trace_id: impl Into<String>, now: i64) -> Self {
+        Self {
+            actor_kind,
+            actor_id,
+            trace_id: trace_id.into(),
+            now,
+            cause: None,
+            connection_id: None,
+        }
+    }
+
+    /// The same context, for changes that came through `connection`.
+    pub fn via_connection(&self, connection_id: &str) -> Self {
+        Self {
+            connection_id: Some(connection_id.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The same context, with `rule` and `reason` stamped on the audit events it writes.
+    pub fn because(&self, rule: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            cause: Some(Cause {
+                rule,
+                reason: reason.into(),
+            }),
+            ..self.clone()
+        }
+    }
 }
 
 /// Options for opening a store.

@@ -6,12 +6,7 @@ use roster_store::directory::{organizations, teams};
 use roster_store::{Ctx, Store, StoreError, StoreOptions};
 
 fn ctx(trace: &str) -> Ctx {
-    Ctx {
-        actor_kind: "system",
-        actor_id: None,
-        trace_id: trace.into(),
-        now: 1_000,
-    }
+    Ctx::new("system", None, trace, 1_000)
 }
 
 async fn sqlite() -> (Store, std::path::PathBuf) {

@@ -111,6 +111,9 @@ impl Drop for TestDb {
 pub struct TestClock(AtomicI64);
 
 impl TestClock {
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }

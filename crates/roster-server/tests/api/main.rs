@@ -11,4 +11,5 @@ mod hostile;
 mod members;
 mod operations;
 mod organizations;
+mod provisioning;
 mod teams;

@@ -338,3 +338,22 @@ pub async fn end_sessions(
             .rows_affected(),
     )
 }
+
+/// The teams (id, name) of `user_id` within `org`, by name.
+pub async fn teams_with_ids(
+    conn: &mut AnyConnection,
+    org: &Organization,
+    user_id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         WHERE tm.user_id = $1 AND t.organization_id = $2 ORDER BY t.name_key",
+    )
+    .bind(user_id)
+    .bind(&org.id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect()
+}

@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
+use roster_core::signin::AttributeNames;
 use roster_core::{DomainName, Name, Protocol};
 use roster_store::connections::{self, Connection, Spec};
 use roster_store::directory::companies;
@@ -164,6 +165,18 @@ fn settings_json(
     }
 }
 
+/// Adds A3's attribute names to protocol settings.
+fn with_attribute_names(mut settings: Value, names: Option<AttributeNames>) -> Result<Value, ApiError> {
+    if let (Some(names), Some(obj)) = (names, settings.as_object_mut()) {
+        names.validate()?;
+        obj.insert(
+            "attribute_names".into(),
+            serde_json::to_value(names).unwrap_or_default(),
+        );
+    }
+    Ok(settings)
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct OidcView {
     issuer: String,
@@ -193,6 +206,9 @@ pub struct ConnectionView {
     saml: Option<SamlSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
     oidc: Option<OidcView>,
+    /// A3: the connection's own attribute names.
+    #[schema(value_type = Object)]
+    attribute_names: AttributeNames,
     sp_entity_id: Option<String>,
     acs_url: Option<String>,
     metadata_url: Option<String>,
@@ -222,6 +238,7 @@ impl ConnectionView {
             Protocol::Oidc => oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
         };
         let is_saml = c.protocol == Protocol::Saml;
+        let attribute_names = roster_store::provisioning::attribute_names(&c);
         Self {
             sp_entity_id: is_saml.then(|| format!("{base}/metadata")),
             acs_url: is_saml.then(|| format!("{base}/acs")),
@@ -243,6 +260,7 @@ impl ConnectionView {
             idp_initiated: c.idp_initiated,
             default_session_minutes: c.default_session_minutes,
             configured,
+            attribute_names,
             saml,
             oidc: oidc.map(|o| OidcView {
                 issuer: o.issuer,
@@ -280,6 +298,10 @@ pub struct CreateConnection {
     default_session_minutes: Option<u32>,
     saml: Option<SamlSettings>,
     oidc: Option<OidcSettings>,
+    /// A3: the connection's own attribute names, tried before the standard ones:
+    /// `{"email": [...], "full_name", "given_name", "family_name", "groups", "organization", "team", "role", "session_minutes"}`.
+    #[schema(value_type = Option<Object>)]
+    attribute_names: Option<AttributeNames>,
 }
 
 fn parse_domains(raw: &[String]) -> Result<Vec<DomainName>, ApiError> {
@@ -342,7 +364,7 @@ async fn create(
         scim: body.scim.unwrap_or(false),
         idp_initiated: body.idp_initiated.unwrap_or(false),
         default_session_minutes: body.default_session_minutes.map(i64::from),
-        settings: settings_json(protocol, body.saml, body.oidc)?,
+        settings: with_attribute_names(settings_json(protocol, body.saml, body.oidc)?, body.attribute_names)?,
     };
     let ctx = admin.ctx(&state);
     let company = body.company;
@@ -391,6 +413,10 @@ pub struct UpdateConnection {
     default_session_minutes: Option<Option<u32>>,
     saml: Option<SamlSettings>,
     oidc: Option<OidcSettings>,
+    /// A3: the connection's own attribute names, tried before the standard ones:
+    /// `{"email": [...], "full_name", "given_name", "family_name", "groups", "organization", "team", "role", "session_minutes"}`.
+    #[schema(value_type = Option<Object>)]
+    attribute_names: Option<AttributeNames>,
 }
 
 /// Change a connection. JIT can be turned off only while SCIM is on (J8).
@@ -410,6 +436,7 @@ async fn update(
         .default_team
         .map(|t| t.as_deref().map(Name::parse_team).transpose())
         .transpose()?;
+    let attribute_names = body.attribute_names;
     let ctx = admin.ctx(&state);
     let c = state
         .store
@@ -431,7 +458,12 @@ async fn update(
                     }
                     settings = settings_json(cur.protocol, body.saml, oidc)
                         .map_err(|e| roster_store::StoreError::rule("invalid_settings", e.message))?;
+                    if let (Some(names), Some(obj)) = (cur.settings.get("attribute_names"), settings.as_object_mut()) {
+                        obj.insert("attribute_names".into(), names.clone());
+                    }
                 }
+                let settings = with_attribute_names(settings, attribute_names)
+                    .map_err(|e| roster_store::StoreError::rule("invalid_attribute_names", e.message))?;
                 let spec = Spec {
                     name: match name {
                         Some(n) => n,

@@ -8,6 +8,7 @@ mod domains;
 mod invitations;
 mod members;
 mod organizations;
+mod provisioning;
 mod teams;
 mod tokens;
 mod users;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(provisioning::router())
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null`

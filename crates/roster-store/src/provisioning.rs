@@ -1,0 +1,298 @@
+//! Sign-in provisioning: loads the [`SignInState`] a plan depends on and applies a
+//! [`Plan`] — both inside the caller's transaction, so that the plan is decided on the
+//! state it changes (J10). One audit event per change, carrying the change's rule and
+//! reason.
+
+use crate::audit::{self, Change as AuditChange};
+use crate::connections;
+use crate::directory::organizations::{self, Organization};
+use crate::directory::users::{self, Profile};
+use crate::directory::{members, teams};
+use crate::{Ctx, StoreError};
+use roster_core::plan::{ChangeKind, Plan};
+use roster_core::signin::AttributeNames;
+use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
+use roster_core::{DomainName, Email, MemberState, Role, Source};
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+
+/// The connection's own attribute names (A3), from its settings.
+pub fn attribute_names(c: &connections::Connection) -> AttributeNames {
+    c.settings
+        .get("attribute_names")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Loads what planning a sign-in of `email` through `connection` reads: the connection
+/// and its organizations (seats, and the teams named in `team_names`), the account and
+/// its memberships there, and its pending invitations there.
+pub async fn load_state(
+    conn: &mut AnyConnection,
+    connection: &connections::Connection,
+    email: &Email,
+    team_names: &[String],
+    now: i64,
+) -> Result<SignInState, StoreError> {
+    let cid = connection.id.as_str();
+    let org_rows = sqlx::query(
+        "SELECT o.id, o.name, o.seat_limit, \
+         (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
+         (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
+          AND i.revoked_at IS NULL AND i.expires_at > $2) AS seats_used \
+         FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
+         WHERE co.connection_id = $1 ORDER BY o.name_key",
+    )
+    .bind(cid)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut organizations = Vec::with_capacity(org_rows.len());
+    for r in &org_rows {
+        organizations.push(OrgState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            seat_limit: r.try_get("seat_limit")?,
+            seats_used: r.try_get("seats_used")?,
+            teams: Vec::new(),
+        });
+    }
+
+    let invitations: Vec<InvitationState> = sqlx::query(
+        "SELECT i.id, i.organization_id, t.name AS team, i.role FROM invitations i \
+         LEFT JOIN teams t ON t.id = i.team_id \
+         JOIN connection_organizations co ON co.organization_id = i.organization_id AND co.connection_id = $1 \
+         WHERE i.email_key = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $3 \
+         ORDER BY i.created_at, i.id",
+    )
+    .bind(cid)
+    .bind(email.key())
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(InvitationState {
+            id: r.try_get("id")?,
+            organization_id: r.try_get("organization_id")?,
+            team: r.try_get("team")?,
+            role: Role::parse(&r.try_get::<String, _>("role")?)?,
+        })
+    })
+    .collect::<Result<_, StoreError>>()?;
+
+    // Only the teams this sign-in can name are loaded: never a whole organization's.
+    let mut names: Vec<String> = team_names.iter().map(|t| t.to_lowercase()).collect();
+    names.extend(connection.default_team.iter().map(|t| t.to_lowercase()));
+    names.extend(
+        invitations
+            .iter()
+            .filter_map(|i| i.team.as_ref())
+            .map(|t| t.to_lowercase()),
+    );
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        let sql = format!(
+            "SELECT t.organization_id, t.name FROM teams t \
+             JOIN connection_organizations co ON co.organization_id = t.organization_id AND co.connection_id = $1 \
+             WHERE t.name_key IN ({})",
+            placeholders(2, names.len())
+        );
+        let mut q = sqlx::query(&sql).bind(cid);
+        for n in &names {
+            q = q.bind(n);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let org_id: String = r.try_get("organization_id")?;
+            if let Some(o) = organizations.iter_mut().find(|o| o.id == org_id) {
+                o.teams.push(r.try_get("name")?);
+            }
+        }
+    }
+
+    let user = match users::find_optional(conn, email.key()).await? {
+        None => None,
+        Some(u) => {
+            let rows = sqlx::query(
+                "SELECT m.organization_id, m.role, m.state, m.source FROM memberships m \
+                 JOIN connection_organizations co ON co.organization_id = m.organization_id AND co.connection_id = $1 \
+                 WHERE m.user_id = $2",
+            )
+            .bind(cid)
+            .bind(&u.id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut memberships = Vec::with_capacity(rows.len());
+            for r in &rows {
+                memberships.push(MembershipState {
+                    organization_id: r.try_get("organization_id")?,
+                    role: Role::parse(&r.try_get::<String, _>("role")?)?,
+                    state: MemberState::parse(&r.try_get::<String, _>("state")?)?,
+                    source: Source::parse(&r.try_get::<String, _>("source")?)?,
+                    teams: Vec::new(),
+                });
+            }
+            let team_rows = sqlx::query(
+                "SELECT t.organization_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+                 JOIN connection_organizations co ON co.organization_id = t.organization_id AND co.connection_id = $1 \
+                 WHERE tm.user_id = $2",
+            )
+            .bind(cid)
+            .bind(&u.id)
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in &team_rows {
+                let org_id: String = r.try_get("organization_id")?;
+                if let Some(m) = memberships.iter_mut().find(|m| m.organization_id == org_id) {
+                    m.teams.push(r.try_get("name")?);
+                }
+            }
+            Some(UserState {
+                id: u.id,
+                full_name: u.full_name,
+                memberships,
+            })
+        }
+    };
+
+    Ok(SignInState {
+        connection: ConnectionState {
+            id: connection.id.clone(),
+            name: connection.name.clone(),
+            company_id: connection.company_id.clone(),
+            jit: connection.jit,
+            domains: connection
+                .domains
+                .iter()
+                .filter_map(|d| DomainName::parse(d).ok())
+                .collect(),
+            organizations,
+            default_organization_id: connection.default_organization_id.clone(),
+            default_team: connection.default_team.clone(),
+            default_session_minutes: connection.default_session_minutes,
+            attribute_names: attribute_names(connection),
+        },
+        user,
+        invitations,
+    })
+}
+
+/// Applies an allowed plan. Returns the user's id (created or existing).
+pub async fn apply(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    plan: &Plan,
+    connection_id: &str,
+) -> Result<Option<String>, StoreError> {
+    if !plan.allowed {
+        return Ok(plan.user_id.clone());
+    }
+    let email = Email::parse(&plan.email)?;
+    let mut user_id = plan.user_id.clone();
+    let mut orgs: HashMap<String, Organization> = HashMap::new();
+    for change in &plan.changes {
+        let ctx = ctx.because(change.rule, change.because.clone());
+        let org = match &change.organization_id {
+            Some(id) => {
+                if !orgs.contains_key(id) {
+                    let o = organizations::find(conn, id).await?;
+                    orgs.insert(id.clone(), o);
+                }
+                orgs.get(id)
+            }
+            None => None,
+        };
+        let need_org = || StoreError::Database(sqlx::Error::Protocol("plan change without organization".into()));
+        let need_user = || StoreError::Database(sqlx::Error::Protocol("plan change before the account exists".into()));
+        match change.kind {
+            ChangeKind::CreateUser => {
+                let profile = Profile {
+                    full_name: Some(plan.full_name.clone()),
+                    given_name: plan.given_name.clone(),
+                    family_name: plan.family_name.clone(),
+                };
+                let (u, _) = users::get_or_create(conn, &ctx, &email, &profile).await?;
+                user_id = Some(u.id);
+            }
+            ChangeKind::UpdateName => {
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                let profile = Profile {
+                    full_name: Some(plan.full_name.clone()),
+                    given_name: plan.given_name.clone(),
+                    family_name: plan.family_name.clone(),
+                };
+                users::update_profile(conn, &ctx, uid, &profile).await?;
+            }
+            ChangeKind::AcceptInvitation => {
+                let org = org.ok_or_else(need_org)?;
+                let id = change.invitation_id.as_deref().unwrap_or_default();
+                sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL")
+                    .bind(ctx.now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    AuditChange {
+                        action: "invitation.accept",
+                        object_kind: "invitation",
+                        object_id: id,
+                        company_id: Some(&org.company_id),
+                        organization_id: Some(&org.id),
+                        connection_id: Some(connection_id),
+                        user_id: user_id.as_deref(),
+                        after: Some(json!({ "email": plan.email })),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            ChangeKind::AddMembership => {
+                let org = org.ok_or_else(need_org)?;
+                let user = users::find(conn, user_id.as_deref().ok_or_else(need_user)?).await?;
+                let source = change.source.unwrap_or(Source::Jit);
+                members::insert(
+                    conn,
+                    &ctx,
+                    org,
+                    &user,
+                    change.role.unwrap_or(Role::Member),
+                    source,
+                    None,
+                )
+                .await?;
+            }
+            ChangeKind::CreateTeam => {
+                let org = org.ok_or_else(need_org)?;
+                let name = roster_core::Name::parse_team(change.team.as_deref().unwrap_or_default())?;
+                teams::create(conn, &ctx, org, &name).await?;
+            }
+            ChangeKind::AddTeamMembership => {
+                let org = org.ok_or_else(need_org)?;
+                let team = teams::find(conn, org, change.team.as_deref().unwrap_or_default()).await?;
+                let source = if change.rule == "J3" {
+                    Source::Invite
+                } else {
+                    Source::Jit
+                };
+                teams::add_member(
+                    conn,
+                    &ctx,
+                    org,
+                    &team,
+                    user_id.as_deref().ok_or_else(need_user)?,
+                    source.as_str(),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(user_id)
+}
