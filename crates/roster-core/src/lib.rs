@@ -18,6 +18,7 @@
 
 pub mod plan;
 pub mod rules;
+pub mod scim_plan;
 pub mod signin;
 pub mod state;
 pub mod types;

@@ -48,6 +48,18 @@ pub enum ChangeKind {
     AddMembership,
     CreateTeam,
     AddTeamMembership,
+    /// S4: an existing account is linked to the connection's SCIM provisioning.
+    LinkAccount,
+    /// S6: a SCIM DELETE removes the link; the global account stays.
+    UnlinkAccount,
+    /// S5: SCIM changes the role.
+    SetRole,
+    /// S6: `active=false`.
+    Deactivate,
+    /// S6: `active=true`.
+    Reactivate,
+    /// S6, T2: the user's sessions for the company end at once.
+    EndSessions,
 }
 
 /// One change a plan makes.
@@ -73,7 +85,7 @@ pub struct Change {
 }
 
 impl Change {
-    fn new(kind: ChangeKind, rule: &'static str, because: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ChangeKind, rule: &'static str, because: impl Into<String>) -> Self {
         Self {
             kind,
             organization_id: None,
@@ -86,7 +98,7 @@ impl Change {
             because: because.into(),
         }
     }
-    fn in_org(mut self, org: &OrgState) -> Self {
+    pub(crate) fn in_org(mut self, org: &OrgState) -> Self {
         self.organization_id = Some(org.id.clone());
         self.organization = Some(org.name.clone());
         self
@@ -152,7 +164,7 @@ pub fn not_assigned(email: &str) -> Denial {
     )
 }
 
-fn seats_denial(org: &str) -> Denial {
+pub(crate) fn seats_denial(org: &str) -> Denial {
     Denial::new(
         "seat_limit_reached",
         format!("Not enough seats in organization '{org}'. Add more seats or contact your administrator."),
@@ -169,15 +181,15 @@ fn deactivated(org: &str) -> Denial {
 }
 
 /// A working copy of the memberships while the plan is built.
-struct Model<'a> {
-    state: &'a SignInState,
-    memberships: Vec<MembershipState>,
-    created_teams: Vec<(String, String)>,
-    seats_added: Vec<(String, i64)>,
+pub(crate) struct Model<'a> {
+    pub(crate) state: &'a SignInState,
+    pub(crate) memberships: Vec<MembershipState>,
+    pub(crate) created_teams: Vec<(String, String)>,
+    pub(crate) seats_added: Vec<(String, i64)>,
 }
 
 impl<'a> Model<'a> {
-    fn membership(&self, org_id: &str) -> Option<&MembershipState> {
+    pub(crate) fn membership(&self, org_id: &str) -> Option<&MembershipState> {
         self.memberships.iter().find(|m| m.organization_id == org_id)
     }
     fn membership_mut(&mut self, org_id: &str) -> Option<&mut MembershipState> {
@@ -191,7 +203,7 @@ impl<'a> Model<'a> {
                 .iter()
                 .any(|(o, t)| *o == org.id && t.to_lowercase() == key)
     }
-    fn seat_free(&self, org: &OrgState) -> bool {
+    pub(crate) fn seat_free(&self, org: &OrgState) -> bool {
         let added = self
             .seats_added
             .iter()
@@ -443,7 +455,7 @@ impl Change {
 
 /// Adds the member to `team` of `org`, creating the team first when it is missing (G2;
 /// teams are created on demand). Nothing when they are in it already (J5).
-fn add_team(
+pub(crate) fn add_team(
     model: &mut Model<'_>,
     changes: &mut Vec<Change>,
     org: &OrgState,

@@ -56,6 +56,8 @@ pub struct UserState {
     pub full_name: String,
     /// Memberships in the connection's organizations.
     pub memberships: Vec<MembershipState>,
+    /// The account is linked to this connection's SCIM provisioning (S4).
+    pub linked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +106,7 @@ impl SignInState {
                         id: format!("user:{}", plan.email),
                         full_name: plan.full_name.clone(),
                         memberships: Vec::new(),
+                        linked: false,
                     })
                 }
                 ChangeKind::UpdateName => {
@@ -136,6 +139,33 @@ impl SignInState {
                         o.teams.push(change.team.clone().unwrap_or_default());
                     }
                 }
+                ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
+                    if let Some(u) = self.user.as_mut() {
+                        u.linked = change.kind == ChangeKind::LinkAccount;
+                    }
+                }
+                ChangeKind::SetRole | ChangeKind::Deactivate | ChangeKind::Reactivate => {
+                    if let Some(m) = self
+                        .user
+                        .as_mut()
+                        .and_then(|u| u.memberships.iter_mut().find(|m| m.organization_id == org_id))
+                    {
+                        match change.kind {
+                            ChangeKind::SetRole => m.role = change.role.unwrap_or(m.role),
+                            ChangeKind::Deactivate => m.state = MemberState::Deactivated,
+                            _ => m.state = MemberState::Active,
+                        }
+                    }
+                    let delta = match change.kind {
+                        ChangeKind::Deactivate => -1,
+                        ChangeKind::Reactivate => 1,
+                        _ => 0,
+                    };
+                    if let Some(o) = self.connection.organizations.iter_mut().find(|o| o.id == org_id) {
+                        o.seats_used += delta;
+                    }
+                }
+                ChangeKind::EndSessions => {}
                 ChangeKind::AddTeamMembership => {
                     if let Some(m) = self
                         .user

@@ -49,6 +49,7 @@ fn user(full_name: &str, memberships: Vec<MembershipState>) -> Option<UserState>
         id: "u1".into(),
         full_name: full_name.into(),
         memberships,
+        linked: false,
     })
 }
 

@@ -55,6 +55,7 @@ prop_compose! {
         let mut seen = Vec::new();
         let user = user.map(|(ms, same_name)| UserState {
             id: "u1".into(),
+            linked: false,
             full_name: if same_name { "Jo".into() } else { "Someone Else".into() },
             memberships: ms.into_iter().filter(|(o, ..)| {
                 let fresh = *o < connected && !seen.contains(o);

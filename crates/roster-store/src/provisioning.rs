@@ -153,10 +153,17 @@ pub async fn load_state(
                     m.teams.push(r.try_get("name")?);
                 }
             }
+            let linked: Option<String> =
+                sqlx::query_scalar("SELECT user_id FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+                    .bind(cid)
+                    .bind(&u.id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             Some(UserState {
                 id: u.id,
                 full_name: u.full_name,
                 memberships,
+                linked: linked.is_some(),
             })
         }
     };
@@ -188,8 +195,9 @@ pub async fn apply(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     plan: &Plan,
-    connection_id: &str,
+    connection: &connections::Connection,
 ) -> Result<Option<String>, StoreError> {
+    let connection_id = connection.id.as_str();
     if !plan.allowed {
         return Ok(plan.user_id.clone());
     }
@@ -277,10 +285,10 @@ pub async fn apply(
             ChangeKind::AddTeamMembership => {
                 let org = org.ok_or_else(need_org)?;
                 let team = teams::find(conn, org, change.team.as_deref().unwrap_or_default()).await?;
-                let source = if change.rule == "J3" {
-                    Source::Invite
-                } else {
-                    Source::Jit
+                let source = match change.rule {
+                    "J3" => Source::Invite,
+                    r if r.starts_with('S') => Source::Scim,
+                    _ => Source::Jit,
                 };
                 teams::add_member(
                     conn,
@@ -289,6 +297,68 @@ pub async fn apply(
                     &team,
                     user_id.as_deref().ok_or_else(need_user)?,
                     source.as_str(),
+                )
+                .await?;
+            }
+            ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                let link = change.kind == ChangeKind::LinkAccount;
+                let sql = if link {
+                    "INSERT INTO scim_users (connection_id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING"
+                } else {
+                    "DELETE FROM scim_users WHERE connection_id = $1 AND user_id = $2 AND $3 = $3"
+                };
+                sqlx::query(sql)
+                    .bind(connection_id)
+                    .bind(uid)
+                    .bind(ctx.now)
+                    .execute(&mut *conn)
+                    .await?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    AuditChange {
+                        action: if link { "scim_user.link" } else { "scim_user.unlink" },
+                        object_kind: "user",
+                        object_id: uid,
+                        company_id: Some(&connection.company_id),
+                        connection_id: Some(connection_id),
+                        user_id: Some(uid),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            ChangeKind::SetRole | ChangeKind::Deactivate | ChangeKind::Reactivate => {
+                let org = org.ok_or_else(need_org)?;
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                let current = members::find(conn, org, uid).await?;
+                let (role, state) = match change.kind {
+                    ChangeKind::SetRole => (change.role.unwrap_or(current.role), current.state),
+                    ChangeKind::Deactivate => (current.role, MemberState::Deactivated),
+                    _ => (current.role, MemberState::Active),
+                };
+                if change.kind == ChangeKind::Reactivate {
+                    organizations::require_seat(conn, org, ctx.now).await?;
+                }
+                members::set(conn, &ctx, org, &current, role, state).await?;
+            }
+            ChangeKind::EndSessions => {
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                let ended = members::end_sessions(conn, uid, &connection.company_id, ctx.now).await?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    AuditChange {
+                        action: "session.end",
+                        object_kind: "user",
+                        object_id: uid,
+                        company_id: Some(&connection.company_id),
+                        connection_id: Some(connection_id),
+                        user_id: Some(uid),
+                        after: Some(json!({ "sessions_ended": ended })),
+                        ..Default::default()
+                    },
                 )
                 .await?;
             }

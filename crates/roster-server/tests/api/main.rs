@@ -12,4 +12,5 @@ mod members;
 mod operations;
 mod organizations;
 mod provisioning;
+mod scim_provisioning;
 mod teams;

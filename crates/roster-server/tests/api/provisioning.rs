@@ -17,7 +17,7 @@ crate::on_both_backends!(
     a_failing_sign_in_changes_nothing,
 );
 
-async fn setup(app: &TestApp, jit: bool) -> String {
+pub(crate) async fn setup(app: &TestApp, jit: bool) -> String {
     app.create_org("acme", Some(10)).await;
     app.post_ok(
         "/api/v1/organizations",
@@ -40,7 +40,7 @@ async fn setup(app: &TestApp, jit: bool) -> String {
         .to_string()
 }
 
-async fn preview(app: &TestApp, connection: &str, body: Value) -> Value {
+pub(crate) async fn preview(app: &TestApp, connection: &str, body: Value) -> Value {
     let a = app
         .post(&format!("/api/v1/connections/{connection}/preview"), body)
         .await;
@@ -63,7 +63,7 @@ async fn sign_in(app: &TestApp, connection: &str, attributes: Value) -> Result<P
                 let state = provisioning::load_state(db, &c, &facts.email.value, &facts.team_names(), now).await?;
                 let plan = plan_sign_in(&state, &facts);
                 let ctx = Ctx::new("sso", None, "test-sign-in", now).via_connection(&c.id);
-                provisioning::apply(db, &ctx, &plan, &c.id).await?;
+                provisioning::apply(db, &ctx, &plan, &c).await?;
                 Ok(plan)
             })
         })
@@ -444,7 +444,7 @@ async fn a_failing_sign_in_changes_nothing(backend: Backend) {
                     .for_each(|o| o.seat_limit = None);
                 let plan = plan_sign_in(&state, &facts);
                 assert_eq!(plan.changes.len(), 7);
-                provisioning::apply(db, &Ctx::new("sso", None, "t", now), &plan, &c.id).await
+                provisioning::apply(db, &Ctx::new("sso", None, "t", now), &plan, &c).await
             })
         })
         .await;

@@ -239,17 +239,31 @@ pub async fn update(
     if before.state == MemberState::Deactivated && after.state == MemberState::Active {
         organizations::require_seat(conn, org, ctx.now).await?;
     }
+    set(conn, ctx, org, &before, after.role, after.state).await?;
+    find(conn, org, &before.user_id).await
+}
+
+/// Writes a membership's role and state, with its audit event. Deactivation ends the
+/// user's sessions for the company (S6, T2). The caller has applied the rules.
+pub async fn set(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    before: &Member,
+    role: Role,
+    state: MemberState,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5",
     )
-    .bind(after.role.as_str())
-    .bind(after.state.as_str())
+    .bind(role.as_str())
+    .bind(state.as_str())
     .bind(ctx.now)
     .bind(&org.id)
     .bind(&before.user_id)
     .execute(&mut *conn)
     .await?;
-    if after.state == MemberState::Deactivated && before.state == MemberState::Active {
+    if state == MemberState::Deactivated && before.state == MemberState::Active {
         end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
     }
     audit::record(
@@ -263,12 +277,11 @@ pub async fn update(
             organization_id: Some(&org.id),
             user_id: Some(&before.user_id),
             before: Some(json!({ "role": before.role, "state": before.state })),
-            after: Some(json!({ "role": after.role, "state": after.state })),
+            after: Some(json!({ "role": role, "state": state })),
             ..Default::default()
         },
     )
-    .await?;
-    find(conn, org, &before.user_id).await
+    .await
 }
 
 /// Removes a member and their teams in `org`, and ends their sessions for the company
