@@ -1,0 +1,608 @@
+//! PATCH (RFC 7644 §3.5.2), with what Okta and Microsoft Entra ID actually send:
+//! `op` in any case, an `Operations` key in any case, booleans as `"True"`/`"False"`,
+//! path-less values with dotted or URN-prefixed keys, value-path filters
+//! (`emails[type eq "work"].value`), member removal by filter, and Entra's legacy
+//! `remove` of `members` with a `value` list (only those members — never all).
+//!
+//! A resource is a JSON object: core attributes at the top, each extension's attributes
+//! under its URN. [`apply`] changes it in place, all operations or none (the caller keeps
+//! the original until it returns `Ok`). Group `members` are not part of the document —
+//! a group may have 100,000 of them — so member operations come back as [`MemberOp`]s
+//! for the store to apply by id.
+
+use crate::filter::{self, CompareOp, Filter};
+use crate::path::{clip, AttrPath};
+use crate::schema::{self, Attr, Mutability, Type};
+use crate::ScimError;
+use serde_json::{Map, Value};
+
+pub const MAX_OPERATIONS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// `attr`, `attr.sub`, `urn:…:attr`, `attr[filter]`, `attr[filter].sub`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    pub attr: AttrPath,
+    pub filter: Option<Filter>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub op: Op,
+    pub path: Option<PatchPath>,
+    pub value: Option<Value>,
+}
+
+/// A change of a Group's members, by User id, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOp {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    RemoveAll,
+    Replace(Vec<String>),
+}
+
+pub fn parse_path(raw: &str) -> Result<PatchPath, ScimError> {
+    let raw = raw.trim();
+    match raw.find('[') {
+        None => Ok(PatchPath {
+            attr: AttrPath::parse(raw)?,
+            filter: None,
+        }),
+        Some(open) => {
+            let close = raw
+                .rfind(']')
+                .filter(|c| *c > open)
+                .ok_or_else(|| ScimError::invalid_path(format!("'{}': ']' is missing", clip(raw))))?;
+            let mut attr = AttrPath::parse(raw.get(..open).unwrap_or_default())?;
+            if attr.sub.is_some() {
+                return Err(ScimError::invalid_path(format!("'{}' is not a value path", clip(raw))));
+            }
+            let inner = raw.get(open + 1..close).unwrap_or_default();
+            let filter = filter::parse(inner).map_err(|e| ScimError::invalid_path(e.detail))?;
+            let rest = raw.get(close + 1..).unwrap_or_default();
+            if let Some(sub) = rest.strip_prefix('.') {
+                attr.sub = Some(AttrPath::parse(sub)?.attr);
+            } else if !rest.is_empty() {
+                return Err(ScimError::invalid_path(format!("'{}' has text after ']'", clip(raw))));
+            }
+            Ok(PatchPath {
+                attr,
+                filter: Some(filter),
+            })
+        }
+    }
+}
+
+fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+}
+
+/// Parses a PatchOp body.
+pub fn parse(body: &Value) -> Result<Vec<Operation>, ScimError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
+    let ops = get_ci(obj, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::invalid_syntax("the PATCH body needs an 'Operations' list"))?;
+    if ops.is_empty() || ops.len() > MAX_OPERATIONS {
+        return Err(ScimError::invalid_syntax(format!(
+            "'Operations' must hold 1 to {MAX_OPERATIONS} operations"
+        )));
+    }
+    ops.iter()
+        .map(|o| {
+            let o = o
+                .as_object()
+                .ok_or_else(|| ScimError::invalid_syntax("each operation must be a JSON object"))?;
+            let op = match get_ci(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("add") => Op::Add,
+                Some("remove") => Op::Remove,
+                Some("replace") => Op::Replace,
+                _ => return Err(ScimError::invalid_syntax("'op' must be add, remove or replace")),
+            };
+            let path = match get_ci(o, "path") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) if p.trim().is_empty() => None,
+                Some(Value::String(p)) => Some(parse_path(p)?),
+                Some(_) => return Err(ScimError::invalid_path("'path' must be a string")),
+            };
+            let value = get_ci(o, "value").cloned();
+            match (op, &path, &value) {
+                (Op::Add | Op::Replace, _, None) => Err(ScimError::invalid_value("add and replace need a 'value'")),
+                (Op::Remove, None, None) => Err(ScimError::no_target("remove needs a 'path'")),
+                (Op::Add | Op::Replace, None, Some(v)) if !v.is_object() => Err(ScimError::invalid_value(
+                    "without a 'path', the 'value' must be an object of attributes",
+                )),
+                _ => Ok(Operation { op, path, value }),
+            }
+        })
+        .collect()
+}
+
+/// The schemas of one resource type.
+pub struct Schemas {
+    pub core: &'static str,
+    pub extensions: &'static [&'static str],
+}
+
+impl Schemas {
+    /// Finds the attribute a path names: its definition and the document key of its
+    /// container (`None` for the core schema, else the extension URN).
+    fn resolve(&self, path: &AttrPath) -> Result<(Option<&'static str>, &'static Attr), ScimError> {
+        let unknown = || ScimError::invalid_path(format!("'{path}' is not an attribute of this resource"));
+        let container = match &path.schema {
+            None => None,
+            Some(s) if s.eq_ignore_ascii_case(self.core) => None,
+            Some(s) => Some(
+                *self
+                    .extensions
+                    .iter()
+                    .find(|e| e.eq_ignore_ascii_case(s))
+                    .ok_or_else(unknown)?,
+            ),
+        };
+        let attrs = schema::attrs_of(container.unwrap_or(self.core)).ok_or_else(unknown)?;
+        let attr = schema::find(attrs, &path.attr).ok_or_else(unknown)?;
+        if let Some(sub) = &path.sub {
+            attr.find_sub(sub).ok_or_else(unknown)?;
+        }
+        Ok((container, attr))
+    }
+}
+
+/// Applies `ops` to `doc`. Returns the member operations (Groups) in order.
+pub fn apply(doc: &mut Map<String, Value>, schemas: &Schemas, ops: &[Operation]) -> Result<Vec<MemberOp>, ScimError> {
+    let mut members = Vec::new();
+    for op in ops {
+        match &op.path {
+            Some(path) => apply_path(doc, schemas, op.op, path, op.value.as_ref(), &mut members)?,
+            None => {
+                let Some(Value::Object(values)) = &op.value else {
+                    continue;
+                };
+                for (key, value) in values {
+                    // A key may name an extension (its value an object of attributes), a
+                    // URN-prefixed attribute, or a dotted sub-attribute.
+                    if let Some(ext) = schemas.extensions.iter().find(|e| e.eq_ignore_ascii_case(key)) {
+                        let Value::Object(inner) = value else {
+                            return Err(ScimError::invalid_value(format!("'{key}' must be an object")));
+                        };
+                        for (k, v) in inner {
+                            let path = PatchPath {
+                                attr: AttrPath::parse(&format!("{ext}:{k}"))?,
+                                filter: None,
+                            };
+                            apply_path(doc, schemas, op.op, &path, Some(v), &mut members)?;
+                        }
+                        continue;
+                    }
+                    if key.eq_ignore_ascii_case("schemas")
+                        || key.eq_ignore_ascii_case("id")
+                        || key.eq_ignore_ascii_case("meta")
+                    {
+                        continue;
+                    }
+                    let path = PatchPath {
+                        attr: AttrPath::parse(key)?,
+                        filter: None,
+                    };
+                    apply_path(doc, schemas, op.op, &path, Some(value), &mut members)?;
+                }
+            }
+        }
+    }
+    normalize(doc, schemas);
+    Ok(members)
+}
+
+fn member_ids(value: Option<&Value>) -> Result<Vec<String>, ScimError> {
+    let items: Vec<&Value> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(v @ Value::Object(_)) => vec![v],
+        Some(_) => {
+            return Err(ScimError::invalid_value(
+                "members must be a list of {\"value\": \"<user id>\"}",
+            ))
+        }
+    };
+    items
+        .into_iter()
+        .map(|m| {
+            m.get("value")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| ScimError::invalid_value("each member needs a \"value\": the User's id"))
+        })
+        .collect()
+}
+
+/// `members[value eq "a" or value eq "b"]` → ["a", "b"].
+fn member_filter_ids(f: &Filter, out: &mut Vec<String>) -> Result<(), ScimError> {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Value::String(id),
+        } if path.is("value") => {
+            out.push(id.clone());
+            Ok(())
+        }
+        Filter::Or(a, b) => {
+            member_filter_ids(a, out)?;
+            member_filter_ids(b, out)
+        }
+        _ => Err(ScimError::invalid_filter(
+            "members can be selected by 'value eq \"<id>\"' (joined with 'or') only",
+        )),
+    }
+}
+
+fn apply_path(
+    doc: &mut Map<String, Value>,
+    schemas: &Schemas,
+    op: Op,
+    path: &PatchPath,
+    value: Option<&Value>,
+    members: &mut Vec<MemberOp>,
+) -> Result<(), ScimError> {
+    let (container, attr) = schemas.resolve(&path.attr)?;
+    if attr.name == "members" && container.is_none() {
+        let op = match (op, &path.filter) {
+            (Op::Add, None) => MemberOp::Add(member_ids(value)?),
+            (Op::Replace, None) => MemberOp::Replace(member_ids(value)?),
+            (Op::Remove, None) if value.is_some_and(|v| !v.is_null()) => MemberOp::Remove(member_ids(value)?),
+            (Op::Remove, None) => MemberOp::RemoveAll,
+            (Op::Remove, Some(f)) => {
+                let mut ids = Vec::new();
+                member_filter_ids(f, &mut ids)?;
+                MemberOp::Remove(ids)
+            }
+            _ => return Err(ScimError::invalid_path("members take add, replace or remove")),
+        };
+        members.push(op);
+        return Ok(());
+    }
+    if attr.mutability == Mutability::ReadOnly {
+        return Err(ScimError::mutability(format!("'{}' is read-only", attr.name)));
+    }
+    if let Some(sub) = &path.attr.sub {
+        if attr.find_sub(sub).is_some_and(|s| s.mutability == Mutability::ReadOnly) {
+            return Err(ScimError::mutability(format!("'{}.{sub}' is read-only", attr.name)));
+        }
+    }
+    let target: &mut Map<String, Value> = match container {
+        None => doc,
+        Some(ext) => {
+            let entry = doc.entry(ext.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            entry
+                .as_object_mut()
+                .ok_or_else(|| ScimError::invalid_value("extension is not an object"))?
+        }
+    };
+    let key = attr.name.to_string();
+    // Drop any differently-cased spelling of the key.
+    let stale: Vec<String> = target
+        .keys()
+        .filter(|k| k.eq_ignore_ascii_case(&key) && **k != key)
+        .cloned()
+        .collect();
+    for k in stale {
+        if let Some(v) = target.remove(&k) {
+            target.entry(key.clone()).or_insert(v);
+        }
+    }
+    let sub = path
+        .attr
+        .sub
+        .as_deref()
+        .and_then(|s| attr.find_sub(s))
+        .map(|s| s.name.to_string());
+
+    if let Some(f) = &path.filter {
+        if !attr.multi {
+            return Err(ScimError::invalid_path(format!("'{}' is not multi-valued", attr.name)));
+        }
+        let list = target.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(items) = list else {
+            return Err(ScimError::invalid_value(format!("'{}' is not a list", attr.name)));
+        };
+        let hits: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches(v, f))
+            .map(|(i, _)| i)
+            .collect();
+        match (op, &sub) {
+            (Op::Remove, None) => {
+                let mut i = 0;
+                items.retain(|_| {
+                    let keep = !hits.contains(&i);
+                    i += 1;
+                    keep
+                });
+            }
+            (Op::Remove, Some(s)) => {
+                for i in hits {
+                    if let Some(Value::Object(o)) = items.get_mut(i) {
+                        o.remove(s);
+                    }
+                }
+            }
+            (Op::Add | Op::Replace, Some(s)) => {
+                let v = value.cloned().unwrap_or(Value::Null);
+                if hits.is_empty() {
+                    // Entra ID adds `emails[type eq "work"].value` when there is none yet:
+                    // the new value takes the filter's equalities.
+                    let mut new = Map::new();
+                    seed_from_filter(f, &mut new);
+                    new.insert(s.clone(), v);
+                    items.push(Value::Object(new));
+                } else {
+                    for i in hits {
+                        if let Some(Value::Object(o)) = items.get_mut(i) {
+                            o.insert(s.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            (Op::Add | Op::Replace, None) => {
+                let Some(Value::Object(v)) = value else {
+                    return Err(ScimError::invalid_value(format!(
+                        "a value of '{}' must be an object",
+                        attr.name
+                    )));
+                };
+                if hits.is_empty() {
+                    return Err(ScimError::no_target(format!(
+                        "no value of '{}' matches the filter",
+                        attr.name
+                    )));
+                }
+                for i in hits {
+                    if let Some(Value::Object(o)) = items.get_mut(i) {
+                        for (k, x) in v {
+                            o.insert(k.clone(), x.clone());
+                        }
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+
+    match (op, &sub) {
+        (Op::Remove, None) => {
+            // Entra's legacy form: remove only the listed values of a multi-valued attribute.
+            match (attr.multi, value) {
+                (true, Some(Value::Array(listed))) => {
+                    if let Some(Value::Array(items)) = target.get_mut(&key) {
+                        items.retain(|item| !listed.iter().any(|l| same_value(item, l)));
+                    }
+                }
+                _ => {
+                    target.remove(&key);
+                }
+            }
+        }
+        (Op::Remove, Some(s)) => match target.get_mut(&key) {
+            Some(Value::Object(o)) => {
+                o.remove(s);
+            }
+            Some(Value::Array(items)) => {
+                for item in items.iter_mut() {
+                    if let Value::Object(o) = item {
+                        o.remove(s);
+                    }
+                }
+            }
+            _ => {}
+        },
+        (Op::Add | Op::Replace, Some(s)) => {
+            let v = value.cloned().unwrap_or(Value::Null);
+            let entry = target.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            match entry {
+                Value::Object(o) => {
+                    o.insert(s.clone(), v);
+                }
+                Value::Array(items) => {
+                    for item in items.iter_mut() {
+                        if let Value::Object(o) = item {
+                            o.insert(s.clone(), v.clone());
+                        }
+                    }
+                }
+                other => *other = Value::Object(Map::from_iter([(s.clone(), v)])),
+            }
+        }
+        (Op::Add, None) if attr.multi => {
+            let new: Vec<Value> = match value {
+                Some(Value::Array(a)) => a.clone(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(v) => vec![v.clone()],
+            };
+            let entry = target.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new()));
+            if !entry.is_array() {
+                *entry = Value::Array(Vec::new());
+            }
+            if let Value::Array(items) = entry {
+                for v in new {
+                    if !items.iter().any(|i| same_value(i, &v)) {
+                        items.push(v);
+                    }
+                }
+            }
+        }
+        (Op::Add | Op::Replace, None) => {
+            let v = value.cloned().unwrap_or(Value::Null);
+            match (attr.kind, target.get_mut(&key), &v) {
+                // A complex single value: the given sub-attributes replace theirs.
+                (Type::Complex, Some(Value::Object(cur)), Value::Object(new)) if !attr.multi => {
+                    for (k, x) in new {
+                        cur.insert(k.clone(), x.clone());
+                    }
+                }
+                (_, _, Value::Null) => {
+                    target.remove(&key);
+                }
+                _ => {
+                    target.insert(
+                        key.clone(),
+                        if attr.multi && !v.is_array() {
+                            Value::Array(vec![v])
+                        } else {
+                            v
+                        },
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Equal as SCIM values: strings case-insensitively, objects by their `value` when both
+/// have one.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => match (x.get("value"), y.get("value")) {
+            (Some(p), Some(q)) => same_value(p, q),
+            _ => x == y,
+        },
+        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        _ => a == b,
+    }
+}
+
+fn seed_from_filter(f: &Filter, out: &mut Map<String, Value>) {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } => {
+            out.insert(path.attr.clone(), value.clone());
+        }
+        Filter::And(a, b) => {
+            seed_from_filter(a, out);
+            seed_from_filter(b, out);
+        }
+        _ => {}
+    }
+}
+
+/// Whether one value of a multi-valued attribute matches a value-path filter.
+fn matches(item: &Value, f: &Filter) -> bool {
+    let field = |p: &AttrPath| -> Option<&Value> {
+        match item {
+            Value::Object(o) => get_ci(o, &p.attr),
+            // A multi-valued attribute of plain values: `value` names the value itself.
+            other if p.is("value") => Some(other),
+            _ => None,
+        }
+    };
+    match f {
+        Filter::Present(p) => field(p).is_some_and(|v| !v.is_null()),
+        Filter::Compare { path, op, value } => field(path).is_some_and(|v| compare(v, *op, value)),
+        Filter::And(a, b) => matches(item, a) && matches(item, b),
+        Filter::Or(a, b) => matches(item, a) || matches(item, b),
+        Filter::Not(a) => !matches(item, a),
+        Filter::ValuePath { .. } => false,
+    }
+}
+
+fn compare(actual: &Value, op: CompareOp, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::String(a), Value::String(e)) => {
+            let (a, e) = (a.to_lowercase(), e.to_lowercase());
+            match op {
+                CompareOp::Eq => a == e,
+                CompareOp::Ne => a != e,
+                CompareOp::Co => a.contains(&e),
+                CompareOp::Sw => a.starts_with(&e),
+                CompareOp::Ew => a.ends_with(&e),
+                CompareOp::Gt => a > e,
+                CompareOp::Ge => a >= e,
+                CompareOp::Lt => a < e,
+                CompareOp::Le => a <= e,
+            }
+        }
+        (Value::Bool(a), Value::Bool(e)) => match op {
+            CompareOp::Eq => a == e,
+            CompareOp::Ne => a != e,
+            _ => false,
+        },
+        (a, e) => match op {
+            CompareOp::Eq => a == e,
+            CompareOp::Ne => a != e,
+            _ => false,
+        },
+    }
+}
+
+/// Brings a document to its stored form: known attribute names in their canonical
+/// spelling, booleans sent as strings turned into booleans, nulls removed.
+pub fn normalize(doc: &mut Map<String, Value>, schemas: &Schemas) {
+    fn fix(obj: &mut Map<String, Value>, attrs: &'static [Attr]) {
+        let keys: Vec<String> = obj.keys().cloned().collect();
+        for k in keys {
+            let Some(a) = schema::find(attrs, &k) else { continue };
+            let Some(mut v) = obj.remove(&k) else { continue };
+            coerce(&mut v, a);
+            if !v.is_null() {
+                obj.insert(a.name.to_string(), v);
+            }
+        }
+    }
+    fn coerce(v: &mut Value, a: &'static Attr) {
+        match v {
+            Value::String(s) if a.kind == Type::Boolean => {
+                if s.eq_ignore_ascii_case("true") {
+                    *v = Value::Bool(true);
+                } else if s.eq_ignore_ascii_case("false") {
+                    *v = Value::Bool(false);
+                }
+            }
+            Value::Object(o) if !a.sub.is_empty() => fix(o, a.sub),
+            Value::Array(items) => {
+                items.retain(|i| !i.is_null());
+                for i in items.iter_mut() {
+                    coerce(i, a);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(core) = schema::attrs_of(schemas.core) {
+        fix(doc, core);
+    }
+    for ext in schemas.extensions {
+        let keys: Vec<String> = doc.keys().filter(|k| k.eq_ignore_ascii_case(ext)).cloned().collect();
+        for k in keys {
+            if let Some(mut v) = doc.remove(&k) {
+                if let (Value::Object(o), Some(attrs)) = (&mut v, schema::attrs_of(ext)) {
+                    fix(o, attrs);
+                    if !o.is_empty() {
+                        doc.insert((*ext).to_string(), v);
+                    }
+                }
+            }
+        }
+    }
+    doc.retain(|_, v| !v.is_null());
+}

@@ -1,0 +1,293 @@
+//! The attributes Roster serves, as data: the `/Schemas` documents are generated from
+//! these, and PATCH uses them to know what is multi-valued, boolean or read-only, and
+//! how a name is spelled (names match case-insensitively).
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    String,
+    Boolean,
+    Complex,
+    Reference,
+    DateTime,
+}
+
+impl Type {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Boolean => "boolean",
+            Self::Complex => "complex",
+            Self::Reference => "reference",
+            Self::DateTime => "dateTime",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    ReadWrite,
+    ReadOnly,
+    Immutable,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Attr {
+    pub name: &'static str,
+    pub kind: Type,
+    pub multi: bool,
+    pub required: bool,
+    pub mutability: Mutability,
+    pub case_exact: bool,
+    pub unique_server: bool,
+    pub sub: &'static [Attr],
+    pub canonical: &'static [&'static str],
+    pub description: &'static str,
+}
+
+const fn attr(name: &'static str, kind: Type, description: &'static str) -> Attr {
+    Attr {
+        name,
+        kind,
+        multi: false,
+        required: false,
+        mutability: Mutability::ReadWrite,
+        case_exact: false,
+        unique_server: false,
+        sub: &[],
+        canonical: &[],
+        description,
+    }
+}
+
+impl Attr {
+    const fn multi(mut self) -> Self {
+        self.multi = true;
+        self
+    }
+    const fn read_only(mut self) -> Self {
+        self.mutability = Mutability::ReadOnly;
+        self
+    }
+    const fn sub(mut self, sub: &'static [Attr]) -> Self {
+        self.sub = sub;
+        self
+    }
+    const fn canonical(mut self, values: &'static [&'static str]) -> Self {
+        self.canonical = values;
+        self
+    }
+
+    pub fn find_sub(&self, name: &str) -> Option<&'static Attr> {
+        self.sub.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    fn to_json(self, dynamic_canonical: Option<&[String]>) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "type": self.kind.as_str(),
+            "multiValued": self.multi,
+            "description": self.description,
+            "required": self.required,
+            "caseExact": self.case_exact,
+            "mutability": match self.mutability {
+                Mutability::ReadWrite => "readWrite",
+                Mutability::ReadOnly => "readOnly",
+                Mutability::Immutable => "immutable",
+            },
+            "returned": "default",
+            "uniqueness": if self.unique_server { "server" } else { "none" },
+        });
+        if let Some(obj) = v.as_object_mut() {
+            if !self.sub.is_empty() {
+                obj.insert(
+                    "subAttributes".into(),
+                    Value::Array(self.sub.iter().map(|a| a.to_json(None)).collect()),
+                );
+            }
+            match dynamic_canonical {
+                Some(values) if !values.is_empty() => {
+                    obj.insert("canonicalValues".into(), json!(values));
+                }
+                _ if !self.canonical.is_empty() => {
+                    obj.insert("canonicalValues".into(), json!(self.canonical));
+                }
+                _ => {}
+            }
+            if self.kind == Type::Reference {
+                obj.insert("referenceTypes".into(), json!(["User", "Group", "external"]));
+            }
+        }
+        v
+    }
+}
+
+const NAME_SUB: &[Attr] = &[
+    attr("formatted", Type::String, "The full name, formatted for display."),
+    attr("familyName", Type::String, "The family name."),
+    attr("givenName", Type::String, "The given name."),
+    attr("middleName", Type::String, "The middle name(s)."),
+    attr("honorificPrefix", Type::String, "Honorific prefix, e.g. 'Ms.'."),
+    attr("honorificSuffix", Type::String, "Honorific suffix, e.g. 'III'."),
+];
+
+const EMAIL_SUB: &[Attr] = &[
+    attr("value", Type::String, "The email address."),
+    attr("display", Type::String, "A human-readable name."),
+    attr("type", Type::String, "The kind of address.").canonical(&["work", "home", "other"]),
+    Attr {
+        kind: Type::Boolean,
+        ..attr("primary", Type::Boolean, "The primary address.")
+    },
+];
+
+const GROUP_REF_SUB: &[Attr] = &[
+    attr("value", Type::String, "The id of the Group.").read_only(),
+    attr("$ref", Type::Reference, "The URI of the Group.").read_only(),
+    attr("display", Type::String, "The Group's displayName.").read_only(),
+];
+
+pub const USER_ATTRS: &[Attr] = &[
+    Attr {
+        required: true,
+        unique_server: true,
+        ..attr(
+            "userName",
+            Type::String,
+            "The person's email address: it identifies the account (case-insensitive).",
+        )
+    },
+    attr("name", Type::Complex, "The components of the person's name.").sub(NAME_SUB),
+    attr(
+        "displayName",
+        Type::String,
+        "The Roster username, generated; read-only.",
+    )
+    .read_only(),
+    attr("nickName", Type::String, "A casual name."),
+    attr("title", Type::String, "The person's title."),
+    attr("userType", Type::String, "The relationship to the organization."),
+    attr(
+        "preferredLanguage",
+        Type::String,
+        "Preferred written or spoken language.",
+    ),
+    attr("locale", Type::String, "Default location for localisation."),
+    attr("timezone", Type::String, "Time zone, in IANA format."),
+    attr(
+        "active",
+        Type::Boolean,
+        "false deactivates the person's memberships and ends their sessions.",
+    ),
+    attr("emails", Type::Complex, "Email addresses.").multi().sub(EMAIL_SUB),
+    attr("groups", Type::Complex, "The Groups the person is a member of.")
+        .multi()
+        .read_only()
+        .sub(GROUP_REF_SUB),
+];
+
+const MANAGER_SUB: &[Attr] = &[
+    attr("value", Type::String, "The id of the manager."),
+    attr("$ref", Type::Reference, "The URI of the manager."),
+    attr("displayName", Type::String, "The manager's name.").read_only(),
+];
+
+pub const ENTERPRISE_ATTRS: &[Attr] = &[
+    attr("employeeNumber", Type::String, "Employee number."),
+    attr("costCenter", Type::String, "Cost center."),
+    attr("organization", Type::String, "Organization name."),
+    attr("division", Type::String, "Division."),
+    attr("department", Type::String, "Department."),
+    attr("manager", Type::Complex, "The person's manager.").sub(MANAGER_SUB),
+];
+
+pub const DOCKER_ATTRS: &[Attr] = &[
+    attr(
+        "dockerRole",
+        Type::String,
+        "The role in the organization: member, editor or owner.",
+    )
+    .canonical(&["member", "editor", "owner"]),
+    attr(
+        "dockerOrg",
+        Type::String,
+        "The organization (of this connection) to provision into; default: the connection's default organization.",
+    ),
+    attr(
+        "dockerTeam",
+        Type::String,
+        "The team to add the person to; created when missing; default: the connection's default team.",
+    ),
+];
+
+const MEMBER_SUB: &[Attr] = &[
+    attr("value", Type::String, "The id of the member User."),
+    attr("$ref", Type::Reference, "The URI of the member."),
+    attr("display", Type::String, "The member's name."),
+    attr("type", Type::String, "The member's resource type.").canonical(&["User"]),
+];
+
+pub const GROUP_ATTRS: &[Attr] = &[
+    Attr {
+        required: true,
+        ..attr(
+            "displayName",
+            Type::String,
+            "The Group's name; 'organization:team' maps to that team.",
+        )
+    },
+    attr("members", Type::Complex, "The members of the Group.")
+        .multi()
+        .sub(MEMBER_SUB),
+];
+
+/// The attributes of the core schema or extension `urn`.
+pub fn attrs_of(urn: &str) -> Option<&'static [Attr]> {
+    use crate::urn::*;
+    [
+        (USER, USER_ATTRS),
+        (GROUP, GROUP_ATTRS),
+        (ENTERPRISE_USER, ENTERPRISE_ATTRS),
+        (DOCKER_USER, DOCKER_ATTRS),
+    ]
+    .into_iter()
+    .find(|(u, _)| u.eq_ignore_ascii_case(urn))
+    .map(|(_, a)| a)
+}
+
+pub fn find(attrs: &'static [Attr], name: &str) -> Option<&'static Attr> {
+    attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+}
+
+/// A `/Schemas` document. `organizations` fills `dockerOrg`'s canonical values with the
+/// connection's organizations.
+pub fn schema_document(urn: &str, base_url: &str, organizations: &[String]) -> Option<Value> {
+    use crate::urn::*;
+    let (name, description) = match urn {
+        USER => ("User", "A person with an account"),
+        GROUP => ("Group", "A group of Users; 'organization:team' maps to a team"),
+        ENTERPRISE_USER => ("EnterpriseUser", "Enterprise User extension"),
+        DOCKER_USER => ("DockerUser", "Organization, team and role of the person"),
+        _ => return None,
+    };
+    let attrs = attrs_of(urn)?;
+    let attributes: Vec<Value> = attrs
+        .iter()
+        .map(|a| {
+            a.to_json(if a.name == "dockerOrg" {
+                Some(organizations)
+            } else {
+                None
+            })
+        })
+        .collect();
+    Some(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": urn,
+        "name": name,
+        "description": description,
+        "attributes": attributes,
+        "meta": { "resourceType": "Schema", "location": format!("{base_url}/Schemas/{urn}") },
+    }))
+}

@@ -1,0 +1,204 @@
+//! PATCH as Okta and Microsoft Entra ID send it (RFC 7644 §3.5.2 and their leniencies).
+
+use roster_scim::patch::{apply, parse, MemberOp, Schemas};
+use roster_scim::urn;
+use serde_json::{json, Map, Value};
+
+const USER: Schemas = Schemas {
+    core: urn::USER,
+    extensions: &[urn::ENTERPRISE_USER, urn::DOCKER_USER],
+};
+const GROUP: Schemas = Schemas {
+    core: urn::GROUP,
+    extensions: &[],
+};
+
+fn user() -> Map<String, Value> {
+    json!({
+        "userName": "jo@example.com",
+        "name": { "givenName": "Jo", "familyName": "Bloggs" },
+        "active": true,
+        "emails": [{ "value": "jo@example.com", "type": "work", "primary": true }],
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn patch(
+    doc: &mut Map<String, Value>,
+    schemas: &Schemas,
+    body: Value,
+) -> Result<Vec<MemberOp>, roster_scim::ScimError> {
+    let ops = parse(&body)?;
+    apply(doc, schemas, &ops)
+}
+
+#[test]
+fn okta_deactivate_with_capitalised_keys_and_string_boolean() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "schemas": [urn::PATCH_OP], "Operations": [{ "op": "Replace", "value": { "active": "False" } }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["active"], json!(false));
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "operations": [{ "OP": "replace", "path": "active", "value": "False" }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["active"], json!(false));
+}
+
+#[test]
+fn entra_path_less_dotted_and_urn_keys() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [{ "op": "Add", "value": {
+            "name.givenName": "Joanna",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D",
+            "urn:ietf:params:scim:schemas:extension:docker:2.0:User": { "dockerRole": "editor" },
+            "title": null
+        } }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["name"], json!({ "givenName": "Joanna", "familyName": "Bloggs" }));
+    assert_eq!(doc[urn::ENTERPRISE_USER]["department"], "R&D");
+    assert_eq!(doc[urn::DOCKER_USER]["dockerRole"], "editor");
+    assert!(!doc.contains_key("title"));
+}
+
+#[test]
+fn entra_value_path_on_emails_adds_when_missing() {
+    let mut doc = user();
+    patch(&mut doc, &USER, json!({ "Operations": [{ "op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com" }] })).unwrap();
+    assert_eq!(
+        doc["emails"],
+        json!([{ "value": "new@example.com", "type": "work", "primary": true }])
+    );
+    patch(&mut doc, &USER, json!({ "Operations": [{ "op": "add", "path": "emails[type eq \"home\"].value", "value": "home@example.org" }] })).unwrap();
+    assert_eq!(doc["emails"][1], json!({ "type": "home", "value": "home@example.org" }));
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [{ "op": "remove", "path": "emails[type eq \"home\"]" }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["emails"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn add_remove_replace_with_paths() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [
+            { "op": "add", "path": "emails", "value": [{ "value": "b@example.com", "type": "other" }] },
+            { "op": "add", "path": "emails", "value": [{ "value": "B@example.com" }] },
+            { "op": "replace", "path": "name", "value": { "formatted": "Jo B" } },
+            { "op": "remove", "path": "name.familyName" },
+            { "op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "value": "42" },
+            { "op": "add", "path": "title", "value": "Boss" },
+            { "op": "remove", "path": "title" }
+        ] }),
+    )
+    .unwrap();
+    assert_eq!(
+        doc["emails"].as_array().unwrap().len(),
+        2,
+        "adding an equal value twice keeps one"
+    );
+    assert_eq!(doc["name"], json!({ "givenName": "Jo", "formatted": "Jo B" }));
+    assert_eq!(doc[urn::ENTERPRISE_USER]["manager"], json!({ "value": "42" }));
+    assert!(!doc.contains_key("title"));
+}
+
+#[test]
+fn group_member_operations_come_back_in_order() {
+    let mut doc = json!({ "displayName": "acme:eng" }).as_object().unwrap().clone();
+    let ops = patch(
+        &mut doc,
+        &GROUP,
+        json!({ "Operations": [
+            { "op": "Add", "path": "members", "value": [{ "value": "u1" }, { "value": "u2" }] },
+            { "op": "Remove", "path": "members[value eq \"u1\"]" },
+            { "op": "Remove", "path": "members[value eq \"u3\" or value eq \"u4\"]" },
+            { "op": "remove", "path": "members", "value": [{ "value": "u2" }] },
+            { "op": "replace", "path": "displayName", "value": "acme:ops" },
+            { "op": "replace", "value": { "members": [{ "value": "u9" }] } },
+            { "op": "remove", "path": "members" }
+        ] }),
+    )
+    .unwrap();
+    assert_eq!(
+        ops,
+        [
+            MemberOp::Add(vec!["u1".into(), "u2".into()]),
+            MemberOp::Remove(vec!["u1".into()]),
+            MemberOp::Remove(vec!["u3".into(), "u4".into()]),
+            MemberOp::Remove(vec!["u2".into()]),
+            MemberOp::Replace(vec!["u9".into()]),
+            MemberOp::RemoveAll,
+        ]
+    );
+    assert_eq!(doc["displayName"], "acme:ops");
+    assert!(!doc.contains_key("members"), "members never live in the document");
+}
+
+#[test]
+fn bad_patches_are_scim_errors() {
+    let cases = [
+        (json!([]), "invalidSyntax"),
+        (json!({ "Operations": [] }), "invalidSyntax"),
+        (
+            json!({ "Operations": [{ "op": "merge", "path": "title", "value": "x" }] }),
+            "invalidSyntax",
+        ),
+        (
+            json!({ "Operations": [{ "op": "add", "path": "title" }] }),
+            "invalidValue",
+        ),
+        (json!({ "Operations": [{ "op": "remove" }] }), "noTarget"),
+        (json!({ "Operations": [{ "op": "add", "value": "x" }] }), "invalidValue"),
+        (
+            json!({ "Operations": [{ "op": "replace", "path": "nosuch", "value": "x" }] }),
+            "invalidPath",
+        ),
+        (
+            json!({ "Operations": [{ "op": "replace", "path": "groups", "value": [] }] }),
+            "mutability",
+        ),
+        (
+            json!({ "Operations": [{ "op": "replace", "path": "displayName", "value": "x" }] }),
+            "mutability",
+        ),
+        (
+            json!({ "Operations": [{ "op": "replace", "path": "emails[type eq \"home\"]", "value": { "value": "x" } }] }),
+            "noTarget",
+        ),
+        (
+            json!({ "Operations": [{ "op": "replace", "path": "emails[type zz \"home\"]", "value": {} }] }),
+            "invalidPath",
+        ),
+    ];
+    for (body, scim_type) in cases {
+        let mut doc = user();
+        let e = patch(&mut doc, &USER, body.clone()).unwrap_err();
+        assert_eq!((e.status, e.scim_type), (400, Some(scim_type)), "{body}");
+    }
+    let mut g = Map::new();
+    let e = patch(
+        &mut g,
+        &GROUP,
+        json!({ "Operations": [{ "op": "remove", "path": "members[display eq \"x\"]" }] }),
+    )
+    .unwrap_err();
+    assert_eq!(e.scim_type, Some("invalidFilter"));
+}
