@@ -74,6 +74,9 @@ pub struct Change {
     pub team: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// The state a new membership starts in (deactivated when SCIM creates it inactive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<MemberState>,
     #[serde(skip)]
     pub source: Option<Source>,
     #[serde(skip)]
@@ -92,6 +95,7 @@ impl Change {
             organization: None,
             team: None,
             role: None,
+            state: None,
             source: None,
             invitation_id: None,
             rule,
@@ -133,6 +137,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
     pub session: Option<SessionPlan>,
+    /// The SCIM User resource a SCIM plan links or unlinks (set by the SCIM server).
+    #[serde(skip)]
+    pub scim_user_id: Option<String>,
 }
 
 impl Plan {
@@ -236,7 +243,24 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> Plan {
         changes: Vec::new(),
         warnings: facts.warnings.clone(),
         session: None,
+        scim_user_id: None,
     };
+
+    // A5: a dockerOrg that is not one of the connection's organizations is ignored, with
+    // a warning whether or not J4 gets to read it.
+    if let Some(o) = facts
+        .organization
+        .as_ref()
+        .filter(|o| conn.org_by_name(&o.value).is_none())
+    {
+        plan.warnings.push(Warning::new(
+            "A5",
+            format!(
+                "'{}' value '{}' is not an organization of this connection; it is ignored",
+                o.attribute, o.value
+            ),
+        ));
+    }
 
     // A4: the email's domain must be one the connection serves (subdomains included).
     let verified = crate::DomainName::parse(email.domain()).is_ok_and(|d| conn.domains.iter().any(|v| d.is_within(v)));
@@ -348,7 +372,16 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> Plan {
     // J4: target organizations and teams — only when JIT runs (J1).
     let mut seat_refusal: Option<String> = None;
     let mut deactivated_in: Option<String> = None;
-    if conn.jit {
+    // J7/S6: someone whose every membership in the connection's organizations is
+    // deactivated was deprovisioned; JIT gives them nothing new anywhere.
+    let deprovisioned = !model.any_active() && model.memberships.iter().any(|m| conn.org(&m.organization_id).is_some());
+    if deprovisioned {
+        plan.warnings.push(Warning::new(
+            "J7",
+            "every membership of this connection's organizations is deactivated; JIT adds nothing",
+        ));
+    }
+    if conn.jit && !deprovisioned {
         for target in targets(state, facts, &model, &mut plan.warnings) {
             let org = target.org;
             match model.membership(&org.id).map(|m| m.state) {
@@ -534,19 +567,7 @@ fn targets<'s>(
     let org_attr = facts
         .organization
         .as_ref()
-        .and_then(|o| match conn.org_by_name(&o.value) {
-            Some(org) => Some((org, o)),
-            None => {
-                warnings.push(Warning::new(
-                    "A5",
-                    format!(
-                        "'{}' value '{}' is not an organization of this connection; it is ignored",
-                        o.attribute, o.value
-                    ),
-                ));
-                None
-            }
-        });
+        .and_then(|o| conn.org_by_name(&o.value).map(|org| (org, o)));
     if org_attr.is_some() || facts.team.is_some() {
         let Some(org) = org_attr
             .map(|(o, _)| o)
@@ -569,8 +590,11 @@ fn targets<'s>(
         }];
     }
 
-    // J4.3: not yet an active member of any of the connection's organizations.
-    if !model.any_active() {
+    // J4.3: not yet a member of any of the connection's organizations. A deactivated
+    // membership counts: JIT must not let a deprovisioned person back in through the
+    // default organization (J7, S6).
+    let any_membership = model.memberships.iter().any(|m| conn.org(&m.organization_id).is_some());
+    if !any_membership {
         if let Some(org) = conn.org(&conn.default_organization_id) {
             return vec![Target {
                 org,

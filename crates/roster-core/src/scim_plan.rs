@@ -55,6 +55,7 @@ fn empty_plan(state: &SignInState, facts: &ScimUserFacts) -> Plan {
         changes: Vec::new(),
         warnings: Vec::new(),
         session: None,
+        scim_user_id: None,
     }
 }
 
@@ -135,6 +136,13 @@ fn membership_changes(
             .in_org(t.org);
             add.role = Some(role);
             add.source = Some(Source::Scim);
+            // Created inactive: it takes no seat (J9) and needs no deactivation after.
+            let state = if deactivated {
+                MemberState::Deactivated
+            } else {
+                MemberState::Active
+            };
+            add.state = Some(state);
             changes.push(add);
             if !deactivated {
                 model.seats_added.push((t.org.id.clone(), 1));
@@ -142,7 +150,7 @@ fn membership_changes(
             model.memberships.push(MembershipState {
                 organization_id: t.org.id.clone(),
                 role,
-                state: MemberState::Active,
+                state,
                 source: Source::Scim,
                 teams: Vec::new(),
             });
@@ -204,6 +212,11 @@ fn active_changes(
     Ok(())
 }
 
+/// The email's domain is (under) one the connection serves.
+pub fn domain_verified(state: &SignInState, email: &Email) -> bool {
+    DomainName::parse(email.domain()).is_ok_and(|d| state.connection.domains.iter().any(|v| d.is_within(v)))
+}
+
 fn model(state: &SignInState) -> Model<'_> {
     Model {
         state,
@@ -227,9 +240,7 @@ pub fn plan_create(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, S
         }
         Some(_) => {
             // S4: an existing account is linked only when its domain is verified here.
-            let verified = DomainName::parse(facts.email.domain())
-                .is_ok_and(|d| state.connection.domains.iter().any(|v| d.is_within(v)));
-            if !verified {
+            if !domain_verified(state, &facts.email) {
                 return Err(ScimRefusal::new(
                     409,
                     Some("uniqueness"),
@@ -246,6 +257,15 @@ pub fn plan_create(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, S
             ));
         }
         None => {
+            // S1: one company's SCIM creates accounts only in its own verified domains;
+            // anything else could take over another company's future account.
+            if !domain_verified(state, &facts.email) {
+                return Err(ScimRefusal::new(
+                    400,
+                    Some("invalidValue"),
+                    format!("'{}' is not in a verified domain of this connection", facts.email),
+                ));
+            }
             changes.push(Change::new(
                 ChangeKind::CreateUser,
                 "S5",

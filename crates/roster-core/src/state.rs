@@ -119,7 +119,8 @@ impl SignInState {
                     .retain(|i| Some(&i.id) != change.invitation_id.as_ref()),
                 ChangeKind::AddMembership => {
                     let source = change.source.unwrap_or(Source::Jit);
-                    if source != Source::Invite {
+                    let member_state = change.state.unwrap_or(MemberState::Active);
+                    if source != Source::Invite && member_state == MemberState::Active {
                         if let Some(o) = self.connection.organizations.iter_mut().find(|o| o.id == org_id) {
                             o.seats_used += 1;
                         }
@@ -128,7 +129,7 @@ impl SignInState {
                         u.memberships.push(MembershipState {
                             organization_id: org_id,
                             role: change.role.unwrap_or(Role::Member),
-                            state: MemberState::Active,
+                            state: member_state,
                             source,
                             teams: Vec::new(),
                         });

@@ -345,23 +345,30 @@ fn j7_deactivated_membership_is_not_revived() {
             &["everyone"],
         )],
     );
-    let p = plan_sign_in(
-        &state(connection(), u.clone()),
-        &facts(&[("name", &["Jo"]), ("groups", &["acme:eng"])]),
+    for groups in [&["acme:eng"][..], &[], &["acme:eng", "beta:ops"]] {
+        // Deprovisioned (every membership deactivated): JIT adds nothing, anywhere.
+        let p = plan_sign_in(
+            &state(connection(), u.clone()),
+            &facts(&[("name", &["Jo"]), ("groups", groups)]),
+        );
+        assert_denied(
+            &p,
+            "membership_deactivated",
+            "Your access to organization 'acme' has been deactivated. Contact your administrator. TraceID: T-1",
+        );
+        assert_eq!(
+            warnings(&p)[0],
+            "J7: every membership of this connection's organizations is deactivated; JIT adds nothing"
+        );
+    }
+    // Active in beta, deactivated in acme: beta is provisioned, acme is not revived.
+    let u = user(
+        "Jo",
+        vec![
+            member("o1", Role::Member, MemberState::Deactivated, Source::Scim, &[]),
+            member("o2", Role::Member, MemberState::Active, Source::Jit, &[]),
+        ],
     );
-    assert_denied(
-        &p,
-        "membership_deactivated",
-        "Your access to organization 'acme' has been deactivated. Contact your administrator. TraceID: T-1",
-    );
-    assert_eq!(
-        warnings(&p),
-        ["J7: the membership of 'acme' is deactivated; JIT does not reactivate it"]
-    );
-    // Without any target, the deactivated membership still denies (J4.3 targets the default org).
-    let p = plan_sign_in(&state(connection(), u.clone()), &facts(&[("name", &["Jo"])]));
-    assert_eq!(p.denial.unwrap().code, "membership_deactivated");
-    // Another organization is still provisioned, and the sign-in succeeds there.
     let p = plan_sign_in(
         &state(connection(), u),
         &facts(&[("name", &["Jo"]), ("groups", &["acme:eng", "beta:ops"])]),
@@ -369,11 +376,52 @@ fn j7_deactivated_membership_is_not_revived() {
     assert!(p.allowed);
     assert_eq!(
         changes(&p),
-        [
-            "add_membership beta member [G2]",
-            "create_team beta/ops [G2]",
-            "add_team_membership beta/ops [G2]"
-        ]
+        ["create_team beta/ops [G2]", "add_team_membership beta/ops [G2]"]
+    );
+    assert_eq!(
+        warnings(&p),
+        ["J7: the membership of 'acme' is deactivated; JIT does not reactivate it"]
+    );
+}
+
+#[test]
+fn j7_deactivated_elsewhere_is_not_let_in_through_the_default_org() {
+    // Deactivated by SCIM in beta (not the default organization): J4.3 must not add acme.
+    let u = user(
+        "Jo",
+        vec![member("o2", Role::Member, MemberState::Deactivated, Source::Scim, &[])],
+    );
+    let p = plan_sign_in(&state(connection(), u), &facts(&[("name", &["Jo"])]));
+    assert_denied(
+        &p,
+        "membership_deactivated",
+        "Your access to organization 'beta' has been deactivated. Contact your administrator. TraceID: T-1",
+    );
+}
+
+#[test]
+fn a5_unconnected_docker_org_warns_even_when_groups_map_or_jit_is_off() {
+    let p = plan_sign_in(
+        &state(connection(), None),
+        &facts(&[("groups", &["acme:eng"]), ("dockerOrg", &["stranger"])]),
+    );
+    assert!(
+        warnings(&p)
+            .iter()
+            .any(|w| w.starts_with("A5: 'dockerOrg' value 'stranger'")),
+        "{:?}",
+        warnings(&p)
+    );
+    let mut c = connection();
+    c.jit = false;
+    let u = user(
+        "Jo",
+        vec![member("o1", Role::Member, MemberState::Active, Source::Scim, &[])],
+    );
+    let p = plan_sign_in(&state(c, u), &facts(&[("name", &["Jo"]), ("dockerOrg", &["stranger"])]));
+    assert_eq!(
+        warnings(&p),
+        ["A5: 'dockerOrg' value 'stranger' is not an organization of this connection; it is ignored"]
     );
 }
 

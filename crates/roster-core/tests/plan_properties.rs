@@ -141,6 +141,16 @@ proptest! {
             prop_assert!(plan.denial.is_some());
         }
 
+        // J7/S6: someone deprovisioned (every membership deactivated, no invitation) is
+        // never let in.
+        let conn_orgs: Vec<&str> = before.connection.organizations.iter().map(|o| o.id.as_str()).collect();
+        if let Some(u) = &before.user {
+            let mine: Vec<_> = u.memberships.iter().filter(|m| conn_orgs.contains(&m.organization_id.as_str())).collect();
+            if !mine.is_empty() && mine.iter().all(|m| m.state == MemberState::Deactivated) && before.invitations.is_empty() {
+                prop_assert!(!plan.allowed, "a deprovisioned user got in: {:?}", plan.changes);
+            }
+        }
+
         state.apply(&plan);
 
         // Nothing removed, no role or state changed.

@@ -146,6 +146,33 @@ fn s4_linking_needs_a_verified_domain_and_happens_once() {
 }
 
 #[test]
+fn s1_accounts_are_created_only_in_verified_domains() {
+    let e = plan_create(&state(None), &facts("ceo@other-company.test")).unwrap_err();
+    assert_eq!((e.status, e.scim_type), (400, Some("invalidValue")));
+    assert_eq!(
+        changes(&plan_create(&state(None), &facts("jo@eu.example.com")).unwrap())[0],
+        "create_user [S5]"
+    );
+}
+
+#[test]
+fn s6_created_inactive_takes_no_seat() {
+    let mut s = state(None);
+    s.connection.organizations[0].seat_limit = Some(0);
+    let mut f = facts("jo@example.com");
+    f.active = Some(false);
+    let p = plan_create(&s, &f).unwrap();
+    assert_eq!(p.changes[2].state, Some(MemberState::Deactivated));
+    assert!(
+        !changes(&p).iter().any(|c| c.starts_with("deactivate")),
+        "{:?}",
+        changes(&p)
+    );
+    f.active = Some(true);
+    assert_eq!(plan_create(&s, &f).unwrap_err().status, 409);
+}
+
+#[test]
 fn s5_later_updates_of_docker_role_change_the_role() {
     let u = existing(
         true,

@@ -82,11 +82,12 @@ pub fn router(state: AppState) -> Router {
     routes::router(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(middleware::from_fn(error::normalize_errors))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // Outside the timeout, so that a timed-out request still gets a JSON error body.
+        .layer(middleware::from_fn(error::normalize_errors))
         .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(trace::assign))
 }

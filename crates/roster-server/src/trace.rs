@@ -1,6 +1,7 @@
-//! Request ids. Every request gets a trace id — the caller's `X-Request-Id` when it is
-//! a short token, else a fresh one — echoed in the `X-Trace-Id` response header, in
-//! every error body, on every log line of the request and on every audit event.
+//! Request ids. Every request gets a fresh trace id, echoed in the `X-Trace-Id` response
+//! header, in every error body, on every log line of the request and on every audit
+//! event. A caller's `X-Request-Id` is logged beside it, never adopted: trace ids in the
+//! audit trail are the server's own, so they cannot be forged or made to collide.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -25,15 +26,16 @@ fn acceptable(id: &str) -> bool {
 }
 
 pub async fn assign(mut req: Request, next: Next) -> Response {
-    let id = req
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or("")
+        .to_string();
     req.extensions_mut().insert(TraceId(id.clone()));
-    let span = tracing::info_span!("request", trace_id = %id, method = %req.method(), path = %req.uri().path());
+    let span = tracing::info_span!("request", trace_id = %id, request_id = %request_id, method = %req.method(), path = %req.uri().path());
     let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-trace-id", v);

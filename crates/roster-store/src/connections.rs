@@ -76,7 +76,7 @@ async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Conne
         company_id: row.try_get("company_id")?,
         company: row.try_get("company")?,
         name: row.try_get("name")?,
-        protocol: Protocol::parse(&protocol)?,
+        protocol: Protocol::parse(&protocol).map_err(crate::error::corrupt)?,
         jit: get_bool(row, "jit")?,
         scim: get_bool(row, "scim")?,
         idp_initiated: get_bool(row, "idp_initiated")?,

@@ -109,10 +109,19 @@ pub async fn mark_verified(
     company: &Company,
     domain: &str,
     method: &str,
+    checked_token: Option<&str>,
 ) -> Result<Domain, StoreError> {
     let d = find(conn, company, domain).await?;
     if d.verified() {
         return Ok(d);
+    }
+    // The DNS check ran outside this transaction: it must have checked this domain's
+    // current token, not one of a domain deleted and added again meanwhile.
+    if checked_token.is_some_and(|t| t != d.txt_token) {
+        return Err(StoreError::conflict(
+            "domain_changed",
+            "the domain changed during verification; verify again",
+        ));
     }
     let other: Option<String> =
         sqlx::query_scalar("SELECT company_id FROM domains WHERE domain = $1 AND verified_at IS NOT NULL")

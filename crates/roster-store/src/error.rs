@@ -38,6 +38,11 @@ impl StoreError {
     }
 }
 
+/// A stored value that does not parse: our data is corrupt, not the request (500).
+pub(crate) fn corrupt(e: DomainError) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(e)))
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         // Two concurrent writers racing for the same unique key (PostgreSQL runs writes

@@ -24,6 +24,7 @@ pub mod directory;
 pub mod domains;
 mod error;
 pub mod provisioning;
+pub mod scim;
 pub mod tokens;
 pub mod writer;
 

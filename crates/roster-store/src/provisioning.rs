@@ -81,7 +81,7 @@ pub async fn load_state(
             id: r.try_get("id")?,
             organization_id: r.try_get("organization_id")?,
             team: r.try_get("team")?,
-            role: Role::parse(&r.try_get::<String, _>("role")?)?,
+            role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
         })
     })
     .collect::<Result<_, StoreError>>()?;
@@ -132,9 +132,9 @@ pub async fn load_state(
             for r in &rows {
                 memberships.push(MembershipState {
                     organization_id: r.try_get("organization_id")?,
-                    role: Role::parse(&r.try_get::<String, _>("role")?)?,
-                    state: MemberState::parse(&r.try_get::<String, _>("state")?)?,
-                    source: Source::parse(&r.try_get::<String, _>("source")?)?,
+                    role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
+                    state: MemberState::parse(&r.try_get::<String, _>("state")?).map_err(crate::error::corrupt)?,
+                    source: Source::parse(&r.try_get::<String, _>("source")?).map_err(crate::error::corrupt)?,
                     teams: Vec::new(),
                 });
             }
@@ -154,7 +154,7 @@ pub async fn load_state(
                 }
             }
             let linked: Option<String> =
-                sqlx::query_scalar("SELECT user_id FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+                sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_id = $2")
                     .bind(cid)
                     .bind(&u.id)
                     .fetch_optional(&mut *conn)
@@ -240,11 +240,20 @@ pub async fn apply(
             ChangeKind::AcceptInvitation => {
                 let org = org.ok_or_else(need_org)?;
                 let id = change.invitation_id.as_deref().unwrap_or_default();
-                sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL")
-                    .bind(ctx.now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
+                let accepted = sqlx::query(
+                    "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(ctx.now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if accepted == 0 {
+                    return Err(StoreError::conflict(
+                        "invitation_closed",
+                        "the invitation was accepted or revoked meanwhile",
+                    ));
+                }
                 audit::record(
                     conn,
                     &ctx,
@@ -272,15 +281,18 @@ pub async fn apply(
                     org,
                     &user,
                     change.role.unwrap_or(Role::Member),
+                    change.state.unwrap_or(MemberState::Active),
                     source,
-                    None,
                 )
                 .await?;
             }
             ChangeKind::CreateTeam => {
                 let org = org.ok_or_else(need_org)?;
                 let name = roster_core::Name::parse_team(change.team.as_deref().unwrap_or_default())?;
-                teams::create(conn, &ctx, org, &name).await?;
+                // A concurrent sign-in may have created it since the plan was made.
+                if teams::find(conn, org, name.as_str()).await.is_err() {
+                    teams::create(conn, &ctx, org, &name).await?;
+                }
             }
             ChangeKind::AddTeamMembership => {
                 let org = org.ok_or_else(need_org)?;
@@ -303,15 +315,13 @@ pub async fn apply(
             ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
                 let uid = user_id.as_deref().ok_or_else(need_user)?;
                 let link = change.kind == ChangeKind::LinkAccount;
-                let sql = if link {
-                    "INSERT INTO scim_users (connection_id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING"
-                } else {
-                    "DELETE FROM scim_users WHERE connection_id = $1 AND user_id = $2 AND $3 = $3"
-                };
-                sqlx::query(sql)
+                let scim_id = plan.scim_user_id.as_deref().ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Protocol("a SCIM link without its SCIM resource".into()))
+                })?;
+                sqlx::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
+                    .bind(if link { Some(uid) } else { None })
+                    .bind(scim_id)
                     .bind(connection_id)
-                    .bind(uid)
-                    .bind(ctx.now)
                     .execute(&mut *conn)
                     .await?;
                 audit::record(

@@ -3,6 +3,7 @@ use reqwest::Method;
 use serde_json::json;
 
 crate::on_both_backends!(
+    concurrent_changes_respect_seats_and_owners,
     openapi_describes_the_admin_api,
     metrics_on_their_own_listener,
     concurrent_creates_of_one_name_give_one_201
@@ -101,5 +102,48 @@ async fn concurrent_creates_of_one_name_give_one_201(backend: Backend) {
             .unwrap()
             .len(),
         2
+    );
+}
+
+/// The seat and last-owner checks hold when writers race (PostgreSQL runs them in
+/// parallel; the organization row is locked while they count).
+async fn concurrent_changes_respect_seats_and_owners(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_org("acme", Some(5)).await;
+    let adds = (0..12).map(|i| {
+        app.post(
+            "/api/v1/organizations/acme/members",
+            json!({ "email": format!("u{i}@example.com"), "role": "owner" }),
+        )
+    });
+    let results = futures::future::join_all(adds).await;
+    assert_eq!(results.iter().filter(|a| a.status == 201).count(), 5, "{results:?}");
+    assert!(results
+        .iter()
+        .filter(|a| a.status != 201)
+        .all(|a| a.status == 409 && a.error_code() == "seat_limit_reached"));
+    assert_eq!(app.get("/api/v1/organizations/acme").await.body["seats_used"], 5);
+
+    // Five owners all demoting themselves at once: one must stay.
+    let owners: Vec<String> = app
+        .get("/api/v1/organizations/acme/members")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_string())
+        .collect();
+    let paths: Vec<String> = owners
+        .iter()
+        .map(|e| format!("/api/v1/organizations/acme/members/{e}"))
+        .collect();
+    let demotions = paths.iter().map(|p| app.patch(p, json!({ "role": "member" })));
+    let results = futures::future::join_all(demotions).await;
+    assert_eq!(results.iter().filter(|a| a.status == 200).count(), 4, "{results:?}");
+    let left = app.get("/api/v1/organizations/acme/members").await.body;
+    assert_eq!(
+        left.as_array().unwrap().iter().filter(|m| m["role"] == "owner").count(),
+        1
     );
 }

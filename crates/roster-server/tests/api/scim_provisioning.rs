@@ -21,6 +21,32 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
             Box::pin(async move {
                 let c = connections::find(db, &connection).await?;
                 let email = Email::parse(&email)?;
+                // The SCIM resource the plan links (the SCIM endpoints keep these rows).
+                let existing: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
+                        .bind(&c.id)
+                        .bind(email.key())
+                        .fetch_optional(&mut *db)
+                        .await?;
+                let scim_id = match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        sqlx::query(
+                            "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, active, resource, version, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, '{}', 1, $6, $6)",
+                        )
+                        .bind(&id)
+                        .bind(&c.id)
+                        .bind(email.as_str())
+                        .bind(email.key())
+                        .bind(true)
+                        .bind(now)
+                        .execute(&mut *db)
+                        .await?;
+                        id
+                    }
+                };
                 let state = provisioning::load_state(db, &c, &email, &[], now).await?;
                 let facts = ScimUserFacts {
                     email: email.clone(),
@@ -39,6 +65,8 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
                     _ => scim_plan::plan_delete(&state, &email),
                 }
                 .map_err(|r| StoreError::rule("scim", r.detail))?;
+                let mut plan = plan;
+                plan.scim_user_id = Some(scim_id);
                 provisioning::apply(
                     db,
                     &Ctx::new("scim", Some("token".into()), format!("scim-{op}"), now).via_connection(&c.id),

@@ -114,7 +114,8 @@ CREATE TABLE connection_domains (
     domain        TEXT NOT NULL,
     PRIMARY KEY (connection_id, domain)
 );
-CREATE INDEX connection_domains_domain ON connection_domains(domain);
+-- A domain is served by one connection (routing by email domain must be unambiguous).
+CREATE UNIQUE INDEX connection_domains_domain ON connection_domains(domain);
 
 CREATE TABLE connection_organizations (
     connection_id   TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,

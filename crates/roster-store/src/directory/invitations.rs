@@ -74,17 +74,38 @@ pub async fn create(
             format!("'{email}' is already a member of '{}'", org.name),
         ));
     }
-    // An expired invitation no longer blocks a new one: mark it revoked so that the
-    // "one pending invitation per email" index lets the new one in.
-    sqlx::query(
-        "UPDATE invitations SET revoked_at = $1 WHERE organization_id = $2 AND email_key = $3 \
-         AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1",
+    // An expired invitation no longer blocks a new one: mark it revoked (recorded as
+    // expired) so that the "one pending invitation per email" index lets the new one in.
+    let expired: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM invitations WHERE organization_id = $1 AND email_key = $2 \
+         AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $3",
     )
-    .bind(ctx.now)
     .bind(&org.id)
     .bind(email.key())
-    .execute(&mut *conn)
+    .bind(ctx.now)
+    .fetch_all(&mut *conn)
     .await?;
+    for old in &expired {
+        sqlx::query("UPDATE invitations SET revoked_at = $1 WHERE id = $2")
+            .bind(ctx.now)
+            .bind(old)
+            .execute(&mut *conn)
+            .await?;
+        audit::record(
+            conn,
+            ctx,
+            Change {
+                action: "invitation.expire",
+                object_kind: "invitation",
+                object_id: old,
+                company_id: Some(&org.company_id),
+                organization_id: Some(&org.id),
+                reason: Some("expired after 14 days; replaced by a new invitation".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
     let pending: Option<String> = sqlx::query_scalar(
         "SELECT id FROM invitations WHERE organization_id = $1 AND email_key = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )

@@ -35,9 +35,9 @@ fn member_from_row(r: &sqlx::any::AnyRow) -> Result<Member, StoreError> {
         email: text("email")?,
         username: text("username")?,
         full_name: text("full_name")?,
-        role: Role::parse(&text("role")?)?,
-        state: MemberState::parse(&text("state")?)?,
-        source: Source::parse(&text("source")?)?,
+        role: Role::parse(&text("role")?).map_err(crate::error::corrupt)?,
+        state: MemberState::parse(&text("state")?).map_err(crate::error::corrupt)?,
+        source: Source::parse(&text("source")?).map_err(crate::error::corrupt)?,
         teams: Vec::new(),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -124,7 +124,10 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, user_ident: &str
     Ok(member)
 }
 
+/// Active owners of the organization, counted under its lock so that two concurrent
+/// changes cannot both remove "the other" owner.
 async fn active_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, StoreError> {
+    organizations::lock(conn, org_id).await?;
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner' AND state = 'active'",
     )
@@ -141,19 +144,23 @@ pub async fn insert(
     org: &Organization,
     user: &User,
     role: Role,
+    state: MemberState,
     source: Source,
-    rule: Option<&str>,
 ) -> Result<(), StoreError> {
-    organizations::require_seat(conn, org, ctx.now).await?;
+    // A deactivated member takes no seat (J9).
+    if state == MemberState::Active {
+        organizations::require_seat(conn, org, ctx.now).await?;
+    }
     sqlx::query(
         "INSERT INTO memberships (organization_id, user_id, role, state, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'active', $4, $5, $5)",
+         VALUES ($1, $2, $3, $6, $4, $5, $5)",
     )
     .bind(&org.id)
     .bind(&user.id)
     .bind(role.as_str())
     .bind(source.as_str())
     .bind(ctx.now)
+    .bind(state.as_str())
     .execute(&mut *conn)
     .await?;
     audit::record(
@@ -166,8 +173,7 @@ pub async fn insert(
             company_id: Some(&org.company_id),
             organization_id: Some(&org.id),
             user_id: Some(&user.id),
-            after: Some(json!({ "organization": org.name, "email": user.email, "role": role, "state": "active", "source": source })),
-            rule,
+            after: Some(json!({ "organization": org.name, "email": user.email, "role": role, "state": state, "source": source })),
             ..Default::default()
         },
     )
@@ -202,7 +208,7 @@ pub async fn add_by_admin(
             format!("'{}' is already a member of '{}'", user.email, org.name),
         ));
     }
-    insert(conn, ctx, org, &user, role, Source::Admin, None).await?;
+    insert(conn, ctx, org, &user, role, MemberState::Active, Source::Admin).await?;
     for team in &team_list {
         teams::add_member(conn, ctx, org, team, &user.id, Source::Admin.as_str()).await?;
     }

@@ -57,11 +57,25 @@ pub async fn seats_used(conn: &mut AnyConnection, org_id: &str, now: i64) -> Res
     .await?)
 }
 
+/// Serialises changes that count an organization's members (seats, owners). SQLite runs
+/// one writer at a time already; PostgreSQL runs writers in parallel, so the organization
+/// row is locked until the transaction ends and a second writer re-counts after it.
+pub async fn lock(conn: &mut AnyConnection, org_id: &str) -> Result<(), StoreError> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(org_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Refuses with the J9 message when `org` has no free seat.
 pub async fn require_seat(conn: &mut AnyConnection, org: &Organization, now: i64) -> Result<(), StoreError> {
     if org.seat_limit.is_none() {
         return Ok(());
     }
+    lock(conn, &org.id).await?;
     let used = seats_used(conn, &org.id, now).await?;
     rules::check_seat_available(&org.name, org.seat_limit, used)?;
     Ok(())
@@ -194,6 +208,16 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
             ),
         ));
     }
+    // T2: removal from the organization ends the members' sessions for the company.
+    sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE company_id = $2 AND ended_at IS NULL \
+         AND user_id IN (SELECT user_id FROM memberships WHERE organization_id = $3)",
+    )
+    .bind(ctx.now)
+    .bind(&org.company_id)
+    .bind(&org.id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM organizations WHERE id = $1")
         .bind(&org.id)
         .execute(&mut *conn)

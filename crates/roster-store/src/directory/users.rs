@@ -82,23 +82,42 @@ pub async fn get_or_create(
     if let Some(user) = find_optional(conn, email.key()).await? {
         return Ok((user, false));
     }
-    let username = free_username(conn, email).await?;
     let full_name = profile.full_name.clone().unwrap_or_else(|| email.as_str().to_string());
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO users (id, email, email_key, username, full_name, given_name, family_name, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(&id)
-    .bind(email.as_str())
-    .bind(email.key())
-    .bind(&username)
-    .bind(&full_name)
-    .bind(profile.given_name.as_deref())
-    .bind(profile.family_name.as_deref())
-    .bind(ctx.now)
-    .execute(&mut *conn)
-    .await?;
+    // Concurrent sign-ins of one person, or of two people with the same local part, race
+    // here on PostgreSQL: a conflicting insert does nothing, and we look again.
+    let mut username = String::new();
+    for _ in 0..5 {
+        username = free_username(conn, email).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, email_key, username, full_name, given_name, family_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(email.as_str())
+        .bind(email.key())
+        .bind(&username)
+        .bind(&full_name)
+        .bind(profile.given_name.as_deref())
+        .bind(profile.family_name.as_deref())
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            break;
+        }
+        if let Some(user) = find_optional(conn, email.key()).await? {
+            return Ok((user, false));
+        }
+        username.clear();
+    }
+    if username.is_empty() {
+        return Err(StoreError::conflict(
+            "username_taken",
+            "could not find a free username; try again",
+        ));
+    }
     audit::record(
         conn,
         ctx,
@@ -175,6 +194,15 @@ pub async fn update_profile(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, p:
 /// organization.
 pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
     let user = find(conn, ident).await?;
+    let owned: Vec<String> = sqlx::query_scalar(
+        "SELECT organization_id FROM memberships WHERE user_id = $1 AND role = 'owner' AND state = 'active'",
+    )
+    .bind(&user.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for org_id in &owned {
+        super::organizations::lock(conn, org_id).await?;
+    }
     let sole: Vec<String> = sqlx::query_scalar(
         "SELECT o.name FROM memberships m JOIN organizations o ON o.id = m.organization_id \
          WHERE m.user_id = $1 AND m.role = 'owner' AND m.state = 'active' AND \

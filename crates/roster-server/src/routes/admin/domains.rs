@@ -211,13 +211,14 @@ async fn verify(
             ));
         }
     }
+    let checked_token = (method == "dns").then(|| current.txt_token.clone());
     let ctx = admin.ctx(&state);
     let d = state
         .store
         .write(move |db| {
             Box::pin(async move {
                 let c = companies::find(db, &company).await?;
-                domains::mark_verified(db, &ctx, &c, &domain, method).await
+                domains::mark_verified(db, &ctx, &c, &domain, method, checked_token.as_deref()).await
             })
         })
         .await?;

@@ -1,0 +1,408 @@
+//! SCIM filter AST → SQL `WHERE` text with bound values, evaluated by the database.
+//!
+//! Attributes that clients filter on (`userName`, `externalId`, `id`, `active`,
+//! `emails.value`, `meta.*`, a Group's `displayName` and `members.value`) are columns with
+//! indexes; other single-valued attributes of the resource (`name.givenName`,
+//! `title`, extension attributes by URN, …) are read from the stored JSON, within the
+//! connection's rows. Only names resolved through the schema definitions reach the SQL
+//! text; every value is a bound parameter.
+
+use crate::Backend;
+use roster_scim::filter::{CompareOp, Filter};
+use roster_scim::path::AttrPath;
+use roster_scim::schema::{self, Type};
+use roster_scim::{urn, ScimError};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Users,
+    Groups,
+}
+
+/// How an attribute is read, and how its values compare.
+enum Column {
+    /// A column holding lower-cased text: compare lower-cased values.
+    Folded(&'static str),
+    /// A column holding text compared exactly.
+    Exact(&'static str),
+    Bool(&'static str),
+    /// Milliseconds; filter values are RFC 3339 timestamps.
+    Time(&'static str),
+    /// A Group member (by User id).
+    Member,
+    /// A text value inside the stored JSON, compared case-insensitively.
+    Json(String),
+}
+
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+    backend: Backend,
+}
+
+impl Sql {
+    pub fn new(backend: Backend, first_param: usize) -> Self {
+        Self {
+            text: String::new(),
+            binds: Vec::with_capacity(first_param.saturating_sub(1)),
+            backend,
+        }
+        .offset(first_param)
+    }
+    fn offset(mut self, first: usize) -> Self {
+        // Placeholders before ours belong to the caller's query; pad with markers that
+        // are never bound (they are replaced by the caller's own binds).
+        for _ in 1..first {
+            self.binds.push(Bind::Int(0));
+        }
+        self
+    }
+    fn bind(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+    /// The caller's leading binds are its own; these are the filter's.
+    pub fn filter_binds(&self, first_param: usize) -> &[Bind] {
+        self.binds.get(first_param.saturating_sub(1)..).unwrap_or(&[])
+    }
+}
+
+fn json_expr(backend: Backend, container: Option<&str>, attr: &str, sub: Option<&str>) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(c) = container {
+        parts.push(c);
+    }
+    parts.push(attr);
+    if let Some(s) = sub {
+        parts.push(s);
+    }
+    match backend {
+        Backend::Sqlite => {
+            let path: Vec<String> = parts.iter().map(|p| format!("\"{p}\"")).collect();
+            format!("json_extract(resource, '$.{}')", path.join("."))
+        }
+        Backend::Postgres => {
+            let path: Vec<String> = parts.iter().map(|p| format!("\"{p}\"")).collect();
+            format!("(resource::jsonb #>> '{{{}}}')", path.join(","))
+        }
+    }
+}
+
+fn column(
+    resource: Resource,
+    backend: Backend,
+    path: &AttrPath,
+    value_path_of: Option<&AttrPath>,
+) -> Result<Column, ScimError> {
+    let unsupported = || ScimError::invalid_filter(format!("filtering on '{path}' is not supported"));
+    // Inside `attr[...]`, the path names a sub-attribute of `attr`.
+    let (schema_urn, attr_name, sub_name) = match value_path_of {
+        Some(outer) => (outer.schema.clone(), outer.attr.clone(), Some(path.attr.clone())),
+        None => (path.schema.clone(), path.attr.clone(), path.sub.clone()),
+    };
+    let core = match resource {
+        Resource::Users => urn::USER,
+        Resource::Groups => urn::GROUP,
+    };
+    let container = match &schema_urn {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case(core) => None,
+        Some(s)
+            if resource == Resource::Users
+                && (s.eq_ignore_ascii_case(urn::ENTERPRISE_USER) || s.eq_ignore_ascii_case(urn::DOCKER_USER)) =>
+        {
+            Some(if s.eq_ignore_ascii_case(urn::DOCKER_USER) {
+                urn::DOCKER_USER
+            } else {
+                urn::ENTERPRISE_USER
+            })
+        }
+        Some(_) => return Err(unsupported()),
+    };
+    let is = |name: &str| attr_name.eq_ignore_ascii_case(name);
+    let sub_is = |name: &str| sub_name.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(name));
+    if container.is_none() {
+        if is("id") && sub_name.is_none() {
+            return Ok(Column::Exact("id"));
+        }
+        if is("externalId") && sub_name.is_none() {
+            return Ok(Column::Exact("external_id"));
+        }
+        if is("meta") && sub_is("created") {
+            return Ok(Column::Time("created_at"));
+        }
+        if is("meta") && sub_is("lastModified") {
+            return Ok(Column::Time("updated_at"));
+        }
+        match resource {
+            Resource::Users if is("userName") && sub_name.is_none() => return Ok(Column::Folded("user_name_key")),
+            Resource::Users if is("active") && sub_name.is_none() => return Ok(Column::Bool("active")),
+            Resource::Users if is("emails") && (sub_name.is_none() || sub_is("value")) => {
+                return Ok(Column::Folded("email_key"))
+            }
+            Resource::Groups if is("displayName") && sub_name.is_none() => {
+                return Ok(Column::Folded("display_name_key"))
+            }
+            Resource::Groups if is("members") && (sub_name.is_none() || sub_is("value")) => return Ok(Column::Member),
+            _ => {}
+        }
+    }
+    // Any other single-valued string attribute of the schema, from the stored resource.
+    let attrs = schema::attrs_of(container.unwrap_or(core)).ok_or_else(unsupported)?;
+    let attr = schema::find(attrs, &attr_name).ok_or_else(unsupported)?;
+    if attr.multi {
+        return Err(unsupported());
+    }
+    let sub = match &sub_name {
+        Some(s) => Some(attr.find_sub(s).ok_or_else(unsupported)?),
+        None => None,
+    };
+    let leaf = sub.unwrap_or(attr);
+    if !matches!(leaf.kind, Type::String) || (attr.kind == Type::Complex && sub.is_none()) {
+        return Err(unsupported());
+    }
+    Ok(Column::Json(json_expr(
+        backend,
+        container,
+        attr.name,
+        sub.map(|s| s.name),
+    )))
+}
+
+fn like_pattern(s: &str, op: CompareOp) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    match op {
+        CompareOp::Co => format!("%{escaped}%"),
+        CompareOp::Sw => format!("{escaped}%"),
+        _ => format!("%{escaped}"),
+    }
+}
+
+fn parse_time(v: &Value) -> Result<i64, ScimError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| ScimError::invalid_filter("meta dates compare with RFC 3339 strings"))?;
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ScimError::invalid_filter(format!("'{s}' is not an RFC 3339 date-time")))?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        _ => "<=",
+    }
+}
+
+fn compare(sql: &mut Sql, col: Column, op: CompareOp, value: &Value) -> Result<String, ScimError> {
+    let text = |v: &Value| -> Result<String, ScimError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(ScimError::invalid_filter("compare text attributes with a string")),
+        }
+    };
+    let like = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+    Ok(match col {
+        Column::Member => {
+            if op != CompareOp::Eq {
+                return Err(ScimError::invalid_filter("members compare with 'eq' only"));
+            }
+            let p = sql.bind(Bind::Text(text(value)?));
+            format!("EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = r.id AND gm.scim_user_id = {p})")
+        }
+        Column::Bool(c) => {
+            let b = match value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+                Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+                _ => return Err(ScimError::invalid_filter("'active' compares with true or false")),
+            };
+            let p = sql.bind(Bind::Bool(b));
+            match op {
+                CompareOp::Eq => format!("r.{c} = {p}"),
+                CompareOp::Ne => format!("r.{c} <> {p}"),
+                _ => return Err(ScimError::invalid_filter("booleans compare with 'eq' or 'ne'")),
+            }
+        }
+        Column::Time(c) => {
+            if like {
+                return Err(ScimError::invalid_filter("dates compare with eq, ne, gt, ge, lt or le"));
+            }
+            let p = sql.bind(Bind::Int(parse_time(value)?));
+            format!("r.{c} {} {p}", sql_op(op))
+        }
+        Column::Folded(c) | Column::Exact(c) => {
+            let folded = matches!(col, Column::Folded(_));
+            let v = text(value)?;
+            let v = if folded { v.to_lowercase() } else { v };
+            if like {
+                let p = sql.bind(Bind::Text(like_pattern(&v, op)));
+                format!("r.{c} LIKE {p} ESCAPE '\\'")
+            } else if op == CompareOp::Ne {
+                let p = sql.bind(Bind::Text(v));
+                format!("(r.{c} IS NULL OR r.{c} <> {p})")
+            } else {
+                let p = sql.bind(Bind::Text(v));
+                format!("r.{c} {} {p}", sql_op(op))
+            }
+        }
+        Column::Json(expr) => {
+            let v = text(value)?.to_lowercase();
+            if like {
+                let p = sql.bind(Bind::Text(like_pattern(&v, op)));
+                format!("LOWER({expr}) LIKE {p} ESCAPE '\\'")
+            } else if op == CompareOp::Ne {
+                let p = sql.bind(Bind::Text(v));
+                format!("({expr} IS NULL OR LOWER({expr}) <> {p})")
+            } else {
+                let p = sql.bind(Bind::Text(v));
+                format!("LOWER({expr}) {} {p}", sql_op(op))
+            }
+        }
+    })
+}
+
+fn present(col: Column) -> String {
+    match col {
+        Column::Member => "EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = r.id)".into(),
+        Column::Bool(_) => "1 = 1".into(),
+        Column::Time(c) => format!("r.{c} IS NOT NULL"),
+        Column::Folded(c) | Column::Exact(c) => format!("(r.{c} IS NOT NULL AND r.{c} <> '')"),
+        Column::Json(e) => format!("({e} IS NOT NULL AND {e} <> '')"),
+    }
+}
+
+fn walk(sql: &mut Sql, resource: Resource, f: &Filter, outer: Option<&AttrPath>) -> Result<String, ScimError> {
+    let backend = sql.backend;
+    Ok(match f {
+        Filter::Compare { path, op, value } => {
+            if value.is_null() {
+                // `attr eq null` asks for absence (RFC 7644 §3.4.2.2 treats null as unassigned).
+                let col = column(resource, backend, path, outer)?;
+                return Ok(match op {
+                    CompareOp::Eq => format!("NOT {}", present(col)),
+                    CompareOp::Ne => present(col),
+                    _ => return Err(ScimError::invalid_filter("null compares with 'eq' or 'ne' only")),
+                });
+            }
+            let col = column(resource, backend, path, outer)?;
+            compare(sql, col, *op, value)?
+        }
+        Filter::Present(path) => present(column(resource, backend, path, outer)?),
+        Filter::And(a, b) => format!(
+            "({} AND {})",
+            walk(sql, resource, a, outer)?,
+            walk(sql, resource, b, outer)?
+        ),
+        Filter::Or(a, b) => format!(
+            "({} OR {})",
+            walk(sql, resource, a, outer)?,
+            walk(sql, resource, b, outer)?
+        ),
+        Filter::Not(a) => format!("(NOT {})", walk(sql, resource, a, outer)?),
+        Filter::ValuePath { path, filter } => {
+            if outer.is_some() {
+                return Err(ScimError::invalid_filter("value paths do not nest"));
+            }
+            walk(sql, resource, filter, Some(path))?
+        }
+    })
+}
+
+/// The SQL condition for `filter` over rows aliased `r`; its placeholders start at
+/// `first_param`.
+pub fn translate(filter: &Filter, resource: Resource, backend: Backend, first_param: usize) -> Result<Sql, ScimError> {
+    let mut sql = Sql::new(backend, first_param);
+    sql.text = walk(&mut sql, resource, filter, None)?;
+    Ok(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_scim::filter::parse;
+
+    fn t(f: &str, r: Resource, b: Backend) -> Result<(String, Vec<Bind>), ScimError> {
+        let sql = translate(&parse(f)?, r, b, 2)?;
+        Ok((sql.text.clone(), sql.filter_binds(2).to_vec()))
+    }
+
+    #[test]
+    fn indexed_columns() {
+        let (text, binds) = t(r#"userName eq "Jo@Example.com""#, Resource::Users, Backend::Sqlite).unwrap();
+        assert_eq!(text, "r.user_name_key = $2");
+        assert_eq!(binds, [Bind::Text("jo@example.com".into())]);
+        let (text, binds) = t(
+            r#"externalId eq "00u1" and not (active eq true)"#,
+            Resource::Users,
+            Backend::Postgres,
+        )
+        .unwrap();
+        assert_eq!(text, "(r.external_id = $2 AND (NOT r.active = $3))");
+        assert_eq!(binds, [Bind::Text("00u1".into()), Bind::Bool(true)]);
+        let (text, binds) = t(r#"emails[value sw "a_b"]"#, Resource::Users, Backend::Sqlite).unwrap();
+        assert_eq!(text, r"r.email_key LIKE $2 ESCAPE '\'");
+        assert_eq!(binds, [Bind::Text(r"a\_b%".into())]);
+        let (text, _) = t(
+            r#"members[value eq "u1"] or displayName eq "acme:eng""#,
+            Resource::Groups,
+            Backend::Sqlite,
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "(EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = r.id AND gm.scim_user_id = $2) OR r.display_name_key = $3)"
+        );
+        let (_, binds) = t(
+            r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
+            Resource::Users,
+            Backend::Sqlite,
+        )
+        .unwrap();
+        assert_eq!(binds, [Bind::Int(1_767_225_600_000)]);
+    }
+
+    #[test]
+    fn other_attributes_read_the_stored_json_per_engine() {
+        let f = r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "R&D""#;
+        let (text, _) = t(f, Resource::Users, Backend::Sqlite).unwrap();
+        assert_eq!(
+            text,
+            r#"LOWER(json_extract(resource, '$."urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"."department"')) = $2"#
+        );
+        let (text, _) = t(r#"NAME.GIVENNAME pr"#, Resource::Users, Backend::Postgres).unwrap();
+        assert_eq!(
+            text,
+            r#"((resource::jsonb #>> '{"name","givenName"}') IS NOT NULL AND (resource::jsonb #>> '{"name","givenName"}') <> '')"#
+        );
+    }
+
+    #[test]
+    fn unsupported_filters_are_invalid_filter() {
+        for f in [
+            r#"emails.type eq "work""#,
+            r#"nosuch eq "x""#,
+            r#"urn:example:ext:foo eq "x""#,
+            r#"active gt "2020""#,
+            r#"groups.value eq "g""#,
+            r#"meta.created eq "yesterday""#,
+        ] {
+            let e = t(f, Resource::Users, Backend::Sqlite).unwrap_err();
+            assert_eq!(e.scim_type, Some("invalidFilter"), "{f}");
+        }
+    }
+}
