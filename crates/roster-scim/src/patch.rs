@@ -154,7 +154,12 @@ impl Schemas {
             ),
         };
         let attrs = schema::attrs_of(container.unwrap_or(self.core)).ok_or_else(unknown)?;
-        let attr = schema::find(attrs, &path.attr).ok_or_else(unknown)?;
+        let common = if container.is_none() {
+            schema::find(schema::COMMON_ATTRS, &path.attr)
+        } else {
+            None
+        };
+        let attr = schema::find(attrs, &path.attr).or(common).ok_or_else(unknown)?;
         if let Some(sub) = &path.sub {
             attr.find_sub(sub).ok_or_else(unknown)?;
         }
@@ -258,6 +263,33 @@ fn apply_path(
     value: Option<&Value>,
     members: &mut Vec<MemberOp>,
 ) -> Result<(), ScimError> {
+    // A path that is an extension's URN names the whole extension object.
+    if let (Some(schema), None, None) = (&path.attr.schema, &path.attr.sub, &path.filter) {
+        let whole = format!("{schema}:{}", path.attr.attr);
+        if let Some(ext) = schemas.extensions.iter().find(|e| e.eq_ignore_ascii_case(&whole)) {
+            let stale: Vec<String> = doc.keys().filter(|k| k.eq_ignore_ascii_case(ext)).cloned().collect();
+            let current = stale.iter().filter_map(|k| doc.remove(k)).next();
+            match (op, value) {
+                (Op::Remove, _) => {}
+                (_, Some(Value::Object(new))) => {
+                    let mut merged = match (op, current) {
+                        (Op::Add, Some(Value::Object(cur))) => cur,
+                        _ => Map::new(),
+                    };
+                    for (k, v) in new {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                    doc.insert((*ext).to_string(), Value::Object(merged));
+                }
+                _ => {
+                    return Err(ScimError::invalid_value(format!(
+                        "the value of '{ext}' must be an object"
+                    )))
+                }
+            }
+            return Ok(());
+        }
+    }
     let (container, attr) = schemas.resolve(&path.attr)?;
     if attr.name == "members" && container.is_none() {
         let op = match (op, &path.filter) {
@@ -591,6 +623,7 @@ pub fn normalize(doc: &mut Map<String, Value>, schemas: &Schemas) {
     if let Some(core) = schema::attrs_of(schemas.core) {
         fix(doc, core);
     }
+    fix(doc, schema::COMMON_ATTRS);
     for ext in schemas.extensions {
         let keys: Vec<String> = doc.keys().filter(|k| k.eq_ignore_ascii_case(ext)).cloned().collect();
         for k in keys {

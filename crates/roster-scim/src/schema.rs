@@ -43,6 +43,8 @@ pub struct Attr {
     pub unique_server: bool,
     pub sub: &'static [Attr],
     pub canonical: &'static [&'static str],
+    /// For references: the resource types they point to.
+    pub refs: &'static [&'static str],
     pub description: &'static str,
 }
 
@@ -57,6 +59,7 @@ const fn attr(name: &'static str, kind: Type, description: &'static str) -> Attr
         unique_server: false,
         sub: &[],
         canonical: &[],
+        refs: &[],
         description,
     }
 }
@@ -76,6 +79,10 @@ impl Attr {
     }
     const fn canonical(mut self, values: &'static [&'static str]) -> Self {
         self.canonical = values;
+        self
+    }
+    const fn refs(mut self, types: &'static [&'static str]) -> Self {
+        self.refs = types;
         self
     }
 
@@ -116,7 +123,14 @@ impl Attr {
                 _ => {}
             }
             if self.kind == Type::Reference {
-                obj.insert("referenceTypes".into(), json!(["User", "Group", "external"]));
+                obj.insert(
+                    "referenceTypes".into(),
+                    json!(if self.refs.is_empty() {
+                        &["external"][..]
+                    } else {
+                        self.refs
+                    }),
+                );
             }
         }
         v
@@ -144,7 +158,9 @@ const EMAIL_SUB: &[Attr] = &[
 
 const GROUP_REF_SUB: &[Attr] = &[
     attr("value", Type::String, "The id of the Group.").read_only(),
-    attr("$ref", Type::Reference, "The URI of the Group.").read_only(),
+    attr("$ref", Type::Reference, "The URI of the Group.")
+        .read_only()
+        .refs(&["Group"]),
     attr("display", Type::String, "The Group's displayName.").read_only(),
 ];
 
@@ -189,7 +205,7 @@ pub const USER_ATTRS: &[Attr] = &[
 
 const MANAGER_SUB: &[Attr] = &[
     attr("value", Type::String, "The id of the manager."),
-    attr("$ref", Type::Reference, "The URI of the manager."),
+    attr("$ref", Type::Reference, "The URI of the manager.").refs(&["User"]),
     attr("displayName", Type::String, "The manager's name.").read_only(),
 ];
 
@@ -223,8 +239,7 @@ pub const DOCKER_ATTRS: &[Attr] = &[
 
 const MEMBER_SUB: &[Attr] = &[
     attr("value", Type::String, "The id of the member User."),
-    attr("$ref", Type::Reference, "The URI of the member."),
-    attr("display", Type::String, "The member's name."),
+    attr("$ref", Type::Reference, "The URI of the member.").refs(&["User"]),
     attr("type", Type::String, "The member's resource type.").canonical(&["User"]),
 ];
 
@@ -241,6 +256,14 @@ pub const GROUP_ATTRS: &[Attr] = &[
         .multi()
         .sub(MEMBER_SUB),
 ];
+
+/// Attributes every resource has besides its schema's (RFC 7643 §3.1); `id` and `meta`
+/// are the server's.
+pub const COMMON_ATTRS: &[Attr] = &[attr(
+    "externalId",
+    Type::String,
+    "The identifier of the resource at the IdP.",
+)];
 
 /// The attributes of the core schema or extension `urn`.
 pub fn attrs_of(urn: &str) -> Option<&'static [Attr]> {

@@ -28,6 +28,15 @@ pub fn bearer(parts: &Parts) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512).then(|| token.to_string())
 }
 
+/// A bearer token, or — as some IdPs send it — the bare token without the `Bearer` word.
+pub fn bearer_or_bare(parts: &Parts) -> Option<String> {
+    if let Some(t) = bearer(parts) {
+        return Some(t);
+    }
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    (!value.is_empty() && !value.contains(' ') && value.len() <= 512).then(|| value.to_string())
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 

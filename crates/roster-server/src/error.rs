@@ -204,7 +204,7 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/scim+json"));
     if !(status.is_client_error() || status.is_server_error())
         || is_json
         || resp.extensions().get::<Rendered>().is_some()

@@ -114,13 +114,17 @@ pub async fn launch(
                 .await;
         });
     }
-    let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(());
-        })
-        .await;
+    // Path normalisation has to run before routing, so it wraps the router.
+    let app = tower::Layer::layer(&middleware::from_fn(routes::scim::normalize_path), router(state));
+    let result = axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    })
+    .await;
     store.close().await;
     result.map_err(LaunchError::from)
 }

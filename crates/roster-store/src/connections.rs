@@ -94,7 +94,7 @@ async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Conne
 
 /// Booleans are BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (whose BOOLEAN the
 /// generic driver cannot decode).
-fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, StoreError> {
+pub(crate) fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, StoreError> {
     match row.try_get::<bool, _>(col) {
         Ok(b) => Ok(b),
         Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),

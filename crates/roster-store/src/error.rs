@@ -18,6 +18,13 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("the store is shutting down")]
     Closed,
+    /// A SCIM request the directory refuses, in SCIM terms (RFC 7644 §3.12).
+    #[error("{detail}")]
+    Scim {
+        status: u16,
+        scim_type: Option<&'static str>,
+        detail: String,
+    },
 }
 
 impl StoreError {
@@ -31,6 +38,13 @@ impl StoreError {
         Self::Conflict {
             code,
             message: message.into(),
+        }
+    }
+    pub fn scim(e: roster_scim::ScimError) -> Self {
+        Self::Scim {
+            status: e.status,
+            scim_type: e.scim_type,
+            detail: e.detail,
         }
     }
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {

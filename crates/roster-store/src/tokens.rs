@@ -254,8 +254,8 @@ pub async fn revoke_scim(
     .await
 }
 
-/// The connection id of the active SCIM token `presented`, if any.
-pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Option<String>, StoreError> {
+/// (token id, connection id) of the active SCIM token `presented`, if any.
+pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Option<(String, String)>, StoreError> {
     let Some(rest) = presented.strip_prefix("scim_") else {
         return Ok(None);
     };
@@ -272,7 +272,7 @@ pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Op
             .await?;
     let presented_hash = hash_secret(presented);
     Ok(match row {
-        Some((connection_id, stored)) if same_hash(&presented_hash, &stored) => Some(connection_id),
+        Some((connection_id, stored)) if same_hash(&presented_hash, &stored) => Some((id.to_string(), connection_id)),
         _ => None,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod health;
+pub mod scim;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             admin.route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) })),
         )
+        .merge(scim::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

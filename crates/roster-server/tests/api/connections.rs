@@ -201,7 +201,7 @@ async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {
         .read(move |db| Box::pin(async move { roster_store::tokens::verify_scim(db, &s).await }))
         .await
         .unwrap();
-    assert_eq!(found.as_deref(), Some(cid.as_str()));
+    assert_eq!(found.map(|(_, c)| c).as_deref(), Some(cid.as_str()));
     let s = secret.clone();
     let plain: i64 = store
         .read(move |db| {

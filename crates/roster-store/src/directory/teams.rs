@@ -217,6 +217,23 @@ pub async fn remove_member(
     team: &Team,
     user_id: &str,
 ) -> Result<(), StoreError> {
+    if !take_out(conn, ctx, org, team, user_id).await? {
+        return Err(StoreError::not_found(
+            "team member",
+            format!("{}/{}/{user_id}", org.name, team.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes `user_id` from `team` if they are in it; returns whether they were.
+pub async fn take_out(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    team: &Team,
+    user_id: &str,
+) -> Result<bool, StoreError> {
     let removed = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
         .bind(&team.id)
         .bind(user_id)
@@ -224,10 +241,7 @@ pub async fn remove_member(
         .await?
         .rows_affected();
     if removed == 0 {
-        return Err(StoreError::not_found(
-            "team member",
-            format!("{}/{}/{user_id}", org.name, team.name),
-        ));
+        return Ok(false);
     }
     audit::record(
         conn,
@@ -243,5 +257,6 @@ pub async fn remove_member(
             ..Default::default()
         },
     )
-    .await
+    .await?;
+    Ok(true)
 }

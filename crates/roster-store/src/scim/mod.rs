@@ -1,4 +1,68 @@
 //! SCIM resources of each connection: Users linked to accounts, Groups with their
 //! members, and the translation of SCIM filters to SQL.
+//!
+//! A resource is kept as the client sent it (normalised), with the attributes clients
+//! filter on copied into indexed columns. Provisioning goes through the core planner:
+//! a User that names an email in one of the connection's verified domains is linked
+//! to, or creates, an account (S4, S5); `active` deactivates and reactivates (S6); a
+//! Group named `organization:team` keeps that team's members equal to its own (G4).
 
 pub mod filter_sql;
+pub mod groups;
+pub mod users;
+
+use crate::Backend;
+use filter_sql::Bind;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
+
+/// What a list request asks for.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Option<roster_scim::filter::Filter>,
+    /// A column name from [`sort_column`].
+    pub sort: Option<&'static str>,
+    pub descending: bool,
+    /// 1-based.
+    pub start_index: i64,
+    pub count: i64,
+}
+
+pub(crate) fn bind_all<'q>(
+    mut q: Query<'q, Any, AnyArguments<'q>>,
+    binds: &[Bind],
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.clone()),
+            Bind::Int(i) => q.bind(*i),
+            Bind::Bool(v) => q.bind(*v),
+        };
+    }
+    q
+}
+
+pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
+    if conn.backend_name() == "PostgreSQL" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// `sortBy` (RFC 7644 §3.4.2.3) → a column, for the attributes that have one.
+pub fn sort_column(resource: filter_sql::Resource, attr: &str) -> Option<&'static str> {
+    let a = attr.to_ascii_lowercase();
+    let a = a.rsplit(':').next().unwrap_or(&a).to_string();
+    match (resource, a.as_str()) {
+        (_, "id") => Some("id"),
+        (_, "externalid") => Some("external_id"),
+        (_, "meta.created") => Some("created_at"),
+        (_, "meta.lastmodified") => Some("updated_at"),
+        (filter_sql::Resource::Users, "username") => Some("user_name_key"),
+        (filter_sql::Resource::Users, "emails.value" | "emails") => Some("email_key"),
+        (filter_sql::Resource::Groups, "displayname") => Some("display_name_key"),
+        _ => None,
+    }
+}

@@ -1,0 +1,284 @@
+//! `/Groups` (RFC 7644 §3; spec G4). Members are changed by id, one row each: a PATCH
+//! that adds one member to a group of 100,000 touches one row.
+
+use super::render::{self, Params};
+use super::users::params;
+use super::{check_if_match, json_body, respond, ScimAuth, ScimFailure};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_scim::patch::{self, MemberOp, Schemas};
+use roster_scim::{urn, ScimError};
+use roster_store::scim::filter_sql::Resource;
+use roster_store::scim::groups::{self, ScimGroup};
+use serde_json::{Map, Value};
+
+pub const SCHEMAS: Schemas = Schemas {
+    core: urn::GROUP,
+    extensions: &[],
+};
+
+/// The member ids of a Group body's `members`.
+fn member_ids(body: &Map<String, Value>) -> Result<Vec<String>, ScimError> {
+    match body
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("members"))
+        .map(|(_, v)| v)
+    {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|m| {
+                m.get("value")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| ScimError::invalid_value("each member needs a \"value\": the User's id"))
+            })
+            .collect(),
+        Some(_) => Err(ScimError::invalid_value("members must be a list")),
+    }
+}
+
+async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Response, ScimFailure> {
+    let q = p.list_query(Resource::Groups)?;
+    let start = q.start_index;
+    let base = auth.base_url(&state);
+    let connection_id = auth.connection.id.clone();
+    let with_members = p.wants("members");
+    let rows = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let (total, rows) = groups::list(db, &connection_id, &q).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for g in rows {
+                    // Members only when asked for: `excludedAttributes=members` reads none.
+                    let members = if with_members {
+                        Some(groups::members_of(db, &g.id).await?)
+                    } else {
+                        None
+                    };
+                    out.push((g, members));
+                }
+                Ok((total, out))
+            })
+        })
+        .await?;
+    let (total, rows) = rows;
+    let resources = rows
+        .iter()
+        .map(|(g, m)| p.project(render::group(g, m.as_deref(), &base)))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        render::list_response(total, start, resources),
+        None,
+    ))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ScimFailure> {
+    list_with(state, auth, params(q)?).await
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let body = json_body(body)?;
+    list_with(state, auth, render::params_from_search(&body)).await
+}
+
+fn single(g: &ScimGroup, members: Option<&[(String, String)]>, base: &str, p: &Params, status: StatusCode) -> Response {
+    let location = format!("{base}/Groups/{}", g.id);
+    respond(
+        status,
+        p.project(render::group(g, members, base)),
+        Some((g.version, location)),
+    )
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let base = auth.base_url(&state);
+    let connection_id = auth.connection.id.clone();
+    let with_members = p.wants("members");
+    let found = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(g) = groups::get(db, &connection_id, &id).await? else {
+                    return Ok(None);
+                };
+                let members = if with_members {
+                    Some(groups::members_of(db, &g.id).await?)
+                } else {
+                    None
+                };
+                Ok(Some((g, members)))
+            })
+        })
+        .await?;
+    let (g, members) = found.ok_or_else(|| ScimError::not_found("no such Group"))?;
+    Ok(single(&g, members.as_deref(), &base, &p, StatusCode::OK))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let body = json_body(body)?;
+    let ids = member_ids(&body)?;
+    let doc = render::incoming(body, &SCHEMAS, &["members"]);
+    let ctx = auth.ctx(&state);
+    let base = auth.base_url(&state);
+    let connection = auth.connection.clone();
+    let (g, members) = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let g = groups::create(db, &ctx, &connection, doc, &ids).await?;
+                let members = groups::members_of(db, &g.id).await?;
+                Ok((g, members))
+            })
+        })
+        .await?;
+    Ok(single(&g, Some(&members), &base, &p, StatusCode::CREATED))
+}
+
+type Change = Box<dyn FnOnce(&ScimGroup) -> Result<(Map<String, Value>, Vec<MemberOp>), ScimError> + Send>;
+
+async fn update(
+    state: AppState,
+    auth: ScimAuth,
+    id: String,
+    headers: &HeaderMap,
+    p: Params,
+    change: Change,
+) -> Result<Response, ScimFailure> {
+    let ctx = auth.ctx(&state);
+    let base = auth.base_url(&state);
+    let connection = auth.connection.clone();
+    let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
+    let with_members = p.wants("members");
+    let (g, members) = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let Some(current) = groups::get(db, &connection.id, &id).await? else {
+                    return Ok(Err(ScimError::not_found("no such Group")));
+                };
+                if let Some(h) = &if_match {
+                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                        return Ok(Err(e));
+                    }
+                }
+                let (doc, ops) = match change(&current) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let g = groups::update(db, &ctx, &connection, &current, doc, &ops).await?;
+                let members = if with_members {
+                    Some(groups::members_of(db, &g.id).await?)
+                } else {
+                    None
+                };
+                Ok(Ok((g, members)))
+            })
+        })
+        .await??;
+    Ok(single(&g, members.as_deref(), &base, &p, StatusCode::OK))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let body = json_body(body)?;
+    let ids = member_ids(&body)?;
+    let doc = render::incoming(body, &SCHEMAS, &["members"]);
+    update(
+        state,
+        auth,
+        id,
+        &headers,
+        p,
+        Box::new(move |_| Ok((doc, vec![MemberOp::Replace(ids)]))),
+    )
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let ops = patch::parse(&Value::Object(json_body(body)?))?;
+    update(
+        state,
+        auth,
+        id,
+        &headers,
+        p,
+        Box::new(move |current| {
+            let mut doc = current.resource.clone();
+            doc.insert("displayName".into(), Value::String(current.display_name.clone()));
+            let members = patch::apply(&mut doc, &SCHEMAS, &ops)?;
+            Ok((doc, members))
+        }),
+    )
+    .await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimFailure> {
+    let ctx = auth.ctx(&state);
+    let connection_id = auth.connection.id.clone();
+    let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let Some(current) = groups::get(db, &connection_id, &id).await? else {
+                    return Ok(Err(ScimError::not_found("no such Group")));
+                };
+                if let Some(h) = &if_match {
+                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                        return Ok(Err(e));
+                    }
+                }
+                groups::delete(db, &ctx, &current).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+}

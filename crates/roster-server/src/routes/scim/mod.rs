@@ -1,0 +1,254 @@
+//! The SCIM 2.0 server, `/scim/v2` (spec §5, RFC 7643/7644).
+//!
+//! Authentication is a connection's SCIM token ([`ScimAuth`]): everything a request
+//! sees or touches is that connection's — its Users, its Groups, its company's
+//! organizations. Every error is a SCIM Error body (`application/scim+json`, `status`
+//! as a string), whatever went wrong: bad JSON, a hostile filter, a wrong token, an
+//! oversized body, an unknown route.
+
+mod discovery;
+mod groups;
+mod render;
+mod search;
+mod users;
+
+use crate::auth::bearer_or_bare;
+use crate::state::AppState;
+use crate::trace::current_trace_id;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use roster_scim::ScimError;
+use roster_store::connections::{self, Connection};
+use roster_store::{tokens, Ctx, StoreError};
+use serde_json::{Map, Value};
+
+pub const CONTENT_TYPE: &str = "application/scim+json";
+
+/// Most resources a list returns at once (said in ServiceProviderConfig).
+pub const MAX_COUNT: i64 = 200;
+pub const DEFAULT_COUNT: i64 = 100;
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route("/ServiceProviderConfig", get(discovery::service_provider_config))
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .route("/Users", get(users::list).post(users::create))
+        .route("/Users/.search", axum::routing::post(users::search))
+        .route(
+            "/Users/{id}",
+            get(users::get_one)
+                .put(users::replace)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
+        .route("/Groups", get(groups::list).post(groups::create))
+        .route("/Groups/.search", axum::routing::post(groups::search))
+        .route(
+            "/Groups/{id}",
+            get(groups::get_one)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
+        )
+        .route("/.search", axum::routing::post(search::search_all))
+        .fallback(unknown);
+    Router::new().nest("/scim/v2", api)
+}
+
+/// IdPs configured with a trailing slash on the base URL send `/scim/v2//Users` or
+/// `/scim/v2/Users/`: the same endpoints. Runs before routing.
+pub async fn normalize_path(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/scim/") && (path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
+        let mut clean = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && clean.ends_with('/')) {
+                clean.push(c);
+            }
+        }
+        while clean.len() > 1 && clean.ends_with('/') {
+            clean.pop();
+        }
+        let pq = match req.uri().query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        if let Ok(uri) = pq.parse::<axum::http::Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    next.run(req).await
+}
+
+async fn unknown() -> ScimFailure {
+    ScimFailure(ScimError::not_found("no such SCIM endpoint"))
+}
+
+/// A SCIM error as a response.
+#[derive(Debug)]
+pub struct ScimFailure(pub ScimError);
+
+impl IntoResponse for ScimFailure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
+        if status.is_server_error() {
+            tracing::error!(detail = %self.0.detail, trace_id = %current_trace_id(), "SCIM request failed");
+        }
+        let mut resp = (
+            status,
+            [(header::CONTENT_TYPE, CONTENT_TYPE)],
+            self.0.body().to_string(),
+        )
+            .into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+impl From<ScimError> for ScimFailure {
+    fn from(e: ScimError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<StoreError> for ScimFailure {
+    fn from(e: StoreError) -> Self {
+        Self(match e {
+            StoreError::Scim {
+                status,
+                scim_type,
+                detail,
+            } => ScimError::new(status, scim_type, detail),
+            StoreError::NotFound { .. } => ScimError::not_found(e.to_string()),
+            StoreError::Conflict { message, .. } => ScimError::new(409, None, message),
+            StoreError::Rule(d) if d.code.starts_with("invalid_") => ScimError::invalid_value(d.message),
+            StoreError::Rule(d) => ScimError::new(409, None, d.message),
+            StoreError::Closed => ScimError::new(503, None, "the server is shutting down; retry"),
+            other => {
+                tracing::error!(error = %other, trace_id = %current_trace_id(), "store failure in SCIM");
+                ScimError::new(
+                    500,
+                    None,
+                    format!("internal error; quote trace id {}", current_trace_id()),
+                )
+            }
+        })
+    }
+}
+
+/// Holding one proves the request carried an active SCIM token of a connection with SCIM
+/// on; it carries that connection, and nothing else is reachable.
+pub struct ScimAuth {
+    pub connection: Connection,
+    token_id: String,
+}
+
+impl ScimAuth {
+    pub fn ctx(&self, state: &AppState) -> Ctx {
+        Ctx::new("scim", Some(self.token_id.clone()), current_trace_id(), state.now())
+            .via_connection(&self.connection.id)
+    }
+    pub fn base_url(&self, state: &AppState) -> String {
+        format!("{}/scim/v2", state.config.public_url)
+    }
+}
+
+impl FromRequestParts<AppState> for ScimAuth {
+    type Rejection = ScimFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ScimFailure(ScimError::new(
+                401,
+                None,
+                "a valid SCIM token is required: Authorization: Bearer <token>",
+            ))
+        };
+        let token = bearer_or_bare(parts).ok_or_else(unauthorized)?;
+        let found = state
+            .store
+            .read(move |db| {
+                Box::pin(async move {
+                    let Some((token_id, connection_id)) = tokens::verify_scim(db, &token).await? else {
+                        return Ok(None);
+                    };
+                    Ok(Some((token_id, connections::find(db, &connection_id).await?)))
+                })
+            })
+            .await?;
+        let (token_id, connection) = found.ok_or_else(unauthorized)?;
+        if !connection.scim {
+            return Err(ScimFailure(ScimError::new(
+                403,
+                None,
+                format!("SCIM provisioning is turned off for connection '{}'", connection.name),
+            )));
+        }
+        Ok(Self { connection, token_id })
+    }
+}
+
+/// A JSON request body (`application/scim+json` or plain JSON), as an object.
+pub fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ScimFailure> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ScimError::new(413, None, "the request body is larger than this server accepts")
+        } else {
+            ScimError::invalid_syntax(format!("the request body could not be read: {}", r.body_text()))
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(ScimFailure(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ))),
+    }
+}
+
+/// `If-Match` (RFC 7644 §3.14): the resource must still be at that version.
+pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailure> {
+    let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let current = render::etag(version);
+    let ok = wanted
+        .split(',')
+        .map(str::trim)
+        .any(|w| w == "*" || w == current || w.trim_start_matches("W/") == current.trim_start_matches("W/"));
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimFailure(ScimError::new(
+            412,
+            None,
+            format!("the resource has changed: its version is {current}"),
+        )))
+    }
+}
+
+/// A SCIM JSON response with status, and `ETag`/`Location` for single resources.
+pub fn respond(status: StatusCode, body: Value, version_and_location: Option<(i64, String)>) -> Response {
+    let mut resp = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response();
+    if let Some((version, location)) = version_and_location {
+        if let Ok(v) = HeaderValue::from_str(&render::etag(version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,309 @@
+//! Resources as SCIM JSON: stored document + `id`, `schemas`, computed attributes and
+//! `meta`; query parameters; `attributes`/`excludedAttributes` projection.
+
+use super::{ScimFailure, DEFAULT_COUNT, MAX_COUNT};
+use crate::routes::ts;
+use roster_scim::filter;
+use roster_scim::urn;
+use roster_scim::ScimError;
+use roster_store::scim::filter_sql::Resource;
+use roster_store::scim::groups::ScimGroup;
+use roster_store::scim::users::ScimUser;
+use roster_store::scim::{sort_column, ListQuery};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn meta(kind: &str, location: &str, created: i64, updated: i64, version: i64) -> Value {
+    json!({ "resourceType": kind, "created": ts(created), "lastModified": ts(updated), "location": location, "version": etag(version) })
+}
+
+pub fn user(u: &ScimUser, groups: &[(String, String)], base: &str) -> Value {
+    let mut doc = u.resource.clone();
+    let mut schemas = vec![Value::String(urn::USER.into())];
+    for ext in [urn::ENTERPRISE_USER, urn::DOCKER_USER] {
+        if doc.contains_key(ext) {
+            schemas.push(Value::String(ext.into()));
+        }
+    }
+    let location = format!("{base}/Users/{}", u.id);
+    doc.insert("schemas".into(), Value::Array(schemas));
+    doc.insert("id".into(), Value::String(u.id.clone()));
+    if let Some(name) = &u.username {
+        doc.insert("displayName".into(), Value::String(name.clone()));
+    }
+    if !groups.is_empty() {
+        let list: Vec<Value> = groups
+            .iter()
+            .map(|(id, display)| json!({ "value": id, "display": display, "$ref": format!("{base}/Groups/{id}") }))
+            .collect();
+        doc.insert("groups".into(), Value::Array(list));
+    }
+    doc.insert(
+        "meta".into(),
+        meta("User", &location, u.created_at, u.updated_at, u.version),
+    );
+    Value::Object(doc)
+}
+
+pub fn group(g: &ScimGroup, members: Option<&[(String, String)]>, base: &str) -> Value {
+    let mut doc = g.resource.clone();
+    let location = format!("{base}/Groups/{}", g.id);
+    doc.insert("schemas".into(), json!([urn::GROUP]));
+    doc.insert("id".into(), Value::String(g.id.clone()));
+    doc.insert("displayName".into(), Value::String(g.display_name.clone()));
+    if let Some(members) = members {
+        if !members.is_empty() {
+            let list: Vec<Value> = members
+                .iter()
+                .map(|(id, _)| json!({ "value": id, "$ref": format!("{base}/Users/{id}"), "type": "User" }))
+                .collect();
+            doc.insert("members".into(), Value::Array(list));
+        }
+    }
+    doc.insert(
+        "meta".into(),
+        meta("Group", &location, g.created_at, g.updated_at, g.version),
+    );
+    Value::Object(doc)
+}
+
+/// List and projection parameters; unknown ones (e.g. `aadOptscim062020`) are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    pub filter: Option<String>,
+    #[serde(rename = "startIndex", alias = "startindex")]
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    #[serde(rename = "sortBy", alias = "sortby")]
+    pub sort_by: Option<String>,
+    #[serde(rename = "sortOrder", alias = "sortorder")]
+    pub sort_order: Option<String>,
+    pub attributes: Option<String>,
+    #[serde(rename = "excludedAttributes", alias = "excludedattributes")]
+    pub excluded_attributes: Option<String>,
+}
+
+/// A `/.search` body (RFC 7644 §3.4.3).
+pub fn params_from_search(body: &Map<String, Value>) -> Params {
+    let text = |k: &str| -> Option<String> {
+        body.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .and_then(|(_, v)| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Array(a) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+                _ => None,
+            })
+    };
+    Params {
+        filter: text("filter"),
+        start_index: text("startIndex"),
+        count: text("count"),
+        sort_by: text("sortBy"),
+        sort_order: text("sortOrder"),
+        attributes: text("attributes"),
+        excluded_attributes: text("excludedAttributes"),
+    }
+}
+
+fn int(raw: &Option<String>, name: &str) -> Result<Option<i64>, ScimFailure> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ScimFailure(ScimError::invalid_value(format!("{name} must be a whole number")))),
+    }
+}
+
+impl Params {
+    pub fn list_query(&self, resource: Resource) -> Result<ListQuery, ScimFailure> {
+        let filter = match self.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(f) => Some(filter::parse(f)?),
+        };
+        let sort =
+            match self.sort_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(sort_column(resource, s).ok_or_else(|| {
+                    ScimFailure(ScimError::invalid_value(format!("sorting by '{s}' is not supported")))
+                })?),
+            };
+        let descending = self
+            .sort_order
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("descending"));
+        // RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0.
+        let start_index = int(&self.start_index, "startIndex")?.unwrap_or(1).max(1);
+        let count = int(&self.count, "count")?.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_COUNT);
+        Ok(ListQuery {
+            filter,
+            sort,
+            descending,
+            start_index,
+            count,
+        })
+    }
+
+    /// Whether `attr` (a top-level name) would survive projection.
+    pub fn wants(&self, attr: &str) -> bool {
+        let listed = |raw: &Option<String>| {
+            raw.as_deref().is_some_and(|l| {
+                l.split(',').map(|p| p.trim()).any(|p| {
+                    let p = p.rsplit(':').next().unwrap_or(p);
+                    p.split('.').next().is_some_and(|top| top.eq_ignore_ascii_case(attr))
+                })
+            })
+        };
+        if self.attributes.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+            return listed(&self.attributes);
+        }
+        !listed(&self.excluded_attributes)
+    }
+
+    /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5); `id` and
+    /// `schemas` always stay.
+    pub fn project(&self, mut resource: Value) -> Value {
+        let Some(obj) = resource.as_object_mut() else {
+            return resource;
+        };
+        let paths = |raw: &str| -> Vec<(Option<String>, String, Option<String>)> {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| roster_scim::path::AttrPath::parse(p).ok())
+                .map(|p| (p.schema, p.attr, p.sub))
+                .collect()
+        };
+        let key_for =
+            |obj: &Map<String, Value>, schema: &Option<String>, attr: &str| -> Option<(Option<String>, String)> {
+                match schema {
+                    Some(s) if !s.eq_ignore_ascii_case(urn::USER) && !s.eq_ignore_ascii_case(urn::GROUP) => {
+                        let ext = obj.keys().find(|k| k.eq_ignore_ascii_case(s))?.clone();
+                        let inner = obj
+                            .get(&ext)?
+                            .as_object()?
+                            .keys()
+                            .find(|k| k.eq_ignore_ascii_case(attr))?
+                            .clone();
+                        Some((Some(ext), inner))
+                    }
+                    _ => Some((None, obj.keys().find(|k| k.eq_ignore_ascii_case(attr))?.clone())),
+                }
+            };
+        if let Some(raw) = self.attributes.as_deref().filter(|a| !a.trim().is_empty()) {
+            let mut out = Map::new();
+            for keep in ["schemas", "id", "meta"] {
+                if let Some(v) = obj.get(keep) {
+                    out.insert(keep.into(), v.clone());
+                }
+            }
+            for (schema, attr, sub) in paths(raw) {
+                let Some((ext, key)) = key_for(obj, &schema, &attr) else {
+                    continue;
+                };
+                let source = match &ext {
+                    Some(e) => obj.get(e).and_then(Value::as_object),
+                    None => Some(&*obj),
+                };
+                let Some(value) = source.and_then(|s| s.get(&key)).cloned() else {
+                    continue;
+                };
+                let value = match (&sub, value) {
+                    (Some(sub), Value::Object(o)) => {
+                        let mut m = out_get(&out, &ext, &key);
+                        if let Some((k, v)) = o.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)) {
+                            m.insert(k.clone(), v.clone());
+                        }
+                        Value::Object(m)
+                    }
+                    (_, v) => v,
+                };
+                match &ext {
+                    Some(e) => {
+                        let entry = out.entry(e.clone()).or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(m) = entry {
+                            m.insert(key, value);
+                        }
+                    }
+                    None => {
+                        out.insert(key, value);
+                    }
+                }
+            }
+            return Value::Object(out);
+        }
+        if let Some(raw) = self.excluded_attributes.as_deref() {
+            for (schema, attr, sub) in paths(raw) {
+                let Some((ext, key)) = key_for(obj, &schema, &attr) else {
+                    continue;
+                };
+                if ext.is_none() && (key == "id" || key == "schemas") {
+                    continue;
+                }
+                let container = match &ext {
+                    Some(e) => obj.get_mut(e).and_then(Value::as_object_mut),
+                    None => Some(&mut *obj),
+                };
+                if let Some(c) = container {
+                    match &sub {
+                        Some(sub) => {
+                            if let Some(Value::Object(o)) = c.get_mut(&key) {
+                                o.retain(|k, _| !k.eq_ignore_ascii_case(sub));
+                            }
+                        }
+                        None => {
+                            c.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        resource
+    }
+}
+
+fn out_get(out: &Map<String, Value>, ext: &Option<String>, key: &str) -> Map<String, Value> {
+    let container = match ext {
+        Some(e) => out.get(e).and_then(Value::as_object),
+        None => Some(out),
+    };
+    container
+        .and_then(|c| c.get(key))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [urn::LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// An incoming resource as stored: read-only and meta attributes dropped, `password`
+/// ignored, nulls removed, known names in canonical spelling, string booleans made
+/// booleans. Unknown attributes are kept as sent.
+pub fn incoming(
+    mut doc: Map<String, Value>,
+    schemas: &roster_scim::patch::Schemas,
+    read_only: &[&str],
+) -> Map<String, Value> {
+    doc.retain(|k, v| {
+        !v.is_null()
+            && !["schemas", "id", "meta", "password"]
+                .iter()
+                .chain(read_only)
+                .any(|r| k.eq_ignore_ascii_case(r))
+    });
+    roster_scim::patch::normalize(&mut doc, schemas);
+    doc
+}

@@ -1,0 +1,240 @@
+//! `/Users` (RFC 7644 §3; spec S3–S6).
+
+use super::render::{self, Params};
+use super::{check_if_match, json_body, respond, ScimAuth, ScimFailure};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_scim::patch::{self, Schemas};
+use roster_scim::{urn, ScimError};
+use roster_store::scim::filter_sql::Resource;
+use roster_store::scim::users::{self, ScimUser};
+use serde_json::{Map, Value};
+
+pub const SCHEMAS: Schemas = Schemas {
+    core: urn::USER,
+    extensions: &[urn::ENTERPRISE_USER, urn::DOCKER_USER],
+};
+/// Attributes a client cannot set: `groups` comes from Groups, `displayName` is the
+/// generated username.
+const READ_ONLY: &[&str] = &["groups", "displayName"];
+
+pub fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ScimFailure> {
+    q.map(|Query(p)| p)
+        .map_err(|e| ScimFailure(ScimError::invalid_value(format!("bad query string: {}", e.body_text()))))
+}
+
+fn if_match(headers: &HeaderMap) -> Option<HeaderMap> {
+    headers.contains_key(header::IF_MATCH).then(|| headers.clone())
+}
+
+async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Response, ScimFailure> {
+    let q = p.list_query(Resource::Users)?;
+    let base = auth.base_url(&state);
+    let connection_id = auth.connection.id.clone();
+    let with_groups = p.wants("groups");
+    let (total, rows, groups) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let (total, rows) = users::list(db, &connection_id, &q).await?;
+                let groups = if with_groups {
+                    users::groups_of(db, &rows.iter().map(|u| u.id.clone()).collect::<Vec<_>>()).await?
+                } else {
+                    Default::default()
+                };
+                Ok((total, rows, groups))
+            })
+        })
+        .await?;
+    let start = p.list_query(Resource::Users)?.start_index;
+    let resources = rows
+        .iter()
+        .map(|u| {
+            p.project(render::user(
+                u,
+                groups.get(&u.id).map(Vec::as_slice).unwrap_or(&[]),
+                &base,
+            ))
+        })
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        render::list_response(total, start, resources),
+        None,
+    ))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ScimFailure> {
+    list_with(state, auth, params(q)?).await
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let body = json_body(body)?;
+    list_with(state, auth, render::params_from_search(&body)).await
+}
+
+fn single(u: &ScimUser, groups: &[(String, String)], base: &str, p: &Params, status: StatusCode) -> Response {
+    let location = format!("{base}/Users/{}", u.id);
+    respond(
+        status,
+        p.project(render::user(u, groups, base)),
+        Some((u.version, location)),
+    )
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let base = auth.base_url(&state);
+    let connection_id = auth.connection.id.clone();
+    let found = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some(u) = users::get(db, &connection_id, &id).await? else {
+                    return Ok(None);
+                };
+                let mut groups = users::groups_of(db, std::slice::from_ref(&u.id)).await?;
+                Ok(Some((groups.remove(&u.id).unwrap_or_default(), u)))
+            })
+        })
+        .await?;
+    let (groups, u) = found.ok_or_else(|| ScimError::not_found("no such User"))?;
+    Ok(single(&u, &groups, &base, &p, StatusCode::OK))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
+    let ctx = auth.ctx(&state);
+    let base = auth.base_url(&state);
+    let connection = auth.connection.clone();
+    let u = state
+        .store
+        .write(move |db| Box::pin(async move { users::create(db, &ctx, &connection, doc).await }))
+        .await?;
+    Ok(single(&u, &[], &base, &p, StatusCode::CREATED))
+}
+
+/// PUT and PATCH: reads, checks `If-Match`, computes the new document and replaces —
+/// all in one write transaction.
+async fn update(
+    state: AppState,
+    auth: ScimAuth,
+    id: String,
+    headers: Option<HeaderMap>,
+    p: Params,
+    change: impl FnOnce(&ScimUser) -> Result<Map<String, Value>, ScimError> + Send + 'static,
+) -> Result<Response, ScimFailure> {
+    let ctx = auth.ctx(&state);
+    let base = auth.base_url(&state);
+    let connection = auth.connection.clone();
+    let result = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let Some(current) = users::get(db, &connection.id, &id).await? else {
+                    return Ok(Err(ScimError::not_found("no such User")));
+                };
+                if let Some(h) = &headers {
+                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                        return Ok(Err(e));
+                    }
+                }
+                let doc = match change(&current) {
+                    Ok(d) => d,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let u = users::replace(db, &ctx, &connection, &current, doc).await?;
+                let mut groups = users::groups_of(db, std::slice::from_ref(&u.id)).await?;
+                Ok(Ok((groups.remove(&u.id).unwrap_or_default(), u)))
+            })
+        })
+        .await??;
+    let (groups, u) = result;
+    Ok(single(&u, &groups, &base, &p, StatusCode::OK))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
+    update(state, auth, id, if_match(&headers), p, move |_| Ok(doc)).await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<Params>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ScimFailure> {
+    let p = params(q)?;
+    let ops = patch::parse(&Value::Object(json_body(body)?))?;
+    update(state, auth, id, if_match(&headers), p, move |current| {
+        let mut doc = current.resource.clone();
+        let members = patch::apply(&mut doc, &SCHEMAS, &ops)?;
+        if !members.is_empty() {
+            return Err(ScimError::invalid_path("a User has no members"));
+        }
+        Ok(doc)
+    })
+    .await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimFailure> {
+    let ctx = auth.ctx(&state);
+    let connection = auth.connection.clone();
+    let headers = if_match(&headers);
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let Some(current) = users::get(db, &connection.id, &id).await? else {
+                    return Ok(Err(ScimError::not_found("no such User")));
+                };
+                if let Some(h) = &headers {
+                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                        return Ok(Err(e));
+                    }
+                }
+                users::delete(db, &ctx, &connection, &current).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,453 @@
+//! SCIM Groups of a connection. Members live in their own table, so adding or removing
+//! one member costs the same in a group of ten or of 100,000 (never a whole-group load).
+//! G4: a Group named `organization:team` (an organization of the connection) is that
+//! team; its members join and leave the team with the Group.
+
+use super::filter_sql::{self, Resource};
+use super::{backend_of, bind_all, users, ListQuery};
+use crate::audit::{self, Change};
+use crate::connections::Connection;
+use crate::directory::organizations::{self, Organization};
+use crate::directory::teams::{self, Team};
+use crate::directory::{members, users as accounts};
+use crate::{new_id, Ctx, StoreError};
+use roster_core::signin::split_group;
+use roster_core::{MemberState, Name, Role, Source};
+use roster_scim::patch::MemberOp;
+use roster_scim::ScimError;
+use serde_json::{json, Map, Value};
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone)]
+pub struct ScimGroup {
+    pub id: String,
+    pub connection_id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// G4: the team this Group is, when its name maps to one.
+    pub team_id: Option<String>,
+    /// The resource as sent, without `members`, `id` or `meta`.
+    pub resource: Map<String, Value>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, \
+                      r.created_at, r.updated_at FROM scim_groups r";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimGroup, StoreError> {
+    let resource: String = row.try_get("resource")?;
+    Ok(ScimGroup {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        display_name: row.try_get("display_name")?,
+        external_id: row.try_get("external_id")?,
+        team_id: row.try_get("team_id")?,
+        resource: serde_json::from_str(&resource).unwrap_or_default(),
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2"))
+        .bind(connection_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<ScimGroup>), StoreError> {
+    let backend = backend_of(conn);
+    let (cond, binds) = match &q.filter {
+        Some(f) => {
+            let sql = filter_sql::translate(f, Resource::Groups, backend, 2).map_err(StoreError::scim)?;
+            (format!(" AND {}", sql.text), sql.filter_binds(2).to_vec())
+        }
+        None => (String::new(), Vec::new()),
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM scim_groups r WHERE r.connection_id = $1{cond}");
+    let total: i64 = bind_all(sqlx::query(&count_sql).bind(connection_id), &binds)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    if q.count == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let order = format!(
+        "r.{} {}, r.id",
+        q.sort.unwrap_or("created_at"),
+        if q.descending { "DESC" } else { "ASC" }
+    );
+    let n = binds.len() + 2;
+    let sql = format!(
+        "{SELECT} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    let rows = bind_all(sqlx::query(&sql).bind(connection_id), &binds)
+        .bind(q.count)
+        .bind(q.start_index.max(1) - 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
+}
+
+/// A Group's members: (User id, userName).
+pub async fn members_of(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.user_name FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
+         WHERE gm.group_id = $1 ORDER BY u.id",
+    )
+    .bind(group_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("user_name")?)))
+        .collect()
+}
+
+/// G4: the organization and team a displayName maps to (the team is created when
+/// missing); `None` for a name that maps nothing.
+async fn mapped_team(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    display_name: &str,
+) -> Result<Option<(Organization, Team)>, StoreError> {
+    let Some((org_name, team_name)) = split_group(display_name) else {
+        return Ok(None);
+    };
+    if !connection
+        .organizations
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(org_name))
+    {
+        return Ok(None);
+    }
+    let Ok(team_name) = Name::parse_team(team_name) else {
+        return Ok(None);
+    };
+    let org = organizations::find(conn, org_name).await?;
+    let team = match teams::find(conn, &org, team_name.as_str()).await {
+        Ok(t) => t,
+        Err(_) => {
+            teams::create(
+                conn,
+                &ctx.because("G4", format!("SCIM Group '{display_name}'")),
+                &org,
+                &team_name,
+            )
+            .await?
+        }
+    };
+    Ok(Some((org, team)))
+}
+
+async fn team_by_id(conn: &mut AnyConnection, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
+    let org_id: Option<String> = sqlx::query_scalar("SELECT organization_id FROM teams WHERE id = $1")
+        .bind(team_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(org_id) = org_id else { return Ok(None) };
+    let org = organizations::find(conn, &org_id).await?;
+    let team = teams::find(conn, &org, team_id).await?;
+    Ok(Some((org, team)))
+}
+
+/// G4: accounts join the Group's team (and its organization, as members, when they are
+/// not in it yet; G5: the role is never taken from the team name).
+async fn join(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    group: &ScimGroup,
+    team: &Option<(Organization, Team)>,
+    accounts: &[String],
+) -> Result<(), StoreError> {
+    let Some((org, team)) = team else { return Ok(()) };
+    let ctx = ctx.because("G4", format!("member of SCIM Group '{}'", group.display_name));
+    for uid in accounts {
+        let member: Option<String> =
+            sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(&org.id)
+                .bind(uid)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if member.is_none() {
+            let user = accounts::find(conn, uid).await?;
+            members::insert(conn, &ctx, org, &user, Role::Member, MemberState::Active, Source::Scim).await?;
+        }
+        teams::add_member(conn, &ctx, org, team, uid, Source::Scim.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// G4: a removal takes the account out of that team only.
+async fn leave(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    group: &ScimGroup,
+    team: &Option<(Organization, Team)>,
+    accounts: &[String],
+) -> Result<(), StoreError> {
+    let Some((org, team)) = team else { return Ok(()) };
+    let ctx = ctx.because("G4", format!("removed from SCIM Group '{}'", group.display_name));
+    for uid in accounts {
+        teams::take_out(conn, &ctx, org, team, uid).await?;
+    }
+    Ok(())
+}
+
+/// Validates member ids: each must be a User of this connection (400 otherwise, never a
+/// silent skip). Returns the linked accounts among them.
+async fn resolve(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let mut unique: Vec<String> = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    let found = users::existing(conn, connection_id, &unique).await?;
+    if let Some(missing) = unique.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
+        return Err(StoreError::scim(ScimError::invalid_value(format!(
+            "member '{missing}' is not a User of this connection"
+        ))));
+    }
+    Ok(found)
+}
+
+async fn add(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    g: &ScimGroup,
+    team: &Option<(Organization, Team)>,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let found = resolve(conn, &g.connection_id, ids).await?;
+    let mut joined = Vec::new();
+    for (id, account) in found {
+        let n = sqlx::query(
+            "INSERT INTO scim_group_members (group_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&g.id)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if let (1, Some(a)) = (n, account) {
+            joined.push(a);
+        }
+    }
+    join(conn, ctx, g, team, &joined).await
+}
+
+async fn remove(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    g: &ScimGroup,
+    team: &Option<(Organization, Team)>,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let mut left = Vec::new();
+    for id in ids {
+        let n = sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND scim_user_id = $2")
+            .bind(&g.id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            let account: Option<Option<String>> = sqlx::query_scalar("SELECT user_id FROM scim_users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(Some(a)) = account {
+                left.push(a);
+            }
+        }
+    }
+    leave(conn, ctx, g, team, &left).await
+}
+
+async fn all_member_ids(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT scim_user_id FROM scim_group_members WHERE group_id = $1")
+            .bind(group_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+async fn apply_members(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    g: &ScimGroup,
+    team: &Option<(Organization, Team)>,
+    ops: &[MemberOp],
+) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) => add(conn, ctx, g, team, ids).await?,
+            MemberOp::Remove(ids) => remove(conn, ctx, g, team, ids).await?,
+            MemberOp::RemoveAll => {
+                let all = all_member_ids(conn, &g.id).await?;
+                remove(conn, ctx, g, team, &all).await?;
+            }
+            MemberOp::Replace(ids) => {
+                // Replacing the whole list is inherently as large as the list.
+                resolve(conn, &g.connection_id, ids).await?;
+                let current = all_member_ids(conn, &g.id).await?;
+                let gone: Vec<String> = current.iter().filter(|c| !ids.contains(c)).cloned().collect();
+                let new: Vec<String> = ids.iter().filter(|i| !current.contains(i)).cloned().collect();
+                remove(conn, ctx, g, team, &gone).await?;
+                add(conn, ctx, g, team, &new).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
+    match doc.get("displayName").and_then(Value::as_str).map(str::trim) {
+        Some(d) if !d.is_empty() && d.chars().count() <= 256 => Ok(d.to_string()),
+        _ => Err(StoreError::scim(ScimError::invalid_value(
+            "displayName is required: 1 to 256 characters",
+        ))),
+    }
+}
+
+async fn write_row(conn: &mut AnyConnection, g: &ScimGroup, insert: bool) -> Result<(), StoreError> {
+    let sql = if insert {
+        "INSERT INTO scim_groups (id, connection_id, display_name, display_name_key, external_id, team_id, resource, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    } else {
+        "UPDATE scim_groups SET connection_id = $2, display_name = $3, display_name_key = $4, external_id = $5, team_id = $6, \
+         resource = $7, version = $8, created_at = $9, updated_at = $10 WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(&g.id)
+        .bind(&g.connection_id)
+        .bind(&g.display_name)
+        .bind(g.display_name.to_lowercase())
+        .bind(g.external_id.as_deref())
+        .bind(g.team_id.as_deref())
+        .bind(Value::Object(g.resource.clone()).to_string())
+        .bind(g.version)
+        .bind(g.created_at)
+        .bind(g.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn record(conn: &mut AnyConnection, ctx: &Ctx, g: &ScimGroup, action: &str) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action,
+            object_kind: "scim_group",
+            object_id: &g.id,
+            connection_id: Some(&g.connection_id),
+            after: Some(json!({ "displayName": g.display_name, "externalId": g.external_id, "team_id": g.team_id })),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// SCIM POST /Groups.
+pub async fn create(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    doc: Map<String, Value>,
+    member_ids: &[String],
+) -> Result<ScimGroup, StoreError> {
+    let display_name = display_name_of(&doc)?;
+    let team = mapped_team(conn, ctx, connection, &display_name).await?;
+    let g = ScimGroup {
+        id: new_id(),
+        connection_id: connection.id.clone(),
+        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
+        display_name,
+        team_id: team.as_ref().map(|(_, t)| t.id.clone()),
+        resource: doc,
+        version: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    write_row(conn, &g, true).await?;
+    record(conn, ctx, &g, "scim_group.create").await?;
+    add(conn, ctx, &g, &team, member_ids).await?;
+    Ok(g)
+}
+
+/// SCIM PUT/PATCH /Groups/{id}: `doc` is the Group after the request (without members),
+/// `member_ops` the member changes in order.
+pub async fn update(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimGroup,
+    doc: Map<String, Value>,
+    member_ops: &[MemberOp],
+) -> Result<ScimGroup, StoreError> {
+    let display_name = display_name_of(&doc)?;
+    let old_team = match &current.team_id {
+        Some(t) => team_by_id(conn, t).await?,
+        None => None,
+    };
+    let new_team = if display_name == current.display_name {
+        old_team.clone()
+    } else {
+        mapped_team(conn, ctx, connection, &display_name).await?
+    };
+    let g = ScimGroup {
+        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
+        display_name,
+        team_id: new_team.as_ref().map(|(_, t)| t.id.clone()),
+        resource: doc,
+        version: current.version + 1,
+        updated_at: ctx.now,
+        ..current.clone()
+    };
+    // A rename that changes the mapped team moves the members with it (G4).
+    if old_team.as_ref().map(|(_, t)| &t.id) != new_team.as_ref().map(|(_, t)| &t.id) {
+        let accounts: Vec<String> = sqlx::query_scalar(
+            "SELECT u.user_id FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
+             WHERE gm.group_id = $1 AND u.user_id IS NOT NULL",
+        )
+        .bind(&g.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        leave(conn, ctx, current, &old_team, &accounts).await?;
+        join(conn, ctx, &g, &new_team, &accounts).await?;
+    }
+    write_row(conn, &g, false).await?;
+    record(conn, ctx, &g, "scim_group.update").await?;
+    apply_members(conn, ctx, &g, &new_team, member_ops).await?;
+    Ok(g)
+}
+
+/// SCIM DELETE /Groups/{id}: its members leave its team (G4).
+pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, current: &ScimGroup) -> Result<(), StoreError> {
+    let team = match &current.team_id {
+        Some(t) => team_by_id(conn, t).await?,
+        None => None,
+    };
+    let all = all_member_ids(conn, &current.id).await?;
+    remove(conn, ctx, current, &team, &all).await?;
+    sqlx::query("DELETE FROM scim_groups WHERE id = $1")
+        .bind(&current.id)
+        .execute(&mut *conn)
+        .await?;
+    record(conn, ctx, current, "scim_group.delete").await
+}

@@ -1,0 +1,420 @@
+//! SCIM Users of a connection, and their provisioning through the core planner.
+
+use super::filter_sql::{self, Resource};
+use super::{backend_of, bind_all, ListQuery};
+use crate::audit::{self, Change};
+use crate::connections::{get_bool, Connection};
+use crate::directory::users;
+use crate::{new_id, provisioning, Ctx, StoreError};
+use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
+use roster_core::Email;
+use roster_scim::urn;
+use serde_json::{json, Map, Value};
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct ScimUser {
+    pub id: String,
+    pub connection_id: String,
+    /// The account this resource provisions, once linked (S4, S5).
+    pub user_id: Option<String>,
+    /// The account's generated username (the User's read-only `displayName`).
+    pub username: Option<String>,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// The resource as the client sent it, normalised; no `id`, `meta` or `groups`.
+    pub resource: Map<String, Value>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str =
+    "SELECT r.id, r.connection_id, r.user_id, u.username, r.user_name, r.external_id, r.active, r.resource, \
+                      r.version, r.created_at, r.updated_at FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
+    let resource: String = row.try_get("resource")?;
+    Ok(ScimUser {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        user_name: row.try_get("user_name")?,
+        external_id: row.try_get("external_id")?,
+        active: get_bool(row, "active")?,
+        resource: serde_json::from_str(&resource).unwrap_or_default(),
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2"))
+        .bind(connection_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A page of the connection's Users matching the query, and how many match in all.
+pub async fn list(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<ScimUser>), StoreError> {
+    let backend = backend_of(conn);
+    let (cond, binds) = match &q.filter {
+        Some(f) => {
+            let sql = filter_sql::translate(f, Resource::Users, backend, 2).map_err(StoreError::scim)?;
+            (format!(" AND {}", sql.text), sql.filter_binds(2).to_vec())
+        }
+        None => (String::new(), Vec::new()),
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM scim_users r WHERE r.connection_id = $1{cond}");
+    let total: i64 = bind_all(sqlx::query(&count_sql).bind(connection_id), &binds)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    if q.count == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let order = format!(
+        "r.{} {}, r.id",
+        q.sort.unwrap_or("created_at"),
+        if q.descending { "DESC" } else { "ASC" }
+    );
+    let n = binds.len() + 2;
+    let page_sql = format!(
+        "{SELECT} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    let rows = bind_all(sqlx::query(&page_sql).bind(connection_id), &binds)
+        .bind(q.count)
+        .bind(q.start_index.max(1) - 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
+}
+
+/// The Groups (id, displayName) of each of `ids`, in one query.
+pub async fn groups_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT gm.scim_user_id, g.id, g.display_name FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id \
+         WHERE gm.scim_user_id IN ({}) ORDER BY g.display_name_key",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    for r in q.fetch_all(conn).await? {
+        out.entry(r.try_get("scim_user_id")?)
+            .or_default()
+            .push((r.try_get("id")?, r.try_get("display_name")?));
+    }
+    Ok(out)
+}
+
+/// The email a resource provisions: `userName` when it is one (S3), else its primary (or
+/// first) email address.
+pub fn provisioning_email(doc: &Map<String, Value>) -> Option<Email> {
+    if let Some(e) = doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .and_then(|u| Email::parse(u).ok())
+    {
+        return Some(e);
+    }
+    let emails = doc.get("emails")?.as_array()?;
+    let primary = emails
+        .iter()
+        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true));
+    primary
+        .into_iter()
+        .chain(emails.iter())
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .find_map(|v| Email::parse(v).ok())
+}
+
+fn text(doc: &Map<String, Value>, path: &[&str]) -> Option<String> {
+    let mut cur = doc.get(*path.first()?)?;
+    for p in path.iter().skip(1) {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn facts(doc: &Map<String, Value>, email: Email, active: bool) -> ScimUserFacts {
+    ScimUserFacts {
+        email,
+        external_id: text(doc, &["externalId"]),
+        full_name: text(doc, &["name", "formatted"]),
+        given_name: text(doc, &["name", "givenName"]),
+        family_name: text(doc, &["name", "familyName"]),
+        active: Some(active),
+        organization: text(doc, &[urn::DOCKER_USER, "dockerOrg"]),
+        team: text(doc, &[urn::DOCKER_USER, "dockerTeam"]),
+        role: text(doc, &[urn::DOCKER_USER, "dockerRole"]),
+    }
+}
+
+fn refused(r: ScimRefusal) -> StoreError {
+    StoreError::Scim {
+        status: r.status,
+        scim_type: r.scim_type,
+        detail: r.detail,
+    }
+}
+
+fn user_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
+    match doc.get("userName").and_then(Value::as_str).map(str::trim) {
+        Some(u) if !u.is_empty() && u.chars().count() <= 256 => Ok(u.to_string()),
+        _ => Err(StoreError::scim(roster_scim::ScimError::invalid_value(
+            "userName is required: 1 to 256 characters",
+        ))),
+    }
+}
+
+async fn user_name_taken(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    key: &str,
+    except: Option<&str>,
+) -> Result<bool, StoreError> {
+    let other: Option<String> =
+        sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
+            .bind(connection_id)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(other.is_some_and(|o| Some(o.as_str()) != except))
+}
+
+async fn write_row(conn: &mut AnyConnection, u: &ScimUser, insert: bool) -> Result<(), StoreError> {
+    let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
+    let resource = Value::Object(u.resource.clone()).to_string();
+    let sql = if insert {
+        "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    } else {
+        "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
+         resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(&u.id)
+        .bind(&u.connection_id)
+        .bind(&u.user_name)
+        .bind(u.user_name.to_lowercase())
+        .bind(u.external_id.as_deref())
+        .bind(email_key)
+        .bind(u.active)
+        .bind(resource)
+        .bind(u.version)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn record(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, action: &str) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action,
+            object_kind: "scim_user",
+            object_id: &u.id,
+            connection_id: Some(&u.connection_id),
+            user_id: u.user_id.as_deref(),
+            after: (action != "scim_user.delete")
+                .then(|| json!({ "userName": u.user_name, "externalId": u.external_id, "active": u.active })),
+            before: (action == "scim_user.delete").then(|| json!({ "userName": u.user_name })),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Runs the planner for this resource's current state and applies its plan.
+async fn provision(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    u: &mut ScimUser,
+) -> Result<(), StoreError> {
+    let account_email = match &u.user_id {
+        Some(uid) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
+        None => provisioning_email(&u.resource),
+    };
+    let Some(email) = account_email else {
+        return hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
+    };
+    let state = provisioning::load_state(conn, connection, &email, &[], ctx.now).await?;
+    let facts = facts(&u.resource, email.clone(), u.active);
+    let mut plan = if u.user_id.is_some() {
+        scim_plan::plan_update(&state, &facts).map_err(refused)?
+    } else {
+        if state.user.is_none() && !scim_plan::domain_verified(&state, &email) {
+            // S1: accounts are made only in the connection's verified domains. The
+            // resource is kept and provisioned once its email is in one.
+            return hold(
+                conn,
+                ctx,
+                u,
+                &format!("'{}' is not in a verified domain of this connection", email.domain()),
+            )
+            .await;
+        }
+        scim_plan::plan_create(&state, &facts).map_err(refused)?
+    };
+    plan.scim_user_id = Some(u.id.clone());
+    let ctx = ctx.via_connection(&connection.id);
+    if let Some(uid) = provisioning::apply(conn, &ctx, &plan, connection).await? {
+        u.user_id = Some(uid.clone());
+        u.username = Some(users::find(conn, &uid).await?.username);
+    }
+    Ok(())
+}
+
+async fn hold(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        ctx,
+        Change {
+            action: "scim_user.held",
+            object_kind: "scim_user",
+            object_id: &u.id,
+            connection_id: Some(&u.connection_id),
+            rule: Some("S1"),
+            reason: Some(format!("no account is provisioned: {why}")),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// SCIM POST /Users.
+pub async fn create(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    doc: Map<String, Value>,
+) -> Result<ScimUser, StoreError> {
+    let user_name = user_name_of(&doc)?;
+    if user_name_taken(conn, &connection.id, &user_name.to_lowercase(), None).await? {
+        return Err(StoreError::scim(roster_scim::ScimError::uniqueness(format!(
+            "userName '{user_name}' is already provisioned"
+        ))));
+    }
+    let mut u = ScimUser {
+        id: new_id(),
+        connection_id: connection.id.clone(),
+        user_id: None,
+        username: None,
+        user_name,
+        external_id: text(&doc, &["externalId"]),
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        resource: doc,
+        version: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    write_row(conn, &u, true).await?;
+    record(conn, ctx, &u, "scim_user.create").await?;
+    provision(conn, ctx, connection, &mut u).await?;
+    Ok(u)
+}
+
+/// SCIM PUT or PATCH /Users/{id}: `doc` is the whole resource after the request.
+pub async fn replace(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimUser,
+    doc: Map<String, Value>,
+) -> Result<ScimUser, StoreError> {
+    let user_name = user_name_of(&doc)?;
+    if user_name_taken(conn, &connection.id, &user_name.to_lowercase(), Some(&current.id)).await? {
+        return Err(StoreError::scim(roster_scim::ScimError::uniqueness(format!(
+            "userName '{user_name}' is already provisioned"
+        ))));
+    }
+    // S6 (deviation): a replacement without `active` (a PUT that leaves it out, a PATCH
+    // that removes it) leaves the state as it was.
+    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(current.active);
+    let mut u = ScimUser {
+        user_name,
+        external_id: text(&doc, &["externalId"]),
+        active,
+        resource: doc,
+        version: current.version + 1,
+        updated_at: ctx.now,
+        ..current.clone()
+    };
+    write_row(conn, &u, false).await?;
+    record(conn, ctx, &u, "scim_user.update").await?;
+    provision(conn, ctx, connection, &mut u).await?;
+    Ok(u)
+}
+
+/// SCIM DELETE /Users/{id}: the account is deactivated here and unlinked, and stays (S6).
+pub async fn delete(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimUser,
+) -> Result<(), StoreError> {
+    if let Some(uid) = &current.user_id {
+        let email = Email::parse(&users::find(conn, uid).await?.email)?;
+        let state = provisioning::load_state(conn, connection, &email, &[], ctx.now).await?;
+        let mut plan = scim_plan::plan_delete(&state, &email).map_err(refused)?;
+        plan.scim_user_id = Some(current.id.clone());
+        provisioning::apply(conn, &ctx.via_connection(&connection.id), &plan, connection).await?;
+    }
+    sqlx::query("DELETE FROM scim_users WHERE id = $1")
+        .bind(&current.id)
+        .execute(&mut *conn)
+        .await?;
+    record(conn, ctx, current, "scim_user.delete").await
+}
+
+/// Which of `ids` are Users of the connection (for Group members).
+pub async fn existing(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, user_id FROM scim_users WHERE connection_id = $1 AND id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(connection_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.push((r.try_get("id")?, r.try_get("user_id")?));
+        }
+    }
+    Ok(out)
+}
