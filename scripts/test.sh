@@ -9,3 +9,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ros
 
 bash scripts/postgres.sh
 cargo test --workspace --locked -- --test-threads "${ROSTER_TEST_THREADS:-4}"
+# A third-party SCIM checker against the real server, on both databases.
+bash scripts/scim-conformance.sh
