@@ -198,6 +198,7 @@ where
 /// Rewrites any error response that is not already our JSON error into one, so that
 /// no client ever sees a plain-text or empty error.
 pub async fn normalize_errors(req: Request, next: Next) -> Response {
+    let scim = req.uri().path().starts_with("/scim/");
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp
@@ -212,6 +213,22 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let allow = resp.headers().get(header::ALLOW).cloned();
+    if scim {
+        // The SCIM endpoints answer in SCIM's own error format (RFC 7644 §3.12).
+        let detail = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this server accepts",
+            StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
+            StatusCode::REQUEST_TIMEOUT => "the request took too long",
+            s if s.is_server_error() => "internal error",
+            s => s.canonical_reason().unwrap_or("bad request"),
+        };
+        let e = roster_scim::ScimError::new(status.as_u16(), None, detail);
+        let mut out = crate::routes::scim::ScimFailure(e).into_response();
+        if let Some(allow) = allow {
+            out.headers_mut().insert(header::ALLOW, allow);
+        }
+        return out;
+    }
     let mut err = match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such endpoint"),
         StatusCode::METHOD_NOT_ALLOWED => {

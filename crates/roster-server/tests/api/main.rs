@@ -12,5 +12,6 @@ mod members;
 mod operations;
 mod organizations;
 mod provisioning;
+mod scim;
 mod scim_provisioning;
 mod teams;

@@ -1,0 +1,761 @@
+//! The SCIM server over HTTP, on both backends: the request sequences Okta and Microsoft
+//! Entra ID send, hostile input, tenant isolation, concurrency, paging and versions.
+
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Options, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+crate::on_both_backends!(
+    oversized_bodies_get_a_scim_413,
+    okta_sequence,
+    entra_sequence,
+    group_push_rename_and_member_removal,
+    hostile_requests_get_scim_errors,
+    tenants_are_isolated,
+    concurrent_writes,
+    paging_sorting_projection_and_versions,
+);
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// A company `name` with a verified domain, two organizations and a SCIM connection;
+/// returns the connection id and a SCIM token.
+async fn setup(app: &TestApp, name: &str, domain: &str) -> (String, String) {
+    app.create_org(name, None).await;
+    app.post_ok(
+        "/api/v1/organizations",
+        json!({ "name": format!("{name}-eu"), "company": name }),
+        201,
+    )
+    .await;
+    app.verified_domain(name, domain).await;
+    let c = app
+        .post_ok(
+            "/api/v1/connections",
+            json!({ "company": name, "name": format!("{name}-idp"), "protocol": "saml", "domains": [domain],
+                    "organizations": [name, format!("{name}-eu")], "default_organization": name,
+                    "default_team": "everyone", "scim": true }),
+            201,
+        )
+        .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let t = app
+        .post_ok(&format!("/api/v1/connections/{id}/scim-tokens"), json!({}), 201)
+        .await;
+    (id, t["token"].as_str().unwrap().to_string())
+}
+
+struct Scim<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Scim<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .app
+            .client
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+    async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    async fn patch(&self, path: &str, ops: Value) -> Reply {
+        self.call(
+            Method::PATCH,
+            path,
+            Some(json!({ "schemas": [PATCH_OP], "Operations": ops })),
+        )
+        .await
+    }
+}
+
+/// Asserts a SCIM error: status, content type, `status` as a string, `scimType`.
+fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/scim+json");
+    assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    assert_eq!(r.body["status"], status.to_string());
+    assert_eq!(r.body["scimType"].as_str(), scim_type, "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+async fn member(app: &TestApp, org: &str, email: &str) -> Value {
+    let a = app.get(&format!("/api/v1/organizations/{org}/members/{email}")).await;
+    if a.status == 404 {
+        Value::Null
+    } else {
+        a.body
+    }
+}
+
+async fn okta_sequence(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+
+    // Okta checks existence first.
+    let r = scim
+        .get("/Users?filter=userName%20eq%20%22jo%40acme.test%22&startIndex=1&count=100")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["totalResults"], 0);
+    assert_eq!(r.body["Resources"], json!([]));
+    assert_eq!(r.body["startIndex"], 1);
+    assert_eq!(r.body["itemsPerPage"], 0);
+
+    let okta_user = json!({
+        "schemas": [USER], "userName": "jo@acme.test",
+        "name": { "givenName": "Jo", "familyName": "Bloggs" },
+        "emails": [{ "primary": true, "value": "jo@acme.test", "type": "work" }],
+        "displayName": "Jo Bloggs", "locale": "en-US", "externalId": "00u1okta", "groups": [],
+        "password": "hunter2", "active": true
+    });
+    let r = scim.post("/Users", okta_user.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.headers["location"], format!("{}/scim/v2/Users/{id}", app.base));
+    assert_eq!(r.headers["etag"], "W/\"1\"");
+    assert_eq!(r.body["meta"]["version"], "W/\"1\"");
+    assert_eq!(r.body["userName"], "jo@acme.test");
+    assert_eq!(r.body["displayName"], "jo", "displayName is the generated username");
+    assert!(r.body.get("password").is_none());
+    let m = member(&app, "acme", "jo@acme.test").await;
+    assert_eq!(
+        (m["role"].as_str(), m["state"].as_str(), m["source"].as_str()),
+        (Some("member"), Some("active"), Some("scim"))
+    );
+    assert_eq!(m["teams"], json!(["everyone"]), "S5: default team");
+
+    // The same userName again (any case) is a uniqueness conflict.
+    let r = scim
+        .post("/Users", json!({ "schemas": [USER], "userName": "JO@acme.test" }))
+        .await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
+
+    let r = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["externalId"], "00u1okta");
+
+    // PUT with a new name.
+    let mut put = okta_user.clone();
+    put["name"] = json!({ "givenName": "Joanna", "familyName": "Bloggs" });
+    put["id"] = json!(id);
+    let r = scim.call(Method::PUT, &format!("/Users/{id}"), Some(put)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"]["givenName"], "Joanna");
+    assert_eq!(r.body["meta"]["version"], "W/\"2\"");
+    assert_eq!(
+        app.get("/api/v1/users/jo@acme.test").await.body["full_name"],
+        "Joanna Bloggs"
+    );
+
+    // Path-less deactivation (S6): memberships deactivated, teams kept.
+    let r = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{ "op": "replace", "value": { "active": false } }]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    let m = member(&app, "acme", "jo@acme.test").await;
+    assert_eq!(m["state"], "deactivated");
+    assert_eq!(m["teams"], json!(["everyone"]));
+    // Reactivation.
+    let r = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{ "op": "replace", "value": { "active": true } }]),
+        )
+        .await;
+    assert_eq!(r.body["active"], true);
+    assert_eq!(member(&app, "acme", "jo@acme.test").await["state"], "active");
+
+    // DELETE: deactivated and unlinked; the account stays.
+    let r = scim.call(Method::DELETE, &format!("/Users/{id}"), None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.status, 404);
+    assert_eq!(app.get("/api/v1/users/jo@acme.test").await.status, 200);
+    assert_eq!(member(&app, "acme", "jo@acme.test").await["state"], "deactivated");
+}
+
+async fn entra_sequence(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+
+    let r = scim
+        .get("/Users?filter=userName+eq+%22ada%40acme.test%22&aadOptscim062020")
+        .await;
+    assert_eq!((r.status, r.body["totalResults"].as_i64()), (200, Some(0)));
+    let r = scim
+        .post(
+            "/Users",
+            json!({
+                "schemas": [USER, ENTERPRISE], "externalId": "ada", "userName": "ada@acme.test", "active": true,
+                "displayName": "Ada L", "emails": [{ "primary": true, "type": "work", "value": "ada@acme.test" }],
+                "name": { "formatted": "Ada Lovelace", "familyName": "Lovelace", "givenName": "Ada" },
+                ENTERPRISE: { "department": "Engines", "employeeNumber": "1815" },
+                "urn:ietf:params:scim:schemas:extension:docker:2.0:User": { "dockerRole": "editor", "dockerOrg": "acme-eu", "dockerTeam": "analysts" }
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body[ENTERPRISE]["department"], "Engines");
+    let m = member(&app, "acme-eu", "ada@acme.test").await;
+    assert_eq!(
+        (m["role"].as_str(), m["teams"].clone()),
+        (Some("editor"), json!(["analysts"])),
+        "S5 from the docker extension"
+    );
+
+    // Capitalised op, string boolean, path given; Entra's email value path.
+    let r = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                { "op": "Replace", "path": "active", "value": "False" },
+                { "op": "Add", "path": "emails[type eq \"work\"].value", "value": "ada@acme.test" },
+                { "op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:docker:2.0:User:dockerRole", "value": "owner" }
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    let m = member(&app, "acme-eu", "ada@acme.test").await;
+    assert_eq!(
+        (m["state"].as_str(), m["role"].as_str()),
+        (Some("deactivated"), Some("owner")),
+        "S5: dockerRole updates change the role"
+    );
+    // Filter by the extension attribute and by externalId.
+    let r = scim.get("/Users?filter=urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Aextension%3Aenterprise%3A2.0%3AUser%3AemployeeNumber%20eq%20%221815%22").await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = scim
+        .get("/Users?filter=externalId%20eq%20%22ada%22%20and%20active%20eq%20false")
+        .await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    // A bare token, without "Bearer", and plain JSON are accepted.
+    let resp = app
+        .client
+        .get(app.url(&format!("/scim/v2/Users/{id}")))
+        .header("authorization", &scim.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .client
+        .patch(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&scim.token)
+        .header("content-type", "application/json")
+        .body(
+            json!({ "schemas": [PATCH_OP], "operations": [{ "op": "replace", "path": "title", "value": null }] })
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A trailing slash on the base path.
+    let resp = app
+        .client
+        .get(app.url(&format!("/scim/v2//Users/{id}")))
+        .bearer_auth(&scim.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+async fn group_push_rename_and_member_removal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let r = scim
+            .post(
+                "/Users",
+                json!({ "schemas": [USER], "userName": format!("{name}@acme.test") }),
+            )
+            .await;
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    // Group push with members (G4): team membership equals the group's.
+    let r = scim
+        .post(
+            "/Groups",
+            json!({ "displayName": "acme:eng", "members": [{ "value": ids[0] }, { "value": ids[1] }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
+        2
+    );
+    // An unknown member id is a 400, not a silent skip.
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "add", "path": "members", "value": [{ "value": "nope" }] }]),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // Add, filtered removal, Entra's legacy removal (only those listed).
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([
+                { "op": "Add", "path": "members", "value": [{ "value": ids[2] }] },
+                { "op": "Remove", "path": format!("members[value eq \"{}\"]", ids[0]) }
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "Remove", "path": "members", "value": [{ "value": ids[1] }] }]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let members: Vec<String> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        members,
+        [ids[2].clone()],
+        "legacy removal removes only the listed member"
+    );
+    assert_eq!(
+        member(&app, "acme", "a@acme.test").await["teams"],
+        json!(["everyone"]),
+        "G4: removal takes them out of that team only"
+    );
+    assert_eq!(
+        member(&app, "acme", "c@acme.test").await["teams"],
+        json!(["eng", "everyone"])
+    );
+    // Rename to another team: members move.
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "replace", "value": { "displayName": "acme-eu:ops" } }]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(member(&app, "acme", "c@acme.test").await["teams"], json!(["everyone"]));
+    assert_eq!(
+        member(&app, "acme-eu", "c@acme.test").await["teams"],
+        json!(["ops"]),
+        "joined acme-eu to be in its team"
+    );
+    // Replace all members.
+    let r = scim
+        .call(
+            Method::PUT,
+            &format!("/Groups/{gid}"),
+            Some(json!({ "displayName": "acme-eu:ops", "members": [{ "value": ids[0] }] })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        app.get("/api/v1/organizations/acme-eu/teams/ops").await.body["member_count"],
+        1
+    );
+    // A group that maps nothing is stored and returned.
+    let r = scim
+        .post(
+            "/Groups",
+            json!({ "displayName": "Everyone at Acme", "members": [{ "value": ids[1] }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let r = scim
+        .get("/Groups?filter=displayName%20eq%20%22everyone%20at%20acme%22&excludedAttributes=members")
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+    let r = scim
+        .get(&format!("/Groups?filter=members%5Bvalue%20eq%20%22{}%22%5D", ids[1]))
+        .await;
+    assert_eq!(r.body["totalResults"], 1);
+    // DELETE: its members leave its team.
+    assert_eq!(
+        scim.call(Method::DELETE, &format!("/Groups/{gid}"), None).await.status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/organizations/acme-eu/teams/ops").await.body["member_count"],
+        0
+    );
+    // The user lists its groups.
+    let r = scim.get(&format!("/Users/{}", ids[1])).await;
+    assert_eq!(r.body["groups"][0]["display"], "Everyone at Acme");
+}
+
+async fn hostile_requests_get_scim_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let raw = |body: &str| {
+        app.client
+            .post(app.url("/scim/v2/Users"))
+            .bearer_auth(&scim.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let r = raw("{\"userName\": ").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["scimType"], "invalidSyntax");
+    let r = raw("[]").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_scim_error(
+        &scim.post("/Users", json!({ "name": {} })).await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &scim.get("/Users?filter=userName%20zz%20%22x%22").await,
+        400,
+        Some("invalidFilter"),
+    );
+    // A 100 KB filter (too long for a URL, so through /.search).
+    let long = format!("userName eq \"{}\"", "x".repeat(100 * 1024));
+    assert_scim_error(
+        &scim.post("/Users/.search", json!({ "filter": long })).await,
+        400,
+        Some("invalidFilter"),
+    );
+    let deep = format!("{}userName pr{}", "(".repeat(500), ")".repeat(500));
+    let r = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .query(&[("filter", deep.as_str())])
+        .bearer_auth(&scim.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["scimType"], "invalidFilter");
+    // 10 MB: refused before it is read. The server answers 413 and closes; a client
+    // still writing may see the connection close first. Either way nothing is stored.
+    let huge = format!("{{\"userName\": \"{}@acme.test\"}}", "x".repeat(10 * 1024 * 1024));
+    if let Ok(r) = raw(&huge).await {
+        assert_eq!(r.status(), 413);
+        assert_eq!(r.headers()["content-type"], "application/scim+json");
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], "413");
+    }
+    for token in ["", "Bearer nope", "Bearer scim_00000000000000000000000000000000_x"] {
+        let r = app
+            .client
+            .get(app.url("/scim/v2/Users"))
+            .header("authorization", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{token}");
+        assert_eq!(r.headers()["content-type"], "application/scim+json");
+    }
+    assert_scim_error(&scim.get("/Nope").await, 404, None);
+    assert_scim_error(&scim.get("/Users?count=ten").await, 400, Some("invalidValue"));
+    let r = scim.post("/Users", json!({ "userName": "z@acme.test" })).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_scim_error(
+        &scim
+            .patch(
+                &format!("/Users/{id}"),
+                json!([{ "op": "merge", "path": "title", "value": 1 }]),
+            )
+            .await,
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_scim_error(
+        &scim
+            .patch(
+                &format!("/Users/{id}"),
+                json!([{ "op": "replace", "path": "groups", "value": [] }]),
+            )
+            .await,
+        400,
+        Some("mutability"),
+    );
+    // No 500 anywhere, and nothing was created by the refused requests.
+    assert_eq!(scim.get("/Users").await.body["totalResults"], 1);
+}
+
+async fn tenants_are_isolated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token_a) = setup(&app, "acme", "acme.test").await;
+    let (conn_b, token_b) = setup(&app, "globex", "globex.test").await;
+    let a = Scim {
+        app: &app,
+        token: token_a,
+    };
+    let b = Scim {
+        app: &app,
+        token: token_b.clone(),
+    };
+    let r = b.post("/Users", json!({ "userName": "hank@globex.test" })).await;
+    let hank = r.body["id"].as_str().unwrap().to_string();
+    let r = b.post("/Groups", json!({ "displayName": "globex:eng" })).await;
+    let group = r.body["id"].as_str().unwrap().to_string();
+    // Another company's ids do not exist for this token.
+    assert_eq!(a.get(&format!("/Users/{hank}")).await.status, 404);
+    assert_eq!(a.get(&format!("/Groups/{group}")).await.status, 404);
+    assert_eq!(
+        a.call(Method::DELETE, &format!("/Users/{hank}"), None).await.status,
+        404
+    );
+    assert_eq!(
+        a.patch(
+            &format!("/Users/{hank}"),
+            json!([{ "op": "replace", "value": { "active": false } }])
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        a.get("/Users?filter=userName%20eq%20%22hank%40globex.test%22")
+            .await
+            .body["totalResults"],
+        0
+    );
+    assert_eq!(a.get("/Users").await.body["totalResults"], 0);
+    let r = a
+        .post(
+            "/Groups",
+            json!({ "displayName": "acme:x", "members": [{ "value": hank }] }),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // S1: a company's SCIM cannot create an account in another company's domain.
+    let r = a.post("/Users", json!({ "userName": "ceo@globex.test" })).await;
+    assert_eq!(r.status, 201, "the resource is kept…");
+    assert_eq!(
+        app.get("/api/v1/users/ceo@globex.test").await.status,
+        404,
+        "…but no account is made outside acme's domains"
+    );
+    // Revocation and SCIM off take effect at once.
+    let tokens = app.get(&format!("/api/v1/connections/{conn_b}/scim-tokens")).await.body;
+    let tid = tokens[0]["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/api/v1/connections/{conn_b}/scim-tokens/{tid}"))
+            .await
+            .status,
+        204
+    );
+    assert_scim_error(&b.get("/Users").await, 401, None);
+    let (conn_a, _) = (
+        app.get("/api/v1/connections/acme-idp").await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        (),
+    );
+    assert_eq!(
+        app.patch(&format!("/api/v1/connections/{conn_a}"), json!({ "scim": false }))
+            .await
+            .status,
+        200
+    );
+    assert_scim_error(&a.get("/Users").await, 403, None);
+}
+
+async fn concurrent_writes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = scim
+            .post("/Users", json!({ "userName": format!("u{i}@acme.test") }))
+            .await;
+        assert_eq!(r.status, 201);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let gid = scim.post("/Groups", json!({ "displayName": "acme:eng" })).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/Groups/{gid}");
+    let patches = ids.iter().map(|id| {
+        scim.patch(
+            &path,
+            json!([{ "op": "add", "path": "members", "value": [{ "value": id }] }]),
+        )
+    });
+    let results = futures::future::join_all(patches).await;
+    assert!(
+        results.iter().all(|r| r.status == 200),
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let r = scim.get(&path).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 20);
+    assert_eq!(
+        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
+        20
+    );
+    // Two POSTs of one userName at once: one 201, one 409.
+    let (x, y) = tokio::join!(
+        scim.post("/Users", json!({ "userName": "same@acme.test" })),
+        scim.post("/Users", json!({ "userName": "SAME@acme.test" }))
+    );
+    let mut statuses = [x.status, y.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{x:?} {y:?}");
+}
+
+async fn paging_sorting_projection_and_versions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    for i in 0..7 {
+        app.clock.advance_ms(1000);
+        scim.post(
+            "/Users",
+            json!({ "userName": format!("p{i}@acme.test"), "title": format!("T{i}") }),
+        )
+        .await;
+    }
+    let r = scim.get("/Users?startIndex=3&count=2").await;
+    assert_eq!(
+        (
+            r.body["totalResults"].as_i64(),
+            r.body["startIndex"].as_i64(),
+            r.body["itemsPerPage"].as_i64()
+        ),
+        (Some(7), Some(3), Some(2))
+    );
+    assert_eq!(r.body["Resources"][0]["userName"], "p2@acme.test");
+    let r = scim.get("/Users?startIndex=0&count=1000").await;
+    assert_eq!(
+        (r.body["startIndex"].as_i64(), r.body["itemsPerPage"].as_i64()),
+        (Some(1), Some(7)),
+        "startIndex < 1 is 1; count is capped"
+    );
+    let r = scim.get("/Users?count=0").await;
+    assert_eq!(
+        (r.body["totalResults"].as_i64(), r.body["Resources"].clone()),
+        (Some(7), json!([]))
+    );
+    let r = scim
+        .get("/Users?sortBy=userName&sortOrder=descending&count=1&attributes=userName")
+        .await;
+    assert_eq!(r.body["Resources"][0]["userName"], "p6@acme.test");
+    assert!(
+        r.body["Resources"][0].get("title").is_none(),
+        "attributes= keeps only what is asked (and id)"
+    );
+    assert!(r.body["Resources"][0].get("id").is_some());
+    let r = scim.get("/Users?filter=title%20sw%20%22t1%22").await;
+    assert_eq!(r.body["totalResults"], 1);
+    // Versions: If-Match on a stale version is 412 and changes nothing.
+    let id = r.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    let resp = app
+        .client
+        .patch(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&scim.token)
+        .header("if-match", "W/\"9\"")
+        .body(json!({ "Operations": [{ "op": "replace", "path": "title", "value": "X" }] }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 412);
+    let resp = app
+        .client
+        .patch(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&scim.token)
+        .header("if-match", "W/\"1\"")
+        .body(json!({ "Operations": [{ "op": "replace", "path": "title", "value": "X" }] }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["etag"], "W/\"2\"");
+    let spc = scim.get("/ServiceProviderConfig").await;
+    assert_eq!(spc.body["filter"]["maxResults"], 200);
+    assert_eq!(spc.body["etag"]["supported"], true);
+    let schemas = scim
+        .get("/Schemas/urn:ietf:params:scim:schemas:extension:docker:2.0:User")
+        .await;
+    let org_attr = schemas.body["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "dockerOrg")
+        .unwrap()
+        .clone();
+    assert_eq!(org_attr["canonicalValues"], json!(["acme", "acme-eu"]));
+}
+
+/// Over the body limit: a SCIM 413 (a body small enough that the client finishes
+/// sending before the answer, so the answer is always read).
+async fn oversized_bodies_get_a_scim_413(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            max_body_bytes: 64 * 1024,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let body = json!({ "userName": "big@acme.test", "title": "x".repeat(256 * 1024) }).to_string();
+    let r = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/scim+json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["schemas"][0].as_str()),
+        (Some("413"), Some("urn:ietf:params:scim:api:messages:2.0:Error"))
+    );
+    let s = Scim { app: &app, token };
+    assert_eq!(s.get("/Users").await.body["totalResults"], 0);
+}
