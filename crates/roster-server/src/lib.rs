@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod state;
@@ -28,7 +29,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     routes::router(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn_with_state(max_body, limits::limit_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
