@@ -23,6 +23,7 @@ pub mod connections;
 pub mod directory;
 pub mod domains;
 mod error;
+pub mod error_log;
 pub mod provisioning;
 pub mod scim;
 pub mod tokens;

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             admin.route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) })),
         )
-        .merge(scim::router())
+        .merge(scim::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 crate::on_both_backends!(
+    failures_are_in_the_connection_error_log,
     oversized_bodies_get_a_scim_413,
     okta_sequence,
     entra_sequence,
@@ -756,4 +757,46 @@ async fn oversized_bodies_get_a_scim_413(backend: Backend) {
     );
     let s = Scim { app: &app, token };
     assert_eq!(s.get("/Users").await.body["totalResults"], 0);
+}
+
+/// E1: a failed SCIM request is recorded for its connection with the request, the
+/// error and the trace id the IdP saw.
+async fn failures_are_in_the_connection_error_log(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (conn, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let bad = scim.get("/Users?filter=userName%20zz%20%22x%22").await;
+    let trace = bad.headers["x-trace-id"].to_str().unwrap().to_string();
+    scim.post("/Users", json!({ "userName": "a@acme.test" })).await;
+    let dup = scim.post("/Users", json!({ "userName": "A@acme.test" })).await;
+    assert_eq!(dup.status, 409);
+    let log = app.get(&format!("/api/v1/connections/{conn}/errors")).await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let errors = log.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{}", log.body);
+    assert_eq!(errors[0]["request"], "POST /scim/v2/Users");
+    assert_eq!(
+        (errors[0]["status"].as_i64(), errors[0]["code"].as_str()),
+        (Some(409), Some("uniqueness"))
+    );
+    assert_eq!(errors[1]["request"], "GET /scim/v2/Users");
+    assert_eq!(errors[1]["code"], "invalidFilter");
+    assert_eq!(errors[1]["trace_id"], trace.as_str());
+    assert!(errors[1]["detail"].as_str().unwrap().contains("zz"));
+    // A request with a wrong token belongs to no connection and is not in its log.
+    let resp = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{conn}/errors")).await.body["errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -5,6 +5,7 @@ mod audit;
 mod companies;
 mod connections;
 mod domains;
+mod errors;
 mod invitations;
 mod members;
 mod organizations;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(errors::router())
         .merge(provisioning::router())
 }
 

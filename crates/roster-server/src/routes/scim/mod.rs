@@ -33,7 +33,7 @@ pub const CONTENT_TYPE: &str = "application/scim+json";
 pub const MAX_COUNT: i64 = 200;
 pub const DEFAULT_COUNT: i64 = 100;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_types))
@@ -60,7 +60,63 @@ pub fn router() -> Router<AppState> {
         )
         .route("/.search", axum::routing::post(search::search_all))
         .fallback(unknown);
-    Router::new().nest("/scim/v2", api)
+    Router::new().nest(
+        "/scim/v2",
+        api.layer(axum::middleware::from_fn_with_state(state, record_failures)),
+    )
+}
+
+/// Which connection a SCIM request turned out to belong to (filled by [`ScimAuth`]), so
+/// that its failure lands in that connection's error log.
+#[derive(Clone, Default)]
+pub struct Attribution(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+/// E1: records every failed SCIM request of an authenticated connection — the request,
+/// the status, the SCIM error and the trace id — in the connection's error log.
+pub async fn record_failures(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let slot = Attribution::default();
+    req.extensions_mut().insert(slot.clone());
+    // Inside the nested router the path lost its `/scim/v2` prefix; report the original.
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let request = format!("{} {path}", req.method());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let Some(connection_id) = slot.0.lock().ok().and_then(|g| g.clone()) else {
+        return resp;
+    };
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let entry = roster_store::error_log::Entry {
+        seq: 0,
+        at: state.now(),
+        kind: "scim".into(),
+        request,
+        status: i64::from(status.as_u16()),
+        code: v.get("scimType").and_then(Value::as_str).map(str::to_string),
+        detail: v.get("detail").and_then(Value::as_str).unwrap_or("").to_string(),
+        trace_id: current_trace_id(),
+    };
+    let recorded = state
+        .store
+        .write(move |db| Box::pin(async move { roster_store::error_log::record(db, &connection_id, &entry).await }))
+        .await;
+    if let Err(e) = recorded {
+        // Never turn the answer into another error because the log could not be written.
+        tracing::warn!(error = %e, "could not record a SCIM failure in the error log");
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// IdPs configured with a trailing slash on the base URL send `/scim/v2//Users` or
@@ -188,6 +244,11 @@ impl FromRequestParts<AppState> for ScimAuth {
             })
             .await?;
         let (token_id, connection) = found.ok_or_else(unauthorized)?;
+        if let Some(slot) = parts.extensions.get::<Attribution>() {
+            if let Ok(mut g) = slot.0.lock() {
+                *g = Some(connection.id.clone());
+            }
+        }
         if !connection.scim {
             return Err(ScimFailure(ScimError::new(
                 403,
