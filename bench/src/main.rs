@@ -6,6 +6,13 @@
 //!   request is one durable write and its audit event);
 //! - `admin-reads`: `GET /api/v1/organizations/{org}/teams/{team}` (an indexed read
 //!   plus admin-token check).
+//! - `scim-seed`: creates `--users` SCIM Users (`u<n>@<domain>`) and two Groups holding
+//!   the first 1,000 and all of them (`acme:small`, `acme:big`); prints the group ids.
+//! - `scim-create`: `POST /scim/v2/Users` of new people (each provisions an account,
+//!   a membership and a team membership, with their audit events).
+//! - `scim-filter`: `GET /scim/v2/Users?filter=userName eq "…"` among the seeded users.
+//! - `scim-patch-user`: `PATCH /scim/v2/Users/{id}` replacing `title`.
+//! - `scim-group-patch`: single-member `PATCH` (add, then remove) on `--group`.
 
 use clap::{Parser, ValueEnum};
 use serde_json::json;
@@ -17,6 +24,11 @@ use std::time::{Duration, Instant};
 enum Scenario {
     AdminWrites,
     AdminReads,
+    ScimSeed,
+    ScimCreate,
+    ScimFilter,
+    ScimPatchUser,
+    ScimGroupPatch,
 }
 
 #[derive(Parser)]
@@ -41,6 +53,18 @@ struct Args {
     /// A label printed with the results.
     #[arg(long, default_value = "")]
     label: String,
+    /// SCIM bearer token (SCIM scenarios).
+    #[arg(long, env = "ROSTER_SCIM_TOKEN", default_value = "")]
+    scim_token: String,
+    /// How many seeded users the SCIM scenarios pick from.
+    #[arg(long, default_value_t = 100_000)]
+    users: u64,
+    /// The verified email domain of the SCIM users.
+    #[arg(long, default_value = "bench.test")]
+    domain: String,
+    /// Group id for `scim-group-patch`.
+    #[arg(long, default_value = "")]
+    group: String,
 }
 
 struct Shared {
@@ -48,10 +72,22 @@ struct Shared {
     args: Args,
     org: String,
     issued: AtomicU64,
+    /// SCIM ids of the seeded users, by index (filled by a lookup for patch scenarios).
+    ids: Vec<String>,
+}
+
+fn rand_index(n: u64, salt: u64) -> u64 {
+    // A cheap, deterministic spread over 0..n (xorshift of the request number).
+    let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    x % n.max(1)
 }
 
 async fn one(shared: &Shared, n: u64) -> Result<(), String> {
     let a = &shared.args;
+    let scim = format!("{}/scim/v2", a.base);
     let resp = match a.scenario {
         Scenario::AdminWrites => {
             shared
@@ -63,10 +99,51 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
                 .await
         }
         Scenario::AdminReads => {
+            shared.client.get(format!("{}/api/v1/organizations/{}/teams/reader", a.base, shared.org)).bearer_auth(&a.token).send().await
+        }
+        Scenario::ScimSeed => return Err("scim-seed is not a timed scenario".into()),
+        Scenario::ScimCreate => {
             shared
                 .client
-                .get(format!("{}/api/v1/organizations/{}/teams/reader", a.base, shared.org))
-                .bearer_auth(&a.token)
+                .post(format!("{scim}/Users"))
+                .bearer_auth(&a.scim_token)
+                .json(&json!({ "userName": format!("new-{}-{n}@{}", std::process::id(), a.domain), "name": { "givenName": "New", "familyName": "Person" } }))
+                .send()
+                .await
+        }
+        Scenario::ScimFilter => {
+            let i = rand_index(a.users, n);
+            shared
+                .client
+                .get(format!("{scim}/Users"))
+                .query(&[("filter", format!("userName eq \"u{i}@{}\"", a.domain))])
+                .bearer_auth(&a.scim_token)
+                .send()
+                .await
+        }
+        Scenario::ScimPatchUser => {
+            let id = shared.ids.get(rand_index(shared.ids.len() as u64, n) as usize).ok_or("no users")?;
+            shared
+                .client
+                .patch(format!("{scim}/Users/{id}"))
+                .bearer_auth(&a.scim_token)
+                .json(&json!({ "Operations": [{ "op": "replace", "path": "title", "value": format!("t{n}") }] }))
+                .send()
+                .await
+        }
+        Scenario::ScimGroupPatch => {
+            // Even requests add a member outside the group, odd ones remove it again.
+            let id = shared.ids.get(((n / 2) % shared.ids.len().max(1) as u64) as usize).ok_or("no users")?;
+            let op = if n % 2 == 0 {
+                json!({ "op": "add", "path": "members", "value": [{ "value": id }] })
+            } else {
+                json!({ "op": "remove", "path": format!("members[value eq \"{id}\"]") })
+            };
+            shared
+                .client
+                .patch(format!("{scim}/Groups/{}?excludedAttributes=members", a.group))
+                .bearer_auth(&a.scim_token)
+                .json(&json!({ "Operations": [op] }))
                 .send()
                 .await
         }
@@ -79,6 +156,107 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
     } else {
         Err(format!("status {status}"))
     }
+}
+
+/// Creates the users and the two groups of the SCIM scenarios; prints the group ids.
+async fn seed(shared: &Shared) -> Result<(), String> {
+    let a = &shared.args;
+    let scim = format!("{}/scim/v2", a.base);
+    let next = Arc::new(AtomicU64::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); a.users as usize]));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (client, scim, token, domain, next, ids, users) = (
+            shared.client.clone(),
+            scim.clone(),
+            a.scim_token.clone(),
+            a.domain.clone(),
+            next.clone(),
+            ids.clone(),
+            a.users,
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= users {
+                    return Ok::<(), String>(());
+                }
+                let r = client
+                    .post(format!("{scim}/Users"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "userName": format!("u{i}@{domain}"), "externalId": format!("x{i}") }))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    return Err(format!("seeding u{i}: {}", r.status()));
+                }
+                let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+                if let (Some(id), Ok(mut all)) = (v["id"].as_str(), ids.lock()) {
+                    all[i as usize] = id.to_string();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "seeded {} users in {secs:.1}s ({:.0}/s)",
+        a.users,
+        a.users as f64 / secs
+    );
+    let ids = ids.lock().map_err(|e| e.to_string())?.clone();
+    for (name, size) in [("acme:small", 1000usize.min(ids.len())), ("acme:big", ids.len())] {
+        let r = shared
+            .client
+            .post(format!("{scim}/Groups"))
+            .bearer_auth(&a.scim_token)
+            .json(&json!({ "displayName": name }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let gid = v["id"].as_str().ok_or("no group id")?.to_string();
+        for chunk in ids[..size].chunks(1000) {
+            let members: Vec<serde_json::Value> = chunk.iter().map(|id| json!({ "value": id })).collect();
+            let r = shared
+                .client
+                .patch(format!("{scim}/Groups/{gid}?excludedAttributes=members"))
+                .bearer_auth(&a.scim_token)
+                .json(&json!({ "Operations": [{ "op": "add", "path": "members", "value": members }] }))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("filling {name}: {}", r.status()));
+            }
+        }
+        println!("{name}={gid}");
+    }
+    Ok(())
+}
+
+/// The SCIM ids of users outside the groups (for the patch scenarios): a page of new
+/// ones created for the purpose.
+async fn patch_targets(shared: &Shared) -> Result<Vec<String>, String> {
+    let a = &shared.args;
+    let mut out = Vec::new();
+    for i in 0..200 {
+        let r = shared
+            .client
+            .post(format!("{}/scim/v2/Users", a.base))
+            .bearer_auth(&a.scim_token)
+            .json(&json!({ "userName": format!("p{}-{i}@{}", std::process::id(), a.domain) }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        out.push(v["id"].as_str().ok_or("no id")?.to_string());
+    }
+    Ok(out)
 }
 
 async fn setup(shared: &Shared) -> Result<(), String> {
@@ -126,8 +304,19 @@ fn main() -> Result<(), String> {
     rt.block_on(async move {
         let org = format!("load-{}", std::process::id());
         let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().map_err(|e| e.to_string())?;
-        let shared = Arc::new(Shared { client, args, org, issued: AtomicU64::new(0) });
-        setup(&shared).await?;
+        let scim_scenario = !matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
+        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new() };
+        if matches!(shared.args.scenario, Scenario::ScimSeed) {
+            return seed(&shared).await;
+        }
+        if scim_scenario {
+            if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
+                shared.ids = patch_targets(&shared).await?;
+            }
+        } else {
+            setup(&shared).await?;
+        }
+        let shared = Arc::new(shared);
         let warmup_end = Instant::now() + Duration::from_secs(1);
         let end = warmup_end + Duration::from_secs(shared.args.seconds);
         let mut tasks = Vec::new();

@@ -48,11 +48,20 @@ pub enum MemberOp {
     Replace(Vec<String>),
 }
 
+/// An attribute path, with `enabled` read as `active` (S6: some IdPs send `enabled`).
+fn attr_path(raw: &str) -> Result<AttrPath, ScimError> {
+    let mut p = AttrPath::parse(raw)?;
+    if p.schema.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case("enabled") {
+        p.attr = "active".into();
+    }
+    Ok(p)
+}
+
 pub fn parse_path(raw: &str) -> Result<PatchPath, ScimError> {
     let raw = raw.trim();
     match raw.find('[') {
         None => Ok(PatchPath {
-            attr: AttrPath::parse(raw)?,
+            attr: attr_path(raw)?,
             filter: None,
         }),
         Some(open) => {
@@ -200,7 +209,7 @@ pub fn apply(doc: &mut Map<String, Value>, schemas: &Schemas, ops: &[Operation])
                         continue;
                     }
                     let path = PatchPath {
-                        attr: AttrPath::parse(key)?,
+                        attr: attr_path(key)?,
                         filter: None,
                     };
                     apply_path(doc, schemas, op.op, &path, Some(value), &mut members)?;
@@ -590,6 +599,14 @@ fn compare(actual: &Value, op: CompareOp, expected: &Value) -> bool {
 /// Brings a document to its stored form: known attribute names in their canonical
 /// spelling, booleans sent as strings turned into booleans, nulls removed.
 pub fn normalize(doc: &mut Map<String, Value>, schemas: &Schemas) {
+    // S6: `enabled` is an alias of `active`.
+    if !doc.keys().any(|k| k.eq_ignore_ascii_case("active")) {
+        if let Some(k) = doc.keys().find(|k| k.eq_ignore_ascii_case("enabled")).cloned() {
+            if let Some(v) = doc.remove(&k) {
+                doc.insert("active".into(), v);
+            }
+        }
+    }
     fn fix(obj: &mut Map<String, Value>, attrs: &'static [Attr]) {
         let keys: Vec<String> = obj.keys().cloned().collect();
         for k in keys {

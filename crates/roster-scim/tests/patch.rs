@@ -55,6 +55,32 @@ fn okta_deactivate_with_capitalised_keys_and_string_boolean() {
 }
 
 #[test]
+fn s6_enabled_is_an_alias_of_active() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [{ "op": "replace", "path": "enabled", "value": "false" }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["active"], json!(false));
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [{ "op": "replace", "value": { "Enabled": true } }] }),
+    )
+    .unwrap();
+    assert_eq!(doc["active"], json!(true));
+    let mut fresh = json!({ "userName": "x@example.com", "enabled": "False" })
+        .as_object()
+        .unwrap()
+        .clone();
+    roster_scim::patch::normalize(&mut fresh, &USER);
+    assert_eq!(fresh.get("active"), Some(&json!(false)));
+    assert!(!fresh.contains_key("enabled"));
+}
+
+#[test]
 fn entra_path_less_dotted_and_urn_keys() {
     let mut doc = user();
     patch(

@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod auth_cache;
 pub mod config;
 pub mod dns;
 pub mod error;
@@ -71,6 +72,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             config: Arc::new(config),
             clock,
             dns,
+            scim_auth: Default::default(),
         },
         generated,
     ))

@@ -24,6 +24,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub dns: TxtResolver,
+    pub scim_auth: Arc<crate::auth_cache::ScimAuthCache>,
 }
 
 impl AppState {

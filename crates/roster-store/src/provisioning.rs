@@ -41,10 +41,12 @@ pub async fn load_state(
 ) -> Result<SignInState, StoreError> {
     let cid = connection.id.as_str();
     let org_rows = sqlx::query(
-        "SELECT o.id, o.name, o.seat_limit, \
+        // Seats are counted only for organizations with a limit: without one the count
+        // would cost O(members) on every sign-in for nothing.
+        "SELECT o.id, o.name, o.seat_limit, CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
          (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
          (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
-          AND i.revoked_at IS NULL AND i.expires_at > $2) AS seats_used \
+          AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used \
          FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          WHERE co.connection_id = $1 ORDER BY o.name_key",
     )
@@ -290,9 +292,7 @@ pub async fn apply(
                 let org = org.ok_or_else(need_org)?;
                 let name = roster_core::Name::parse_team(change.team.as_deref().unwrap_or_default())?;
                 // A concurrent sign-in may have created it since the plan was made.
-                if teams::find(conn, org, name.as_str()).await.is_err() {
-                    teams::create(conn, &ctx, org, &name).await?;
-                }
+                teams::ensure(conn, &ctx, org, &name).await?;
             }
             ChangeKind::AddTeamMembership => {
                 let org = org.ok_or_else(need_org)?;

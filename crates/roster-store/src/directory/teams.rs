@@ -16,18 +16,22 @@ pub struct Team {
     pub member_count: i64,
 }
 
+/// With member counts: for listings shown to admins.
 const SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, \
                       (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) AS member_count FROM teams t";
+/// Without: what provisioning reads on every sign-in, which must not cost O(team size).
+const SELECT_LITE: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, 0 AS member_count FROM teams t";
 
+/// A team of `org` by id or name (`member_count` is not read: see [`find_counted`]).
 pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> Result<Team, StoreError> {
     let (sql, key) = if is_id(ident) {
         (
-            format!("{SELECT} WHERE t.organization_id = $1 AND t.id = $2"),
+            format!("{SELECT_LITE} WHERE t.organization_id = $1 AND t.id = $2"),
             ident.to_string(),
         )
     } else {
         (
-            format!("{SELECT} WHERE t.organization_id = $1 AND t.name_key = $2"),
+            format!("{SELECT_LITE} WHERE t.organization_id = $1 AND t.name_key = $2"),
             ident.to_lowercase(),
         )
     };
@@ -37,6 +41,16 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> 
         .fetch_optional(conn)
         .await?
         .ok_or_else(|| StoreError::not_found("team", format!("{}/{ident}", org.name)))
+}
+
+/// A team with its member count (one indexed count), for answers to admins.
+pub async fn find_counted(conn: &mut AnyConnection, org: &Organization, ident: &str) -> Result<Team, StoreError> {
+    let mut team = find(conn, org, ident).await?;
+    team.member_count = sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
+        .bind(&team.id)
+        .fetch_one(conn)
+        .await?;
+    Ok(team)
 }
 
 pub async fn list(conn: &mut AnyConnection, org: &Organization) -> Result<Vec<Team>, StoreError> {
@@ -95,7 +109,45 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, nam
         },
     )
     .await?;
-    find(conn, org, &id).await
+    find_counted(conn, org, &id).await
+}
+
+/// The team `name` of `org`, created (with its audit event) when missing. Safe under
+/// concurrency: two sign-ins creating one team both get it (the insert that loses the
+/// race does nothing).
+pub async fn ensure(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
+    if let Ok(team) = find(conn, org, name.as_str()).await {
+        return Ok(team);
+    }
+    let id = new_id();
+    let inserted = sqlx::query(
+        "INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&org.id)
+    .bind(name.as_str())
+    .bind(name.key())
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        audit::record(
+            conn,
+            ctx,
+            Change {
+                action: "team.create",
+                object_kind: "team",
+                object_id: &id,
+                company_id: Some(&org.company_id),
+                organization_id: Some(&org.id),
+                after: Some(json!({ "name": name.as_str(), "organization": org.name })),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    find(conn, org, name.as_str()).await
 }
 
 pub async fn rename(
@@ -130,11 +182,11 @@ pub async fn rename(
         },
     )
     .await?;
-    find(conn, org, &team.id).await
+    find_counted(conn, org, &team.id).await
 }
 
 pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, ident: &str) -> Result<(), StoreError> {
-    let team = find(conn, org, ident).await?;
+    let team = find_counted(conn, org, ident).await?;
     sqlx::query("DELETE FROM teams WHERE id = $1")
         .bind(&team.id)
         .execute(&mut *conn)

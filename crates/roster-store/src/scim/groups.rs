@@ -135,18 +135,13 @@ async fn mapped_team(
         return Ok(None);
     };
     let org = organizations::find(conn, org_name).await?;
-    let team = match teams::find(conn, &org, team_name.as_str()).await {
-        Ok(t) => t,
-        Err(_) => {
-            teams::create(
-                conn,
-                &ctx.because("G4", format!("SCIM Group '{display_name}'")),
-                &org,
-                &team_name,
-            )
-            .await?
-        }
-    };
+    let team = teams::ensure(
+        conn,
+        &ctx.because("G4", format!("SCIM Group '{display_name}'")),
+        &org,
+        &team_name,
+    )
+    .await?;
     Ok(Some((org, team)))
 }
 

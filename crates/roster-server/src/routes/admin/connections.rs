@@ -493,6 +493,8 @@ async fn update(
             })
         })
         .await?;
+    // Cached SCIM authentications carry the connection's settings (SCIM on or off).
+    state.scim_auth.clear();
     Ok(ApiJson(ConnectionView::new(c, &state.config.public_url)))
 }
 
@@ -505,5 +507,6 @@ async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<Stri
         .store
         .write(move |db| Box::pin(async move { connections::delete(db, &ctx, &id).await }))
         .await?;
+    state.scim_auth.clear();
     Ok(StatusCode::NO_CONTENT)
 }

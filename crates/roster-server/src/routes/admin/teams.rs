@@ -104,7 +104,7 @@ async fn get_one(
         .read(move |db| {
             Box::pin(async move {
                 let org = organizations::find(db, &org).await?;
-                teams::find(db, &org, &team).await
+                teams::find_counted(db, &org, &team).await
             })
         })
         .await?;
@@ -186,7 +186,7 @@ async fn add_member(
                 let team = teams::find(db, &org, &team).await?;
                 let user = users::find(db, &body.user).await?;
                 let added = teams::add_member(db, &ctx, &org, &team, &user.id, Source::Admin.as_str()).await?;
-                Ok((added, teams::find(db, &org, &team.id).await?))
+                Ok((added, teams::find_counted(db, &org, &team.id).await?))
             })
         })
         .await?;

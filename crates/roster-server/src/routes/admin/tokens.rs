@@ -115,6 +115,8 @@ async fn revoke_scim(
             })
         })
         .await?;
+    // A revoked token stops working at once.
+    state.scim_auth.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -232,17 +232,27 @@ impl FromRequestParts<AppState> for ScimAuth {
             ))
         };
         let token = bearer_or_bare(parts).ok_or_else(unauthorized)?;
-        let found = state
-            .store
-            .read(move |db| {
-                Box::pin(async move {
-                    let Some((token_id, connection_id)) = tokens::verify_scim(db, &token).await? else {
-                        return Ok(None);
-                    };
-                    Ok(Some((token_id, connections::find(db, &connection_id).await?)))
-                })
-            })
-            .await?;
+        let key = tokens::hash_secret(&token);
+        let found = match state.scim_auth.get(&key) {
+            Some(hit) => Some(hit),
+            None => {
+                let found = state
+                    .store
+                    .read(move |db| {
+                        Box::pin(async move {
+                            let Some((token_id, connection_id)) = tokens::verify_scim(db, &token).await? else {
+                                return Ok(None);
+                            };
+                            Ok(Some((token_id, connections::find(db, &connection_id).await?)))
+                        })
+                    })
+                    .await?;
+                if let Some((token_id, connection)) = &found {
+                    state.scim_auth.put(key, token_id.clone(), connection.clone());
+                }
+                found
+            }
+        };
         let (token_id, connection) = found.ok_or_else(unauthorized)?;
         if let Some(slot) = parts.extensions.get::<Attribution>() {
             if let Ok(mut g) = slot.0.lock() {

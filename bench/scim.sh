@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SCIM load: a release build of Roster on SQLite (group commit) and on PostgreSQL, seeded
+# with USERS SCIM users and two groups (1,000 and USERS members), then driven by
+# roster-load pinned to one core: POST Users, GET by userName filter, PATCH a user, and a
+# single-member PATCH on the small and on the big group. One line per run.
+#
+#   bash bench/scim.sh                      # 100,000 users, 10 s per run
+#   USERS=10000 SECONDS_PER_RUN=5 bash bench/scim.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
+users="${USERS:-100000}"
+secs="${SECONDS_PER_RUN:-10}"
+conc="${CONCURRENCY:-32}"
+token="bench-admin-token-$$-0123456789"
+pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+port=18098
+
+cargo build --release --locked -p roster-server -p roster-bench >/dev/null
+bin="$CARGO_TARGET_DIR/release"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+run() { # label database-url
+  local label=$1 db=$2 base="http://127.0.0.1:$port"
+  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c 0 "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
+    --log-format json --max-body-bytes 4194304 2>"$work/server.log" &
+  local pid=$!
+  for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+  local api="$base/api/v1" auth="Authorization: Bearer $token" json="Content-Type: application/json"
+  curl -sf -H "$auth" -H "$json" "$api/organizations" -d '{"name": "acme"}' >/dev/null
+  curl -sf -H "$auth" -H "$json" "$api/companies/acme/domains" -d '{"domain": "bench.test"}' >/dev/null
+  curl -sf -H "$auth" -H "$json" "$api/companies/acme/domains/bench.test/verify" -d '{"method": "manual"}' >/dev/null
+  curl -sf -H "$auth" -H "$json" "$api/connections" -d '{"company": "acme", "name": "idp", "protocol": "saml",
+    "domains": ["bench.test"], "default_organization": "acme", "default_team": "everyone", "scim": true}' >/dev/null
+  local scim_token
+  scim_token=$(curl -sf -H "$auth" -X POST "$api/connections/idp/scim-tokens" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
+  local load=(taskset -c 1 "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token" --users "$users"
+    --domain bench.test --concurrency "$conc" --seconds "$secs")
+  "${load[@]}" --label "$label" --scenario scim-seed >"$work/groups.txt"
+  local small big
+  small=$(grep '^acme:small=' "$work/groups.txt" | cut -d= -f2)
+  big=$(grep '^acme:big=' "$work/groups.txt" | cut -d= -f2)
+  "${load[@]}" --label "$label" --scenario scim-create
+  "${load[@]}" --label "$label" --scenario scim-filter
+  "${load[@]}" --label "$label" --scenario scim-patch-user
+  "${load[@]}" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
+  "${load[@]}" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
+  kill -TERM $pid; wait $pid || true
+}
+
+echo "roster SCIM load, $users users, $conc in flight, ${secs}s per run, server on core 0, load on core 1"
+run "sqlite" "sqlite://$work/scim.db"
+bash scripts/postgres.sh >/dev/null
+name="roster_bench_scim_$$"
+psql -X -q "$pg_admin" -c "CREATE DATABASE $name"
+run "postgres" "${pg_admin%/*}/$name"
+psql -X -q "$pg_admin" -c "DROP DATABASE $name WITH (FORCE)"
