@@ -21,6 +21,7 @@ pub mod rules;
 pub mod scim_plan;
 pub mod signin;
 pub mod state;
+mod targets;
 pub mod types;
 
 pub use types::*;

@@ -60,8 +60,12 @@ pub fn check_last_owner(active_owners: i64, before: OwnerView, after: Option<Own
 }
 
 /// Username candidates for a new account: the email's local part reduced to
-/// `[a-z0-9]`, then the same with a growing numeric suffix. The store takes the first
-/// that is free.
+/// `[a-z0-9]`, then with the suffixes 1 to 9, then with six-digit suffixes spread by a
+/// hash of the email. The store takes the first that is free.
+///
+/// Sequential suffixes alone chain collisions: `u1`'s fallbacks `u11`, `u12`, … are other
+/// people's first choices, and with many similar addresses each new account would walk
+/// ever longer chains. The spread suffixes make a free name a few probes away.
 pub fn username_candidates(email: &Email) -> impl Iterator<Item = String> {
     let mut base: String = email
         .local_part()
@@ -73,7 +77,15 @@ pub fn username_candidates(email: &Email) -> impl Iterator<Item = String> {
     if base.len() < 2 {
         base.push_str("user");
     }
-    std::iter::once(base.clone()).chain((1u64..).map(move |n| format!("{base}{n}")))
+    // FNV-1a of the email: deterministic (tests stay exact), spread (no chains).
+    let seed = email.key().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let first = base.clone();
+    let short = base.clone();
+    std::iter::once(first)
+        .chain((1u64..=9).map(move |n| format!("{short}{n}")))
+        .chain((0u64..).map(move |k| format!("{base}{:06}", seed.wrapping_add(k.wrapping_mul(7_919)) % 1_000_000)))
 }
 
 #[cfg(test)]
@@ -134,5 +146,9 @@ mod tests {
         assert_eq!(c, ["janeoneil", "janeoneil1", "janeoneil2"]);
         let short = Email::parse("x@example.com").unwrap();
         assert_eq!(username_candidates(&short).next().unwrap(), "xuser");
+        // Past nine, suffixes spread: the 11th candidate has six digits.
+        let c: Vec<String> = username_candidates(&e).take(12).collect();
+        assert_eq!(c[9], "janeoneil9");
+        assert!(c[10].len() == "janeoneil".len() + 6 && c[10] != c[11], "{c:?}");
     }
 }

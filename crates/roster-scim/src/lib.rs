@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod filter;
+mod matching;
 pub mod patch;
 pub mod path;
 pub mod schema;

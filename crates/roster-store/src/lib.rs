@@ -138,7 +138,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 /// SQLite connection setup: foreign keys enforced, a busy timeout instead of immediate
 /// `SQLITE_BUSY`, and `synchronous=FULL` so that a commit is on disk before it returns.
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;";
 
 impl Store {
     /// Opens the database named by `url` (`sqlite://PATH`, `sqlite::memory:` is refused,
@@ -173,8 +174,16 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(SQLITE_PRAGMAS).await?;
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                        }
+                        // Statements are prepared once per connection. A generic plan
+                        // made while a table was empty (a fresh database) would scan it
+                        // for ever after; the lookups here are cheap to plan each time.
+                        Backend::Postgres => {
+                            conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                        }
                     }
                     Ok(())
                 })

@@ -13,5 +13,6 @@ mod operations;
 mod organizations;
 mod provisioning;
 mod scim;
+mod scim_groups;
 mod scim_provisioning;
 mod teams;

@@ -1,29 +1,24 @@
 //! The SCIM server over HTTP, on both backends: the request sequences Okta and Microsoft
 //! Entra ID send, hostile input, tenant isolation, concurrency, paging and versions.
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend, Options, TestApp};
+use crate::helpers::{spawn_app, Backend, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 crate::on_both_backends!(
-    failures_are_in_the_connection_error_log,
-    oversized_bodies_get_a_scim_413,
     okta_sequence,
     entra_sequence,
-    group_push_rename_and_member_removal,
     hostile_requests_get_scim_errors,
     tenants_are_isolated,
-    concurrent_writes,
-    paging_sorting_projection_and_versions,
 );
 
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub(crate) const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A company `name` with a verified domain, two organizations and a SCIM connection;
 /// returns the connection id and a SCIM token.
-async fn setup(app: &TestApp, name: &str, domain: &str) -> (String, String) {
+pub(crate) async fn setup(app: &TestApp, name: &str, domain: &str) -> (String, String) {
     app.create_org(name, None).await;
     app.post_ok(
         "/api/v1/organizations",
@@ -48,20 +43,20 @@ async fn setup(app: &TestApp, name: &str, domain: &str) -> (String, String) {
     (id, t["token"].as_str().unwrap().to_string())
 }
 
-struct Scim<'a> {
-    app: &'a TestApp,
-    token: String,
+pub(crate) struct Scim<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) token: String,
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) headers: reqwest::header::HeaderMap,
 }
 
 impl Scim<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut req = self
             .app
             .client
@@ -80,13 +75,13 @@ impl Scim<'_> {
             headers,
         }
     }
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, None).await
     }
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, Some(body)).await
     }
-    async fn patch(&self, path: &str, ops: Value) -> Reply {
+    pub(crate) async fn patch(&self, path: &str, ops: Value) -> Reply {
         self.call(
             Method::PATCH,
             path,
@@ -97,7 +92,7 @@ impl Scim<'_> {
 }
 
 /// Asserts a SCIM error: status, content type, `status` as a string, `scimType`.
-fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+pub(crate) fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.headers["content-type"], "application/scim+json");
     assert_eq!(r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
@@ -106,7 +101,7 @@ fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
     assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
 }
 
-async fn member(app: &TestApp, org: &str, email: &str) -> Value {
+pub(crate) async fn member(app: &TestApp, org: &str, email: &str) -> Value {
     let a = app.get(&format!("/api/v1/organizations/{org}/members/{email}")).await;
     if a.status == 404 {
         Value::Null
@@ -296,138 +291,6 @@ async fn entra_sequence(backend: Backend) {
     assert_eq!(resp.status(), 200);
 }
 
-async fn group_push_rename_and_member_removal(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (_, token) = setup(&app, "acme", "acme.test").await;
-    let scim = Scim { app: &app, token };
-    let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        let r = scim
-            .post(
-                "/Users",
-                json!({ "schemas": [USER], "userName": format!("{name}@acme.test") }),
-            )
-            .await;
-        ids.push(r.body["id"].as_str().unwrap().to_string());
-    }
-    // Group push with members (G4): team membership equals the group's.
-    let r = scim
-        .post(
-            "/Groups",
-            json!({ "displayName": "acme:eng", "members": [{ "value": ids[0] }, { "value": ids[1] }] }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let gid = r.body["id"].as_str().unwrap().to_string();
-    assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
-        2
-    );
-    // An unknown member id is a 400, not a silent skip.
-    let r = scim
-        .patch(
-            &format!("/Groups/{gid}"),
-            json!([{ "op": "add", "path": "members", "value": [{ "value": "nope" }] }]),
-        )
-        .await;
-    assert_scim_error(&r, 400, Some("invalidValue"));
-    // Add, filtered removal, Entra's legacy removal (only those listed).
-    let r = scim
-        .patch(
-            &format!("/Groups/{gid}"),
-            json!([
-                { "op": "Add", "path": "members", "value": [{ "value": ids[2] }] },
-                { "op": "Remove", "path": format!("members[value eq \"{}\"]", ids[0]) }
-            ]),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let r = scim
-        .patch(
-            &format!("/Groups/{gid}"),
-            json!([{ "op": "Remove", "path": "members", "value": [{ "value": ids[1] }] }]),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let members: Vec<String> = r.body["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["value"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        members,
-        [ids[2].clone()],
-        "legacy removal removes only the listed member"
-    );
-    assert_eq!(
-        member(&app, "acme", "a@acme.test").await["teams"],
-        json!(["everyone"]),
-        "G4: removal takes them out of that team only"
-    );
-    assert_eq!(
-        member(&app, "acme", "c@acme.test").await["teams"],
-        json!(["eng", "everyone"])
-    );
-    // Rename to another team: members move.
-    let r = scim
-        .patch(
-            &format!("/Groups/{gid}"),
-            json!([{ "op": "replace", "value": { "displayName": "acme-eu:ops" } }]),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(member(&app, "acme", "c@acme.test").await["teams"], json!(["everyone"]));
-    assert_eq!(
-        member(&app, "acme-eu", "c@acme.test").await["teams"],
-        json!(["ops"]),
-        "joined acme-eu to be in its team"
-    );
-    // Replace all members.
-    let r = scim
-        .call(
-            Method::PUT,
-            &format!("/Groups/{gid}"),
-            Some(json!({ "displayName": "acme-eu:ops", "members": [{ "value": ids[0] }] })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        app.get("/api/v1/organizations/acme-eu/teams/ops").await.body["member_count"],
-        1
-    );
-    // A group that maps nothing is stored and returned.
-    let r = scim
-        .post(
-            "/Groups",
-            json!({ "displayName": "Everyone at Acme", "members": [{ "value": ids[1] }] }),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let r = scim
-        .get("/Groups?filter=displayName%20eq%20%22everyone%20at%20acme%22&excludedAttributes=members")
-        .await;
-    assert_eq!(r.body["totalResults"], 1);
-    assert!(r.body["Resources"][0].get("members").is_none());
-    let r = scim
-        .get(&format!("/Groups?filter=members%5Bvalue%20eq%20%22{}%22%5D", ids[1]))
-        .await;
-    assert_eq!(r.body["totalResults"], 1);
-    // DELETE: its members leave its team.
-    assert_eq!(
-        scim.call(Method::DELETE, &format!("/Groups/{gid}"), None).await.status,
-        204
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations/acme-eu/teams/ops").await.body["member_count"],
-        0
-    );
-    // The user lists its groups.
-    let r = scim.get(&format!("/Users/{}", ids[1])).await;
-    assert_eq!(r.body["groups"][0]["display"], "Everyone at Acme");
-}
-
 async fn hostile_requests_get_scim_errors(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, token) = setup(&app, "acme", "acme.test").await;
@@ -596,207 +459,4 @@ async fn tenants_are_isolated(backend: Backend) {
         200
     );
     assert_scim_error(&a.get("/Users").await, 403, None);
-}
-
-async fn concurrent_writes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (_, token) = setup(&app, "acme", "acme.test").await;
-    let scim = Scim { app: &app, token };
-    let mut ids = Vec::new();
-    for i in 0..20 {
-        let r = scim
-            .post("/Users", json!({ "userName": format!("u{i}@acme.test") }))
-            .await;
-        assert_eq!(r.status, 201);
-        ids.push(r.body["id"].as_str().unwrap().to_string());
-    }
-    let gid = scim.post("/Groups", json!({ "displayName": "acme:eng" })).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/Groups/{gid}");
-    let patches = ids.iter().map(|id| {
-        scim.patch(
-            &path,
-            json!([{ "op": "add", "path": "members", "value": [{ "value": id }] }]),
-        )
-    });
-    let results = futures::future::join_all(patches).await;
-    assert!(
-        results.iter().all(|r| r.status == 200),
-        "{:?}",
-        results.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
-    let r = scim.get(&path).await;
-    assert_eq!(r.body["members"].as_array().unwrap().len(), 20);
-    assert_eq!(
-        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
-        20
-    );
-    // Two POSTs of one userName at once: one 201, one 409.
-    let (x, y) = tokio::join!(
-        scim.post("/Users", json!({ "userName": "same@acme.test" })),
-        scim.post("/Users", json!({ "userName": "SAME@acme.test" }))
-    );
-    let mut statuses = [x.status, y.status];
-    statuses.sort();
-    assert_eq!(statuses, [201, 409], "{x:?} {y:?}");
-}
-
-async fn paging_sorting_projection_and_versions(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (_, token) = setup(&app, "acme", "acme.test").await;
-    let scim = Scim { app: &app, token };
-    for i in 0..7 {
-        app.clock.advance_ms(1000);
-        scim.post(
-            "/Users",
-            json!({ "userName": format!("p{i}@acme.test"), "title": format!("T{i}") }),
-        )
-        .await;
-    }
-    let r = scim.get("/Users?startIndex=3&count=2").await;
-    assert_eq!(
-        (
-            r.body["totalResults"].as_i64(),
-            r.body["startIndex"].as_i64(),
-            r.body["itemsPerPage"].as_i64()
-        ),
-        (Some(7), Some(3), Some(2))
-    );
-    assert_eq!(r.body["Resources"][0]["userName"], "p2@acme.test");
-    let r = scim.get("/Users?startIndex=0&count=1000").await;
-    assert_eq!(
-        (r.body["startIndex"].as_i64(), r.body["itemsPerPage"].as_i64()),
-        (Some(1), Some(7)),
-        "startIndex < 1 is 1; count is capped"
-    );
-    let r = scim.get("/Users?count=0").await;
-    assert_eq!(
-        (r.body["totalResults"].as_i64(), r.body["Resources"].clone()),
-        (Some(7), json!([]))
-    );
-    let r = scim
-        .get("/Users?sortBy=userName&sortOrder=descending&count=1&attributes=userName")
-        .await;
-    assert_eq!(r.body["Resources"][0]["userName"], "p6@acme.test");
-    assert!(
-        r.body["Resources"][0].get("title").is_none(),
-        "attributes= keeps only what is asked (and id)"
-    );
-    assert!(r.body["Resources"][0].get("id").is_some());
-    let r = scim.get("/Users?filter=title%20sw%20%22t1%22").await;
-    assert_eq!(r.body["totalResults"], 1);
-    // Versions: If-Match on a stale version is 412 and changes nothing.
-    let id = r.body["Resources"][0]["id"].as_str().unwrap().to_string();
-    let resp = app
-        .client
-        .patch(app.url(&format!("/scim/v2/Users/{id}")))
-        .bearer_auth(&scim.token)
-        .header("if-match", "W/\"9\"")
-        .body(json!({ "Operations": [{ "op": "replace", "path": "title", "value": "X" }] }).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 412);
-    let resp = app
-        .client
-        .patch(app.url(&format!("/scim/v2/Users/{id}")))
-        .bearer_auth(&scim.token)
-        .header("if-match", "W/\"1\"")
-        .body(json!({ "Operations": [{ "op": "replace", "path": "title", "value": "X" }] }).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["etag"], "W/\"2\"");
-    let spc = scim.get("/ServiceProviderConfig").await;
-    assert_eq!(spc.body["filter"]["maxResults"], 200);
-    assert_eq!(spc.body["etag"]["supported"], true);
-    let schemas = scim
-        .get("/Schemas/urn:ietf:params:scim:schemas:extension:docker:2.0:User")
-        .await;
-    let org_attr = schemas.body["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "dockerOrg")
-        .unwrap()
-        .clone();
-    assert_eq!(org_attr["canonicalValues"], json!(["acme", "acme-eu"]));
-}
-
-/// Over the body limit: a SCIM 413 (a body small enough that the client finishes
-/// sending before the answer, so the answer is always read).
-async fn oversized_bodies_get_a_scim_413(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        Options {
-            max_body_bytes: 64 * 1024,
-            ..Options::default()
-        },
-    )
-    .await;
-    let (_, token) = setup(&app, "acme", "acme.test").await;
-    let body = json!({ "userName": "big@acme.test", "title": "x".repeat(256 * 1024) }).to_string();
-    let r = app
-        .client
-        .post(app.url("/scim/v2/Users"))
-        .bearer_auth(&token)
-        .header("content-type", "application/scim+json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    assert_eq!(r.headers()["content-type"], "application/scim+json");
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        (v["status"].as_str(), v["schemas"][0].as_str()),
-        (Some("413"), Some("urn:ietf:params:scim:api:messages:2.0:Error"))
-    );
-    let s = Scim { app: &app, token };
-    assert_eq!(s.get("/Users").await.body["totalResults"], 0);
-}
-
-/// E1: a failed SCIM request is recorded for its connection with the request, the
-/// error and the trace id the IdP saw.
-async fn failures_are_in_the_connection_error_log(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (conn, token) = setup(&app, "acme", "acme.test").await;
-    let scim = Scim { app: &app, token };
-    let bad = scim.get("/Users?filter=userName%20zz%20%22x%22").await;
-    let trace = bad.headers["x-trace-id"].to_str().unwrap().to_string();
-    scim.post("/Users", json!({ "userName": "a@acme.test" })).await;
-    let dup = scim.post("/Users", json!({ "userName": "A@acme.test" })).await;
-    assert_eq!(dup.status, 409);
-    let log = app.get(&format!("/api/v1/connections/{conn}/errors")).await;
-    assert_eq!(log.status, 200, "{}", log.body);
-    let errors = log.body["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 2, "{}", log.body);
-    assert_eq!(errors[0]["request"], "POST /scim/v2/Users");
-    assert_eq!(
-        (errors[0]["status"].as_i64(), errors[0]["code"].as_str()),
-        (Some(409), Some("uniqueness"))
-    );
-    assert_eq!(errors[1]["request"], "GET /scim/v2/Users");
-    assert_eq!(errors[1]["code"], "invalidFilter");
-    assert_eq!(errors[1]["trace_id"], trace.as_str());
-    assert!(errors[1]["detail"].as_str().unwrap().contains("zz"));
-    // A request with a wrong token belongs to no connection and is not in its log.
-    let resp = app
-        .client
-        .get(app.url("/scim/v2/Users"))
-        .bearer_auth("nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    assert_eq!(
-        app.get(&format!("/api/v1/connections/{conn}/errors")).await.body["errors"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
 }

@@ -3,8 +3,8 @@
 //! G4: a Group named `organization:team` (an organization of the connection) is that
 //! team; its members join and leave the team with the Group.
 
-use super::filter_sql::{self, Resource};
-use super::{backend_of, bind_all, users, ListQuery};
+use super::filter_sql::Resource;
+use super::{page, users, ListQuery};
 use crate::audit::{self, Change};
 use crate::connections::Connection;
 use crate::directory::organizations::{self, Organization};
@@ -65,37 +65,7 @@ pub async fn list(
     connection_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<ScimGroup>), StoreError> {
-    let backend = backend_of(conn);
-    let (cond, binds) = match &q.filter {
-        Some(f) => {
-            let sql = filter_sql::translate(f, Resource::Groups, backend, 2).map_err(StoreError::scim)?;
-            (format!(" AND {}", sql.text), sql.filter_binds(2).to_vec())
-        }
-        None => (String::new(), Vec::new()),
-    };
-    let count_sql = format!("SELECT COUNT(*) FROM scim_groups r WHERE r.connection_id = $1{cond}");
-    let total: i64 = bind_all(sqlx::query(&count_sql).bind(connection_id), &binds)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    if q.count == 0 {
-        return Ok((total, Vec::new()));
-    }
-    let order = format!(
-        "r.{} {}, r.id",
-        q.sort.unwrap_or("created_at"),
-        if q.descending { "DESC" } else { "ASC" }
-    );
-    let n = binds.len() + 2;
-    let sql = format!(
-        "{SELECT} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
-        n + 1
-    );
-    let rows = bind_all(sqlx::query(&sql).bind(connection_id), &binds)
-        .bind(q.count)
-        .bind(q.start_index.max(1) - 1)
-        .fetch_all(&mut *conn)
-        .await?;
+    let (total, rows) = page(conn, "scim_groups", Resource::Groups, SELECT, connection_id, q).await?;
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
 }
 

@@ -66,3 +66,48 @@ pub fn sort_column(resource: filter_sql::Resource, attr: &str) -> Option<&'stati
         _ => None,
     }
 }
+
+/// One page of a connection's resources from `table` (aliased `r`, selected by
+/// `select`) matching the query, and how many match in all.
+pub(crate) async fn page(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    resource: filter_sql::Resource,
+    select: &str,
+    connection_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<sqlx::any::AnyRow>), crate::StoreError> {
+    use sqlx::Row;
+    let backend = backend_of(conn);
+    let (cond, binds) = match &q.filter {
+        Some(f) => {
+            let sql = filter_sql::translate(f, resource, backend, 2).map_err(crate::StoreError::scim)?;
+            (format!(" AND {}", sql.text), sql.filter_binds(2).to_vec())
+        }
+        None => (String::new(), Vec::new()),
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM {table} r WHERE r.connection_id = $1{cond}");
+    let total: i64 = bind_all(sqlx::query(&count_sql).bind(connection_id), &binds)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    if q.count == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let order = format!(
+        "r.{} {}, r.id",
+        q.sort.unwrap_or("created_at"),
+        if q.descending { "DESC" } else { "ASC" }
+    );
+    let n = binds.len() + 2;
+    let sql = format!(
+        "{select} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    let rows = bind_all(sqlx::query(&sql).bind(connection_id), &binds)
+        .bind(q.count)
+        .bind(q.start_index.max(1) - 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((total, rows))
+}
