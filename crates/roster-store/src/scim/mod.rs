@@ -77,7 +77,6 @@ pub(crate) async fn page(
     connection_id: &str,
     q: &ListQuery,
 ) -> Result<(i64, Vec<sqlx::any::AnyRow>), crate::StoreError> {
-    use sqlx::Row;
     let backend = backend_of(conn);
     let (cond, binds) = match &q.filter {
         Some(f) => {
@@ -86,13 +85,11 @@ pub(crate) async fn page(
         }
         None => (String::new(), Vec::new()),
     };
-    let count_sql = format!("SELECT COUNT(*) FROM {table} r WHERE r.connection_id = $1{cond}");
-    let total: i64 = bind_all(sqlx::query(&count_sql).bind(connection_id), &binds)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
     if q.count == 0 {
-        return Ok((total, Vec::new()));
+        return Ok((
+            count_matching(conn, table, connection_id, &cond, &binds).await?,
+            Vec::new(),
+        ));
     }
     let order = format!(
         "r.{} {}, r.id",
@@ -109,5 +106,27 @@ pub(crate) async fn page(
         .bind(q.start_index.max(1) - 1)
         .fetch_all(&mut *conn)
         .await?;
+    // A first page that is not full holds every match: the count is known without
+    // counting (the usual `userName eq "…"` lookup costs one query, not two).
+    let total = if q.start_index <= 1 && (rows.len() as i64) < q.count {
+        rows.len() as i64
+    } else {
+        count_matching(conn, table, connection_id, &cond, &binds).await?
+    };
     Ok((total, rows))
+}
+
+async fn count_matching(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    connection_id: &str,
+    cond: &str,
+    binds: &[Bind],
+) -> Result<i64, crate::StoreError> {
+    use sqlx::Row;
+    let sql = format!("SELECT COUNT(*) FROM {table} r WHERE r.connection_id = $1{cond}");
+    Ok(bind_all(sqlx::query(&sql).bind(connection_id), binds)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?)
 }
