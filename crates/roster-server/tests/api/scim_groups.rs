@@ -144,6 +144,27 @@ async fn group_push_rename_and_member_removal(backend: Backend) {
     // The user lists its groups.
     let r = scim.get(&format!("/Users/{}", ids[1])).await;
     assert_eq!(r.body["groups"][0]["display"], "Everyone at Acme");
+    // S6: a deactivated user added to a group of another organization joins it
+    // deactivated: the group does not let them back in.
+    let r = scim
+        .patch(
+            &format!("/Users/{}", ids[1]),
+            json!([{ "op": "replace", "value": { "active": false } }]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = scim
+        .post(
+            "/Groups",
+            json!({ "displayName": "acme-eu:late", "members": [{ "value": ids[1] }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let m = member(&app, "acme-eu", "b@acme.test").await;
+    assert_eq!(
+        (m["state"].as_str(), m["teams"].clone()),
+        (Some("deactivated"), json!(["late"]))
+    );
 }
 
 async fn concurrent_writes(backend: Backend) {

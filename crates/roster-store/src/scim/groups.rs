@@ -145,8 +145,24 @@ async fn join(
                 .fetch_optional(&mut *conn)
                 .await?;
         if member.is_none() {
+            // S6: someone this connection deactivated joins new organizations deactivated
+            // too (and takes no seat there), so a group cannot let them back in.
+            let row = sqlx::query("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+                .bind(&group.connection_id)
+                .bind(uid)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let active = match &row {
+                Some(r) => crate::connections::get_bool(r, "active")?,
+                None => true,
+            };
+            let state = if active {
+                MemberState::Active
+            } else {
+                MemberState::Deactivated
+            };
             let user = accounts::find(conn, uid).await?;
-            members::insert(conn, &ctx, org, &user, Role::Member, MemberState::Active, Source::Scim).await?;
+            members::insert(conn, &ctx, org, &user, Role::Member, state, Source::Scim).await?;
         }
         teams::add_member(conn, &ctx, org, team, uid, Source::Scim.as_str()).await?;
     }
