@@ -276,3 +276,16 @@ pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Op
         _ => None,
     })
 }
+
+/// Notes that a SCIM token was used (at most once a minute, to keep it off the hot path).
+pub async fn touch_scim(conn: &mut AnyConnection, token_id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(now)
+    .bind(token_id)
+    .bind(now - 60_000)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

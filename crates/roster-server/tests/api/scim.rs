@@ -435,6 +435,9 @@ async fn tenants_are_isolated(backend: Backend) {
         404,
         "…but no account is made outside acme's domains"
     );
+    // Using a token is recorded on it.
+    let tokens = app.get(&format!("/api/v1/connections/{conn_b}/scim-tokens")).await.body;
+    assert!(tokens[0]["last_used_at"].is_string(), "{tokens}");
     // Revocation and SCIM off take effect at once.
     let tokens = app.get(&format!("/api/v1/connections/{conn_b}/scim-tokens")).await.body;
     let tid = tokens[0]["id"].as_str().unwrap();

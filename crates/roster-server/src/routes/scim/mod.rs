@@ -249,6 +249,14 @@ impl FromRequestParts<AppState> for ScimAuth {
                     .await?;
                 if let Some((token_id, connection)) = &found {
                     state.scim_auth.put(key, token_id.clone(), connection.clone());
+                    let (id, now) = (token_id.clone(), state.now());
+                    if let Err(e) = state
+                        .store
+                        .write(move |db| Box::pin(async move { tokens::touch_scim(db, &id, now).await }))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record SCIM token use");
+                    }
                 }
                 found
             }
