@@ -210,6 +210,8 @@ async fn concurrent_writes(backend: Backend) {
     let mut statuses = [x.status, y.status];
     statuses.sort();
     assert_eq!(statuses, [201, 409], "{x:?} {y:?}");
+    let loser = if x.status == 409 { &x } else { &y };
+    assert_scim_error(loser, 409, Some("uniqueness"));
 }
 
 async fn paging_sorting_projection_and_versions(backend: Backend) {

@@ -187,6 +187,11 @@ impl From<StoreError> for ScimFailure {
                 detail,
             } => ScimError::new(status, scim_type, detail),
             StoreError::NotFound { .. } => ScimError::not_found(e.to_string()),
+            // A unique key lost to a concurrent request (e.g. two POSTs of one userName).
+            StoreError::Conflict {
+                code: "conflict",
+                message,
+            } => ScimError::uniqueness(message),
             StoreError::Conflict { message, .. } => ScimError::new(409, None, message),
             StoreError::Rule(d) if d.code.starts_with("invalid_") => ScimError::invalid_value(d.message),
             StoreError::Rule(d) => ScimError::new(409, None, d.message),
