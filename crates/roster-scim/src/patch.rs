@@ -282,8 +282,9 @@ fn apply_path(
             match (op, value) {
                 (Op::Remove, _) => {}
                 (_, Some(Value::Object(new))) => {
-                    let mut merged = match (op, current) {
-                        (Op::Add, Some(Value::Object(cur))) => cur,
+                    // Add and replace both keep the sub-attributes not mentioned (RFC 7644 §3.5.2.3).
+                    let mut merged = match current {
+                        Some(Value::Object(cur)) => cur,
                         _ => Map::new(),
                     };
                     for (k, v) in new {
@@ -318,6 +319,11 @@ fn apply_path(
         return Ok(());
     }
     if attr.mutability == Mutability::ReadOnly {
+        // Entra ID's default mapping sends a User's displayName with every update; it is
+        // ignored here as in PUT and POST, rather than failing the whole PATCH.
+        if attr.name == "displayName" && container.is_none() && schemas.core == crate::urn::USER {
+            return Ok(());
+        }
         return Err(ScimError::mutability(format!("'{}' is read-only", attr.name)));
     }
     if let Some(sub) = &path.attr.sub {

@@ -55,6 +55,29 @@ fn okta_deactivate_with_capitalised_keys_and_string_boolean() {
 }
 
 #[test]
+fn entra_display_name_is_ignored_and_extension_replace_merges() {
+    let mut doc = user();
+    doc.insert(
+        urn::DOCKER_USER.into(),
+        json!({ "dockerRole": "member", "dockerOrg": "acme" }),
+    );
+    patch(
+        &mut doc,
+        &USER,
+        json!({ "Operations": [
+            { "op": "Replace", "path": "displayName", "value": "Jo B" },
+            { "op": "replace", "path": urn::DOCKER_USER, "value": { "dockerRole": "owner" } }
+        ] }),
+    )
+    .unwrap();
+    assert!(!doc.contains_key("displayName"));
+    assert_eq!(
+        doc[urn::DOCKER_USER],
+        json!({ "dockerRole": "owner", "dockerOrg": "acme" })
+    );
+}
+
+#[test]
 fn s6_enabled_is_an_alias_of_active() {
     let mut doc = user();
     patch(
@@ -199,10 +222,6 @@ fn bad_patches_are_scim_errors() {
         ),
         (
             json!({ "Operations": [{ "op": "replace", "path": "groups", "value": [] }] }),
-            "mutability",
-        ),
-        (
-            json!({ "Operations": [{ "op": "replace", "path": "displayName", "value": "x" }] }),
             "mutability",
         ),
         (

@@ -60,6 +60,26 @@ pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Res
     row.as_ref().map(from_row).transpose()
 }
 
+/// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
+/// changes of one resource must not both build on the same version; S9).
+pub async fn get_for_update(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    id: &str,
+) -> Result<Option<ScimGroup>, StoreError> {
+    let lock = if super::backend_of(conn) == crate::Backend::Postgres {
+        " FOR UPDATE OF r"
+    } else {
+        ""
+    };
+    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
+        .bind(connection_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn list(
     conn: &mut AnyConnection,
     connection_id: &str,
@@ -196,7 +216,8 @@ async fn resolve(
     unique.sort();
     unique.dedup();
     let found = users::existing(conn, connection_id, &unique).await?;
-    if let Some(missing) = unique.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
+    let found_ids: std::collections::HashSet<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+    if let Some(missing) = unique.iter().find(|id| !found_ids.contains(id.as_str())) {
         return Err(StoreError::scim(ScimError::invalid_value(format!(
             "member '{missing}' is not a User of this connection"
         ))));
@@ -285,8 +306,10 @@ async fn apply_members(
                 // Replacing the whole list is inherently as large as the list.
                 resolve(conn, &g.connection_id, ids).await?;
                 let current = all_member_ids(conn, &g.id).await?;
-                let gone: Vec<String> = current.iter().filter(|c| !ids.contains(c)).cloned().collect();
-                let new: Vec<String> = ids.iter().filter(|i| !current.contains(i)).cloned().collect();
+                let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+                let have: std::collections::HashSet<&String> = current.iter().collect();
+                let gone: Vec<String> = current.iter().filter(|c| !wanted.contains(c)).cloned().collect();
+                let new: Vec<String> = ids.iter().filter(|i| !have.contains(i)).cloned().collect();
                 remove(conn, ctx, g, team, &gone).await?;
                 add(conn, ctx, g, team, &new).await?;
             }
@@ -304,15 +327,20 @@ fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
     }
 }
 
-async fn write_row(conn: &mut AnyConnection, g: &ScimGroup, insert: bool) -> Result<(), StoreError> {
+async fn write_row(
+    conn: &mut AnyConnection,
+    g: &ScimGroup,
+    insert: bool,
+    expected_version: i64,
+) -> Result<(), StoreError> {
     let sql = if insert {
         "INSERT INTO scim_groups (id, connection_id, display_name, display_name_key, external_id, team_id, resource, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     } else {
         "UPDATE scim_groups SET connection_id = $2, display_name = $3, display_name_key = $4, external_id = $5, team_id = $6, \
-         resource = $7, version = $8, created_at = $9, updated_at = $10 WHERE id = $1"
+         resource = $7, version = $8, created_at = $9, updated_at = $10 WHERE id = $1 AND version = $11"
     };
-    sqlx::query(sql)
+    let q = sqlx::query(sql)
         .bind(&g.id)
         .bind(&g.connection_id)
         .bind(&g.display_name)
@@ -322,9 +350,19 @@ async fn write_row(conn: &mut AnyConnection, g: &ScimGroup, insert: bool) -> Res
         .bind(Value::Object(g.resource.clone()).to_string())
         .bind(g.version)
         .bind(g.created_at)
-        .bind(g.updated_at)
-        .execute(conn)
-        .await?;
+        .bind(g.updated_at);
+    // The version condition is in the UPDATE only.
+    let q = if insert { q } else { q.bind(expected_version) };
+    let n = q.execute(conn).await?.rows_affected();
+    // A concurrent change got there first (PostgreSQL runs writes in parallel): the
+    // version this request read is gone, as If-Match would have said (S9).
+    if !insert && n == 0 {
+        return Err(StoreError::Scim {
+            status: 412,
+            scim_type: None,
+            detail: "the resource changed meanwhile; read it again".into(),
+        });
+    }
     Ok(())
 }
 
@@ -365,7 +403,7 @@ pub async fn create(
         created_at: ctx.now,
         updated_at: ctx.now,
     };
-    write_row(conn, &g, true).await?;
+    write_row(conn, &g, true, 0).await?;
     record(conn, ctx, &g, "scim_group.create").await?;
     add(conn, ctx, &g, &team, member_ids).await?;
     Ok(g)
@@ -412,7 +450,7 @@ pub async fn update(
         leave(conn, ctx, current, &old_team, &accounts).await?;
         join(conn, ctx, &g, &new_team, &accounts).await?;
     }
-    write_row(conn, &g, false).await?;
+    write_row(conn, &g, false, current.version).await?;
     record(conn, ctx, &g, "scim_group.update").await?;
     apply_members(conn, ctx, &g, &new_team, member_ops).await?;
     Ok(g)

@@ -62,6 +62,26 @@ pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Res
 }
 
 /// A page of the connection's Users matching the query, and how many match in all.
+/// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
+/// changes of one resource must not both build on the same version; S9).
+pub async fn get_for_update(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    id: &str,
+) -> Result<Option<ScimUser>, StoreError> {
+    let lock = if super::backend_of(conn) == crate::Backend::Postgres {
+        " FOR UPDATE OF r"
+    } else {
+        ""
+    };
+    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
+        .bind(connection_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn list(
     conn: &mut AnyConnection,
     connection_id: &str,
@@ -176,7 +196,12 @@ async fn user_name_taken(
     Ok(other.is_some_and(|o| Some(o.as_str()) != except))
 }
 
-async fn write_row(conn: &mut AnyConnection, u: &ScimUser, insert: bool) -> Result<(), StoreError> {
+async fn write_row(
+    conn: &mut AnyConnection,
+    u: &ScimUser,
+    insert: bool,
+    expected_version: i64,
+) -> Result<(), StoreError> {
     let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
     let resource = Value::Object(u.resource.clone()).to_string();
     let sql = if insert {
@@ -184,9 +209,9 @@ async fn write_row(conn: &mut AnyConnection, u: &ScimUser, insert: bool) -> Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     } else {
         "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
-         resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1"
+         resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12"
     };
-    sqlx::query(sql)
+    let q = sqlx::query(sql)
         .bind(&u.id)
         .bind(&u.connection_id)
         .bind(&u.user_name)
@@ -197,9 +222,19 @@ async fn write_row(conn: &mut AnyConnection, u: &ScimUser, insert: bool) -> Resu
         .bind(resource)
         .bind(u.version)
         .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(conn)
-        .await?;
+        .bind(u.updated_at);
+    // The version condition is in the UPDATE only.
+    let q = if insert { q } else { q.bind(expected_version) };
+    let n = q.execute(conn).await?.rows_affected();
+    // A concurrent change got there first (PostgreSQL runs writes in parallel): the
+    // version this request read is gone, as If-Match would have said (S9).
+    if !insert && n == 0 {
+        return Err(StoreError::Scim {
+            status: 412,
+            scim_type: None,
+            detail: "the resource changed meanwhile; read it again".into(),
+        });
+    }
     Ok(())
 }
 
@@ -306,7 +341,7 @@ pub async fn create(
         created_at: ctx.now,
         updated_at: ctx.now,
     };
-    write_row(conn, &u, true).await?;
+    write_row(conn, &u, true, 0).await?;
     record(conn, ctx, &u, "scim_user.create").await?;
     provision(conn, ctx, connection, &mut u).await?;
     Ok(u)
@@ -338,7 +373,7 @@ pub async fn replace(
         updated_at: ctx.now,
         ..current.clone()
     };
-    write_row(conn, &u, false).await?;
+    write_row(conn, &u, false, current.version).await?;
     record(conn, ctx, &u, "scim_user.update").await?;
     provision(conn, ctx, connection, &mut u).await?;
     Ok(u)

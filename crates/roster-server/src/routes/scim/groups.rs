@@ -180,7 +180,7 @@ async fn update(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let Some(current) = groups::get(db, &connection.id, &id).await? else {
+                let Some(current) = groups::get_for_update(db, &connection.id, &id).await? else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = &if_match {
@@ -267,7 +267,7 @@ pub async fn delete(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let Some(current) = groups::get(db, &connection_id, &id).await? else {
+                let Some(current) = groups::get_for_update(db, &connection_id, &id).await? else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = &if_match {

@@ -154,7 +154,7 @@ async fn update(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let Some(current) = users::get(db, &connection.id, &id).await? else {
+                let Some(current) = users::get_for_update(db, &connection.id, &id).await? else {
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
                 if let Some(h) = &headers {
@@ -223,7 +223,7 @@ pub async fn delete(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let Some(current) = users::get(db, &connection.id, &id).await? else {
+                let Some(current) = users::get_for_update(db, &connection.id, &id).await? else {
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
                 if let Some(h) = &headers {
