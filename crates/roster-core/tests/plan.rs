@@ -578,3 +578,23 @@ fn applying_a_plan_makes_the_next_one_empty() {
     assert!(second.allowed);
     assert_eq!(changes(&second), Vec::<String>::new());
 }
+
+#[test]
+fn g5_role_is_never_taken_from_the_team_name() {
+    let p = plan_sign_in(
+        &state(connection(), None),
+        &facts(&[("groups", &["acme:owner", "beta:editors"])]),
+    );
+    assert_eq!(
+        changes(&p),
+        [
+            "create_user [J2]",
+            "add_membership acme member [G2]",
+            "create_team acme/owner [G2]",
+            "add_team_membership acme/owner [G2]",
+            "add_membership beta member [G2]",
+            "create_team beta/editors [G2]",
+            "add_team_membership beta/editors [G2]",
+        ]
+    );
+}

@@ -52,12 +52,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimGroup, StoreError> {
 }
 
 pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2"))
-        .bind(connection_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    super::row(conn, SELECT, connection_id, id, false)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
@@ -67,19 +66,14 @@ pub async fn get_for_update(
     connection_id: &str,
     id: &str,
 ) -> Result<Option<ScimGroup>, StoreError> {
-    let lock = if super::backend_of(conn) == crate::Backend::Postgres {
-        " FOR UPDATE OF r"
-    } else {
-        ""
-    };
-    let row = sqlx::query(&format!("{SELECT} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
-        .bind(connection_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    super::row(conn, SELECT, connection_id, id, true)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
+/// A page of the connection's Groups matching the query, and how many match in all.
 pub async fn list(
     conn: &mut AnyConnection,
     connection_id: &str,

@@ -130,3 +130,26 @@ async fn count_matching(
         .await?
         .try_get(0)?)
 }
+
+/// One resource of the connection by id (`select` aliases its table `r`), locked for
+/// the transaction when `lock` (PostgreSQL; SQLite's single writer needs no lock).
+pub(crate) async fn row(
+    conn: &mut sqlx::AnyConnection,
+    select: &str,
+    connection_id: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<sqlx::any::AnyRow>, crate::StoreError> {
+    let lock = if lock && backend_of(conn) == crate::Backend::Postgres {
+        " FOR UPDATE OF r"
+    } else {
+        ""
+    };
+    Ok(
+        sqlx::query(&format!("{select} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
+            .bind(connection_id)
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
