@@ -126,6 +126,26 @@ pub fn signature_of(doc: &Document, target: NodeId) -> Result<Option<NodeId>, Sa
     }
 }
 
+/// The two byte strings a signature covers, as this verifier computes them: the
+/// target's canonical form without the signature (what is digested) and the canonical
+/// `SignedInfo` (what is signed). For cross-checking against other implementations.
+pub fn canonical_forms(doc: &Document, target: NodeId, sig: NodeId) -> Result<(Vec<u8>, Vec<u8>), SamlError> {
+    let signed_info = doc.only_child(sig, NS_DSIG, "SignedInfo")?;
+    let c14n_method = doc.only_child(signed_info, NS_DSIG, "CanonicalizationMethod")?;
+    let reference = doc.only_child(signed_info, NS_DSIG, "Reference")?;
+    let transforms = doc.only_child(reference, NS_DSIG, "Transforms")?;
+    let mut inclusive = Vec::new();
+    for t in doc.children_named(transforms, NS_DSIG, "Transform") {
+        if doc.attr(t, "Algorithm") == Some(EXC_C14N) {
+            inclusive = inclusive_prefixes(doc, t)?;
+        }
+    }
+    Ok((
+        canonicalize(doc, target, Some(sig), &inclusive),
+        canonicalize(doc, signed_info, None, &inclusive_prefixes(doc, c14n_method)?),
+    ))
+}
+
 /// Verifies that `sig` (a child of `target`) is a valid signature over `target` by one
 /// of `keys`. Returns Ok only then.
 pub fn verify(

@@ -133,6 +133,9 @@ fn decode(raw: &str, attribute: bool) -> Result<String, SamlError> {
     Ok(out)
 }
 
+/// An attribute as written: prefix, local name, decoded value.
+type RawAttr = (String, String, String);
+
 struct Open {
     id: NodeId,
     prefix: String,
@@ -162,7 +165,7 @@ impl Document {
         let mut scopes: Vec<Vec<(String, String)>> = vec![scope.to_vec()];
         let mut root: Option<NodeId> = None;
         // The element being opened: its attributes arrive before ElementEnd.
-        let mut pending: Option<(String, String, Vec<(String, String, String)>)> = None;
+        let mut pending: Option<(String, String, Vec<RawAttr>)> = None;
 
         let lookup = |scopes: &[Vec<(String, String)>], prefix: &str| -> Option<String> {
             if prefix == "xml" {
