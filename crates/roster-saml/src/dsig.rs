@@ -126,6 +126,24 @@ pub fn signature_of(doc: &Document, target: NodeId) -> Result<Option<NodeId>, Sa
     }
 }
 
+/// Verifies a detached signature over `data` (the HTTP-Redirect binding signs the
+/// query string this way) with `key`, under `policy`.
+pub fn verify_detached(
+    key: &TrustedKey,
+    algorithm_uri: &str,
+    data: &[u8],
+    sig: &[u8],
+    policy: AlgorithmPolicy,
+) -> Result<(), SamlError> {
+    let (kind, algorithm) = signature_algorithm(algorithm_uri, policy)?;
+    if key.kind != kind {
+        return Err(refuse("the key does not fit the signature algorithm"));
+    }
+    UnparsedPublicKey::new(algorithm, &key.public_key)
+        .verify(data, sig)
+        .map_err(|_| refuse("the signature does not verify"))
+}
+
 /// The two byte strings a signature covers, as this verifier computes them: the
 /// target's canonical form without the signature (what is digested) and the canonical
 /// `SignedInfo` (what is signed). For cross-checking against other implementations.

@@ -10,7 +10,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use x509_cert::der::{Decode, DecodePem, Encode};
+use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
 
 const RSA_OID: &str = "1.2.840.113549.1.1.1";
@@ -43,13 +43,19 @@ impl TrustedKey {
     /// A certificate in PEM (`-----BEGIN CERTIFICATE-----`) or as bare base64 DER, the
     /// form metadata and `X509Certificate` elements use.
     pub fn parse(text: &str) -> Result<Self, SamlError> {
-        let text = text.trim();
-        if text.starts_with("-----BEGIN") {
-            let cert = Certificate::from_pem(text.as_bytes())
-                .map_err(|e| SamlError::Certificate(format!("not a PEM certificate: {e}")))?;
-            return Self::from_cert(&cert);
+        // The PEM armour is taken off here and the body decoded as base64: the DER
+        // decoder then sees a bounded byte string (the PEM reader of `der` can spin on
+        // a truncated body).
+        let mut body = text.trim();
+        if body.starts_with("-----BEGIN") {
+            const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+            const END: &str = "-----END CERTIFICATE-----";
+            body = body
+                .strip_prefix(BEGIN)
+                .and_then(|b| b.strip_suffix(END))
+                .ok_or_else(|| SamlError::Certificate("not a PEM certificate".into()))?;
         }
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
         let der = STANDARD
             .decode(compact)
             .map_err(|_| SamlError::Certificate("not PEM and not base64".into()))?;
@@ -233,6 +239,22 @@ impl SpKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_certificates_are_errors() {
+        for bad in [
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            "-----BEGIN CERTIFICATE-----\nMIIB",
+            "MIIB",
+            "not base64 at all",
+            "",
+        ] {
+            assert!(
+                matches!(TrustedKey::parse(bad), Err(SamlError::Certificate(_))),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_generated_sp_key_round_trips() {

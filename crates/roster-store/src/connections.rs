@@ -397,3 +397,28 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(),
     )
     .await
 }
+
+/// The connection serving the email domain `domain` (or the nearest parent domain it
+/// is a subdomain of), for routing a sign-in by email.
+pub async fn find_by_domain(conn: &mut AnyConnection, domain: &str) -> Result<Option<Connection>, StoreError> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    // The domain itself, then each parent with at least two labels.
+    let labels: Vec<&str> = domain.split('.').collect();
+    let candidates: Vec<String> = (0..labels.len().saturating_sub(1))
+        .map(|i| labels.get(i..).unwrap_or_default().join("."))
+        .take(8)
+        .collect();
+    for candidate in candidates {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT cd.connection_id FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
+             WHERE cd.domain = $1 ORDER BY c.created_at, c.id LIMIT 1",
+        )
+        .bind(&candidate)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = id {
+            return find(conn, &id).await.map(Some);
+        }
+    }
+    Ok(None)
+}

@@ -25,7 +25,10 @@ pub mod domains;
 mod error;
 pub mod error_log;
 pub mod provisioning;
+pub mod saml;
 pub mod scim;
+pub mod sessions;
+pub mod signin;
 pub mod tokens;
 pub mod writer;
 

@@ -143,6 +143,15 @@ impl Spec {
         self
     }
 
+    /// Dates the response as issued at `now_ms` (valid from a minute before to five
+    /// minutes after), for a server whose clock is not the wall clock.
+    pub fn at(mut self, now_ms: i64) -> Self {
+        self.now_ms = now_ms;
+        self.not_before_ms = now_ms - 60_000;
+        self.not_on_or_after_ms = now_ms + 300_000;
+        self
+    }
+
     pub fn in_response_to(mut self, id: &str) -> Self {
         self.in_response_to = Some(id.to_string());
         self

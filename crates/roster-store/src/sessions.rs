@@ -1,0 +1,138 @@
+//! Sessions a sign-in yields (T1). The cookie holds a random token; only its SHA-256
+//! is stored.
+
+use crate::tokens::{hash_secret, random_secret};
+use crate::{new_id, StoreError};
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub company_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Starts a session; returns it with the token for the cookie.
+pub async fn start(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    company_id: &str,
+    connection_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(Session, String), StoreError> {
+    let token = random_secret();
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, company_id, connection_id, created_at, expires_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+    )
+    .bind(&id)
+    .bind(hash_secret(&token))
+    .bind(user_id)
+    .bind(company_id)
+    .bind(connection_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok((
+        Session {
+            id,
+            user_id: user_id.to_string(),
+            company_id: Some(company_id.to_string()),
+            connection_id: Some(connection_id.to_string()),
+            created_at: now,
+            expires_at,
+        },
+        token,
+    ))
+}
+
+/// The live session (not ended, not expired) the token belongs to.
+pub async fn find_live(conn: &mut AnyConnection, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, user_id, company_id, connection_id, created_at, expires_at FROM sessions \
+         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(hash_secret(token))
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(Session {
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            company_id: r.try_get("company_id")?,
+            connection_id: r.try_get("connection_id")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Ends the session the token belongs to (sign-out).
+pub async fn end(conn: &mut AnyConnection, token: &str, now: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
+        .bind(now)
+        .bind(hash_secret(token))
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A membership as `/me` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipView {
+    pub organization: String,
+    pub role: String,
+    pub state: String,
+    pub teams: Vec<String>,
+}
+
+/// The user's memberships in the company's organizations, with their teams there.
+/// Two queries, whatever the number of memberships.
+pub async fn memberships(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    company_id: &str,
+) -> Result<Vec<MembershipView>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.name, m.role, m.state FROM memberships m JOIN organizations o ON o.id = m.organization_id \
+         WHERE m.user_id = $1 AND o.company_id = $2 ORDER BY o.name_key",
+    )
+    .bind(user_id)
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let teams = sqlx::query(
+        "SELECT t.organization_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         JOIN organizations o ON o.id = t.organization_id WHERE tm.user_id = $1 AND o.company_id = $2 ORDER BY t.name_key",
+    )
+    .bind(user_id)
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let org_id: String = r.try_get("id")?;
+        let mut names = Vec::new();
+        for t in &teams {
+            if t.try_get::<String, _>("organization_id")? == org_id {
+                names.push(t.try_get("name")?);
+            }
+        }
+        out.push(MembershipView {
+            organization: r.try_get("name")?,
+            role: r.try_get("role")?,
+            state: r.try_get("state")?,
+            teams: names,
+        });
+    }
+    Ok(out)
+}
