@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
 # SCIM conformance: runs the third-party checker scim2-tester (through scim2-cli's
 # `scim … test`) against a real Roster server, on SQLite and on PostgreSQL.
-# Installs the checker into a venv outside the checkout on first use.
+# The checker is installed into a venv outside the checkout by scripts/deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
-venv="${ROSTER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-venv}"
 pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-if [ ! -x "$venv/bin/scim" ]; then
-  python3 -m venv "$venv" 2>/dev/null || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  }
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "scim2-cli==0.6.0" "scim2-tester==0.5.2"
-fi
+. scripts/deps.sh
+venv="$ROSTER_VENV"
 cargo build --quiet --locked -p roster-server --bin roster
 bin="$CARGO_TARGET_DIR/debug/roster"
 work=$(mktemp -d)

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
 
 bash scripts/postgres.sh
+# xmlsec1 and Python signxml sign the SAML test responses; scim2-tester checks SCIM.
+. scripts/deps.sh
 cargo test --workspace --locked -- --test-threads "${ROSTER_TEST_THREADS:-4}"
 # A third-party SCIM checker against the real server, on both databases.
 bash scripts/scim-conformance.sh

@@ -18,6 +18,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// SQLite: writes per group commit (1 = commit each write on its own).
     pub sqlite_batch: usize,
+    /// Origins (`https://app.example`) a sign-in may return to, besides this server's.
+    pub return_origins: Vec<String>,
 }
 
 impl Config {
@@ -32,6 +34,7 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             sqlite_batch: 256,
+            return_origins: Vec::new(),
         }
     }
 }

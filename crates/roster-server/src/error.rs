@@ -68,7 +68,7 @@ pub struct ErrorDetail {
 
 /// Marks a response whose body is already our JSON error, so [`normalize_errors`] keeps it.
 #[derive(Clone, Copy)]
-struct Rendered;
+pub(crate) struct Rendered;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -58,6 +58,9 @@ enum Command {
         /// SQLite: most writes per group commit (1 commits each write on its own).
         #[arg(long, env = "ROSTER_SQLITE_BATCH", default_value_t = 256, hide = true)]
         sqlite_batch: usize,
+        /// An origin (https://app.example) a sign-in may return to besides this server; repeatable, or comma-separated.
+        #[arg(long = "return-origin", env = "ROSTER_RETURN_ORIGINS", value_delimiter = ',')]
+        return_origins: Vec<String>,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             dns_resolver,
             max_body_bytes,
             sqlite_batch,
+            return_origins,
         } => {
             init_logging(db.log_format);
             // Bind first, so that `--listen 127.0.0.1:0` reports and uses the real port.
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.dns_resolver = dns_resolver;
             config.max_body_bytes = max_body_bytes;
             config.sqlite_batch = sqlite_batch;
+            config.return_origins = return_origins;
             if config.admin_token.as_ref().is_some_and(|t| t.len() < 20) {
                 tracing::warn!("ROSTER_ADMIN_TOKEN is shorter than 20 characters: use a long random secret");
             }

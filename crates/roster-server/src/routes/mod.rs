@@ -3,6 +3,7 @@
 pub mod admin;
 mod health;
 pub mod scim;
+pub mod sso;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             admin.route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) })),
         )
         .merge(scim::router(state.clone()))
+        .merge(sso::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

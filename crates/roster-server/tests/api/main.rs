@@ -12,6 +12,8 @@ mod members;
 mod operations;
 mod organizations;
 mod provisioning;
+mod saml;
+mod saml_attacks;
 mod scim;
 mod scim_groups;
 mod scim_provisioning;

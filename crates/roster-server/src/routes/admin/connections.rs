@@ -1,16 +1,18 @@
+use super::connection_settings::{
+    resolve_metadata, settings_json, with_attribute_names, CertificateInfo, OidcSettings, SamlSettings,
+};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use base64::Engine;
 use roster_core::signin::AttributeNames;
 use roster_core::{DomainName, Name, Protocol};
 use roster_store::connections::{self, Connection, Spec};
 use roster_store::directory::companies;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -18,163 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
-}
-
-/// IdP settings of a SAML connection: either the IdP's metadata XML, or its entity id,
-/// SSO URL and signing certificates (several allowed, for rotation).
-#[derive(Deserialize, Serialize, ToSchema, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SamlSettings {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    idp_entity_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    idp_sso_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    idp_certificates: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    idp_metadata_xml: Option<String>,
-}
-
-#[derive(Deserialize, Serialize, ToSchema, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct OidcSettings {
-    issuer: String,
-    client_id: String,
-    /// Write-only: never returned.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<String>,
-}
-
-const MAX_CERTS: usize = 5;
-const MAX_CERT_BYTES: usize = 16 * 1024;
-const MAX_METADATA_BYTES: usize = 512 * 1024;
-
-fn check_url(what: &str, raw: &str) -> Result<(), ApiError> {
-    let bad = || ApiError::bad_request("invalid_url", format!("{what} must be an http(s) URL"));
-    let u = url::Url::parse(raw.trim()).map_err(|_| bad())?;
-    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// A PEM certificate (or its bare base64 body) whose body decodes to a DER SEQUENCE.
-fn check_certificate(pem: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad_request("invalid_certificate", format!("idp_certificates: {why}"));
-    if pem.len() > MAX_CERT_BYTES {
-        return Err(bad("a certificate is larger than 16 KiB"));
-    }
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .flat_map(|l| l.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|_| bad("not a PEM certificate (its body is not base64)"))?;
-    if der.first() != Some(&0x30) || der.len() < 64 {
-        return Err(bad("not an X.509 certificate"));
-    }
-    Ok(())
-}
-
-impl SamlSettings {
-    fn validate(&self) -> Result<(), ApiError> {
-        if let Some(xml) = &self.idp_metadata_xml {
-            if xml.len() > MAX_METADATA_BYTES {
-                return Err(ApiError::bad_request(
-                    "invalid_metadata",
-                    "idp_metadata_xml is larger than 512 KiB",
-                ));
-            }
-            if !xml.contains("EntityDescriptor") {
-                return Err(ApiError::bad_request(
-                    "invalid_metadata",
-                    "idp_metadata_xml is not SAML metadata (no EntityDescriptor)",
-                ));
-            }
-        }
-        if let Some(url) = &self.idp_sso_url {
-            check_url("idp_sso_url", url)?;
-        }
-        if self
-            .idp_entity_id
-            .as_deref()
-            .is_some_and(|e| e.trim().is_empty() || e.len() > 1024)
-        {
-            return Err(ApiError::bad_request(
-                "invalid_entity_id",
-                "idp_entity_id must be 1..1024 characters",
-            ));
-        }
-        if self.idp_certificates.len() > MAX_CERTS {
-            return Err(ApiError::bad_request(
-                "invalid_certificate",
-                format!("at most {MAX_CERTS} IdP certificates"),
-            ));
-        }
-        self.idp_certificates.iter().try_for_each(|c| check_certificate(c))
-    }
-}
-
-impl OidcSettings {
-    fn validate(&self) -> Result<(), ApiError> {
-        check_url("issuer", &self.issuer)?;
-        if self.client_id.trim().is_empty() || self.client_id.len() > 512 {
-            return Err(ApiError::bad_request(
-                "invalid_client_id",
-                "client_id must be 1..512 characters",
-            ));
-        }
-        if self.client_secret.as_deref().is_some_and(|s| s.len() > 1024) {
-            return Err(ApiError::bad_request(
-                "invalid_client_secret",
-                "client_secret is longer than 1024 characters",
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn settings_json(
-    protocol: Protocol,
-    saml: Option<SamlSettings>,
-    oidc: Option<OidcSettings>,
-) -> Result<Value, ApiError> {
-    match (protocol, saml, oidc) {
-        (Protocol::Saml, _, Some(_)) => Err(ApiError::bad_request(
-            "invalid_settings",
-            "a SAML connection takes `saml` settings, not `oidc`",
-        )),
-        (Protocol::Oidc, Some(_), _) => Err(ApiError::bad_request(
-            "invalid_settings",
-            "an OIDC connection takes `oidc` settings, not `saml`",
-        )),
-        (Protocol::Saml, saml, None) => {
-            let saml = saml.unwrap_or_default();
-            saml.validate()?;
-            Ok(json!({ "saml": saml }))
-        }
-        (Protocol::Oidc, None, oidc) => {
-            if let Some(o) = &oidc {
-                o.validate()?;
-            }
-            Ok(json!({ "oidc": oidc }))
-        }
-    }
-}
-
-/// Adds A3's attribute names to protocol settings.
-fn with_attribute_names(mut settings: Value, names: Option<AttributeNames>) -> Result<Value, ApiError> {
-    if let (Some(names), Some(obj)) = (names, settings.as_object_mut()) {
-        names.validate()?;
-        obj.insert(
-            "attribute_names".into(),
-            serde_json::to_value(names).unwrap_or_default(),
-        );
-    }
-    Ok(settings)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,6 +54,11 @@ pub struct ConnectionView {
     /// A3: the connection's own attribute names.
     #[schema(value_type = Object)]
     attribute_names: AttributeNames,
+    /// SAML: the IdP certificates' subjects and expiry dates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    idp_certificates_info: Vec<CertificateInfo>,
+    /// Things the admin should act on, e.g. an IdP certificate expiring within 30 days.
+    warnings: Vec<String>,
     sp_entity_id: Option<String>,
     acs_url: Option<String>,
     metadata_url: Option<String>,
@@ -220,7 +70,7 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    fn new(c: Connection, public_url: &str) -> Self {
+    fn new(c: Connection, public_url: &str, now: i64) -> Self {
         let base = format!("{public_url}/sso/{}/{}", c.protocol.as_str(), c.id);
         let saml: Option<SamlSettings> = c
             .settings
@@ -232,14 +82,16 @@ impl ConnectionView {
             .and_then(|v| serde_json::from_value(v.clone()).ok());
         let configured = match c.protocol {
             Protocol::Saml => saml.as_ref().is_some_and(|s| {
-                s.idp_metadata_xml.is_some()
-                    || (s.idp_entity_id.is_some() && s.idp_sso_url.is_some() && !s.idp_certificates.is_empty())
+                s.idp_entity_id.is_some() && s.idp_sso_url.is_some() && !s.idp_certificates.is_empty()
             }),
             Protocol::Oidc => oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
         };
         let is_saml = c.protocol == Protocol::Saml;
         let attribute_names = roster_store::provisioning::attribute_names(&c);
+        let (idp_certificates_info, warnings) = saml.as_ref().map(|s| s.certificate_report(now)).unwrap_or_default();
         Self {
+            idp_certificates_info,
+            warnings,
             sp_entity_id: is_saml.then(|| format!("{base}/metadata")),
             acs_url: is_saml.then(|| format!("{base}/acs")),
             metadata_url: is_saml.then(|| format!("{base}/metadata")),
@@ -338,8 +190,9 @@ async fn list(
         })
         .await?;
     let public = state.config.public_url.clone();
+    let now = state.now();
     Ok(ApiJson(
-        list.into_iter().map(|c| ConnectionView::new(c, &public)).collect(),
+        list.into_iter().map(|c| ConnectionView::new(c, &public, now)).collect(),
     ))
 }
 
@@ -364,7 +217,10 @@ async fn create(
         scim: body.scim.unwrap_or(false),
         idp_initiated: body.idp_initiated.unwrap_or(false),
         default_session_minutes: body.default_session_minutes.map(i64::from),
-        settings: with_attribute_names(settings_json(protocol, body.saml, body.oidc)?, body.attribute_names)?,
+        settings: with_attribute_names(
+            settings_json(protocol, resolve_metadata(body.saml).await?, body.oidc)?,
+            body.attribute_names,
+        )?,
     };
     let ctx = admin.ctx(&state);
     let company = body.company;
@@ -374,7 +230,7 @@ async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        ApiJson(ConnectionView::new(c, &state.config.public_url)),
+        ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())),
     ))
 }
 
@@ -390,7 +246,7 @@ async fn get_one(
         .store
         .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
         .await?;
-    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url)))
+    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -437,6 +293,7 @@ async fn update(
         .map(|t| t.as_deref().map(Name::parse_team).transpose())
         .transpose()?;
     let attribute_names = body.attribute_names;
+    let saml = resolve_metadata(body.saml).await?;
     let ctx = admin.ctx(&state);
     let c = state
         .store
@@ -444,7 +301,7 @@ async fn update(
             Box::pin(async move {
                 let cur = connections::find(db, &id).await?;
                 let mut settings = cur.settings.clone();
-                if body.saml.is_some() || body.oidc.is_some() {
+                if saml.is_some() || body.oidc.is_some() {
                     // Keep a stored OIDC client secret when the PATCH does not repeat it.
                     let mut oidc = body.oidc;
                     if let (Some(new), Some(old)) = (
@@ -456,7 +313,7 @@ async fn update(
                     ) {
                         new.client_secret.get_or_insert_with(|| old.to_string());
                     }
-                    settings = settings_json(cur.protocol, body.saml, oidc)
+                    settings = settings_json(cur.protocol, saml, oidc)
                         .map_err(|e| roster_store::StoreError::rule("invalid_settings", e.message))?;
                     if let (Some(names), Some(obj)) = (cur.settings.get("attribute_names"), settings.as_object_mut()) {
                         obj.insert("attribute_names".into(), names.clone());
@@ -495,7 +352,7 @@ async fn update(
         .await?;
     // Cached SCIM authentications carry the connection's settings (SCIM on or off).
     state.scim_auth.clear();
-    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url)))
+    Ok(ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())))
 }
 
 /// Delete a connection with its SCIM tokens; its users' sessions end at once (T2).

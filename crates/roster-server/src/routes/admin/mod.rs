@@ -3,6 +3,7 @@
 
 mod audit;
 mod companies;
+mod connection_settings;
 mod connections;
 mod domains;
 mod errors;
@@ -10,6 +11,7 @@ mod invitations;
 mod members;
 mod organizations;
 mod provisioning;
+mod saml_keys;
 mod teams;
 mod tokens;
 mod users;
@@ -32,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(errors::router())
         .merge(provisioning::router())
+        .merge(saml_keys::router())
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null`

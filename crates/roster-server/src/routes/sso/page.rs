@@ -1,0 +1,129 @@
+//! What a failed sign-in shows and records. The person gets a plain message and the
+//! trace id; the admin gets the detail in the connection's error log (E1).
+
+use crate::error::Rendered;
+use crate::state::AppState;
+use crate::trace::current_trace_id;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use roster_core::plan::Denial;
+use roster_saml::SamlError;
+use roster_store::error_log::{self, Entry};
+
+const CONTACT_ADMIN: &str = "Contact your company administrator.";
+
+/// A sign-in that did not go through.
+#[derive(Debug, Clone)]
+pub struct SsoFailure {
+    pub status: StatusCode,
+    /// Shown to the person.
+    pub message: String,
+    /// Whether `message` already ends with the trace id.
+    pub has_trace: bool,
+    /// For the error log: a machine code and the full reason.
+    pub code: String,
+    pub detail: String,
+}
+
+impl SsoFailure {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            has_trace: false,
+            code: code.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The IdP's response failed verification: the person learns only that.
+    pub fn saml(e: &SamlError) -> Self {
+        let message = match e {
+            SamlError::Status(_) => format!("Your identity provider did not sign you in. {CONTACT_ADMIN}"),
+            _ => format!("The response from your identity provider could not be accepted. {CONTACT_ADMIN}"),
+        };
+        Self::new(StatusCode::BAD_REQUEST, e.code(), message, e.to_string())
+    }
+
+    /// A provisioning rule refused the sign-in, with the spec's message.
+    pub fn denied(d: &Denial, detail: impl Into<String>) -> Self {
+        let trace = current_trace_id();
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: d.render(&trace),
+            has_trace: d.with_trace,
+            code: d.code.to_string(),
+            detail: format!("{}: {}", d.message, detail.into()),
+        }
+    }
+
+    pub fn not_configured(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "connection_not_configured",
+            format!("This SSO connection is not fully set up yet. {CONTACT_ADMIN}"),
+            detail,
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "internal",
+            "Sign-in is unavailable right now. Try again in a moment.",
+            "a store failure (see the server log for this trace id)",
+        )
+    }
+
+    /// Records the failure for `connection_id` (when known) and renders the page.
+    pub async fn respond(self, state: &AppState, connection_id: Option<&str>, request: &str) -> Response {
+        let trace = current_trace_id();
+        if let Some(cid) = connection_id {
+            let entry = Entry {
+                seq: 0,
+                at: state.now(),
+                kind: "sso".into(),
+                request: request.to_string(),
+                status: i64::from(self.status.as_u16()),
+                code: Some(self.code.clone()),
+                detail: self.detail.clone(),
+                trace_id: trace.clone(),
+            };
+            let cid = cid.to_string();
+            if let Err(e) = state
+                .store
+                .write(move |db| Box::pin(async move { error_log::record(db, &cid, &entry).await }))
+                .await
+            {
+                tracing::error!(error = %e, trace_id = %trace, "could not record a sign-in failure");
+            }
+        }
+        tracing::info!(code = %self.code, detail = %self.detail, status = self.status.as_u16(), trace_id = %trace, "sign-in failed");
+        self.page(&trace)
+    }
+
+    fn page(&self, trace: &str) -> Response {
+        let mut text = self.message.clone();
+        if !self.has_trace {
+            text.push_str(&format!(" TraceID: {trace}"));
+        }
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head>\
+             <body><h1>Sign-in failed</h1><p>{}</p></body></html>\n",
+            escape_html(&text)
+        );
+        let mut resp = (self.status, Html(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        resp.extensions_mut().insert(Rendered);
+        resp
+    }
+}
+
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,458 @@
+//! SAML per connection: SP metadata, the login redirect and the ACS.
+//!
+//! The ACS verifies the response (`roster-saml`), then in one transaction uses up the
+//! request it answers (or refuses an IdP-initiated one unless the connection allows it)
+//! and records the assertion ID against replay, then in a second transaction plans and
+//! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
+
+use super::{safe_return_to, saml_urls, session_cookie, SsoFailure};
+use crate::state::AppState;
+use crate::trace::current_trace_id;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_core::signin::{read_facts, RawAttributes, Source};
+use roster_core::Protocol;
+use roster_saml::authn::AuthnRequest;
+use roster_saml::keys::{generate_sp_key, TrustedKey};
+use roster_saml::metadata::{parse_idp_metadata, SpMetadata};
+use roster_saml::{decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SpKey, VerifiedAssertion};
+use roster_store::connections::{self, Connection};
+use roster_store::signin::Outcome;
+use roster_store::{provisioning, saml, Ctx};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// How long an AuthnRequest may be answered.
+const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
+/// SP certificates are made for this long; rotate before they end.
+const SP_CERT_DAYS: i64 = 5 * 365;
+const DEFAULT_SKEW_SECS: i64 = 120;
+const MAX_SKEW_SECS: i64 = 300;
+
+/// A connection's SAML settings, parsed for use.
+pub struct SamlConfig {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub idp_keys: Vec<TrustedKey>,
+    pub allow_sha1: bool,
+    pub allow_cbc: bool,
+    pub clock_skew_ms: i64,
+    pub sign_requests: bool,
+}
+
+impl SamlConfig {
+    pub fn load(c: &Connection) -> Result<Self, SsoFailure> {
+        if c.protocol != Protocol::Saml {
+            return Err(SsoFailure::not_configured("not a SAML connection"));
+        }
+        let s = c.settings.get("saml").cloned().unwrap_or(Value::Null);
+        let text = |k: &str| {
+            s.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .filter(|v| !v.trim().is_empty())
+        };
+        let flag = |k: &str, d: bool| s.get(k).and_then(Value::as_bool).unwrap_or(d);
+        let mut entity = text("idp_entity_id");
+        let mut sso = text("idp_sso_url");
+        let mut certs: Vec<String> = s
+            .get("idp_certificates")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        if let Some(xml) = text("idp_metadata_xml") {
+            let m = parse_idp_metadata(&xml).map_err(|e| SsoFailure::not_configured(e.to_string()))?;
+            entity.get_or_insert(m.entity_id);
+            sso.get_or_insert(m.sso_url);
+            if certs.is_empty() {
+                certs = m.certificates;
+            }
+        }
+        let (Some(idp_entity_id), Some(idp_sso_url)) = (entity, sso) else {
+            return Err(SsoFailure::not_configured("the IdP entity id or SSO URL is missing"));
+        };
+        let idp_keys = certs
+            .iter()
+            .map(|c| TrustedKey::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
+        if idp_keys.is_empty() {
+            return Err(SsoFailure::not_configured("no IdP signing certificate"));
+        }
+        let skew = s
+            .get("clock_skew_seconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_SKEW_SECS)
+            .clamp(0, MAX_SKEW_SECS);
+        Ok(Self {
+            idp_entity_id,
+            idp_sso_url,
+            idp_keys,
+            allow_sha1: flag("allow_sha1", false),
+            allow_cbc: flag("allow_cbc", false),
+            clock_skew_ms: skew * 1000,
+            sign_requests: flag("sign_requests", true),
+        })
+    }
+}
+
+async fn find_connection(state: &AppState, id: &str) -> Result<Connection, SsoFailure> {
+    let id = id.to_string();
+    state
+        .store
+        .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
+        .await
+        .map_err(|e| match e {
+            roster_store::StoreError::NotFound { .. } => SsoFailure::new(
+                StatusCode::NOT_FOUND,
+                "no_connection",
+                "There is no such SSO connection. Check the sign-in link.",
+                "no such connection",
+            ),
+            _ => SsoFailure::internal(),
+        })
+        .and_then(|c| {
+            if c.protocol == Protocol::Saml {
+                Ok(c)
+            } else {
+                Err(SsoFailure::new(
+                    StatusCode::NOT_FOUND,
+                    "no_connection",
+                    "There is no such SAML connection. Check the sign-in link.",
+                    "not a SAML connection",
+                ))
+            }
+        })
+}
+
+/// The connection's live SP keys, newest first; the first is made on first use.
+pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<saml::SpKey>, SsoFailure> {
+    let now = state.now();
+    let cid = connection.id.clone();
+    let keys = state
+        .store
+        .read(move |db| Box::pin(async move { saml::live_keys(db, &cid, now).await }))
+        .await
+        .map_err(|_| SsoFailure::internal())?;
+    if !keys.is_empty() {
+        return Ok(keys);
+    }
+    let (entity, _) = saml_urls(&state.config.public_url, &connection.id);
+    let material = tokio::task::spawn_blocking(move || generate_sp_key(&entity, now, SP_CERT_DAYS))
+        .await
+        .map_err(|_| SsoFailure::internal())?
+        .map_err(|e| {
+            SsoFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sp_key",
+                "Sign-in is unavailable right now.",
+                e.to_string(),
+            )
+        })?;
+    let ctx = Ctx::new("system", None, current_trace_id(), now);
+    let cid = connection.id.clone();
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                // Another request may have made one meanwhile: keep that.
+                let existing = saml::live_keys(db, &cid, now).await?;
+                if !existing.is_empty() {
+                    return Ok(existing);
+                }
+                let k = saml::add_key(
+                    db,
+                    &ctx,
+                    &cid,
+                    &material.private_key_pem,
+                    &material.certificate_pem,
+                    material.not_after_ms,
+                    None,
+                )
+                .await?;
+                Ok(vec![k])
+            })
+        })
+        .await
+        .map_err(|_| SsoFailure::internal())
+}
+
+fn cert_base64(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+/// `GET /sso/saml/{id}/metadata`: the SP metadata to give the IdP.
+pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let result = async {
+        let c = find_connection(&state, &id).await?;
+        let keys = sp_keys(&state, &c).await?;
+        let sign = SamlConfig::load(&c).map(|s| s.sign_requests).unwrap_or(true);
+        let (entity, acs) = saml_urls(&state.config.public_url, &c.id);
+        let certs: Vec<String> = keys.iter().map(|k| cert_base64(&k.certificate_pem)).collect();
+        Ok::<_, SsoFailure>(
+            SpMetadata {
+                entity_id: &entity,
+                acs_url: &acs,
+                certificates: &certs,
+                authn_requests_signed: sign,
+            }
+            .to_xml(),
+        )
+    }
+    .await;
+    match result {
+        Ok(xml) => ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response(),
+        Err(f) => f.respond(&state, None, "GET metadata").await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// `GET /sso/saml/{id}/login?return_to=`: 302 to the IdP with an AuthnRequest.
+pub async fn login(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LoginQuery>) -> Response {
+    let request = format!("GET /sso/saml/{id}/login");
+    let c = match find_connection(&state, &id).await {
+        Ok(c) => c,
+        Err(f) => return f.respond(&state, None, &request).await,
+    };
+    match login_url(&state, &c, q.return_to.as_deref()).await {
+        Ok(url) => (
+            StatusCode::FOUND,
+            [(header::LOCATION, url), (header::CACHE_CONTROL, "no-store".into())],
+        )
+            .into_response(),
+        Err(f) => f.respond(&state, Some(&c.id), &request).await,
+    }
+}
+
+async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) -> Result<String, SsoFailure> {
+    let cfg = SamlConfig::load(c)?;
+    let return_to = safe_return_to(return_to, &state.config).map_err(|why| {
+        SsoFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_return_to",
+            "The sign-in link is not valid.",
+            why,
+        )
+    })?;
+    let keys = sp_keys(state, c).await?;
+    let signer = match (cfg.sign_requests, keys.first()) {
+        (true, Some(k)) => {
+            Some(SpKey::from_pem(&k.private_key_pem).map_err(|e| SsoFailure::not_configured(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let request_id = format!("_{}", uuid::Uuid::new_v4().simple());
+    let now = state.now();
+    let (entity, acs) = saml_urls(&state.config.public_url, &c.id);
+    let url = AuthnRequest {
+        id: &request_id,
+        issue_instant_ms: now,
+        sp_entity_id: &entity,
+        acs_url: &acs,
+        idp_sso_url: &cfg.idp_sso_url,
+    }
+    .redirect_url(&request_id, signer.as_ref())
+    .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
+    let cid = c.id.clone();
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                saml::remember_request(db, &request_id, &cid, &return_to, now, now + REQUEST_TTL_MS).await
+            })
+        })
+        .await
+        .map_err(|_| SsoFailure::internal())?;
+    Ok(url)
+}
+
+/// What the first ACS transaction decided.
+enum Gate {
+    Go(String),
+    UnknownRequest,
+    Replay,
+    IdpInitiatedOff,
+}
+
+/// `POST /sso/saml/{id}/acs`: form `SAMLResponse`, `RelayState`.
+pub async fn acs(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let request = format!("POST /sso/saml/{id}/acs");
+    let c = match find_connection(&state, &id).await {
+        Ok(c) => c,
+        Err(f) => return f.respond(&state, None, &request).await,
+    };
+    match acs_flow(&state, &c, &body).await {
+        Ok(resp) => resp,
+        Err(f) => f.respond(&state, Some(&c.id), &request).await,
+    }
+}
+
+async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Response, SsoFailure> {
+    let mut saml_response = None;
+    let mut relay_state = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "SAMLResponse" if saml_response.is_none() => saml_response = Some(v.into_owned()),
+            "RelayState" if relay_state.is_none() => relay_state = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let Some(field) = saml_response else {
+        return Err(SsoFailure::new(
+            StatusCode::BAD_REQUEST,
+            "saml_missing",
+            "The sign-in request carried no response from your identity provider.",
+            "no SAMLResponse form field",
+        ));
+    };
+    let cfg = SamlConfig::load(c)?;
+    let now = state.now();
+    let cid = c.id.clone();
+    let stored = state
+        .store
+        .read(move |db| Box::pin(async move { saml::live_keys(db, &cid, now).await }))
+        .await
+        .map_err(|_| SsoFailure::internal())?;
+    let sp_keys: Vec<SpKey> = stored
+        .iter()
+        .filter_map(|k| SpKey::from_pem(&k.private_key_pem).ok())
+        .collect();
+    let (entity, acs_url) = saml_urls(&state.config.public_url, &c.id);
+    let limits = Limits::default();
+    let xml = decode_post(&field, limits).map_err(|e| SsoFailure::saml(&e))?;
+    let exp = Expectations {
+        sp_entity_id: &entity,
+        acs_url: &acs_url,
+        idp_entity_id: &cfg.idp_entity_id,
+        idp_keys: &cfg.idp_keys,
+        policy: AlgorithmPolicy {
+            allow_sha1: cfg.allow_sha1,
+        },
+        allow_cbc: cfg.allow_cbc,
+        sp_keys: &sp_keys,
+        clock_skew_ms: cfg.clock_skew_ms,
+        now_ms: now,
+        limits,
+    };
+    let v = verify_response(&xml, &exp).map_err(|e| SsoFailure::saml(&e))?;
+
+    let return_to = gate(state, c, &v, relay_state.as_deref()).await?;
+    let raw = RawAttributes {
+        values: v.attributes.clone(),
+        name_id: v.name_id.clone(),
+    };
+    let facts = read_facts(&raw, Source::Saml, &provisioning::attribute_names(c))
+        .map_err(|d| SsoFailure::denied(&d, describe(&v)))?;
+    let ctx = Ctx::new(
+        "sso",
+        Some(facts.email.value.as_str().to_string()),
+        current_trace_id(),
+        now,
+    );
+    let conn = c.clone();
+    let cap = v.session_not_on_or_after_ms;
+    let outcome = state
+        .store
+        .write(move |db| Box::pin(async move { roster_store::signin::sign_in(db, &ctx, &conn, &facts, cap).await }))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "sign-in failed in the store");
+            SsoFailure::internal()
+        })?;
+    match outcome {
+        Outcome::Denied(plan) => {
+            let d = plan
+                .denial
+                .unwrap_or_else(|| roster_core::plan::not_assigned(&plan.email));
+            Err(SsoFailure::denied(&d, describe(&v)))
+        }
+        Outcome::Allowed { session, token, .. } => {
+            let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, return_to),
+                    (header::SET_COOKIE, cookie),
+                    (header::CACHE_CONTROL, "no-store".into()),
+                ],
+            )
+                .into_response())
+        }
+    }
+}
+
+/// Uses up the request the response answers (or checks that IdP-initiated sign-in is
+/// allowed), and records the assertion against replay. Returns where to go after.
+async fn gate(
+    state: &AppState,
+    c: &Connection,
+    v: &VerifiedAssertion,
+    relay: Option<&str>,
+) -> Result<String, SsoFailure> {
+    let now = state.now();
+    let cid = c.id.clone();
+    let irt = v.in_response_to.clone();
+    let assertion_id = v.assertion_id.clone();
+    let keep_until = v.replay_until_ms;
+    let allow_idp = c.idp_initiated;
+    let idp_return = safe_return_to(relay, &state.config).unwrap_or_else(|_| "/me".to_string());
+    let decided = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let return_to = match irt {
+                    Some(id) => match saml::take_request(db, &id, &cid, now).await? {
+                        Some(r) => r,
+                        None => return Ok(Gate::UnknownRequest),
+                    },
+                    None if !allow_idp => return Ok(Gate::IdpInitiatedOff),
+                    None => idp_return,
+                };
+                if !saml::first_use(db, &cid, &assertion_id, keep_until, now).await? {
+                    return Ok(Gate::Replay);
+                }
+                Ok(Gate::Go(return_to))
+            })
+        })
+        .await
+        .map_err(|_| SsoFailure::internal())?;
+    match decided {
+        Gate::Go(r) => Ok(r),
+        Gate::UnknownRequest => Err(SsoFailure::new(
+            StatusCode::BAD_REQUEST,
+            "saml_unknown_request",
+            "This sign-in has expired or was already used. Start the sign-in again.",
+            format!(
+                "InResponseTo '{}' is not a pending request of this connection (unknown, used, expired, or another connection's)",
+                v.in_response_to.as_deref().unwrap_or_default()
+            ),
+        )),
+        Gate::Replay => Err(SsoFailure::new(
+            StatusCode::BAD_REQUEST,
+            "saml_replay",
+            "This sign-in has expired or was already used. Start the sign-in again.",
+            format!("assertion '{}' was already used", v.assertion_id),
+        )),
+        Gate::IdpInitiatedOff => Err(SsoFailure::new(
+            StatusCode::FORBIDDEN,
+            "idp_initiated_disabled",
+            format!("IdP-Initiated sign in is not enabled for connection '{}'.", c.name),
+            "a response without InResponseTo (IdP-initiated) on a connection that does not allow it",
+        )),
+    }
+}
+
+/// The values behind a decision, for the error log.
+fn describe(v: &VerifiedAssertion) -> String {
+    let mut out = format!("NameID={:?}", v.name_id.as_deref().unwrap_or(""));
+    for (k, vals) in &v.attributes {
+        out.push_str(&format!(", {k}={vals:?}"));
+    }
+    out
+}

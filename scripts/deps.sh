@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Third-party peers the tests talk to, installed outside the checkout on first use:
+#   - xmlsec1 (Debian package): signs and encrypts test SAML responses, and cross-checks
+#     Roster's canonicalization and signature verdicts;
+#   - a Python venv with signxml (a second, independent SAML signer) and the SCIM
+#     conformance checker scim2-tester with its runner scim2-cli.
+# Source it (`. scripts/deps.sh`): it exports ROSTER_VENV and ROSTER_PYTHON.
+set -euo pipefail
+
+export ROSTER_VENV="${ROSTER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-venv}"
+export ROSTER_PYTHON="$ROSTER_VENV/bin/python"
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = "0" ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 || {
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  }
+}
+
+command -v xmlsec1 >/dev/null || apt_install xmlsec1
+
+python_deps=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "signxml==5.2.0")
+stamp="$ROSTER_VENV/.roster-deps"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
+  python3 -m venv "$ROSTER_VENV" 2>/dev/null || {
+    apt_install python3-venv
+    python3 -m venv "$ROSTER_VENV"
+  }
+  "$ROSTER_VENV/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}"
+  echo "${python_deps[*]}" >"$stamp"
+fi
