@@ -13,18 +13,32 @@ use crate::xml::{Document, Kind, NodeId};
 /// under it). `inclusive` lists prefixes treated as in inclusive C14N (`#default` for
 /// the default namespace).
 pub fn canonicalize(doc: &Document, apex: NodeId, exclude: Option<NodeId>, inclusive: &[String]) -> Vec<u8> {
-    let mut out = String::with_capacity(4096);
-    // Declarations output so far, by open output element: (prefix, uri).
-    let mut rendered: Vec<Vec<(String, String)>> = Vec::new();
+    let mut out = String::with_capacity(8192);
+    // Two flat stacks of (prefix, uri), borrowed from the document, with the length
+    // each open element found them at: the namespaces in scope (nearest last), and the
+    // declarations already output by open output elements.
+    let mut scope: Vec<(&str, &str)> = Vec::with_capacity(32);
+    let mut rendered: Vec<(&str, &str)> = Vec::with_capacity(32);
+    let mut frames: Vec<(usize, usize)> = Vec::with_capacity(32);
+    // In-scope namespaces of the apex come from its ancestors too.
+    let mut chain = Vec::new();
+    let mut cur = Some(apex);
+    while let Some(c) = cur {
+        chain.push(c);
+        cur = doc.parent(c);
+    }
+    let inclusive: Vec<&str> = inclusive
+        .iter()
+        .map(|p| if p == "#default" { "" } else { p.as_str() })
+        .collect();
     // Depth-first walk with explicit enter/leave events (no recursion).
     enum Step {
         Enter(NodeId),
         Leave(NodeId),
     }
     let mut todo = vec![Step::Enter(apex)];
-    // In-scope namespaces of the apex come from its ancestors too.
-    let apex_scope = doc.in_scope(apex);
-    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
+    let mut wanted: Vec<&str> = Vec::with_capacity(8);
+    let mut attrs = Vec::with_capacity(8);
     while let Some(step) = todo.pop() {
         match step {
             Step::Enter(id) => {
@@ -45,72 +59,65 @@ pub fn canonicalize(doc: &Document, apex: NodeId, exclude: Option<NodeId>, inclu
                         out.push_str("?>");
                     }
                     Kind::Element(e) => {
+                        frames.push((scope.len(), rendered.len()));
                         // The namespace scope at this element.
-                        let mut scope = scopes.last().cloned().unwrap_or_else(|| apex_scope.clone());
-                        if id != apex {
-                            for (p, u) in &e.ns_decls {
-                                scope.retain(|(q, _)| q != p);
-                                scope.push((p.clone(), u.clone()));
+                        if id == apex {
+                            for c in chain.iter().rev() {
+                                if let Some(a) = doc.element(*c) {
+                                    scope.extend(a.ns_decls.iter().map(|(p, u)| (p.as_str(), u.as_str())));
+                                }
                             }
+                        } else {
+                            scope.extend(e.ns_decls.iter().map(|(p, u)| (p.as_str(), u.as_str())));
                         }
-                        let lookup = |p: &str| -> String {
-                            scope
-                                .iter()
-                                .rev()
-                                .find(|(q, _)| q == p)
-                                .map(|(_, u)| u.clone())
-                                .unwrap_or_default()
-                        };
+                        let lookup = |p: &str| scope.iter().rev().find(|(q, _)| *q == p).map(|(_, u)| *u);
                         // Visibly utilized prefixes, plus the inclusive list.
-                        let mut wanted: Vec<String> = vec![e.prefix.clone()];
+                        wanted.clear();
+                        wanted.push(&e.prefix);
                         for a in &e.attrs {
                             if !a.prefix.is_empty() && a.prefix != "xml" {
-                                wanted.push(a.prefix.clone());
+                                wanted.push(&a.prefix);
                             }
                         }
-                        for p in inclusive {
-                            let p = if p == "#default" { String::new() } else { p.clone() };
-                            if scope.iter().any(|(q, _)| *q == p) {
+                        for p in &inclusive {
+                            if lookup(p).is_some() {
                                 wanted.push(p);
                             }
                         }
-                        wanted.sort();
+                        wanted.sort_unstable();
                         wanted.dedup();
-                        let mut decls: Vec<(String, String)> = Vec::new();
-                        for p in wanted {
-                            let uri = lookup(&p);
-                            let already = rendered
-                                .iter()
-                                .rev()
-                                .find_map(|f| f.iter().find(|(q, _)| *q == p).map(|(_, u)| u.clone()));
+                        out.push('<');
+                        qname(&e.prefix, &e.local, &mut out);
+                        // `wanted` has no repeats, so what this element pushes below never
+                        // matches a later prefix: `rendered` holds the ancestors' output.
+                        for p in &wanted {
+                            let uri = lookup(p).unwrap_or_default();
+                            let already = rendered.iter().rev().find(|(q, _)| q == p).map(|(_, u)| *u);
                             let needed = match already {
                                 Some(prev) => prev != uri,
                                 // An empty default namespace needs no declaration at the top.
                                 None => !(p.is_empty() && uri.is_empty()),
                             };
                             if needed {
-                                decls.push((p, uri));
+                                rendered.push((p, uri));
+                                if p.is_empty() {
+                                    out.push_str(" xmlns=\"");
+                                } else {
+                                    out.push_str(" xmlns:");
+                                    out.push_str(p);
+                                    out.push_str("=\"");
+                                }
+                                escape_attr(uri, &mut out);
+                                out.push('"');
                             }
                         }
-                        out.push('<');
-                        qname(&e.prefix, &e.local, &mut out);
-                        for (p, u) in &decls {
-                            if p.is_empty() {
-                                out.push_str(" xmlns=\"");
-                            } else {
-                                out.push_str(" xmlns:");
-                                out.push_str(p);
-                                out.push_str("=\"");
-                            }
-                            escape_attr(u, &mut out);
-                            out.push('"');
-                        }
-                        let mut attrs: Vec<_> = e.attrs.iter().collect();
+                        attrs.clear();
+                        attrs.extend(e.attrs.iter());
                         attrs.sort_by(|a, b| {
                             (a.ns.as_deref().unwrap_or(""), a.local.as_str())
                                 .cmp(&(b.ns.as_deref().unwrap_or(""), b.local.as_str()))
                         });
-                        for a in attrs {
+                        for a in &attrs {
                             out.push(' ');
                             qname(&a.prefix, &a.local, &mut out);
                             out.push_str("=\"");
@@ -118,8 +125,6 @@ pub fn canonicalize(doc: &Document, apex: NodeId, exclude: Option<NodeId>, inclu
                             out.push('"');
                         }
                         out.push('>');
-                        rendered.push(decls);
-                        scopes.push(scope);
                         todo.push(Step::Leave(id));
                         for c in e.children.iter().rev() {
                             todo.push(Step::Enter(*c));
@@ -133,8 +138,10 @@ pub fn canonicalize(doc: &Document, apex: NodeId, exclude: Option<NodeId>, inclu
                     qname(&e.prefix, &e.local, &mut out);
                     out.push('>');
                 }
-                rendered.pop();
-                scopes.pop();
+                if let Some((s, r)) = frames.pop() {
+                    scope.truncate(s);
+                    rendered.truncate(r);
+                }
             }
         }
     }
@@ -150,29 +157,38 @@ fn qname(prefix: &str, local: &str, out: &mut String) {
 }
 
 fn escape_text(t: &str, out: &mut String) {
-    for c in t.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
+    escape(t, out, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '\r' => Some("&#xD;"),
+        _ => None,
+    });
 }
 
 fn escape_attr(t: &str, out: &mut String) {
-    for c in t.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+    escape(t, out, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '"' => Some("&quot;"),
+        '\t' => Some("&#x9;"),
+        '\n' => Some("&#xA;"),
+        '\r' => Some("&#xD;"),
+        _ => None,
+    });
+}
+
+/// Copies `t`, replacing the characters `special` names; runs between them are copied whole.
+fn escape(t: &str, out: &mut String, special: impl Fn(char) -> Option<&'static str>) {
+    let mut start = 0;
+    for (i, c) in t.char_indices() {
+        if let Some(rep) = special(c) {
+            out.push_str(t.get(start..i).unwrap_or_default());
+            out.push_str(rep);
+            start = i + c.len_utf8();
         }
     }
+    out.push_str(t.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn inclusive_prefixes(doc: &Document, method: NodeId) -> Result<Vec<String>, Sam
 }
 
 fn decode_b64(doc: &Document, id: NodeId, what: &str) -> Result<Vec<u8>, SamlError> {
-    let text: String = doc.text(id).chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = doc.text(id).bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     STANDARD
         .decode(text)
         .map_err(|_| refuse(format!("{what} is not base64")))

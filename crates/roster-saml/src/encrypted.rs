@@ -78,7 +78,7 @@ fn key_transport(doc: &Document, method: NodeId) -> Result<&'static OaepAlgorith
 fn cipher_value(doc: &Document, owner: NodeId) -> Result<Vec<u8>, SamlError> {
     let data = doc.only_child(owner, NS_XENC, "CipherData")?;
     let value = doc.only_child(data, NS_XENC, "CipherValue")?;
-    let text: String = doc.text(value).chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = doc.text(value).bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     STANDARD.decode(text).map_err(|_| fail("CipherValue is not base64"))
 }
 

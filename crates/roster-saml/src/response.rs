@@ -68,7 +68,7 @@ pub fn decode_post(field: &str, limits: Limits) -> Result<String, SamlError> {
     if field.len() > limits.max_bytes / 3 * 4 + 4096 {
         return Err(SamlError::TooLarge("the SAMLResponse field is too large".into()));
     }
-    let compact: String = field.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = field.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let bytes = STANDARD
         .decode(compact)
         .map_err(|_| SamlError::Malformed("SAMLResponse is not base64".into()))?;
