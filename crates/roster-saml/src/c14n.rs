@@ -62,6 +62,8 @@ pub fn canonicalize(doc: &Document, apex: NodeId, exclude: Option<NodeId>, inclu
                         frames.push((scope.len(), rendered.len()));
                         // The namespace scope at this element.
                         if id == apex {
+                            // A decrypted assertion inherits the Response's declarations.
+                            scope.extend(doc.outer_scope.iter().map(|(p, u)| (p.as_str(), u.as_str())));
                             for c in chain.iter().rev() {
                                 if let Some(a) = doc.element(*c) {
                                     scope.extend(a.ns_decls.iter().map(|(p, u)| (p.as_str(), u.as_str())));

@@ -84,13 +84,27 @@ fn signature_algorithm(
     }
 }
 
-/// The `PrefixList` of an `ec:InclusiveNamespaces` child of `method`, if any.
+/// The most prefixes an `InclusiveNamespaces` list may name. Real IdPs name one to
+/// three (`xs`, `xsi`, `#default`); each costs a lookup per canonicalized element.
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+
+/// The `PrefixList` of an `ec:InclusiveNamespaces` child of `method`, if any, without
+/// repeats.
 fn inclusive_prefixes(doc: &Document, method: NodeId) -> Result<Vec<String>, SamlError> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for c in doc.child_elements(method) {
         if doc.is(c, EXC_C14N, "InclusiveNamespaces") {
             let list = doc.attr(c, "PrefixList").unwrap_or_default();
-            out.extend(list.split_ascii_whitespace().map(str::to_string));
+            for p in list.split_ascii_whitespace() {
+                if !out.iter().any(|q| q == p) {
+                    if out.len() == MAX_INCLUSIVE_PREFIXES {
+                        return Err(refuse(format!(
+                            "an InclusiveNamespaces list of more than {MAX_INCLUSIVE_PREFIXES} prefixes"
+                        )));
+                    }
+                    out.push(p.to_string());
+                }
+            }
         } else {
             return Err(refuse("unexpected content in a canonicalization method"));
         }

@@ -82,6 +82,8 @@ fn cipher_value(doc: &Document, owner: NodeId) -> Result<Vec<u8>, SamlError> {
     STANDARD.decode(text).map_err(|_| fail("CipherValue is not base64"))
 }
 
+const MAX_ENCRYPTED_KEYS: usize = 4;
+
 /// Decrypts the `EncryptedAssertion` at `node` with one of `keys` and returns the
 /// assertion's XML text.
 pub fn decrypt_assertion(doc: &Document, node: NodeId, keys: &[SpKey], allow_cbc: bool) -> Result<String, SamlError> {
@@ -99,6 +101,11 @@ pub fn decrypt_assertion(doc: &Document, node: NodeId, keys: &[SpKey], allow_cbc
     wrapped.extend(doc.children_named(node, NS_XENC, "EncryptedKey"));
     if wrapped.is_empty() {
         return Err(fail("no EncryptedKey"));
+    }
+    // Each one costs an RSA private-key operation per SP key: an IdP sends one (one
+    // per recipient certificate at most).
+    if wrapped.len() > MAX_ENCRYPTED_KEYS {
+        return Err(fail(format!("more than {MAX_ENCRYPTED_KEYS} EncryptedKey elements")));
     }
     let mut content_key: Option<Vec<u8>> = None;
     for ek in wrapped {

@@ -389,7 +389,19 @@ fn read_assertion(
         }
     }
 
-    let in_response_to = response_irt.or(confirm_irt);
+    // The request answered, from signed content only: the Response's InResponseTo
+    // counts only when the Response is signed; otherwise an unsigned Response could
+    // turn an IdP-initiated assertion into an answer to a request of the attacker's.
+    let in_response_to = if signed.response {
+        response_irt.or(confirm_irt)
+    } else {
+        if response_irt.is_some() && response_irt != confirm_irt {
+            return Err(SamlError::Subject(
+                "the unsigned Response's InResponseTo is not the signed assertion's".into(),
+            ));
+        }
+        confirm_irt
+    };
     let replay_until_ms = not_after.map_or(confirm_until, |na| na.max(confirm_until)) + skew;
     Ok(VerifiedAssertion {
         response_id,

@@ -35,6 +35,12 @@ impl Default for Limits {
 
 pub type NodeId = usize;
 
+/// Most attributes (namespace declarations included) one start tag may carry. SAML
+/// elements carry a handful; the bound keeps per-element checks small.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Most namespace declarations one start tag may carry.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct Attr {
     pub prefix: String,
@@ -73,6 +79,8 @@ pub struct Node {
 pub struct Document {
     pub nodes: Vec<Node>,
     pub root: NodeId,
+    /// Namespace declarations in effect around the root (see [`Document::parse_in_scope`]).
+    pub outer_scope: Vec<(String, String)>,
 }
 
 fn bad(msg: impl Into<String>) -> SamlError {
@@ -241,6 +249,11 @@ impl Document {
                     let Some((_, _, attrs)) = pending.as_mut() else {
                         return Err(bad("an attribute outside a start tag"));
                     };
+                    if attrs.len() >= MAX_ATTRIBUTES {
+                        return Err(SamlError::TooLarge(format!(
+                            "more than {MAX_ATTRIBUTES} attributes on one element"
+                        )));
+                    }
                     attrs.push((
                         prefix.as_str().into(),
                         local.as_str().into(),
@@ -265,6 +278,11 @@ impl Document {
                             } else {
                                 plain.push((p, l, v));
                             }
+                        }
+                        if decls.len() > MAX_NAMESPACE_DECLARATIONS {
+                            return Err(SamlError::TooLarge(format!(
+                                "more than {MAX_NAMESPACE_DECLARATIONS} namespace declarations on one element"
+                            )));
                         }
                         scopes.push(decls.clone());
                         let ns = lookup(&scopes, &prefix).filter(|u| !u.is_empty());
@@ -339,7 +357,11 @@ impl Document {
             return Err(bad("the document ends inside an element"));
         }
         let root = root.ok_or_else(|| bad("no root element"))?;
-        Ok(Self { nodes, root })
+        Ok(Self {
+            nodes,
+            root,
+            outer_scope: scope.to_vec(),
+        })
     }
 
     pub fn node(&self, id: NodeId) -> Option<&Node> {
@@ -455,7 +477,7 @@ impl Document {
             chain.push(c);
             cur = self.parent(c);
         }
-        let mut scope: Vec<(String, String)> = Vec::new();
+        let mut scope: Vec<(String, String)> = self.outer_scope.clone();
         for c in chain.into_iter().rev() {
             if let Some(e) = self.element(c) {
                 for (p, u) in &e.ns_decls {

@@ -211,3 +211,78 @@ fn comments_and_cdata_cannot_truncate_identity() {
         assert_eq!(verify(&idp, &xml).unwrap(), long);
     }
 }
+
+#[test]
+fn in_response_to_comes_only_from_signed_content() {
+    let idp = Idp::rsa("https://idp.example/app");
+    let keys = vec![TrustedKey::parse(&idp.certificate_pem).unwrap()];
+    let exp = Expectations {
+        sp_entity_id: SP,
+        acs_url: ACS,
+        idp_entity_id: &idp.entity_id,
+        idp_keys: &keys,
+        policy: AlgorithmPolicy::default(),
+        allow_cbc: false,
+        sp_keys: &[],
+        clock_skew_ms: 120_000,
+        now_ms: roster_testidp::now_ms(),
+        limits: Limits::default(),
+    };
+    // SP-initiated, only the assertion signed (Entra): the request comes from the
+    // signed confirmation.
+    let sp_initiated = idp.response(&Spec::new(Shape::Entra, ACS, SP, ATTACKER).in_response_to("_req1"));
+    assert_eq!(
+        verify_response(&sp_initiated, &exp).unwrap().in_response_to.as_deref(),
+        Some("_req1")
+    );
+    // An IdP-initiated assertion in an unsigned Response that claims to answer a
+    // request (one the attacker had the SP issue) is refused: the claim is not signed.
+    let idp_initiated = idp.response(&Spec::new(Shape::Entra, ACS, SP, ATTACKER));
+    assert_eq!(verify_response(&idp_initiated, &exp).unwrap().in_response_to, None);
+    let claimed = edit(
+        &idp_initiated,
+        "<samlp:Response",
+        "<samlp:Response InResponseTo=\"_attackers_request\"",
+    );
+    assert!(matches!(verify_response(&claimed, &exp), Err(SamlError::Subject(_))));
+    // Nor may an unsigned Response name another request than the signed confirmation.
+    let other = edit(&sp_initiated, "InResponseTo=\"_req1\"", "InResponseTo=\"_req2\"");
+    assert!(verify_response(&other, &exp).is_err());
+    // When the Response is signed, its InResponseTo is signed content.
+    let signed = idp.response(&Spec::new(Shape::Okta, ACS, SP, ATTACKER).in_response_to("_req3"));
+    assert_eq!(
+        verify_response(&signed, &exp).unwrap().in_response_to.as_deref(),
+        Some("_req3")
+    );
+}
+
+#[test]
+fn work_bounds_are_refused_before_any_crypto() {
+    let idp = Idp::rsa("https://idp.example/app");
+    let okta = idp.response(&Spec::new(Shape::Okta, ACS, SP, ATTACKER));
+    assert!(okta.contains("PrefixList=\"xs\""));
+    // A long InclusiveNamespaces list would cost a lookup per prefix per element.
+    let prefixes: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    let long = okta.replacen(
+        "PrefixList=\"xs\"",
+        &format!("PrefixList=\"xs {}\"", prefixes.join(" ")),
+        1,
+    );
+    assert!(matches!(
+        refused(&idp, "long PrefixList", &long),
+        SamlError::Signature(_)
+    ));
+    // Attributes and namespace declarations per element are bounded.
+    let attrs: String = (0..65).map(|i| format!(" a{i}=\"\"")).collect();
+    let many_attrs = okta.replacen("<saml2:Conditions", &format!("<saml2:Conditions{attrs}"), 1);
+    assert!(matches!(
+        refused(&idp, "65 attributes", &many_attrs),
+        SamlError::TooLarge(_)
+    ));
+    let decls: String = (0..17).map(|i| format!(" xmlns:n{i}=\"urn:n{i}\"")).collect();
+    let many_decls = okta.replacen("<saml2:Conditions", &format!("<saml2:Conditions{decls}"), 1);
+    assert!(matches!(
+        refused(&idp, "17 namespace declarations", &many_decls),
+        SamlError::TooLarge(_)
+    ));
+}

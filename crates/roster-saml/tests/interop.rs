@@ -253,6 +253,57 @@ fn encrypted_assertions_decrypt_with_the_sp_key() {
             assert_eq!(email_of(&v), "ann@acme.test");
         }
     }
+    // A signed assertion whose prefix is declared only on the Response it is decrypted
+    // into: the signature is checked with the inherited declaration.
+    let none = Opts {
+        allow_sha1: false,
+        allow_cbc: false,
+    };
+    let inherited = Spec::new(Shape::Google, ACS, SP, "ann@acme.test").signing(Signing::Both);
+    let xml = idp.encrypted_response(
+        &inherited,
+        &sp.certificate_pem,
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    );
+    let v = check_with(&idp, &xml, &keys, none).unwrap();
+    assert!(v.signed.assertion && v.encrypted);
+    // An EncryptedKey costs an RSA operation per SP key: more than four are refused
+    // (before any is tried; the Response is not signed, so nothing is checked first).
+    let xml = idp.encrypted_response(
+        &Spec::new(Shape::Okta, ACS, SP, "ann@acme.test").signing(Signing::Assertion),
+        &sp.certificate_pem,
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    );
+    check_with(
+        &idp,
+        &xml,
+        &keys,
+        Opts {
+            allow_sha1: false,
+            allow_cbc: false,
+        },
+    )
+    .unwrap();
+    let ek_start = xml.find("<xenc:EncryptedKey").unwrap();
+    let ek_end = xml.find("</xenc:EncryptedKey>").unwrap() + "</xenc:EncryptedKey>".len();
+    let many = format!(
+        "{}{}{}",
+        &xml[..ek_start],
+        xml[ek_start..ek_end].repeat(5),
+        &xml[ek_end..]
+    );
+    assert!(matches!(
+        check_with(
+            &idp,
+            &many,
+            &keys,
+            Opts {
+                allow_sha1: false,
+                allow_cbc: false
+            }
+        ),
+        Err(SamlError::Decrypt(_))
+    ));
     // AES-CBC only when opted in; without the SP key nothing decrypts.
     let spec = Spec::new(Shape::Okta, ACS, SP, "ann@acme.test");
     let cbc = idp.encrypted_response(

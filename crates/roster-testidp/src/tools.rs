@@ -127,15 +127,11 @@ pub fn assertion_span(xml: &str) -> (usize, usize) {
 
 pub(crate) fn encrypt_assertion(dir: &Path, signed: &str, spec: &Spec, sp_cert_pem: &str, content_alg: &str) -> String {
     let (start, end) = assertion_span(signed);
-    let mut assertion = signed[start..end].to_string();
-    if spec.shape == Shape::Google {
-        // Its prefix is declared on the Response; the encrypted fragment stands alone.
-        assertion = assertion.replacen(
-            "<saml2:Assertion",
-            r#"<saml2:Assertion xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion""#,
-            1,
-        );
-    }
+    let assertion = signed[start..end].to_string();
+    // Google's shape declares the assertion prefix on the Response only: its fragment
+    // is encrypted as the bytes it is (not as a standalone XML document), so the
+    // plaintext relies on the declarations of the Response it is decrypted into.
+    let raw = spec.shape == Shape::Google;
     let template = format!(
         concat!(
             r#"<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
@@ -156,20 +152,25 @@ pub(crate) fn encrypt_assertion(dir: &Path, signed: &str, spec: &Spec, sp_cert_p
     let tmpl = write(dir, "enc-template.xml", &template);
     let cert = write(dir, "sp-cert.pem", sp_cert_pem);
     let out = dir.join(format!("{}-enc.xml", uuid::Uuid::new_v4().simple()));
-    run_xmlsec1(&[
+    let mut args = vec![
         "--encrypt",
         "--pubkey-cert-pem",
         cert.to_str().expect("path"),
         "--session-key",
         session,
-        "--xml-data",
-        data.to_str().expect("path"),
-        "--node-name",
-        "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-        "--output",
-        out.to_str().expect("path"),
-        tmpl.to_str().expect("path"),
-    ]);
+    ];
+    if raw {
+        args.extend(["--binary-data", data.to_str().expect("path")]);
+    } else {
+        args.extend([
+            "--xml-data",
+            data.to_str().expect("path"),
+            "--node-name",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        ]);
+    }
+    args.extend(["--output", out.to_str().expect("path"), tmpl.to_str().expect("path")]);
+    run_xmlsec1(&args);
     let enc = std::fs::read_to_string(&out).expect("encrypted output");
     let enc = match enc.find("?>") {
         Some(i) if enc.starts_with("<?xml") => enc[i + 2..].trim(),

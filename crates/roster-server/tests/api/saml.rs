@@ -430,6 +430,8 @@ async fn connections_from_metadata_and_certificate_warnings(backend: Backend) {
     for bad in [
         json!({"idp_metadata_xml": "<not metadata/>"}),
         json!({"idp_certificates": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"]}),
+        // Unsigned metadata over plain http could be swapped on the way: https only.
+        json!({"idp_metadata_url": "http://idp.example.test/metadata"}),
     ] {
         let a = app
             .post(
@@ -440,15 +442,35 @@ async fn connections_from_metadata_and_certificate_warnings(backend: Backend) {
         assert_eq!(a.status, 400, "{}", a.body);
     }
 
-    // A certificate that expires within 30 days is flagged.
+    // A PEM bundle (the next certificate first, as during the IdP's rotation) signs in.
+    let next = Idp::rsa(IDP_ENTITY);
+    let bundle = format!("{}\n{}", next.certificate_pem, idp.certificate_pem);
+    let bundled = conn.clone();
+    let patched = app
+        .patch(
+            &format!("/api/v1/connections/{conn}"),
+            json!({"saml": {"idp_entity_id": IDP_ENTITY, "idp_sso_url": "https://idp.example.test/sso", "idp_certificates": [bundle]}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let s = spec(&app, &bundled, Shape::Entra, "bundle@acme.test").in_response_to(&new_request(&app, &bundled).await);
+    assert_eq!(post_acs(&app, &bundled, &idp.response(&s), None).await.status, 303);
+    let s = spec(&app, &bundled, Shape::Entra, "bundle@acme.test").in_response_to(&new_request(&app, &bundled).await);
+    assert_eq!(post_acs(&app, &bundled, &next.response(&s), None).await.status, 303);
+
+    // A certificate that expires within 30 days is flagged: both of the bundle's.
     let not_after = roster_saml::TrustedKey::parse(&idp.certificate_pem)
         .unwrap()
         .not_after_ms;
     app.clock.advance_ms(not_after - 10 * 86_400_000 - app.clock.now());
     let c = app.get(&format!("/api/v1/connections/{conn}")).await.body;
     let warnings = c["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{c}");
-    assert!(warnings[0].as_str().unwrap().contains("expires on"), "{c}");
+    assert_eq!(warnings.len(), 2, "{c}");
+    assert!(
+        warnings.iter().all(|w| w.as_str().unwrap().contains("expires on")),
+        "{c}"
+    );
+    assert_eq!(c["idp_certificates_info"].as_array().unwrap().len(), 2);
     assert!(c["idp_certificates_info"][0]["not_after"].as_str().is_some());
 }
 

@@ -74,12 +74,44 @@ fn check_url(what: &str, raw: &str) -> Result<(), ApiError> {
 }
 
 /// Fetches IdP metadata from `url` with a timeout and a size cap.
+/// The metadata names the keys every sign-in is checked with, and it is not signed
+/// itself: it is fetched over https only (plain http only from this machine).
+fn fetch_allowed(u: &url::Url) -> bool {
+    match u.scheme() {
+        "https" => true,
+        "http" => match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 pub async fn fetch_metadata(url: &str) -> Result<String, ApiError> {
     check_url("idp_metadata_url", url)?;
+    let parsed = url::Url::parse(url.trim())
+        .map_err(|_| ApiError::bad_request("invalid_url", "idp_metadata_url is not a URL"))?;
+    if !fetch_allowed(&parsed) {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "idp_metadata_url must be an https URL: the metadata names the keys sign-ins are trusted with",
+        ));
+    }
     let bad = |why: String| ApiError::bad_request("invalid_metadata", format!("idp_metadata_url: {why}"));
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 3 {
+            attempt.error("more than 3 redirects")
+        } else if !fetch_allowed(attempt.url()) {
+            attempt.error("a redirect away from https")
+        } else {
+            attempt.follow()
+        }
+    });
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(METADATA_TIMEOUT_SECS))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirects)
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut resp = client

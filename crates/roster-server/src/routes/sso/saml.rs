@@ -15,14 +15,18 @@ use axum::response::{IntoResponse, Response};
 use roster_core::signin::{read_facts, RawAttributes, Source};
 use roster_core::Protocol;
 use roster_saml::authn::AuthnRequest;
-use roster_saml::keys::{generate_sp_key, TrustedKey};
+use roster_saml::keys::{generate_sp_key, parse_certificates, TrustedKey};
 use roster_saml::metadata::{parse_idp_metadata, SpMetadata};
-use roster_saml::{decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SpKey, VerifiedAssertion};
+use roster_saml::{
+    decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
+};
 use roster_store::connections::{self, Connection};
 use roster_store::signin::Outcome;
 use roster_store::{provisioning, saml, Ctx};
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::OnceLock;
+use tokio::sync::Semaphore;
 
 /// How long an AuthnRequest may be answered.
 const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
@@ -73,11 +77,11 @@ impl SamlConfig {
         let (Some(idp_entity_id), Some(idp_sso_url)) = (entity, sso) else {
             return Err(SsoFailure::not_configured("the IdP entity id or SSO URL is missing"));
         };
-        let idp_keys = certs
-            .iter()
-            .map(|c| TrustedKey::parse(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
+        // Each entry may be one certificate or a PEM bundle of several.
+        let mut idp_keys: Vec<TrustedKey> = Vec::new();
+        for c in &certs {
+            idp_keys.extend(parse_certificates(c).map_err(|e| SsoFailure::not_configured(e.to_string()))?);
+        }
         if idp_keys.is_empty() {
             return Err(SsoFailure::not_configured("no IdP signing certificate"));
         }
@@ -272,6 +276,21 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
     Ok(url)
 }
 
+/// Runs `verify` (parsing, canonicalization, RSA) on the blocking pool, never on an
+/// async worker, and at most one per core at a time: a costly response then delays
+/// other sign-ins a little instead of stalling every request of the server.
+async fn verify_off_the_runtime(
+    verify: impl FnOnce() -> Result<VerifiedAssertion, SamlError> + Send + 'static,
+) -> Result<VerifiedAssertion, SsoFailure> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+    let _slot = slots.acquire().await.map_err(|_| SsoFailure::internal())?;
+    tokio::task::spawn_blocking(verify)
+        .await
+        .map_err(|_| SsoFailure::internal())?
+        .map_err(|e| SsoFailure::saml(&e))
+}
+
 /// What the first ACS transaction decided.
 enum Gate {
     Go(String),
@@ -319,28 +338,31 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         .read(move |db| Box::pin(async move { saml::live_keys(db, &cid, now).await }))
         .await
         .map_err(|_| SsoFailure::internal())?;
-    let sp_keys: Vec<SpKey> = stored
-        .iter()
-        .filter_map(|k| SpKey::from_pem(&k.private_key_pem).ok())
-        .collect();
     let (entity, acs_url) = saml_urls(&state.config.public_url, &c.id);
-    let limits = Limits::default();
-    let xml = decode_post(&field, limits).map_err(|e| SsoFailure::saml(&e))?;
-    let exp = Expectations {
-        sp_entity_id: &entity,
-        acs_url: &acs_url,
-        idp_entity_id: &cfg.idp_entity_id,
-        idp_keys: &cfg.idp_keys,
-        policy: AlgorithmPolicy {
-            allow_sha1: cfg.allow_sha1,
-        },
-        allow_cbc: cfg.allow_cbc,
-        sp_keys: &sp_keys,
-        clock_skew_ms: cfg.clock_skew_ms,
-        now_ms: now,
-        limits,
-    };
-    let v = verify_response(&xml, &exp).map_err(|e| SsoFailure::saml(&e))?;
+    let v = verify_off_the_runtime(move || {
+        let sp_keys: Vec<SpKey> = stored
+            .iter()
+            .filter_map(|k| SpKey::from_pem(&k.private_key_pem).ok())
+            .collect();
+        let limits = Limits::default();
+        let xml = decode_post(&field, limits)?;
+        let exp = Expectations {
+            sp_entity_id: &entity,
+            acs_url: &acs_url,
+            idp_entity_id: &cfg.idp_entity_id,
+            idp_keys: &cfg.idp_keys,
+            policy: AlgorithmPolicy {
+                allow_sha1: cfg.allow_sha1,
+            },
+            allow_cbc: cfg.allow_cbc,
+            sp_keys: &sp_keys,
+            clock_skew_ms: cfg.clock_skew_ms,
+            now_ms: now,
+            limits,
+        };
+        verify_response(&xml, &exp)
+    })
+    .await?;
 
     let return_to = gate(state, c, &v, relay_state.as_deref()).await?;
     let raw = RawAttributes {
