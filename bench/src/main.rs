@@ -13,6 +13,10 @@
 //! - `scim-filter`: `GET /scim/v2/Users?filter=userName eq "…"` among the seeded users.
 //! - `scim-patch-user`: `PATCH /scim/v2/Users/{id}` replacing `title`.
 //! - `scim-group-patch`: single-member `PATCH` (add, then remove) on `--group`.
+//! - `saml-acs`: IdP-initiated SAML sign-ins through `POST /sso/saml/{id}/acs`, end to
+//!   end (verify, replay cache, JIT provisioning of `--users` people, session). The
+//!   `--max-requests` responses (Okta's and Entra's shapes, signed by xmlsec1 through
+//!   the test IdP) are made before the clock starts; each is used once.
 
 use clap::{Parser, ValueEnum};
 use serde_json::json;
@@ -29,6 +33,7 @@ enum Scenario {
     ScimFilter,
     ScimPatchUser,
     ScimGroupPatch,
+    SamlAcs,
 }
 
 #[derive(Parser)]
@@ -44,7 +49,7 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Seconds to run (after a one-second warm-up).
+    /// Seconds to run (after a warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Upper bound on requests, whatever the time.
@@ -74,6 +79,8 @@ struct Shared {
     issued: AtomicU64,
     /// SCIM ids of the seeded users, by index (filled by a lookup for patch scenarios).
     ids: Vec<String>,
+    /// `saml-acs`: the ACS path and the form bodies to post, one per request.
+    acs: Option<(String, Vec<String>)>,
 }
 
 fn rand_index(n: u64, salt: u64) -> u64 {
@@ -102,6 +109,25 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
             shared.client.get(format!("{}/api/v1/organizations/{}/teams/reader", a.base, shared.org)).bearer_auth(&a.token).send().await
         }
         Scenario::ScimSeed => return Err("scim-seed is not a timed scenario".into()),
+        Scenario::SamlAcs => {
+            let (path, forms) = shared.acs.as_ref().ok_or("no responses")?;
+            let form = forms.get(n as usize).ok_or("out of responses")?;
+            let r = shared
+                .client
+                .post(format!("{}{path}", a.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status();
+            let _ = r.bytes().await;
+            return if status == reqwest::StatusCode::SEE_OTHER {
+                Ok(())
+            } else {
+                Err(format!("status {status}"))
+            };
+        }
         Scenario::ScimCreate => {
             shared
                 .client
@@ -287,6 +313,99 @@ async fn setup(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
+/// A SAML connection that allows IdP-initiated sign-in, trusting a new test IdP, and
+/// `--max-requests` signed responses for it (made on two threads).
+async fn saml_setup(shared: &Shared) -> Result<(String, Vec<String>), String> {
+    use roster_testidp::{post_field, Idp, Shape, Spec};
+    let a = &shared.args;
+    let admin = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        shared
+            .client
+            .request(method, format!("{}/api/v1{path}", a.base))
+            .bearer_auth(&a.token)
+            .json(&body)
+            .send()
+    };
+    let idp = Idp::rsa("https://idp.bench.test/app");
+    let company = format!("bench-{}", std::process::id());
+    let steps = [
+        ("/organizations".to_string(), json!({ "name": company })),
+        (format!("/companies/{company}/domains"), json!({ "domain": a.domain })),
+        (
+            format!("/companies/{company}/domains/{}/verify", a.domain),
+            json!({ "method": "manual" }),
+        ),
+    ];
+    for (path, body) in steps {
+        let r = admin(reqwest::Method::POST, path.clone(), body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("{path}: {}", r.status()));
+        }
+    }
+    let r = admin(
+        reqwest::Method::POST,
+        "/connections".into(),
+        json!({ "company": company, "name": format!("{company}-idp"), "protocol": "saml", "domains": [a.domain],
+                "default_organization": company, "default_team": "everyone", "idp_initiated": true,
+                "saml": { "idp_entity_id": idp.entity_id, "idp_sso_url": "https://idp.bench.test/sso",
+                          "idp_certificates": [idp.certificate_pem] } }),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!(
+            "creating the connection: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        ));
+    }
+    let c: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    let acs = c["acs_url"].as_str().ok_or("no acs_url")?.to_string();
+    let sp = c["sp_entity_id"].as_str().ok_or("no sp_entity_id")?.to_string();
+    let path = format!("/{}", acs.splitn(4, '/').nth(3).ok_or("an odd acs_url")?);
+    let count = a.max_requests.min(100_000);
+    let users = a.users.max(1);
+    let domain = a.domain.clone();
+    let started = Instant::now();
+    let forms: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (idp, acs, sp, domain) = (&idp, &acs, &sp, &domain);
+                s.spawn(move || {
+                    (0..count)
+                        .filter(|i| i % 2 == w)
+                        .map(|i| {
+                            let shape = if i % 4 < 2 { Shape::Okta } else { Shape::Entra };
+                            let spec = Spec::new(shape, acs, sp, &format!("sa{}@{domain}", i % users))
+                                .attr("groups", &["bench:engineering", "Everyone"]);
+                            let field = post_field(&idp.response(&spec));
+                            format!("SAMLResponse={}", url_encode(&field))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    });
+    eprintln!(
+        "made {} signed responses in {:.1}s",
+        forms.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((path, forms))
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -303,13 +422,21 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let org = format!("load-{}", std::process::id());
-        let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().map_err(|e| e.to_string())?;
+        // Redirects are answers to measure (the ACS answers 303), not to follow.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .redirect(reqwest::redirect::Policy::none())
+            .build().map_err(|e| e.to_string())?;
         let scim_scenario = !matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
-        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new() };
+        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None };
         if matches!(shared.args.scenario, Scenario::ScimSeed) {
             return seed(&shared).await;
         }
-        if scim_scenario {
+        if matches!(shared.args.scenario, Scenario::SamlAcs) {
+            let (path, forms) = saml_setup(&shared).await?;
+            shared.args.max_requests = forms.len() as u64;
+            shared.acs = Some((path, forms));
+        } else if scim_scenario {
             if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
                 shared.ids = patch_targets(&shared).await?;
             }
@@ -317,7 +444,9 @@ fn main() -> Result<(), String> {
             setup(&shared).await?;
         }
         let shared = Arc::new(shared);
-        let warmup_end = Instant::now() + Duration::from_secs(1);
+        // A one-second warm-up; a quarter of that where every request is made in advance.
+        let warmup = if shared.acs.is_some() { Duration::from_millis(250) } else { Duration::from_secs(1) };
+        let warmup_end = Instant::now() + warmup;
         let end = warmup_end + Duration::from_secs(shared.args.seconds);
         let mut tasks = Vec::new();
         for _ in 0..shared.args.concurrency {
@@ -348,9 +477,11 @@ fn main() -> Result<(), String> {
         }
         let mut all = Vec::new();
         let mut errors = 0;
+        let mut last_done = warmup_end;
         let mut first_error = None;
         for t in tasks {
             let (lat, e, fe) = t.await.map_err(|e| e.to_string())?;
+            last_done = last_done.max(Instant::now());
             all.extend(lat);
             errors += e;
             if first_error.is_none() {
@@ -358,7 +489,8 @@ fn main() -> Result<(), String> {
             }
         }
         all.sort_unstable();
-        let secs = shared.args.seconds as f64;
+        // A bounded scenario may run out of requests before the time is up.
+        let secs = last_done.saturating_duration_since(warmup_end).as_secs_f64().clamp(0.001, shared.args.seconds as f64);
         println!(
             "{:<28} {:>14?} conc={:<4} ok={:<8} err={:<5} {:>9.0} req/s  p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms",
             shared.args.label,
