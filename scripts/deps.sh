@@ -4,8 +4,8 @@
 #     Roster's canonicalization and signature verdicts;
 #   - a Python venv with signxml (a second, independent SAML signer) and the SCIM
 #     conformance checker scim2-tester with its runner scim2-cli.
-# Source it (`. scripts/deps.sh`): it exports ROSTER_VENV and ROSTER_PYTHON.
-set -euo pipefail
+# Source it (`. scripts/deps.sh`) from a script that runs with `set -euo pipefail`: it
+# exports ROSTER_VENV and ROSTER_PYTHON, and leaves the caller's shell options alone.
 
 export ROSTER_VENV="${ROSTER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-venv}"
 export ROSTER_PYTHON="$ROSTER_VENV/bin/python"
@@ -19,7 +19,7 @@ apt_install() {
   }
 }
 
-command -v xmlsec1 >/dev/null || apt_install xmlsec1
+command -v xmlsec1 >/dev/null || apt_install xmlsec1 || return 1
 
 python_deps=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "signxml==5.2.0")
 stamp="$ROSTER_VENV/.roster-deps"
@@ -27,7 +27,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
   python3 -m venv "$ROSTER_VENV" 2>/dev/null || {
     apt_install python3-venv
     python3 -m venv "$ROSTER_VENV"
-  }
-  "$ROSTER_VENV/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}"
+  } || return 1
+  "$ROSTER_VENV/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}" || return 1
   echo "${python_deps[*]}" >"$stamp"
 fi
