@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use roster_saml::keys::TrustedKey;
-use roster_saml::{decode_post, verify_response, AlgorithmPolicy, Expectations, Limits};
+use roster_saml::{decode_post, verify_response, Limits};
 use roster_testidp::{post_field, Idp, Shape, Spec};
 use std::hint::black_box;
 
@@ -33,18 +33,7 @@ fn bench(c: &mut Criterion) {
     let entra = typical(&idp, Shape::Entra);
     let field = post_field(&xml);
     let keys = vec![TrustedKey::parse(&idp.certificate_pem).expect("the IdP certificate")];
-    let exp = Expectations {
-        sp_entity_id: SP,
-        acs_url: ACS,
-        idp_entity_id: &idp.entity_id,
-        idp_keys: &keys,
-        policy: AlgorithmPolicy::default(),
-        allow_cbc: false,
-        sp_keys: &[],
-        clock_skew_ms: 120_000,
-        now_ms: roster_testidp::now_ms(),
-        limits: Limits::default(),
-    };
+    let exp = roster_testidp::expectations(&idp.entity_id, &keys, ACS, SP);
     verify_response(&xml, &exp).expect("the fixture verifies");
     verify_response(&entra, &exp).expect("the fixture verifies");
     println!(

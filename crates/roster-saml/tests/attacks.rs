@@ -2,9 +2,9 @@
 //! through the real ACS in the server's tests, which also check nothing changed.)
 
 use roster_saml::keys::TrustedKey;
-use roster_saml::{verify_response, AlgorithmPolicy, Expectations, Limits, SamlError};
+use roster_saml::{verify_response, SamlError};
 use roster_testidp::attacks::*;
-use roster_testidp::{Idp, Shape, Signing, Spec};
+use roster_testidp::{expectations, Idp, Shape, Signing, Spec};
 
 const ACS: &str = "https://roster.example/sso/saml/c1/acs";
 const SP: &str = "https://roster.example/sso/saml/c1/metadata";
@@ -13,19 +13,7 @@ const VICTIM: &str = "admin@acme.test";
 
 fn verify(idp: &Idp, xml: &str) -> Result<String, SamlError> {
     let keys = vec![TrustedKey::parse(&idp.certificate_pem).unwrap()];
-    let exp = Expectations {
-        sp_entity_id: SP,
-        acs_url: ACS,
-        idp_entity_id: &idp.entity_id,
-        idp_keys: &keys,
-        policy: AlgorithmPolicy::default(),
-        allow_cbc: false,
-        sp_keys: &[],
-        clock_skew_ms: 120_000,
-        now_ms: roster_testidp::now_ms(),
-        limits: Limits::default(),
-    };
-    verify_response(xml, &exp).map(|v| v.name_id.unwrap_or_default())
+    verify_response(xml, &expectations(&idp.entity_id, &keys, ACS, SP)).map(|v| v.name_id.unwrap_or_default())
 }
 
 fn refused(idp: &Idp, name: &str, xml: &str) -> SamlError {
@@ -216,18 +204,7 @@ fn comments_and_cdata_cannot_truncate_identity() {
 fn in_response_to_comes_only_from_signed_content() {
     let idp = Idp::rsa("https://idp.example/app");
     let keys = vec![TrustedKey::parse(&idp.certificate_pem).unwrap()];
-    let exp = Expectations {
-        sp_entity_id: SP,
-        acs_url: ACS,
-        idp_entity_id: &idp.entity_id,
-        idp_keys: &keys,
-        policy: AlgorithmPolicy::default(),
-        allow_cbc: false,
-        sp_keys: &[],
-        clock_skew_ms: 120_000,
-        now_ms: roster_testidp::now_ms(),
-        limits: Limits::default(),
-    };
+    let exp = expectations(&idp.entity_id, &keys, ACS, SP);
     // SP-initiated, only the assertion signed (Entra): the request comes from the
     // signed confirmation.
     let sp_initiated = idp.response(&Spec::new(Shape::Entra, ACS, SP, ATTACKER).in_response_to("_req1"));

@@ -21,18 +21,12 @@ struct Opts {
 fn check_with(idp: &Idp, xml: &str, sp_keys: &[SpKey], o: Opts) -> Result<VerifiedAssertion, SamlError> {
     let keys = vec![TrustedKey::parse(&idp.certificate_pem).unwrap()];
     let exp = Expectations {
-        sp_entity_id: SP,
-        acs_url: ACS,
-        idp_entity_id: &idp.entity_id,
-        idp_keys: &keys,
         policy: AlgorithmPolicy {
             allow_sha1: o.allow_sha1,
         },
         allow_cbc: o.allow_cbc,
         sp_keys,
-        clock_skew_ms: 120_000,
-        now_ms: roster_testidp::now_ms(),
-        limits: Limits::default(),
+        ..roster_testidp::expectations(&idp.entity_id, &keys, ACS, SP)
     };
     verify_response(xml, &exp)
 }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use roster_saml::keys::TrustedKey;
-use roster_saml::{verify_response, AlgorithmPolicy, Expectations, Limits};
+use roster_saml::verify_response;
 use roster_testidp::{Idp, Shape, Signing, Spec};
 use std::sync::OnceLock;
 
@@ -95,18 +95,7 @@ proptest! {
         let mutated = apply(f.xml.as_bytes(), &muts);
         let text = String::from_utf8_lossy(&mutated);
         let keys = [f.key.clone()];
-        let exp = Expectations {
-            sp_entity_id: SP,
-            acs_url: ACS,
-            idp_entity_id: &f.issuer,
-            idp_keys: &keys,
-            policy: AlgorithmPolicy::default(),
-            allow_cbc: false,
-            sp_keys: &[],
-            clock_skew_ms: 120_000,
-            now_ms: roster_testidp::now_ms(),
-            limits: Limits::default(),
-        };
+        let exp = roster_testidp::expectations(&f.issuer, &keys, ACS, SP);
         if let Ok(v) = verify_response(&text, &exp) {
             // Only changes the signatures do not cover (whitespace between elements,
             // the XML declaration, KeyInfo, ...) may pass, and they change nothing read.

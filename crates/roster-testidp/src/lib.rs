@@ -111,6 +111,29 @@ impl Drop for Idp {
 }
 
 /// Now, in Unix milliseconds.
+/// What an SP at `acs` / `sp` (its entity id) checks of a response from `idp_entity_id`
+/// signed with `keys`: default policy (no SHA-1, no CBC), no SP keys, 120 s of skew, the
+/// wall clock, default limits. Override fields with struct update syntax.
+pub fn expectations<'a>(
+    idp_entity_id: &'a str,
+    keys: &'a [roster_saml::TrustedKey],
+    acs: &'a str,
+    sp: &'a str,
+) -> roster_saml::Expectations<'a> {
+    roster_saml::Expectations {
+        sp_entity_id: sp,
+        acs_url: acs,
+        idp_entity_id,
+        idp_keys: keys,
+        policy: roster_saml::AlgorithmPolicy::default(),
+        allow_cbc: false,
+        sp_keys: &[],
+        clock_skew_ms: 120_000,
+        now_ms: now_ms(),
+        limits: roster_saml::Limits::default(),
+    }
+}
+
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }
