@@ -14,6 +14,7 @@ mod organizations;
 mod provisioning;
 mod saml;
 mod saml_attacks;
+mod saml_scim;
 mod scim;
 mod scim_groups;
 mod scim_provisioning;
