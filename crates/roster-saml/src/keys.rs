@@ -189,15 +189,19 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     out
 }
 
-fn pkcs8_der(pem: &str) -> Result<Vec<u8>, SamlError> {
-    let body: String = pem
-        .lines()
+/// The base64 body of a PEM block, without its armour lines and whitespace (as
+/// metadata's `X509Certificate` carries a certificate).
+pub fn pem_body(pem: &str) -> String {
+    pem.lines()
         .filter(|l| !l.starts_with("-----"))
         .flat_map(|l| l.chars())
         .filter(|c| !c.is_whitespace())
-        .collect();
+        .collect()
+}
+
+fn pkcs8_der(pem: &str) -> Result<Vec<u8>, SamlError> {
     STANDARD
-        .decode(body)
+        .decode(pem_body(pem))
         .map_err(|_| SamlError::Key("the SP private key is not PEM".into()))
 }
 

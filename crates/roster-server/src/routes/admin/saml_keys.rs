@@ -7,14 +7,12 @@
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::routes::sso::saml::sp_keys;
-use crate::routes::sso::saml_urls;
+use crate::routes::sso::saml::{new_sp_key, sp_keys};
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_core::Protocol;
-use roster_saml::keys::generate_sp_key;
 use roster_store::{connections, saml};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,11 +108,9 @@ async fn rotate(
     }
     let c = saml_connection(&state, id).await?;
     let now = state.now();
-    let (entity, _) = saml_urls(&state.config.public_url, &c.id);
-    let material = tokio::task::spawn_blocking(move || generate_sp_key(&entity, now, 5 * 365))
+    let material = new_sp_key(&state, &c.id, now)
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "could not make a key"))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
     let ctx = admin.ctx(&state);
     let cid = c.id.clone();
     let retire_at = now + i64::from(overlap_days) * 86_400_000;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use roster_core::signin::{read_facts, RawAttributes, Source};
 use roster_core::Protocol;
 use roster_saml::authn::AuthnRequest;
-use roster_saml::keys::{generate_sp_key, parse_certificates, TrustedKey};
+use roster_saml::keys::{generate_sp_key, parse_certificates, pem_body, SpKeyMaterial, TrustedKey};
 use roster_saml::metadata::{parse_idp_metadata, SpMetadata};
 use roster_saml::{
     decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
@@ -132,6 +132,16 @@ async fn find_connection(state: &AppState, id: &str) -> Result<Connection, SsoFa
 }
 
 /// The connection's live SP keys, newest first; the first is made on first use.
+/// A new SP key pair for the connection, made on the blocking pool (RSA key generation
+/// takes tens of milliseconds).
+pub(crate) async fn new_sp_key(state: &AppState, connection_id: &str, now: i64) -> Result<SpKeyMaterial, String> {
+    let (entity, _) = saml_urls(&state.config.public_url, connection_id);
+    tokio::task::spawn_blocking(move || generate_sp_key(&entity, now, SP_CERT_DAYS))
+        .await
+        .map_err(|_| "could not make a key".to_string())?
+        .map_err(|e| e.to_string())
+}
+
 pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<saml::SpKey>, SsoFailure> {
     let now = state.now();
     let cid = connection.id.clone();
@@ -143,18 +153,14 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
     if !keys.is_empty() {
         return Ok(keys);
     }
-    let (entity, _) = saml_urls(&state.config.public_url, &connection.id);
-    let material = tokio::task::spawn_blocking(move || generate_sp_key(&entity, now, SP_CERT_DAYS))
-        .await
-        .map_err(|_| SsoFailure::internal())?
-        .map_err(|e| {
-            SsoFailure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "sp_key",
-                "Sign-in is unavailable right now.",
-                e.to_string(),
-            )
-        })?;
+    let material = new_sp_key(state, &connection.id, now).await.map_err(|e| {
+        SsoFailure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sp_key",
+            "Sign-in is unavailable right now.",
+            e,
+        )
+    })?;
     let ctx = Ctx::new("system", None, current_trace_id(), now);
     let cid = connection.id.clone();
     state
@@ -183,10 +189,6 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
         .map_err(|_| SsoFailure::internal())
 }
 
-fn cert_base64(pem: &str) -> String {
-    pem.lines().filter(|l| !l.starts_with("-----")).collect()
-}
-
 /// `GET /sso/saml/{id}/metadata`: the SP metadata to give the IdP.
 pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let result = async {
@@ -194,7 +196,7 @@ pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> 
         let keys = sp_keys(&state, &c).await?;
         let sign = SamlConfig::load(&c).map(|s| s.sign_requests).unwrap_or(true);
         let (entity, acs) = saml_urls(&state.config.public_url, &c.id);
-        let certs: Vec<String> = keys.iter().map(|k| cert_base64(&k.certificate_pem)).collect();
+        let certs: Vec<String> = keys.iter().map(|k| pem_body(&k.certificate_pem)).collect();
         Ok::<_, SsoFailure>(
             SpMetadata {
                 entity_id: &entity,
