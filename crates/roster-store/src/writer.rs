@@ -160,21 +160,28 @@ async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job
 
 async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
-    // lock upgrade.
-    conn.execute("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
-    for job in batch.iter_mut() {
-        if let Err(e) = conn.execute("SAVEPOINT w").await {
+    // lock upgrade. Each write runs in its own savepoint; ending one savepoint and
+    // opening the next is one round trip to the connection, as are the first and last.
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut step = "BEGIN IMMEDIATE; SAVEPOINT w";
+    let n = batch.len();
+    for (i, job) in batch.iter_mut().enumerate() {
+        if let Err(e) = conn.execute(step).await {
             let _ = conn.execute("ROLLBACK").await;
             return Err(e.to_string());
         }
         let ok = job.run(conn).await;
-        let end = if ok { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
-        if let Err(e) = conn.execute(end).await {
-            let _ = conn.execute("ROLLBACK").await;
-            return Err(e.to_string());
-        }
+        let last = i + 1 == n;
+        step = match (ok, last) {
+            (true, false) => "RELEASE w; SAVEPOINT w",
+            (false, false) => "ROLLBACK TO w; RELEASE w; SAVEPOINT w",
+            (true, true) => "RELEASE w; COMMIT",
+            (false, true) => "ROLLBACK TO w; RELEASE w; COMMIT",
+        };
     }
-    match conn.execute("COMMIT").await {
+    match conn.execute(step).await {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute("ROLLBACK").await;

@@ -12,6 +12,7 @@ crate::on_both_backends!(
     paging_sorting_projection_and_versions,
     failures_are_in_the_connection_error_log,
     oversized_bodies_get_a_scim_413,
+    users_carry_their_groups_and_group_pages_their_members,
 );
 
 async fn group_push_rename_and_member_removal(backend: Backend) {
@@ -370,4 +371,84 @@ async fn oversized_bodies_get_a_scim_413(backend: Backend) {
     );
     let s = Scim { app: &app, token };
     assert_eq!(s.get("/Users").await.body["totalResults"], 0);
+}
+
+/// A User's `groups` are read with it (one query) on every read path, ordered by name;
+/// a page of Groups carries each Group's own members (one query for the page).
+async fn users_carry_their_groups_and_group_pages_their_members(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let r = scim
+            .post(
+                "/Users",
+                json!({ "schemas": [USER], "userName": format!("{name}@acme.test") }),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        assert!(r.body.get("groups").is_none(), "a new User is in no Group");
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let mut gids = Vec::new();
+    for (name, members) in [("zeta", vec![0, 1]), ("Alpha", vec![0]), ("mid", vec![2])] {
+        let members: Vec<Value> = members.iter().map(|i: &usize| json!({ "value": ids[*i] })).collect();
+        let r = scim
+            .post("/Groups", json!({ "displayName": name, "members": members }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        gids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["groups"]
+            .as_array()
+            .map(|a| a.iter().map(|g| g["display"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    // By id, in a filtered list, and in a PATCH answer: both Groups, by name.
+    let r = scim.get(&format!("/Users/{}", ids[0])).await;
+    assert_eq!(names(&r.body), ["Alpha", "zeta"]);
+    assert_eq!(r.body["groups"][0]["value"], gids[1].as_str());
+    let r = scim.get("/Users?filter=userName%20eq%20%22a@acme.test%22").await;
+    assert_eq!(names(&r.body["Resources"][0]), ["Alpha", "zeta"]);
+    let r = scim.get("/Users?sortBy=userName").await;
+    let listed: Vec<Vec<String>> = r.body["Resources"].as_array().unwrap().iter().map(names).collect();
+    assert_eq!(listed, [vec!["Alpha", "zeta"], vec!["zeta"], vec!["mid"]]);
+    let r = scim
+        .patch(
+            &format!("/Users/{}", ids[1]),
+            json!([{ "op": "replace", "path": "displayName", "value": "ignored" }, { "op": "replace", "path": "title", "value": "Dr" }]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&r.body), ["zeta"]);
+    // Left out when excluded.
+    let r = scim.get(&format!("/Users/{}?excludedAttributes=groups", ids[0])).await;
+    assert!(r.body.get("groups").is_none(), "{}", r.body);
+    // A page of Groups: each with its own members, none with another's.
+    let r = scim.get("/Groups?sortBy=displayName").await;
+    let page: Vec<(String, Vec<String>)> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut m: Vec<String> = g["members"]
+                .as_array()
+                .map(|a| a.iter().map(|m| m["value"].as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            m.sort();
+            (g["displayName"].as_str().unwrap().to_string(), m)
+        })
+        .collect();
+    let mut zeta = vec![ids[0].clone(), ids[1].clone()];
+    zeta.sort();
+    assert_eq!(
+        page,
+        [
+            ("Alpha".to_string(), vec![ids[0].clone()]),
+            ("mid".to_string(), vec![ids[2].clone()]),
+            ("zeta".to_string(), zeta),
+        ]
+    );
 }

@@ -17,6 +17,7 @@ use roster_scim::patch::MemberOp;
 use roster_scim::ScimError;
 use serde_json::{json, Map, Value};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct ScimGroup {
@@ -85,16 +86,35 @@ pub async fn list(
 
 /// A Group's members: (User id, userName).
 pub async fn members_of(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT u.id, u.user_name FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
-         WHERE gm.group_id = $1 ORDER BY u.id",
-    )
-    .bind(group_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("user_name")?)))
-        .collect()
+    let mut of = members_of_each(conn, std::slice::from_ref(&group_id.to_string())).await?;
+    Ok(of.remove(group_id).unwrap_or_default())
+}
+
+/// The members of each of `group_ids` (a page of Groups), in one query per 500 Groups
+/// rather than one per Group.
+pub async fn members_of_each(
+    conn: &mut AnyConnection,
+    group_ids: &[String],
+) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in group_ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT gm.group_id, u.id, u.user_name FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
+             WHERE gm.group_id IN ({}) ORDER BY gm.group_id, u.id",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.entry(r.try_get("group_id")?)
+                .or_default()
+                .push((r.try_get("id")?, r.try_get("user_name")?));
+        }
+    }
+    Ok(out)
 }
 
 /// G4: the organization and team a displayName maps to (the team is created when

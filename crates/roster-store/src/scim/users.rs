@@ -1,17 +1,16 @@
 //! SCIM Users of a connection, and their provisioning through the core planner.
 
 use super::filter_sql::Resource;
-use super::{page, ListQuery};
+use super::{backend_of, page, ListQuery};
 use crate::audit::{self, Change};
 use crate::connections::{get_bool, Connection};
 use crate::directory::users;
-use crate::{new_id, provisioning, Ctx, StoreError};
+use crate::{new_id, provisioning, Backend, Ctx, StoreError};
 use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
 use serde_json::{json, Map, Value};
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct ScimUser {
@@ -29,11 +28,43 @@ pub struct ScimUser {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The Groups (id, displayName) it is a member of, ordered by name, when they were
+    /// read with it.
+    pub groups: Option<Vec<(String, String)>>,
 }
 
-const SELECT: &str =
-    "SELECT r.id, r.connection_id, r.user_id, u.username, r.user_name, r.external_id, r.active, r.resource, \
-                      r.version, r.created_at, r.updated_at FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
+const COLUMNS: &str =
+    "r.id, r.connection_id, r.user_id, u.username, r.user_name, r.external_id, r.active, r.resource, \
+                       r.version, r.created_at, r.updated_at";
+const FROM: &str = "FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
+
+/// The select for Users, with their Groups as one JSON column read in the same query (a
+/// correlated subquery over the member index; no second round trip, no N+1).
+fn select(backend: Backend, with_groups: bool) -> String {
+    let groups = match (with_groups, backend) {
+        (false, _) => "NULL",
+        (true, Backend::Sqlite) => {
+            "(SELECT json_group_array(json_array(g.id, g.display_name)) FROM scim_group_members gm \
+             JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id)"
+        }
+        (true, Backend::Postgres) => {
+            "(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name)), '[]'::json)::text \
+             FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id)"
+        }
+    };
+    format!("SELECT {COLUMNS}, {groups} AS groups {FROM}")
+}
+
+/// The `groups` column: `None` when not selected, else the pairs ordered by name.
+fn groups_from(row: &sqlx::any::AnyRow) -> Result<Option<Vec<(String, String)>>, StoreError> {
+    let Some(text) = row.try_get::<Option<String>, _>("groups")? else {
+        return Ok(None);
+    };
+    let mut pairs: Vec<(String, String)> =
+        serde_json::from_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+    pairs.sort_by_cached_key(|(id, name)| (name.to_lowercase(), id.clone()));
+    Ok(Some(pairs))
+}
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
     let resource: String = row.try_get("resource")?;
@@ -49,66 +80,52 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        groups: groups_from(row)?,
     })
 }
 
-pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
-    super::row(conn, SELECT, connection_id, id, false)
+/// One User of the connection, with its Groups when `with_groups`.
+pub async fn get(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    id: &str,
+    with_groups: bool,
+) -> Result<Option<ScimUser>, StoreError> {
+    let select = select(backend_of(conn), with_groups);
+    super::row(conn, &select, connection_id, id, false)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
 }
 
-/// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
-/// changes of one resource must not both build on the same version; S9).
+/// The same with its Groups, locked until the transaction ends (PostgreSQL runs writes
+/// in parallel: two changes of one resource must not both build on the same version;
+/// S9).
 pub async fn get_for_update(
     conn: &mut AnyConnection,
     connection_id: &str,
     id: &str,
 ) -> Result<Option<ScimUser>, StoreError> {
-    super::row(conn, SELECT, connection_id, id, true)
+    let select = select(backend_of(conn), true);
+    super::row(conn, &select, connection_id, id, true)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
 }
 
-/// A page of the connection's Users matching the query, and how many match in all.
+/// A page of the connection's Users matching the query (with their Groups when
+/// `with_groups`), and how many match in all.
 pub async fn list(
     conn: &mut AnyConnection,
     connection_id: &str,
     q: &ListQuery,
+    with_groups: bool,
 ) -> Result<(i64, Vec<ScimUser>), StoreError> {
-    let (total, rows) = page(conn, "scim_users", Resource::Users, SELECT, connection_id, q).await?;
+    let select = select(backend_of(conn), with_groups);
+    let (total, rows) = page(conn, "scim_users", Resource::Users, &select, connection_id, q).await?;
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
-}
-
-/// The Groups (id, displayName) of each of `ids`, in one query.
-pub async fn groups_of(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT gm.scim_user_id, g.id, g.display_name FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id \
-         WHERE gm.scim_user_id IN ({}) ORDER BY g.display_name_key",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
-    for r in q.fetch_all(conn).await? {
-        out.entry(r.try_get("scim_user_id")?)
-            .or_default()
-            .push((r.try_get("id")?, r.try_get("display_name")?));
-    }
-    Ok(out)
 }
 
 /// The email a resource provisions: `userName` when it is one (S3), else its primary (or
@@ -333,6 +350,7 @@ pub async fn create(
         version: 1,
         created_at: ctx.now,
         updated_at: ctx.now,
+        groups: Some(Vec::new()),
     };
     write_row(conn, &u, true, 0).await?;
     record(conn, ctx, &u, "scim_user.create").await?;

@@ -53,16 +53,20 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
         .read(move |db| {
             Box::pin(async move {
                 let (total, rows) = groups::list(db, &connection_id, &q).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for g in rows {
-                    // Members only when asked for: `excludedAttributes=members` reads none.
-                    let members = if with_members {
-                        Some(groups::members_of(db, &g.id).await?)
-                    } else {
-                        None
-                    };
-                    out.push((g, members));
-                }
+                // Members only when asked for: `excludedAttributes=members` reads none.
+                let mut of = if with_members {
+                    let ids: Vec<String> = rows.iter().map(|g| g.id.clone()).collect();
+                    Some(groups::members_of_each(db, &ids).await?)
+                } else {
+                    None
+                };
+                let out = rows
+                    .into_iter()
+                    .map(|g| {
+                        let members = of.as_mut().map(|of| of.remove(&g.id).unwrap_or_default());
+                        (g, members)
+                    })
+                    .collect::<Vec<_>>();
                 Ok((total, out))
             })
         })

@@ -21,7 +21,8 @@ fn meta(kind: &str, location: &str, created: i64, updated: i64, version: i64) ->
     json!({ "resourceType": kind, "created": ts(created), "lastModified": ts(updated), "location": location, "version": etag(version) })
 }
 
-pub fn user(u: &ScimUser, groups: &[(String, String)], base: &str) -> Value {
+pub fn user(u: &ScimUser, base: &str) -> Value {
+    let groups = u.groups.as_deref().unwrap_or_default();
     let mut doc = u.resource.clone();
     let mut schemas = vec![Value::String(urn::USER.into())];
     for ext in [urn::ENTERPRISE_USER, urn::DOCKER_USER] {

@@ -41,21 +41,10 @@ pub async fn search_all(
                 let mut found_users = Vec::new();
                 let mut users_total = 0;
                 if let Ok(q) = &user_q {
-                    let (t, page) = users::list(db, &connection_id, &window(q, start - 1, count)).await?;
+                    let (t, page) = users::list(db, &connection_id, &window(q, start - 1, count), with_groups).await?;
                     users_total = t;
                     total += t;
-                    let mut of = if with_groups {
-                        users::groups_of(db, &page.iter().map(|u| u.id.clone()).collect::<Vec<_>>()).await?
-                    } else {
-                        Default::default()
-                    };
-                    found_users = page
-                        .into_iter()
-                        .map(|u| {
-                            let g = of.remove(&u.id).unwrap_or_default();
-                            (u, g)
-                        })
-                        .collect();
+                    found_users = page;
                 }
                 let mut found_groups = Vec::new();
                 if let Ok(q) = &group_q {
@@ -63,12 +52,14 @@ pub async fn search_all(
                     let take = (count - found_users.len() as i64).max(0);
                     let (t, page) = groups::list(db, &connection_id, &window(q, skip, take)).await?;
                     total += t;
+                    let mut of = if with_members {
+                        let ids: Vec<String> = page.iter().map(|g| g.id.clone()).collect();
+                        Some(groups::members_of_each(db, &ids).await?)
+                    } else {
+                        None
+                    };
                     for g in page {
-                        let members = if with_members {
-                            Some(groups::members_of(db, &g.id).await?)
-                        } else {
-                            None
-                        };
+                        let members = of.as_mut().map(|of| of.remove(&g.id).unwrap_or_default());
                         found_groups.push((g, members));
                     }
                 }
@@ -76,10 +67,7 @@ pub async fn search_all(
             })
         })
         .await?;
-    let mut resources: Vec<serde_json::Value> = found_users
-        .iter()
-        .map(|(u, g)| p.project(render::user(u, g, &base)))
-        .collect();
+    let mut resources: Vec<serde_json::Value> = found_users.iter().map(|u| p.project(render::user(u, &base))).collect();
     resources.extend(
         found_groups
             .iter()

@@ -36,31 +36,12 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
     let with_groups = p.wants("groups");
-    let (total, rows, groups) = state
+    let (total, rows) = state
         .store
-        .read(move |db| {
-            Box::pin(async move {
-                let (total, rows) = users::list(db, &connection_id, &q).await?;
-                let groups = if with_groups {
-                    users::groups_of(db, &rows.iter().map(|u| u.id.clone()).collect::<Vec<_>>()).await?
-                } else {
-                    Default::default()
-                };
-                Ok((total, rows, groups))
-            })
-        })
+        .read(move |db| Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await }))
         .await?;
     let start = p.list_query(Resource::Users)?.start_index;
-    let resources = rows
-        .iter()
-        .map(|u| {
-            p.project(render::user(
-                u,
-                groups.get(&u.id).map(Vec::as_slice).unwrap_or(&[]),
-                &base,
-            ))
-        })
-        .collect();
+    let resources = rows.iter().map(|u| p.project(render::user(u, &base))).collect();
     Ok(respond(
         StatusCode::OK,
         render::list_response(total, start, resources),
@@ -85,13 +66,9 @@ pub async fn search(
     list_with(state, auth, render::params_from_search(&body)).await
 }
 
-fn single(u: &ScimUser, groups: &[(String, String)], base: &str, p: &Params, status: StatusCode) -> Response {
+fn single(u: &ScimUser, base: &str, p: &Params, status: StatusCode) -> Response {
     let location = format!("{base}/Users/{}", u.id);
-    respond(
-        status,
-        p.project(render::user(u, groups, base)),
-        Some((u.version, location)),
-    )
+    respond(status, p.project(render::user(u, base)), Some((u.version, location)))
 }
 
 pub async fn get_one(
@@ -103,20 +80,13 @@ pub async fn get_one(
     let p = params(q)?;
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
+    let with_groups = p.wants("groups");
     let found = state
         .store
-        .read(move |db| {
-            Box::pin(async move {
-                let Some(u) = users::get(db, &connection_id, &id).await? else {
-                    return Ok(None);
-                };
-                let mut groups = users::groups_of(db, std::slice::from_ref(&u.id)).await?;
-                Ok(Some((groups.remove(&u.id).unwrap_or_default(), u)))
-            })
-        })
+        .read(move |db| Box::pin(async move { users::get(db, &connection_id, &id, with_groups).await }))
         .await?;
-    let (groups, u) = found.ok_or_else(|| ScimError::not_found("no such User"))?;
-    Ok(single(&u, &groups, &base, &p, StatusCode::OK))
+    let u = found.ok_or_else(|| ScimError::not_found("no such User"))?;
+    Ok(single(&u, &base, &p, StatusCode::OK))
 }
 
 pub async fn create(
@@ -134,7 +104,7 @@ pub async fn create(
         .store
         .write(move |db| Box::pin(async move { users::create(db, &ctx, &connection, doc).await }))
         .await?;
-    Ok(single(&u, &[], &base, &p, StatusCode::CREATED))
+    Ok(single(&u, &base, &p, StatusCode::CREATED))
 }
 
 /// PUT and PATCH: reads, checks `If-Match`, computes the new document and replaces —
@@ -166,14 +136,12 @@ async fn update(
                     Ok(d) => d,
                     Err(e) => return Ok(Err(e)),
                 };
-                let u = users::replace(db, &ctx, &connection, &current, doc).await?;
-                let mut groups = users::groups_of(db, std::slice::from_ref(&u.id)).await?;
-                Ok(Ok((groups.remove(&u.id).unwrap_or_default(), u)))
+                // The Groups were read with the resource, and a replacement keeps them.
+                Ok(Ok(users::replace(db, &ctx, &connection, &current, doc).await?))
             })
         })
         .await??;
-    let (groups, u) = result;
-    Ok(single(&u, &groups, &base, &p, StatusCode::OK))
+    Ok(single(&result, &base, &p, StatusCode::OK))
 }
 
 pub async fn replace(
