@@ -1,9 +1,17 @@
 //! The audit log: one row per change, written by the same transaction as the change.
+//!
+//! Inside [`crate::Store::write`] the events a write records are kept in a journal and
+//! inserted together by one statement when the write's work has succeeded, still inside
+//! its transaction: a SCIM create that records five events costs one round trip for
+//! them, not five. A write that fails leaves no events, as its changes are rolled back.
+//! Outside a write (a test on a bare connection), an event is inserted at once.
 
-use crate::{new_id, Ctx, StoreError};
+use crate::{new_id, Backend, Ctx, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
+use std::cell::RefCell;
+use std::sync::LazyLock;
 
 /// One change to record. `before`/`after` are the object's relevant fields.
 #[derive(Debug, Default, Clone)]
@@ -22,30 +30,104 @@ pub struct Change<'a> {
     pub reason: Option<String>,
 }
 
+/// An event waiting in the journal: the row's columns in table order, from `id` to
+/// `trace_id`.
+type Pending = [Value; 16];
+
+tokio::task_local! {
+    static JOURNAL: RefCell<Vec<Pending>>;
+}
+
 pub async fn record(conn: &mut AnyConnection, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, \
-         organization_id, connection_id, user_id, before, after, rule, reason, trace_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
+    let json_text = |v: Option<Value>| v.map_or(Value::Null, |v| Value::String(v.to_string()));
+    let event: Pending = [
+        Value::String(new_id()),
+        Value::from(ctx.now),
+        Value::String(ctx.actor_kind.to_string()),
+        text(ctx.actor_id.as_deref()),
+        Value::String(change.action.to_string()),
+        Value::String(change.object_kind.to_string()),
+        Value::String(change.object_id.to_string()),
+        text(change.company_id),
+        text(change.organization_id),
+        text(change.connection_id.or(ctx.connection_id.as_deref())),
+        text(change.user_id),
+        json_text(change.before),
+        json_text(change.after),
+        text(change.rule.or(ctx.cause.as_ref().map(|c| c.rule))),
+        change
+            .reason
+            .or_else(|| ctx.cause.as_ref().map(|c| c.reason.clone()))
+            .map_or(Value::Null, Value::String),
+        Value::String(ctx.trace_id.clone()),
+    ];
+    let mut event = Some(event);
+    // In a write: into its journal. Elsewhere: inserted now.
+    let _ = JOURNAL.try_with(|j| j.borrow_mut().extend(event.take()));
+    match event {
+        Some(e) => insert(conn, &[e]).await,
+        None => Ok(()),
+    }
+}
+
+/// Runs `work` with a journal, then inserts the events it recorded, on the same
+/// connection and transaction, if it succeeded.
+pub(crate) async fn journaled<'c, T, F>(conn: &'c mut AnyConnection, work: F) -> Result<T, StoreError>
+where
+    F: for<'a> FnOnce(&'a mut AnyConnection) -> futures::future::BoxFuture<'a, Result<T, StoreError>>,
+{
+    let (result, events) = JOURNAL
+        .scope(RefCell::new(Vec::new()), async {
+            let result = work(&mut *conn).await;
+            (result, JOURNAL.with(RefCell::take))
+        })
+        .await;
+    let value = result?;
+    insert(conn, &events).await?;
+    Ok(value)
+}
+
+const COLUMNS: &str = "id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, organization_id, \
+                       connection_id, user_id, before, after, rule, reason, trace_id";
+
+static SQLITE_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let values: Vec<String> = (0..16).map(|i| format!("json_extract(value, '$[{i}]')")).collect();
+    format!(
+        "INSERT INTO audit_events ({COLUMNS}) SELECT {} FROM json_each($1) ORDER BY key",
+        values.join(", ")
     )
-    .bind(new_id())
-    .bind(ctx.now)
-    .bind(ctx.actor_kind)
-    .bind(ctx.actor_id.as_deref())
-    .bind(change.action)
-    .bind(change.object_kind)
-    .bind(change.object_id)
-    .bind(change.company_id)
-    .bind(change.organization_id)
-    .bind(change.connection_id.or(ctx.connection_id.as_deref()))
-    .bind(change.user_id)
-    .bind(change.before.map(|v| v.to_string()))
-    .bind(change.after.map(|v| v.to_string()))
-    .bind(change.rule.or(ctx.cause.as_ref().map(|c| c.rule)))
-    .bind(change.reason.or_else(|| ctx.cause.as_ref().map(|c| c.reason.clone())))
-    .bind(&ctx.trace_id)
-    .execute(conn)
-    .await?;
+});
+
+static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let values: Vec<String> = (0..16)
+        .map(|i| {
+            if i == 1 {
+                format!("(v->>{i})::bigint")
+            } else {
+                format!("v->>{i}")
+            }
+        })
+        .collect();
+    format!(
+        "INSERT INTO audit_events ({COLUMNS}) SELECT {} FROM json_array_elements($1::json) WITH ORDINALITY AS e(v, n) \
+         ORDER BY n",
+        values.join(", ")
+    )
+});
+
+/// Inserts events in order (so `seq` follows the order they were recorded) with one
+/// statement of constant text: the rows travel as one JSON array parameter.
+async fn insert(conn: &mut AnyConnection, events: &[Pending]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = match crate::backend_of(conn) {
+        Backend::Sqlite => &*SQLITE_INSERT,
+        Backend::Postgres => &*POSTGRES_INSERT,
+    };
+    let rows = serde_json::to_string(events).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))?;
+    sqlx::query(sql).bind(rows).execute(conn).await?;
     Ok(())
 }
 

@@ -112,6 +112,15 @@ impl Ctx {
     }
 }
 
+/// The engine behind a connection.
+pub(crate) fn backend_of(conn: &AnyConnection) -> Backend {
+    if conn.backend_name() == "PostgreSQL" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
 /// Options for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -294,7 +303,10 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("sqlite://{path}?{}", params.join("&")))
 }
 
-/// A fresh random id.
+/// A fresh row id: a UUIDv7, time-ordered with 74 random bits. Rows made together sit
+/// together in every id index, so a group commit of many creates dirties a few index
+/// pages rather than one random page per row. Ids are not secrets: tokens and session
+/// cookies come from [`tokens::random_secret`].
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }

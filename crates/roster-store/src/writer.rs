@@ -40,7 +40,7 @@ impl<T: Send + 'static> Job for TypedJob<T> {
             let Some(work) = self.work.take() else {
                 return false;
             };
-            let result = work(conn).await;
+            let result = crate::audit::journaled(conn, work).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -108,7 +108,7 @@ impl Writer {
         match &*self.inner {
             Inner::Pooled(pool) => {
                 let mut tx = pool.begin().await?;
-                let value = f(&mut tx).await?;
+                let value = crate::audit::journaled(&mut tx, f).await?;
                 tx.commit().await?;
                 Ok(value)
             }

@@ -113,6 +113,120 @@ async fn postgres_failing_writes_roll_back_alone() {
     failing_writes_roll_back_alone(postgres().await).await;
 }
 
+/// The events of one write are inserted together at its end, in the order they were
+/// recorded, every column as given (NULLs, quotes, unicode, JSON before/after); an
+/// event recorded on a connection outside a write is inserted at once.
+async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
+    use roster_store::audit::{self, Change};
+    store.migrate().await.unwrap();
+    let mut c = ctx("trace-\"q\"-é");
+    c.actor_id = Some("admin:1".into());
+    let written = store
+        .write(move |db| {
+            Box::pin(async move {
+                for i in 0..40 {
+                    let object_id = format!("obj-{i}");
+                    audit::record(
+                        db,
+                        &c.because("S6", format!("reason {i} \u{1F600} 'quoted' \"too\"")),
+                        Change {
+                            action: "test.event",
+                            object_kind: "thing",
+                            object_id: &object_id,
+                            company_id: (i % 2 == 0).then_some("co"),
+                            organization_id: None,
+                            connection_id: Some("conn"),
+                            user_id: (i % 3 == 0).then_some("u"),
+                            before: (i % 5 == 0).then(|| serde_json::json!({ "n": i, "s": "a\nb" })),
+                            after: Some(serde_json::json!([i, null, "x"])),
+                            rule: None,
+                            reason: None,
+                        },
+                    )
+                    .await?;
+                }
+                // Nothing is in the table before the write's work ends.
+                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events")
+                    .fetch_one(&mut *db)
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    let events = store
+        .read(|db| {
+            Box::pin(async move {
+                audit::list(
+                    db,
+                    &audit::Query {
+                        connection_id: Some("conn".into()),
+                        limit: 100,
+                        ..Default::default()
+                    },
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 40);
+    for (i, e) in events.iter().rev().enumerate() {
+        assert_eq!(e.object_id, format!("obj-{i}"), "oldest first after reversing");
+        assert_eq!(e.at, 1_000);
+        assert_eq!(
+            (e.actor_kind.as_str(), e.actor_id.as_deref()),
+            ("system", Some("admin:1"))
+        );
+        assert_eq!(e.trace_id, "trace-\"q\"-é");
+        assert_eq!(e.company_id.as_deref(), (i % 2 == 0).then_some("co"));
+        assert_eq!(e.organization_id, None);
+        assert_eq!(e.user_id.as_deref(), (i % 3 == 0).then_some("u"));
+        assert_eq!(
+            e.before,
+            (i % 5 == 0).then(|| serde_json::json!({ "n": i, "s": "a\nb" }))
+        );
+        assert_eq!(e.after, Some(serde_json::json!([i, null, "x"])));
+        assert_eq!(e.rule.as_deref(), Some("S6"));
+        let reason = format!("reason {i} \u{1F600} 'quoted' \"too\"");
+        assert_eq!(e.reason.as_deref(), Some(reason.as_str()));
+    }
+    assert!(events.windows(2).all(|w| w[0].seq > w[1].seq));
+    // Outside a write: at once.
+    let mut conn = store.pool().acquire().await.unwrap();
+    audit::record(
+        &mut conn,
+        &ctx("bare"),
+        Change {
+            action: "test.bare",
+            object_kind: "thing",
+            object_id: "x",
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'test.bare'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_audit_events_of_a_write_keep_order_and_content() {
+    let (store, dir) = sqlite().await;
+    audit_events_of_a_write_keep_order_and_content(store).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_audit_events_of_a_write_keep_order_and_content() {
+    audit_events_of_a_write_keep_order_and_content(postgres().await).await;
+}
+
 #[tokio::test]
 async fn refuses_unknown_and_memory_urls() {
     for url in ["mysql://localhost/x", "sqlite::memory:", "sqlite://"] {

@@ -11,7 +11,7 @@ pub mod filter_sql;
 pub mod groups;
 pub mod users;
 
-use crate::Backend;
+use crate::backend_of;
 use filter_sql::Bind;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -41,14 +41,6 @@ pub(crate) fn bind_all<'q>(
         };
     }
     q
-}
-
-pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
-    if conn.backend_name() == "PostgreSQL" {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
 }
 
 /// `sortBy` (RFC 7644 §3.4.2.3) → a column, for the attributes that have one.

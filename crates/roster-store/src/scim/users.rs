@@ -1,11 +1,11 @@
 //! SCIM Users of a connection, and their provisioning through the core planner.
 
 use super::filter_sql::Resource;
-use super::{backend_of, page, ListQuery};
+use super::{page, ListQuery};
 use crate::audit::{self, Change};
 use crate::connections::{get_bool, Connection};
 use crate::directory::users;
-use crate::{new_id, provisioning, Backend, Ctx, StoreError};
+use crate::{backend_of, new_id, provisioning, Backend, Ctx, StoreError};
 use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
