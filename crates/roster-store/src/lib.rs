@@ -121,6 +121,26 @@ pub(crate) fn backend_of(conn: &AnyConnection) -> Backend {
     }
 }
 
+/// A scalar subquery giving, as JSON array text, `expr` of every row of `rest` (a
+/// `FROM … WHERE …` clause): many child rows in one column of the parent's row, so that
+/// reading them costs no second round trip. `[]` when there are none.
+pub(crate) fn json_list(backend: Backend, expr: &str, rest: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("(SELECT json_group_array({expr}) {rest})"),
+        Backend::Postgres => format!("(SELECT COALESCE(json_agg({expr}), '[]'::json)::text {rest})"),
+    }
+}
+
+/// Decodes a [`json_list`] column.
+pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
 /// Options for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {

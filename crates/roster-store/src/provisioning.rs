@@ -40,31 +40,7 @@ pub async fn load_state(
     now: i64,
 ) -> Result<SignInState, StoreError> {
     let cid = connection.id.as_str();
-    let org_rows = sqlx::query(
-        // Seats are counted only for organizations with a limit: without one the count
-        // would cost O(members) on every sign-in for nothing.
-        "SELECT o.id, o.name, o.seat_limit, CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
-         (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
-         (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
-          AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used \
-         FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
-         WHERE co.connection_id = $1 ORDER BY o.name_key",
-    )
-    .bind(cid)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut organizations = Vec::with_capacity(org_rows.len());
-    for r in &org_rows {
-        organizations.push(OrgState {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            seat_limit: r.try_get("seat_limit")?,
-            seats_used: r.try_get("seats_used")?,
-            teams: Vec::new(),
-        });
-    }
-
+    let backend = crate::backend_of(conn);
     let invitations: Vec<InvitationState> = sqlx::query(
         "SELECT i.id, i.organization_id, t.name AS team, i.role FROM invitations i \
          LEFT JOIN teams t ON t.id = i.team_id \
@@ -88,7 +64,8 @@ pub async fn load_state(
     })
     .collect::<Result<_, StoreError>>()?;
 
-    // Only the teams this sign-in can name are loaded: never a whole organization's.
+    // Only the teams this sign-in can name are loaded, with their organization in the
+    // same row: never a whole organization's teams.
     let mut names: Vec<String> = team_names.iter().map(|t| t.to_lowercase()).collect();
     names.extend(connection.default_team.iter().map(|t| t.to_lowercase()));
     names.extend(
@@ -99,35 +76,71 @@ pub async fn load_state(
     );
     names.sort();
     names.dedup();
-    if !names.is_empty() {
-        let sql = format!(
-            "SELECT t.organization_id, t.name FROM teams t \
-             JOIN connection_organizations co ON co.organization_id = t.organization_id AND co.connection_id = $1 \
-             WHERE t.name_key IN ({})",
-            placeholders(2, names.len())
-        );
-        let mut q = sqlx::query(&sql).bind(cid);
-        for n in &names {
-            q = q.bind(n);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let org_id: String = r.try_get("organization_id")?;
-            if let Some(o) = organizations.iter_mut().find(|o| o.id == org_id) {
-                o.teams.push(r.try_get("name")?);
-            }
-        }
+    let teams = if names.is_empty() {
+        "'[]'".to_string()
+    } else {
+        crate::json_list(
+            backend,
+            "t.name",
+            &format!(
+                "FROM teams t WHERE t.organization_id = o.id AND t.name_key IN ({})",
+                placeholders(3, names.len())
+            ),
+        )
+    };
+    let sql = format!(
+        // Seats are counted only for organizations with a limit: without one the count
+        // would cost O(members) on every sign-in for nothing.
+        "SELECT o.id, o.name, o.seat_limit, CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
+         (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
+         (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
+          AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used, {teams} AS teams \
+         FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
+         WHERE co.connection_id = $1 ORDER BY o.name_key"
+    );
+    let mut q = sqlx::query(&sql).bind(cid).bind(now);
+    for n in &names {
+        q = q.bind(n);
+    }
+    let org_rows = q.fetch_all(&mut *conn).await?;
+    let mut organizations = Vec::with_capacity(org_rows.len());
+    for r in &org_rows {
+        organizations.push(OrgState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            seat_limit: r.try_get("seat_limit")?,
+            seats_used: r.try_get("seats_used")?,
+            teams: crate::from_json_list(r, "teams")?,
+        });
     }
 
-    let user = match users::find_optional(conn, email.key()).await? {
+    // The account, whether a SCIM User of this connection links it, and its memberships
+    // in the connection's organizations, each with its team names: two queries.
+    let account = sqlx::query(
+        "SELECT u.id, u.full_name, EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) \
+         AS linked FROM users u WHERE u.email_key = $2",
+    )
+    .bind(cid)
+    .bind(email.key())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let user = match account {
         None => None,
-        Some(u) => {
-            let rows = sqlx::query(
-                "SELECT m.organization_id, m.role, m.state, m.source FROM memberships m \
+        Some(a) => {
+            let user_id: String = a.try_get("id")?;
+            let teams = crate::json_list(
+                backend,
+                "t.name",
+                "FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+                 WHERE tm.user_id = m.user_id AND t.organization_id = m.organization_id",
+            );
+            let rows = sqlx::query(&format!(
+                "SELECT m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM memberships m \
                  JOIN connection_organizations co ON co.organization_id = m.organization_id AND co.connection_id = $1 \
-                 WHERE m.user_id = $2",
-            )
+                 WHERE m.user_id = $2"
+            ))
             .bind(cid)
-            .bind(&u.id)
+            .bind(&user_id)
             .fetch_all(&mut *conn)
             .await?;
             let mut memberships = Vec::with_capacity(rows.len());
@@ -137,35 +150,14 @@ pub async fn load_state(
                     role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
                     state: MemberState::parse(&r.try_get::<String, _>("state")?).map_err(crate::error::corrupt)?,
                     source: Source::parse(&r.try_get::<String, _>("source")?).map_err(crate::error::corrupt)?,
-                    teams: Vec::new(),
+                    teams: crate::from_json_list(r, "teams")?,
                 });
             }
-            let team_rows = sqlx::query(
-                "SELECT t.organization_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
-                 JOIN connection_organizations co ON co.organization_id = t.organization_id AND co.connection_id = $1 \
-                 WHERE tm.user_id = $2",
-            )
-            .bind(cid)
-            .bind(&u.id)
-            .fetch_all(&mut *conn)
-            .await?;
-            for r in &team_rows {
-                let org_id: String = r.try_get("organization_id")?;
-                if let Some(m) = memberships.iter_mut().find(|m| m.organization_id == org_id) {
-                    m.teams.push(r.try_get("name")?);
-                }
-            }
-            let linked: Option<String> =
-                sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_id = $2")
-                    .bind(cid)
-                    .bind(&u.id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
             Some(UserState {
-                id: u.id,
-                full_name: u.full_name,
+                id: user_id,
+                full_name: a.try_get("full_name")?,
                 memberships,
-                linked: linked.is_some(),
+                linked: crate::connections::get_bool(&a, "linked")?,
             })
         }
     };
@@ -192,19 +184,33 @@ pub async fn load_state(
     })
 }
 
-/// Applies an allowed plan. Returns the user's id (created or existing).
+/// What applying a plan did to the account.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The account's id (created or existing), when there is one.
+    pub user_id: Option<String>,
+    /// The account's row, when applying made or read it (so callers need not read it
+    /// again).
+    pub user: Option<users::User>,
+}
+
+/// Applies an allowed plan.
 pub async fn apply(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     plan: &Plan,
     connection: &connections::Connection,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Applied, StoreError> {
     let connection_id = connection.id.as_str();
     if !plan.allowed {
-        return Ok(plan.user_id.clone());
+        return Ok(Applied {
+            user_id: plan.user_id.clone(),
+            user: None,
+        });
     }
     let email = Email::parse(&plan.email)?;
     let mut user_id = plan.user_id.clone();
+    let mut user: Option<users::User> = None;
     let mut orgs: HashMap<String, Organization> = HashMap::new();
     for change in &plan.changes {
         let ctx = ctx.because(change.rule, change.because.clone());
@@ -227,8 +233,10 @@ pub async fn apply(
                     given_name: plan.given_name.clone(),
                     family_name: plan.family_name.clone(),
                 };
-                let (u, _) = users::get_or_create(conn, &ctx, &email, &profile).await?;
-                user_id = Some(u.id);
+                // The plan was made in this transaction and found no account.
+                let (u, _) = users::create_new(conn, &ctx, &email, &profile).await?;
+                user_id = Some(u.id.clone());
+                user = Some(u);
             }
             ChangeKind::UpdateName => {
                 let uid = user_id.as_deref().ok_or_else(need_user)?;
@@ -237,7 +245,7 @@ pub async fn apply(
                     given_name: plan.given_name.clone(),
                     family_name: plan.family_name.clone(),
                 };
-                users::update_profile(conn, &ctx, uid, &profile).await?;
+                user = Some(users::update_profile(conn, &ctx, uid, &profile).await?);
             }
             ChangeKind::AcceptInvitation => {
                 let org = org.ok_or_else(need_org)?;
@@ -275,18 +283,23 @@ pub async fn apply(
             }
             ChangeKind::AddMembership => {
                 let org = org.ok_or_else(need_org)?;
-                let user = users::find(conn, user_id.as_deref().ok_or_else(need_user)?).await?;
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                let account = match user.take() {
+                    Some(u) if u.id == uid => u,
+                    _ => users::find(conn, uid).await?,
+                };
                 let source = change.source.unwrap_or(Source::Jit);
                 members::insert(
                     conn,
                     &ctx,
                     org,
-                    &user,
+                    &account,
                     change.role.unwrap_or(Role::Member),
                     change.state.unwrap_or(MemberState::Active),
                     source,
                 )
                 .await?;
+                user = Some(account);
             }
             ChangeKind::CreateTeam => {
                 let org = org.ok_or_else(need_org)?;
@@ -374,5 +387,5 @@ pub async fn apply(
             }
         }
     }
-    Ok(user_id)
+    Ok(Applied { user_id, user })
 }

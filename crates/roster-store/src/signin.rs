@@ -37,6 +37,7 @@ pub async fn sign_in(
     let ctx = ctx.via_connection(&connection.id);
     let user_id = provisioning::apply(conn, &ctx, &plan, connection)
         .await?
+        .user_id
         .ok_or_else(|| StoreError::rule("no_user", "the sign-in was allowed but made no account"))?;
     let minutes = plan.session.as_ref().map_or(24 * 60, |s| s.minutes);
     let mut expires_at = ctx.now.saturating_add(minutes.saturating_mul(60_000));

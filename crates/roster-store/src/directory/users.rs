@@ -82,6 +82,18 @@ pub async fn get_or_create(
     if let Some(user) = find_optional(conn, email.key()).await? {
         return Ok((user, false));
     }
+    create_new(conn, ctx, email, profile).await
+}
+
+/// Creates the account of `email`, which the caller has just found missing (a plan made
+/// in this transaction); should it exist after all (a concurrent sign-in on
+/// PostgreSQL), returns that one. Returns the user and whether it was created.
+pub async fn create_new(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    email: &Email,
+    profile: &Profile,
+) -> Result<(User, bool), StoreError> {
     let full_name = profile.full_name.clone().unwrap_or_else(|| email.as_str().to_string());
     let id = new_id();
     // Concurrent sign-ins of one person, or of two people with the same local part, race
@@ -131,11 +143,20 @@ pub async fn get_or_create(
         },
     )
     .await?;
-    Ok((find(conn, &id).await?, true))
+    // The row as inserted: no need to read it back.
+    let user = User {
+        id,
+        email: email.as_str().to_string(),
+        username,
+        full_name,
+        given_name: profile.given_name.clone(),
+        family_name: profile.family_name.clone(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    Ok((user, true))
 }
 
-/// The first free username candidate: one indexed `IN` query checks a run of 16
-/// candidates at once, so a popular local part costs few round trips.
 async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String, StoreError> {
     const RUN: usize = 16;
     let mut candidates = rules::username_candidates(email);
@@ -187,7 +208,13 @@ pub async fn update_profile(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, p:
         },
     )
     .await?;
-    find(conn, &before.id).await
+    Ok(User {
+        full_name,
+        given_name: given,
+        family_name: family,
+        updated_at: ctx.now,
+        ..before
+    })
 }
 
 /// Deletes the global account. Refused while it is the last active owner of an

@@ -20,6 +20,8 @@ pub struct ScimUser {
     pub user_id: Option<String>,
     /// The account's generated username (the User's read-only `displayName`).
     pub username: Option<String>,
+    /// The account's email, once linked.
+    pub account_email: Option<String>,
     pub user_name: String,
     pub external_id: Option<String>,
     pub active: bool,
@@ -33,35 +35,34 @@ pub struct ScimUser {
     pub groups: Option<Vec<(String, String)>>,
 }
 
-const COLUMNS: &str =
-    "r.id, r.connection_id, r.user_id, u.username, r.user_name, r.external_id, r.active, r.resource, \
-                       r.version, r.created_at, r.updated_at";
+const COLUMNS: &str = "r.id, r.connection_id, r.user_id, u.username, u.email AS account_email, r.user_name, \
+                       r.external_id, r.active, r.resource, r.version, r.created_at, r.updated_at";
 const FROM: &str = "FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
 
 /// The select for Users, with their Groups as one JSON column read in the same query (a
 /// correlated subquery over the member index; no second round trip, no N+1).
 fn select(backend: Backend, with_groups: bool) -> String {
-    let groups = match (with_groups, backend) {
-        (false, _) => "NULL",
-        (true, Backend::Sqlite) => {
-            "(SELECT json_group_array(json_array(g.id, g.display_name)) FROM scim_group_members gm \
-             JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id)"
-        }
-        (true, Backend::Postgres) => {
-            "(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name)), '[]'::json)::text \
-             FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id)"
-        }
+    let groups = if with_groups {
+        crate::json_list(
+            backend,
+            match backend {
+                Backend::Sqlite => "json_array(g.id, g.display_name)",
+                Backend::Postgres => "json_build_array(g.id, g.display_name)",
+            },
+            "FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id",
+        )
+    } else {
+        "NULL".to_string()
     };
     format!("SELECT {COLUMNS}, {groups} AS groups {FROM}")
 }
 
 /// The `groups` column: `None` when not selected, else the pairs ordered by name.
 fn groups_from(row: &sqlx::any::AnyRow) -> Result<Option<Vec<(String, String)>>, StoreError> {
-    let Some(text) = row.try_get::<Option<String>, _>("groups")? else {
+    if row.try_get::<Option<String>, _>("groups")?.is_none() {
         return Ok(None);
-    };
-    let mut pairs: Vec<(String, String)> =
-        serde_json::from_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+    }
+    let mut pairs: Vec<(String, String)> = crate::from_json_list(row, "groups")?;
     pairs.sort_by_cached_key(|(id, name)| (name.to_lowercase(), id.clone()));
     Ok(Some(pairs))
 }
@@ -73,6 +74,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
         connection_id: row.try_get("connection_id")?,
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
+        account_email: row.try_get("account_email")?,
         user_name: row.try_get("user_name")?,
         external_id: row.try_get("external_id")?,
         active: get_bool(row, "active")?,
@@ -191,6 +193,12 @@ fn user_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
     }
 }
 
+fn taken(user_name: &str) -> StoreError {
+    StoreError::scim(roster_scim::ScimError::uniqueness(format!(
+        "userName '{user_name}' is already provisioned"
+    )))
+}
+
 async fn user_name_taken(
     conn: &mut AnyConnection,
     connection_id: &str,
@@ -215,8 +223,9 @@ async fn write_row(
     let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
     let resource = Value::Object(u.resource.clone()).to_string();
     let sql = if insert {
+        // The unique (connection_id, user_name_key) decides a race of two creates.
         "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
     } else {
         "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
          resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12"
@@ -236,6 +245,9 @@ async fn write_row(
     // The version condition is in the UPDATE only.
     let q = if insert { q } else { q.bind(expected_version) };
     let n = q.execute(conn).await?.rows_affected();
+    if insert && n == 0 {
+        return Err(taken(&u.user_name));
+    }
     // A concurrent change got there first (PostgreSQL runs writes in parallel): the
     // version this request read is gone, as If-Match would have said (S9).
     if !insert && n == 0 {
@@ -274,9 +286,10 @@ async fn provision(
     connection: &Connection,
     u: &mut ScimUser,
 ) -> Result<(), StoreError> {
-    let account_email = match &u.user_id {
-        Some(uid) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
-        None => provisioning_email(&u.resource),
+    let account_email = match (&u.user_id, &u.account_email) {
+        (Some(_), Some(email)) => Some(Email::parse(email)?),
+        (Some(uid), None) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
+        (None, _) => provisioning_email(&u.resource),
     };
     let Some(email) = account_email else {
         return hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
@@ -301,9 +314,19 @@ async fn provision(
     };
     plan.scim_user_id = Some(u.id.clone());
     let ctx = ctx.via_connection(&connection.id);
-    if let Some(uid) = provisioning::apply(conn, &ctx, &plan, connection).await? {
-        u.user_id = Some(uid.clone());
-        u.username = Some(users::find(conn, &uid).await?.username);
+    let applied = provisioning::apply(conn, &ctx, &plan, connection).await?;
+    if let Some(uid) = applied.user_id {
+        // The account's username and email change only when it is (re)linked; the
+        // row applying made or read serves when it has one.
+        if u.user_id.as_deref() != Some(uid.as_str()) || u.username.is_none() {
+            let account = match applied.user {
+                Some(a) if a.id == uid => a,
+                _ => users::find(conn, &uid).await?,
+            };
+            u.username = Some(account.username);
+            u.account_email = Some(account.email);
+        }
+        u.user_id = Some(uid);
     }
     Ok(())
 }
@@ -333,16 +356,12 @@ pub async fn create(
     doc: Map<String, Value>,
 ) -> Result<ScimUser, StoreError> {
     let user_name = user_name_of(&doc)?;
-    if user_name_taken(conn, &connection.id, &user_name.to_lowercase(), None).await? {
-        return Err(StoreError::scim(roster_scim::ScimError::uniqueness(format!(
-            "userName '{user_name}' is already provisioned"
-        ))));
-    }
     let mut u = ScimUser {
         id: new_id(),
         connection_id: connection.id.clone(),
         user_id: None,
         username: None,
+        account_email: None,
         user_name,
         external_id: text(&doc, &["externalId"]),
         active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
@@ -367,10 +386,11 @@ pub async fn replace(
     doc: Map<String, Value>,
 ) -> Result<ScimUser, StoreError> {
     let user_name = user_name_of(&doc)?;
-    if user_name_taken(conn, &connection.id, &user_name.to_lowercase(), Some(&current.id)).await? {
-        return Err(StoreError::scim(roster_scim::ScimError::uniqueness(format!(
-            "userName '{user_name}' is already provisioned"
-        ))));
+    // Only a changed userName can collide with another User's.
+    if user_name.to_lowercase() != current.user_name.to_lowercase()
+        && user_name_taken(conn, &connection.id, &user_name.to_lowercase(), Some(&current.id)).await?
+    {
+        return Err(taken(&user_name));
     }
     // S6 (deviation): a replacement without `active` (a PUT that leaves it out, a PATCH
     // that removes it) leaves the state as it was.
