@@ -3,7 +3,7 @@
 
 use super::render::{self, Params};
 use super::users::params;
-use super::{check_if_match, json_body, respond, ScimAuth, ScimFailure};
+use super::{check_if_match, json_body, no_content, respond, ScimAuth, ScimFailure};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -165,6 +165,15 @@ pub async fn create(
     Ok(single(&g, Some(&members), &base, &p, StatusCode::CREATED))
 }
 
+/// How a successful update is answered.
+#[derive(PartialEq, Eq)]
+enum Answer {
+    /// 200 with the resource (PUT).
+    Resource,
+    /// 204 unless `attributes` or `excludedAttributes` ask for a body (PATCH).
+    NoContentUnlessAsked,
+}
+
 type Change = Box<dyn FnOnce(&ScimGroup) -> Result<(Map<String, Value>, Vec<MemberOp>), ScimError> + Send>;
 
 async fn update(
@@ -173,13 +182,19 @@ async fn update(
     id: String,
     headers: &HeaderMap,
     p: Params,
+    answer: Answer,
     change: Change,
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
     let connection = auth.connection.clone();
     let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
-    let with_members = p.wants("members");
+    // A PATCH that asks for no attributes is answered 204 (RFC 7644 §3.5.2, what Okta
+    // and Entra ID show): answering with the whole resource would read every member of
+    // a large group on each single-member change.
+    let answer_empty =
+        answer == Answer::NoContentUnlessAsked && p.attributes.is_none() && p.excluded_attributes.is_none();
+    let with_members = !answer_empty && p.wants("members");
     let (g, members) = state
         .store
         .write(move |db| {
@@ -206,6 +221,9 @@ async fn update(
             })
         })
         .await??;
+    if answer_empty {
+        return Ok(no_content(g.version, &format!("{base}/Groups/{}", g.id)));
+    }
     Ok(single(&g, members.as_deref(), &base, &p, StatusCode::OK))
 }
 
@@ -227,6 +245,7 @@ pub async fn replace(
         id,
         &headers,
         p,
+        Answer::Resource,
         Box::new(move |_| Ok((doc, vec![MemberOp::Replace(ids)]))),
     )
     .await
@@ -248,6 +267,7 @@ pub async fn patch(
         id,
         &headers,
         p,
+        Answer::NoContentUnlessAsked,
         Box::new(move |current| {
             let mut doc = current.resource.clone();
             doc.insert("displayName".into(), Value::String(current.display_name.clone()));

@@ -327,12 +327,23 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailu
 pub fn respond(status: StatusCode, body: Value, version_and_location: Option<(i64, String)>) -> Response {
     let mut resp = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response();
     if let Some((version, location)) = version_and_location {
-        if let Ok(v) = HeaderValue::from_str(&render::etag(version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
+        version_headers(&mut resp, version, &location);
     }
     resp
+}
+
+/// 204 for a change answered without a body, with the new version and the location.
+pub fn no_content(version: i64, location: &str) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    version_headers(&mut resp, version, location);
+    resp
+}
+
+fn version_headers(resp: &mut Response, version: i64, location: &str) {
+    if let Ok(v) = HeaderValue::from_str(&render::etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
 }
