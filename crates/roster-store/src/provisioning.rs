@@ -211,6 +211,8 @@ pub async fn apply(
     let email = Email::parse(&plan.email)?;
     let mut user_id = plan.user_id.clone();
     let mut user: Option<users::User> = None;
+    // Organizations this plan has made the account a member of.
+    let mut member_of: Vec<String> = Vec::new();
     let mut orgs: HashMap<String, Organization> = HashMap::new();
     for change in &plan.changes {
         let ctx = ctx.because(change.rule, change.because.clone());
@@ -289,6 +291,7 @@ pub async fn apply(
                     _ => users::find(conn, uid).await?,
                 };
                 let source = change.source.unwrap_or(Source::Jit);
+                member_of.push(org.id.clone());
                 members::insert(
                     conn,
                     &ctx,
@@ -315,15 +318,13 @@ pub async fn apply(
                     r if r.starts_with('S') => Source::Scim,
                     _ => Source::Jit,
                 };
-                teams::add_member(
-                    conn,
-                    &ctx,
-                    org,
-                    &team,
-                    user_id.as_deref().ok_or_else(need_user)?,
-                    source.as_str(),
-                )
-                .await?;
+                let uid = user_id.as_deref().ok_or_else(need_user)?;
+                if member_of.contains(&org.id) {
+                    // The membership was made just above, in this plan.
+                    teams::add_known_member(conn, &ctx, org, &team, uid, source.as_str()).await?;
+                } else {
+                    teams::add_member(conn, &ctx, org, &team, uid, source.as_str()).await?;
+                }
             }
             ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
                 let uid = user_id.as_deref().ok_or_else(need_user)?;

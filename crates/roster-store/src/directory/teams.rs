@@ -231,6 +231,19 @@ pub async fn add_member(
             ),
         ));
     }
+    add_known_member(conn, ctx, org, team, user_id, source).await
+}
+
+/// [`add_member`] for a caller that has just checked, or made, the user's membership of
+/// the organization in this transaction.
+pub async fn add_known_member(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    org: &Organization,
+    team: &Team,
+    user_id: &str,
+    source: &str,
+) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO team_members (team_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )

@@ -149,14 +149,34 @@ async fn mapped_team(
     Ok(Some((org, team)))
 }
 
+/// The team a Group maps to and its organization, in one query.
 async fn team_by_id(conn: &mut AnyConnection, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
-    let org_id: Option<String> = sqlx::query_scalar("SELECT organization_id FROM teams WHERE id = $1")
-        .bind(team_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(org_id) = org_id else { return Ok(None) };
-    let org = organizations::find(conn, &org_id).await?;
-    let team = teams::find(conn, &org, team_id).await?;
+    let row = sqlx::query(
+        "SELECT t.id AS team_id, t.name AS team_name, t.created_at AS team_created_at, o.id, o.name, o.company_id, \
+         c.name AS company, o.seat_limit, o.created_at, o.updated_at \
+         FROM teams t JOIN organizations o ON o.id = t.organization_id JOIN companies c ON c.id = o.company_id \
+         WHERE t.id = $1",
+    )
+    .bind(team_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let org = Organization {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        company_id: r.try_get("company_id")?,
+        company: r.try_get("company")?,
+        seat_limit: r.try_get("seat_limit")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    };
+    let team = Team {
+        id: r.try_get("team_id")?,
+        organization_id: org.id.clone(),
+        name: r.try_get("team_name")?,
+        created_at: r.try_get("team_created_at")?,
+        member_count: 0,
+    };
     Ok(Some((org, team)))
 }
 
@@ -198,7 +218,8 @@ async fn join(
             let user = accounts::find(conn, uid).await?;
             members::insert(conn, &ctx, org, &user, Role::Member, state, Source::Scim).await?;
         }
-        teams::add_member(conn, &ctx, org, team, uid, Source::Scim.as_str()).await?;
+        // A member of the organization now, either way.
+        teams::add_known_member(conn, &ctx, org, team, uid, Source::Scim.as_str()).await?;
     }
     Ok(())
 }
