@@ -10,7 +10,8 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct TxtResolver {
-    inner: TokioResolver,
+    /// Shared: the state holding it is cloned for every request.
+    inner: std::sync::Arc<TokioResolver>,
 }
 
 /// The outcome of a lookup that reached a DNS server.
@@ -37,7 +38,7 @@ impl TxtResolver {
             None => TokioResolver::builder_tokio()?,
         };
         Ok(Self {
-            inner: builder.with_options(opts).build(),
+            inner: std::sync::Arc::new(builder.with_options(opts).build()),
         })
     }
 

@@ -115,38 +115,36 @@ pub async fn load_state(
     }
 
     // The account, whether a SCIM User of this connection links it, and its memberships
-    // in the connection's organizations, each with its team names: two queries.
-    let account = sqlx::query(
-        "SELECT u.id, u.full_name, EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) \
-         AS linked FROM users u WHERE u.email_key = $2",
-    )
+    // in the connection's organizations, each with its team names: one query, a row per
+    // membership (one row with no membership when it has none).
+    let teams = crate::json_list(
+        backend,
+        "t.name",
+        "FROM team_members tm JOIN teams t ON t.id = tm.team_id \
+         WHERE tm.user_id = m.user_id AND t.organization_id = m.organization_id",
+    );
+    let rows = sqlx::query(&format!(
+        "SELECT u.id, u.full_name, \
+         EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) AS linked, \
+         m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM users u \
+         LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id IN \
+         (SELECT co.organization_id FROM connection_organizations co WHERE co.connection_id = $1) \
+         WHERE u.email_key = $2"
+    ))
     .bind(cid)
     .bind(email.key())
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let user = match account {
+    let user = match rows.first() {
         None => None,
         Some(a) => {
-            let user_id: String = a.try_get("id")?;
-            let teams = crate::json_list(
-                backend,
-                "t.name",
-                "FROM team_members tm JOIN teams t ON t.id = tm.team_id \
-                 WHERE tm.user_id = m.user_id AND t.organization_id = m.organization_id",
-            );
-            let rows = sqlx::query(&format!(
-                "SELECT m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM memberships m \
-                 JOIN connection_organizations co ON co.organization_id = m.organization_id AND co.connection_id = $1 \
-                 WHERE m.user_id = $2"
-            ))
-            .bind(cid)
-            .bind(&user_id)
-            .fetch_all(&mut *conn)
-            .await?;
             let mut memberships = Vec::with_capacity(rows.len());
             for r in &rows {
+                let Some(organization_id) = r.try_get::<Option<String>, _>("organization_id")? else {
+                    continue;
+                };
                 memberships.push(MembershipState {
-                    organization_id: r.try_get("organization_id")?,
+                    organization_id,
                     role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
                     state: MemberState::parse(&r.try_get::<String, _>("state")?).map_err(crate::error::corrupt)?,
                     source: Source::parse(&r.try_get::<String, _>("source")?).map_err(crate::error::corrupt)?,
@@ -154,10 +152,10 @@ pub async fn load_state(
                 });
             }
             Some(UserState {
-                id: user_id,
+                id: a.try_get("id")?,
                 full_name: a.try_get("full_name")?,
                 memberships,
-                linked: crate::connections::get_bool(&a, "linked")?,
+                linked: crate::connections::get_bool(a, "linked")?,
             })
         }
     };
