@@ -41,78 +41,78 @@ pub async fn load_state(
 ) -> Result<SignInState, StoreError> {
     let cid = connection.id.as_str();
     let backend = crate::backend_of(conn);
-    let invitations: Vec<InvitationState> = sqlx::query(
-        "SELECT i.id, i.organization_id, t.name AS team, i.role FROM invitations i \
-         LEFT JOIN teams t ON t.id = i.team_id \
-         JOIN connection_organizations co ON co.organization_id = i.organization_id AND co.connection_id = $1 \
-         WHERE i.email_key = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $3 \
-         ORDER BY i.created_at, i.id",
-    )
-    .bind(cid)
-    .bind(email.key())
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(InvitationState {
-            id: r.try_get("id")?,
-            organization_id: r.try_get("organization_id")?,
-            team: r.try_get("team")?,
-            role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
-        })
-    })
-    .collect::<Result<_, StoreError>>()?;
-
-    // Only the teams this sign-in can name are loaded, with their organization in the
-    // same row: never a whole organization's teams.
+    // Each organization of the connection in one row, with its seats, the pending
+    // invitations of this email there, and those of its teams this sign-in can name
+    // (from the attributes, the default team, or an invitation): never a whole
+    // organization's teams.
     let mut names: Vec<String> = team_names.iter().map(|t| t.to_lowercase()).collect();
     names.extend(connection.default_team.iter().map(|t| t.to_lowercase()));
-    names.extend(
-        invitations
-            .iter()
-            .filter_map(|i| i.team.as_ref())
-            .map(|t| t.to_lowercase()),
-    );
     names.sort();
     names.dedup();
-    let teams = if names.is_empty() {
-        "'[]'".to_string()
+    const OPEN_INVITATION: &str = "i.organization_id = o.id AND i.email_key = $3 AND i.accepted_at IS NULL \
+                                   AND i.revoked_at IS NULL AND i.expires_at > $2";
+    let named = if names.is_empty() {
+        String::new()
     } else {
-        crate::json_list(
-            backend,
-            "t.name",
-            &format!(
-                "FROM teams t WHERE t.organization_id = o.id AND t.name_key IN ({})",
-                placeholders(3, names.len())
-            ),
-        )
+        format!("t.name_key IN ({}) OR ", placeholders(4, names.len()))
     };
+    let teams = crate::json_list(
+        backend,
+        "t.name",
+        &format!(
+            "FROM teams t WHERE t.organization_id = o.id AND ({named}t.id IN \
+             (SELECT i.team_id FROM invitations i WHERE {OPEN_INVITATION}))"
+        ),
+    );
+    let invitations = crate::json_list(
+        backend,
+        match backend {
+            crate::Backend::Sqlite => "json_array(i.id, t.name, i.role, i.created_at)",
+            crate::Backend::Postgres => "json_build_array(i.id, t.name, i.role, i.created_at)",
+        },
+        &format!("FROM invitations i LEFT JOIN teams t ON t.id = i.team_id WHERE {OPEN_INVITATION}"),
+    );
     let sql = format!(
         // Seats are counted only for organizations with a limit: without one the count
         // would cost O(members) on every sign-in for nothing.
         "SELECT o.id, o.name, o.seat_limit, CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
          (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
          (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
-          AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used, {teams} AS teams \
+          AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used, {teams} AS teams, \
+         {invitations} AS invitations \
          FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          WHERE co.connection_id = $1 ORDER BY o.name_key"
     );
-    let mut q = sqlx::query(&sql).bind(cid).bind(now);
+    let mut q = sqlx::query(&sql).bind(cid).bind(now).bind(email.key());
     for n in &names {
         q = q.bind(n);
     }
     let org_rows = q.fetch_all(&mut *conn).await?;
     let mut organizations = Vec::with_capacity(org_rows.len());
+    // (created_at, id, state): ordered oldest first across organizations.
+    let mut open: Vec<(i64, String, InvitationState)> = Vec::new();
     for r in &org_rows {
+        let id: String = r.try_get("id")?;
+        let rows: Vec<(String, Option<String>, String, i64)> = crate::from_json_list(r, "invitations")?;
+        for (invitation, team, role, created_at) in rows {
+            let state = InvitationState {
+                id: invitation.clone(),
+                organization_id: id.clone(),
+                team,
+                role: Role::parse(&role).map_err(crate::error::corrupt)?,
+            };
+            open.push((created_at, invitation, state));
+        }
         organizations.push(OrgState {
-            id: r.try_get("id")?,
+            id,
             name: r.try_get("name")?,
             seat_limit: r.try_get("seat_limit")?,
             seats_used: r.try_get("seats_used")?,
             teams: crate::from_json_list(r, "teams")?,
         });
     }
+    open.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let invitations: Vec<InvitationState> = open.into_iter().map(|(_, _, i)| i).collect();
 
     // The account, whether a SCIM User of this connection links it, and its memberships
     // in the connection's organizations, each with its team names: one query, a row per

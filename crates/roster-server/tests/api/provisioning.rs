@@ -372,6 +372,29 @@ async fn jit_off_denies_strangers_with_the_spec_message(backend: Backend) {
         "the invitation was accepted"
     );
     assert_eq!(app.get("/api/v1/organizations/beta").await.body["seats_used"], 1);
+    // J3: an invitation to a team puts the invitee in that team, with its role.
+    app.post_ok("/api/v1/organizations/beta/teams", json!({ "name": "research" }), 201)
+        .await;
+    app.post_ok(
+        "/api/v1/organizations/beta/invitations",
+        json!({ "email": "second@example.com", "role": "owner", "team": "research" }),
+        201,
+    )
+    .await;
+    let plan = sign_in(&app, &id, json!({ "NameID": "second@example.com" }))
+        .await
+        .unwrap();
+    assert!(plan.allowed);
+    let m = app.get("/api/v1/organizations/beta/members/second@example.com").await;
+    assert_eq!(
+        (m.body["role"].as_str(), m.body["source"].as_str()),
+        (Some("owner"), Some("invite"))
+    );
+    assert!(
+        m.body["teams"].as_array().unwrap().contains(&json!("research")),
+        "{}",
+        m.body
+    );
 }
 
 async fn attribute_names_of_the_connection_come_first(backend: Backend) {
