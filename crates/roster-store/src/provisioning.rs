@@ -39,6 +39,27 @@ pub async fn load_state(
     team_names: &[String],
     now: i64,
 ) -> Result<SignInState, StoreError> {
+    Ok(load(conn, connection, email, team_names, now).await?.0)
+}
+
+/// The rows behind a [`SignInState`], as [`load`] read them: applying the plan made from
+/// it uses them rather than reading them again ([`apply_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub account: Option<users::User>,
+    pub organizations: Vec<Organization>,
+    /// The teams of those organizations that the state names.
+    pub teams: Vec<teams::Team>,
+}
+
+/// [`load_state`], with the rows it read.
+pub async fn load(
+    conn: &mut AnyConnection,
+    connection: &connections::Connection,
+    email: &Email,
+    team_names: &[String],
+    now: i64,
+) -> Result<(SignInState, Known), StoreError> {
     let cid = connection.id.as_str();
     let backend = crate::backend_of(conn);
     // Each organization of the connection in one row, with its seats, the pending
@@ -58,7 +79,10 @@ pub async fn load_state(
     };
     let teams = crate::json_list(
         backend,
-        "t.name",
+        match backend {
+            crate::Backend::Sqlite => "json_array(t.id, t.name, t.created_at)",
+            crate::Backend::Postgres => "json_build_array(t.id, t.name, t.created_at)",
+        },
         &format!(
             "FROM teams t WHERE t.organization_id = o.id AND ({named}t.id IN \
              (SELECT i.team_id FROM invitations i WHERE {OPEN_INVITATION}))"
@@ -75,19 +99,21 @@ pub async fn load_state(
     let sql = format!(
         // Seats are counted only for organizations with a limit: without one the count
         // would cost O(members) on every sign-in for nothing.
-        "SELECT o.id, o.name, o.seat_limit, CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
+        "SELECT o.id, o.name, o.company_id, c.name AS company, o.created_at, o.updated_at, o.seat_limit, \
+         CASE WHEN o.seat_limit IS NULL THEN 0 ELSE \
          (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id AND m.state = 'active') + \
          (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = o.id AND i.accepted_at IS NULL \
           AND i.revoked_at IS NULL AND i.expires_at > $2) END AS seats_used, {teams} AS teams, \
          {invitations} AS invitations \
          FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
-         WHERE co.connection_id = $1 ORDER BY o.name_key"
+         JOIN companies c ON c.id = o.company_id WHERE co.connection_id = $1 ORDER BY o.name_key"
     );
     let mut q = sqlx::query(&sql).bind(cid).bind(now).bind(email.key());
     for n in &names {
         q = q.bind(n);
     }
     let org_rows = q.fetch_all(&mut *conn).await?;
+    let mut known = Known::default();
     let mut organizations = Vec::with_capacity(org_rows.len());
     // (created_at, id, state): ordered oldest first across organizations.
     let mut open: Vec<(i64, String, InvitationState)> = Vec::new();
@@ -103,13 +129,33 @@ pub async fn load_state(
             };
             open.push((created_at, invitation, state));
         }
+        let named: Vec<(String, String, i64)> = crate::from_json_list(r, "teams")?;
+        let org = Organization {
+            id: id.clone(),
+            name: r.try_get("name")?,
+            company_id: r.try_get("company_id")?,
+            company: r.try_get("company")?,
+            seat_limit: r.try_get("seat_limit")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        };
         organizations.push(OrgState {
             id,
-            name: r.try_get("name")?,
-            seat_limit: r.try_get("seat_limit")?,
+            name: org.name.clone(),
+            seat_limit: org.seat_limit,
             seats_used: r.try_get("seats_used")?,
-            teams: crate::from_json_list(r, "teams")?,
+            teams: named.iter().map(|(_, name, _)| name.clone()).collect(),
         });
+        known
+            .teams
+            .extend(named.into_iter().map(|(team_id, name, created_at)| teams::Team {
+                id: team_id,
+                organization_id: org.id.clone(),
+                name,
+                created_at,
+                member_count: 0,
+            }));
+        known.organizations.push(org);
     }
     open.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let invitations: Vec<InvitationState> = open.into_iter().map(|(_, _, i)| i).collect();
@@ -124,7 +170,7 @@ pub async fn load_state(
          WHERE tm.user_id = m.user_id AND t.organization_id = m.organization_id",
     );
     let rows = sqlx::query(&format!(
-        "SELECT u.id, u.full_name, \
+        "SELECT u.id, u.email, u.username, u.full_name, u.given_name, u.family_name, u.created_at, u.updated_at, \
          EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) AS linked, \
          m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM users u \
          LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id IN \
@@ -151,16 +197,28 @@ pub async fn load_state(
                     teams: crate::from_json_list(r, "teams")?,
                 });
             }
-            Some(UserState {
+            let account = users::User {
                 id: a.try_get("id")?,
+                email: a.try_get("email")?,
+                username: a.try_get("username")?,
                 full_name: a.try_get("full_name")?,
+                given_name: a.try_get("given_name")?,
+                family_name: a.try_get("family_name")?,
+                created_at: a.try_get("created_at")?,
+                updated_at: a.try_get("updated_at")?,
+            };
+            let state = UserState {
+                id: account.id.clone(),
+                full_name: account.full_name.clone(),
                 memberships,
                 linked: crate::connections::get_bool(a, "linked")?,
-            })
+            };
+            known.account = Some(account);
+            Some(state)
         }
     };
 
-    Ok(SignInState {
+    let state = SignInState {
         connection: ConnectionState {
             id: connection.id.clone(),
             name: connection.name.clone(),
@@ -179,7 +237,8 @@ pub async fn load_state(
         },
         user,
         invitations,
-    })
+    };
+    Ok((state, known))
 }
 
 /// What applying a plan did to the account.
@@ -199,6 +258,18 @@ pub async fn apply(
     plan: &Plan,
     connection: &connections::Connection,
 ) -> Result<Applied, StoreError> {
+    apply_with(conn, ctx, plan, connection, Known::default()).await
+}
+
+/// Applies an allowed plan made from what [`load`] read in this transaction, using the
+/// rows it read instead of reading them again.
+pub async fn apply_with(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    plan: &Plan,
+    connection: &connections::Connection,
+    known: Known,
+) -> Result<Applied, StoreError> {
     let connection_id = connection.id.as_str();
     if !plan.allowed {
         return Ok(Applied {
@@ -208,10 +279,11 @@ pub async fn apply(
     }
     let email = Email::parse(&plan.email)?;
     let mut user_id = plan.user_id.clone();
-    let mut user: Option<users::User> = None;
+    let mut user: Option<users::User> = known.account.filter(|a| Some(&a.id) == plan.user_id.as_ref());
+    let mut known_teams = known.teams;
     // Organizations this plan has made the account a member of.
     let mut member_of: Vec<String> = Vec::new();
-    let mut orgs: HashMap<String, Organization> = HashMap::new();
+    let mut orgs: HashMap<String, Organization> = known.organizations.into_iter().map(|o| (o.id.clone(), o)).collect();
     for change in &plan.changes {
         let ctx = ctx.because(change.rule, change.because.clone());
         let org = match &change.organization_id {
@@ -245,7 +317,11 @@ pub async fn apply(
                     given_name: plan.given_name.clone(),
                     family_name: plan.family_name.clone(),
                 };
-                user = Some(users::update_profile(conn, &ctx, uid, &profile).await?);
+                let before = match user.take() {
+                    Some(u) if u.id == uid => u,
+                    _ => users::find(conn, uid).await?,
+                };
+                user = Some(users::update_profile_from(conn, &ctx, before, &profile).await?);
             }
             ChangeKind::AcceptInvitation => {
                 let org = org.ok_or_else(need_org)?;
@@ -306,11 +382,20 @@ pub async fn apply(
                 let org = org.ok_or_else(need_org)?;
                 let name = roster_core::Name::parse_team(change.team.as_deref().unwrap_or_default())?;
                 // A concurrent sign-in may have created it since the plan was made.
-                teams::ensure(conn, &ctx, org, &name).await?;
+                let team = teams::ensure(conn, &ctx, org, &name).await?;
+                known_teams.push(team);
             }
             ChangeKind::AddTeamMembership => {
                 let org = org.ok_or_else(need_org)?;
-                let team = teams::find(conn, org, change.team.as_deref().unwrap_or_default()).await?;
+                let name = change.team.as_deref().unwrap_or_default();
+                let read = known_teams
+                    .iter()
+                    .find(|t| t.organization_id == org.id && t.name.to_lowercase() == name.to_lowercase())
+                    .cloned();
+                let team = match read {
+                    Some(t) => t,
+                    None => teams::find(conn, org, name).await?,
+                };
                 let source = match change.rule {
                     "J3" => Source::Invite,
                     r if r.starts_with('S') => Source::Scim,

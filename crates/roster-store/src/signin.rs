@@ -29,13 +29,13 @@ pub async fn sign_in(
     facts: &SignInFacts,
     not_after: Option<i64>,
 ) -> Result<Outcome, StoreError> {
-    let state = provisioning::load_state(conn, connection, &facts.email.value, &facts.team_names(), ctx.now).await?;
+    let (state, known) = provisioning::load(conn, connection, &facts.email.value, &facts.team_names(), ctx.now).await?;
     let plan = plan_sign_in(&state, facts);
     if !plan.allowed {
         return Ok(Outcome::Denied(plan));
     }
     let ctx = ctx.via_connection(&connection.id);
-    let user_id = provisioning::apply(conn, &ctx, &plan, connection)
+    let user_id = provisioning::apply_with(conn, &ctx, &plan, connection, known)
         .await?
         .user_id
         .ok_or_else(|| StoreError::rule("no_user", "the sign-in was allowed but made no account"))?;

@@ -183,6 +183,16 @@ async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String
 
 pub async fn update_profile(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, p: &Profile) -> Result<User, StoreError> {
     let before = find(conn, ident).await?;
+    update_profile_from(conn, ctx, before, p).await
+}
+
+/// [`update_profile`] of an account the caller has read in this transaction.
+pub async fn update_profile_from(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    before: User,
+    p: &Profile,
+) -> Result<User, StoreError> {
     let full_name = p.full_name.clone().unwrap_or_else(|| before.full_name.clone());
     let given = p.given_name.clone().or_else(|| before.given_name.clone());
     let family = p.family_name.clone().or_else(|| before.family_name.clone());

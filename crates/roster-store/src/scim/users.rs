@@ -294,7 +294,7 @@ async fn provision(
     let Some(email) = account_email else {
         return hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
     };
-    let state = provisioning::load_state(conn, connection, &email, &[], ctx.now).await?;
+    let (state, known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
     let facts = facts(&u.resource, email.clone(), u.active);
     let mut plan = if u.user_id.is_some() {
         scim_plan::plan_update(&state, &facts).map_err(refused)?
@@ -314,7 +314,7 @@ async fn provision(
     };
     plan.scim_user_id = Some(u.id.clone());
     let ctx = ctx.via_connection(&connection.id);
-    let applied = provisioning::apply(conn, &ctx, &plan, connection).await?;
+    let applied = provisioning::apply_with(conn, &ctx, &plan, connection, known).await?;
     if let Some(uid) = applied.user_id {
         // The account's username and email change only when it is (re)linked; the
         // row applying made or read serves when it has one.
@@ -418,11 +418,14 @@ pub async fn delete(
     current: &ScimUser,
 ) -> Result<(), StoreError> {
     if let Some(uid) = &current.user_id {
-        let email = Email::parse(&users::find(conn, uid).await?.email)?;
-        let state = provisioning::load_state(conn, connection, &email, &[], ctx.now).await?;
+        let email = match &current.account_email {
+            Some(e) => Email::parse(e)?,
+            None => Email::parse(&users::find(conn, uid).await?.email)?,
+        };
+        let (state, known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
         let mut plan = scim_plan::plan_delete(&state, &email).map_err(refused)?;
         plan.scim_user_id = Some(current.id.clone());
-        provisioning::apply(conn, &ctx.via_connection(&connection.id), &plan, connection).await?;
+        provisioning::apply_with(conn, &ctx.via_connection(&connection.id), &plan, connection, known).await?;
     }
     sqlx::query("DELETE FROM scim_users WHERE id = $1")
         .bind(&current.id)
