@@ -144,7 +144,10 @@ pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
 /// Options for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    pub max_connections: u32,
+    /// Pooled connections; `None`: as many as the cores for SQLite (at least 2: its
+    /// reads are local CPU work, and more threads than cores only switch between
+    /// themselves), 8 for PostgreSQL.
+    pub max_connections: Option<u32>,
     /// SQLite only: how many writes one commit may carry (1 = a commit per write).
     pub sqlite_batch: usize,
 }
@@ -152,7 +155,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_connections: 8,
+            max_connections: None,
             sqlite_batch: 256,
         }
     }
@@ -201,8 +204,12 @@ impl Store {
             conn.execute("PRAGMA journal_mode = WAL;").await?;
             conn.close().await?;
         }
+        let max_connections = options.max_connections.unwrap_or(match backend {
+            Backend::Sqlite => std::thread::available_parallelism().map_or(2, |n| n.get() as u32).clamp(2, 8),
+            Backend::Postgres => 8,
+        });
         let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             // A SQLite connection is a file handle in this process: it cannot go stale
             // the way a network connection can, so a ping before every read is a wasted
