@@ -5,6 +5,12 @@ use roster_server::config::Config;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+/// Request handling allocates many small, short-lived buffers across threads (HTTP,
+/// JSON, database rows); mimalloc serves them with less contention and fragmentation
+/// than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "roster",
