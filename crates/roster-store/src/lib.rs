@@ -205,7 +205,9 @@ impl Store {
             conn.close().await?;
         }
         let max_connections = options.max_connections.unwrap_or(match backend {
-            Backend::Sqlite => std::thread::available_parallelism().map_or(2, |n| n.get() as u32).clamp(2, 8),
+            Backend::Sqlite => std::thread::available_parallelism()
+                .map_or(2, |n| n.get() as u32)
+                .clamp(2, 8),
             Backend::Postgres => 8,
         });
         let pool = AnyPoolOptions::new()
