@@ -15,20 +15,28 @@ crate::on_both_backends!(
     users_carry_their_groups_and_group_pages_their_members,
 );
 
-async fn group_push_rename_and_member_removal(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (_, token) = setup(&app, "acme", "acme.test").await;
-    let scim = Scim { app: &app, token };
+/// SCIM Users `name@acme.test`, each new and in no Group; their ids.
+async fn create_users(scim: &Scim<'_>, names: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
+    for name in names {
         let r = scim
             .post(
                 "/Users",
                 json!({ "schemas": [USER], "userName": format!("{name}@acme.test") }),
             )
             .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert!(r.body.get("groups").is_none(), "a new User is in no Group");
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
+    ids
+}
+
+async fn group_push_rename_and_member_removal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let ids = create_users(&scim, &["a", "b", "c"]).await;
     // Group push with members (G4): team membership equals the group's.
     let r = scim
         .post(
@@ -391,18 +399,7 @@ async fn users_carry_their_groups_and_group_pages_their_members(backend: Backend
     let app = spawn_app(backend).await;
     let (_, token) = setup(&app, "acme", "acme.test").await;
     let scim = Scim { app: &app, token };
-    let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        let r = scim
-            .post(
-                "/Users",
-                json!({ "schemas": [USER], "userName": format!("{name}@acme.test") }),
-            )
-            .await;
-        assert_eq!(r.status, 201);
-        assert!(r.body.get("groups").is_none(), "a new User is in no Group");
-        ids.push(r.body["id"].as_str().unwrap().to_string());
-    }
+    let ids = create_users(&scim, &["a", "b", "c"]).await;
     let mut gids = Vec::new();
     for (name, members) in [("zeta", vec![0, 1]), ("Alpha", vec![0]), ("mid", vec![2])] {
         let members: Vec<Value> = members.iter().map(|i: &usize| json!({ "value": ids[*i] })).collect();
