@@ -131,6 +131,16 @@ pub(crate) fn json_list(backend: Backend, expr: &str, rest: &str) -> String {
     }
 }
 
+/// [`json_list`] of rows: each row's `columns` (comma-separated) as a JSON array, so the
+/// column decodes as a list of tuples.
+pub(crate) fn json_rows(backend: Backend, columns: &str, rest: &str) -> String {
+    let row = match backend {
+        Backend::Sqlite => format!("json_array({columns})"),
+        Backend::Postgres => format!("json_build_array({columns})"),
+    };
+    json_list(backend, &row, rest)
+}
+
 /// Decodes a [`json_list`] column.
 pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
     row: &sqlx::any::AnyRow,

@@ -77,23 +77,17 @@ pub async fn load(
     } else {
         format!("t.name_key IN ({}) OR ", placeholders(4, names.len()))
     };
-    let teams = crate::json_list(
+    let teams = crate::json_rows(
         backend,
-        match backend {
-            crate::Backend::Sqlite => "json_array(t.id, t.name, t.created_at)",
-            crate::Backend::Postgres => "json_build_array(t.id, t.name, t.created_at)",
-        },
+        "t.id, t.name, t.created_at",
         &format!(
             "FROM teams t WHERE t.organization_id = o.id AND ({named}t.id IN \
              (SELECT i.team_id FROM invitations i WHERE {OPEN_INVITATION}))"
         ),
     );
-    let invitations = crate::json_list(
+    let invitations = crate::json_rows(
         backend,
-        match backend {
-            crate::Backend::Sqlite => "json_array(i.id, t.name, i.role, i.created_at)",
-            crate::Backend::Postgres => "json_build_array(i.id, t.name, i.role, i.created_at)",
-        },
+        "i.id, t.name, i.role, i.created_at",
         &format!("FROM invitations i LEFT JOIN teams t ON t.id = i.team_id WHERE {OPEN_INVITATION}"),
     );
     let sql = format!(

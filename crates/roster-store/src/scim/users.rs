@@ -43,12 +43,9 @@ const FROM: &str = "FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
 /// correlated subquery over the member index; no second round trip, no N+1).
 fn select(backend: Backend, with_groups: bool) -> String {
     let groups = if with_groups {
-        crate::json_list(
+        crate::json_rows(
             backend,
-            match backend {
-                Backend::Sqlite => "json_array(g.id, g.display_name)",
-                Backend::Postgres => "json_build_array(g.id, g.display_name)",
-            },
+            "g.id, g.display_name",
             "FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id WHERE gm.scim_user_id = r.id",
         )
     } else {
