@@ -14,7 +14,7 @@ use roster_core::signin::AttributeNames;
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
 use roster_core::{DomainName, Email, MemberState, Role, Source};
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 use std::collections::HashMap;
 
 /// The connection's own attribute names (A3), from its settings.
@@ -112,29 +112,20 @@ pub async fn load(
     // (created_at, id, state): ordered oldest first across organizations.
     let mut open: Vec<(i64, String, InvitationState)> = Vec::new();
     for r in &org_rows {
-        let id: String = r.try_get("id")?;
+        let org = Organization::from_row(r)?;
         let rows: Vec<(String, Option<String>, String, i64)> = crate::from_json_list(r, "invitations")?;
         for (invitation, team, role, created_at) in rows {
             let state = InvitationState {
                 id: invitation.clone(),
-                organization_id: id.clone(),
+                organization_id: org.id.clone(),
                 team,
                 role: Role::parse(&role).map_err(crate::error::corrupt)?,
             };
             open.push((created_at, invitation, state));
         }
         let named: Vec<(String, String, i64)> = crate::from_json_list(r, "teams")?;
-        let org = Organization {
-            id: id.clone(),
-            name: r.try_get("name")?,
-            company_id: r.try_get("company_id")?,
-            company: r.try_get("company")?,
-            seat_limit: r.try_get("seat_limit")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        };
         organizations.push(OrgState {
-            id,
+            id: org.id.clone(),
             name: org.name.clone(),
             seat_limit: org.seat_limit,
             seats_used: r.try_get("seats_used")?,
@@ -191,16 +182,7 @@ pub async fn load(
                     teams: crate::from_json_list(r, "teams")?,
                 });
             }
-            let account = users::User {
-                id: a.try_get("id")?,
-                email: a.try_get("email")?,
-                username: a.try_get("username")?,
-                full_name: a.try_get("full_name")?,
-                given_name: a.try_get("given_name")?,
-                family_name: a.try_get("family_name")?,
-                created_at: a.try_get("created_at")?,
-                updated_at: a.try_get("updated_at")?,
-            };
+            let account = users::User::from_row(a)?;
             let state = UserState {
                 id: account.id.clone(),
                 full_name: account.full_name.clone(),

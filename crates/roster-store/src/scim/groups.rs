@@ -16,7 +16,7 @@ use roster_core::{MemberState, Name, Role, Source};
 use roster_scim::patch::MemberOp;
 use roster_scim::ScimError;
 use serde_json::{json, Map, Value};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -161,15 +161,7 @@ async fn team_by_id(conn: &mut AnyConnection, team_id: &str) -> Result<Option<(O
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let org = Organization {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        company_id: r.try_get("company_id")?,
-        company: r.try_get("company")?,
-        seat_limit: r.try_get("seat_limit")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    };
+    let org = Organization::from_row(&r)?;
     let team = Team {
         id: r.try_get("team_id")?,
         organization_id: org.id.clone(),
