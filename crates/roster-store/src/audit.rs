@@ -6,10 +6,10 @@
 //! them, not five. A write that fails leaves no events, as its changes are rolled back.
 //! Outside a write (a test on a bare connection), an event is inserted at once.
 
+use crate::db::{self, Conn};
 use crate::{new_id, Backend, Ctx, StoreError};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{AnyConnection, Row};
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
@@ -38,7 +38,7 @@ tokio::task_local! {
     static JOURNAL: RefCell<Vec<Pending>>;
 }
 
-pub async fn record(conn: &mut AnyConnection, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
+pub async fn record(conn: &mut Conn, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
     let json_text = |v: Option<Value>| v.map_or(Value::Null, |v| Value::String(v.to_string()));
     let event: Pending = [
@@ -73,9 +73,9 @@ pub async fn record(conn: &mut AnyConnection, ctx: &Ctx, change: Change<'_>) -> 
 
 /// Runs `work` with a journal, then inserts the events it recorded, on the same
 /// connection and transaction, if it succeeded.
-pub(crate) async fn journaled<'c, T, F>(conn: &'c mut AnyConnection, work: F) -> Result<T, StoreError>
+pub(crate) async fn journaled<'c, T, F>(conn: &'c mut Conn, work: F) -> Result<T, StoreError>
 where
-    F: for<'a> FnOnce(&'a mut AnyConnection) -> futures::future::BoxFuture<'a, Result<T, StoreError>>,
+    F: for<'a> FnOnce(&'a mut Conn) -> futures::future::BoxFuture<'a, Result<T, StoreError>>,
 {
     let (result, events) = JOURNAL
         .scope(RefCell::new(Vec::new()), async {
@@ -118,7 +118,7 @@ static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts events in order (so `seq` follows the order they were recorded) with one
 /// statement of constant text: the rows travel as one JSON array parameter.
-async fn insert(conn: &mut AnyConnection, events: &[Pending]) -> Result<(), StoreError> {
+async fn insert(conn: &mut Conn, events: &[Pending]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -127,7 +127,7 @@ async fn insert(conn: &mut AnyConnection, events: &[Pending]) -> Result<(), Stor
         Backend::Postgres => &*POSTGRES_INSERT,
     };
     let rows = serde_json::to_string(events).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))?;
-    sqlx::query(sql).bind(rows).execute(conn).await?;
+    db::query(sql).bind(rows).execute(conn).await?;
     Ok(())
 }
 
@@ -166,7 +166,7 @@ pub struct Query {
 
 /// Events matching every given filter, newest first. Only the filters given become SQL
 /// conditions, so each query can use its `(column, seq)` index.
-pub async fn list(conn: &mut AnyConnection, q: &Query) -> Result<Vec<Event>, StoreError> {
+pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> {
     let filters = [
         ("company_id", q.company_id.as_deref()),
         ("organization_id", q.organization_id.as_deref()),
@@ -195,7 +195,7 @@ pub async fn list(conn: &mut AnyConnection, q: &Query) -> Result<Vec<Event>, Sto
          connection_id, user_id, before, after, rule, reason, trace_id FROM audit_events {where_clause} \
          ORDER BY seq DESC LIMIT ${limit_param}"
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = db::query(&sql);
     for v in values {
         query = query.bind(v);
     }
@@ -206,7 +206,7 @@ pub async fn list(conn: &mut AnyConnection, q: &Query) -> Result<Vec<Event>, Sto
     rows.iter().map(event_from_row).collect()
 }
 
-fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
+fn event_from_row(r: &db::Row) -> Result<Event, StoreError> {
     let json = |col: &str| -> Result<Option<Value>, StoreError> {
         let text: Option<String> = r.try_get(col)?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))

@@ -2,13 +2,13 @@
 //! serves and the organizations it provisions into.
 
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::directory::companies::{self, Company};
 use crate::directory::{is_id, organizations};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{DomainName, Name, Protocol};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Connection {
@@ -56,13 +56,13 @@ const SELECT: &str =
     c.created_at, c.updated_at FROM connections c JOIN companies co ON co.id = c.company_id \
     JOIN organizations o ON o.id = c.default_organization_id";
 
-async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
+async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> {
     let id: String = row.try_get("id")?;
-    let domains = sqlx::query_scalar("SELECT domain FROM connection_domains WHERE connection_id = $1 ORDER BY domain")
+    let domains = db::query_scalar("SELECT domain FROM connection_domains WHERE connection_id = $1 ORDER BY domain")
         .bind(&id)
         .fetch_all(&mut *conn)
         .await?;
-    let orgs = sqlx::query_scalar(
+    let orgs = db::query_scalar(
         "SELECT o.name FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          WHERE co.connection_id = $1 ORDER BY o.name_key",
     )
@@ -94,7 +94,7 @@ async fn load(conn: &mut AnyConnection, row: &sqlx::any::AnyRow) -> Result<Conne
 
 /// Booleans are BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (whose BOOLEAN the
 /// generic driver cannot decode).
-pub(crate) fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, StoreError> {
+pub(crate) fn get_bool(row: &db::Row, col: &str) -> Result<bool, StoreError> {
     match row.try_get::<bool, _>(col) {
         Ok(b) => Ok(b),
         Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
@@ -102,14 +102,14 @@ pub(crate) fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, Store
 }
 
 /// Finds a connection by id, or by name when that name is unique across companies.
-pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Connection, StoreError> {
+pub async fn find(conn: &mut Conn, ident: &str) -> Result<Connection, StoreError> {
     let rows = if is_id(ident) {
-        sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
+        db::query(&format!("{SELECT} WHERE c.id = $1"))
             .bind(ident)
             .fetch_all(&mut *conn)
             .await?
     } else {
-        sqlx::query(&format!("{SELECT} WHERE c.name_key = $1"))
+        db::query(&format!("{SELECT} WHERE c.name_key = $1"))
             .bind(ident.to_lowercase())
             .fetch_all(&mut *conn)
             .await?
@@ -124,8 +124,8 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Connection, S
     }
 }
 
-pub async fn list(conn: &mut AnyConnection, company_id: Option<&str>) -> Result<Vec<Connection>, StoreError> {
-    let rows = sqlx::query(&format!(
+pub async fn list(conn: &mut Conn, company_id: Option<&str>) -> Result<Vec<Connection>, StoreError> {
+    let rows = db::query(&format!(
         "{SELECT} WHERE ($1 IS NULL OR c.company_id = $1) ORDER BY c.name_key, c.id"
     ))
     .bind(company_id)
@@ -140,7 +140,7 @@ pub async fn list(conn: &mut AnyConnection, company_id: Option<&str>) -> Result<
 
 /// Checks a spec against the directory and resolves its organizations to ids.
 async fn validate(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     company: &Company,
     spec: &Spec,
     self_id: Option<&str>,
@@ -162,7 +162,7 @@ async fn validate(
     }
     for d in &spec.domains {
         let verified: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2")
+            db::query_scalar("SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2")
                 .bind(&company.id)
                 .bind(d.as_str())
                 .fetch_optional(&mut *conn)
@@ -173,7 +173,7 @@ async fn validate(
                 format!("domain '{d}' is not a verified domain of company '{}'", company.name),
             ));
         }
-        let served_by: Option<String> = sqlx::query_scalar(
+        let served_by: Option<String> = db::query_scalar(
             "SELECT c.name FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
              WHERE cd.domain = $1 AND ($2 IS NULL OR c.id <> $2)",
         )
@@ -211,29 +211,24 @@ async fn validate(
     Ok((default_org.id, org_ids))
 }
 
-async fn write_links(
-    conn: &mut AnyConnection,
-    id: &str,
-    domains: &[DomainName],
-    org_ids: &[String],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM connection_domains WHERE connection_id = $1")
+async fn write_links(conn: &mut Conn, id: &str, domains: &[DomainName], org_ids: &[String]) -> Result<(), StoreError> {
+    db::query("DELETE FROM connection_domains WHERE connection_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM connection_organizations WHERE connection_id = $1")
+    db::query("DELETE FROM connection_organizations WHERE connection_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
     for d in domains {
-        sqlx::query("INSERT INTO connection_domains (connection_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        db::query("INSERT INTO connection_domains (connection_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(d.as_str())
             .execute(&mut *conn)
             .await?;
     }
     for o in org_ids {
-        sqlx::query("INSERT INTO connection_organizations (connection_id, organization_id) VALUES ($1, $2)")
+        db::query("INSERT INTO connection_organizations (connection_id, organization_id) VALUES ($1, $2)")
             .bind(id)
             .bind(o)
             .execute(&mut *conn)
@@ -250,14 +245,13 @@ fn summary(c: &Connection) -> Value {
     })
 }
 
-pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, company: &str, spec: &Spec) -> Result<Connection, StoreError> {
+pub async fn create(conn: &mut Conn, ctx: &Ctx, company: &str, spec: &Spec) -> Result<Connection, StoreError> {
     let company = companies::find(conn, company).await?;
-    let taken: Option<String> =
-        sqlx::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
-            .bind(&company.id)
-            .bind(spec.name.key())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let taken: Option<String> = db::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
+        .bind(&company.id)
+        .bind(spec.name.key())
+        .fetch_optional(&mut *conn)
+        .await?;
     if taken.is_some() {
         return Err(StoreError::conflict(
             "connection_exists",
@@ -270,7 +264,7 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, company: &str, spec: &S
     }
     let (default_org_id, org_ids) = validate(conn, &company, spec, None).await?;
     let id = new_id();
-    sqlx::query(
+    db::query(
         "INSERT INTO connections (id, company_id, name, name_key, protocol, jit, scim, idp_initiated, default_organization_id, \
          default_team, default_session_minutes, settings, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
@@ -311,12 +305,12 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, company: &str, spec: &S
 
 /// Replaces a connection's settings with `spec` (the server merges a PATCH into the
 /// current spec first).
-pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, id: &str, spec: &Spec) -> Result<Connection, StoreError> {
+pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, spec: &Spec) -> Result<Connection, StoreError> {
     let before = find(conn, id).await?;
     let company = companies::find(conn, &before.company_id).await?;
     if spec.name.key() != before.name.to_lowercase() {
         let taken: Option<String> =
-            sqlx::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
+            db::query_scalar("SELECT id FROM connections WHERE company_id = $1 AND name_key = $2")
                 .bind(&company.id)
                 .bind(spec.name.key())
                 .fetch_optional(&mut *conn)
@@ -333,7 +327,7 @@ pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, id: &str, spec: &Spec) 
         }
     }
     let (default_org_id, org_ids) = validate(conn, &company, spec, Some(&before.id)).await?;
-    sqlx::query(
+    db::query(
         "UPDATE connections SET name = $1, name_key = $2, jit = $3, scim = $4, idp_initiated = $5, default_organization_id = $6, \
          default_team = $7, default_session_minutes = $8, settings = $9, updated_at = $10 WHERE id = $11",
     )
@@ -371,14 +365,14 @@ pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, id: &str, spec: &Spec) 
 }
 
 /// Deletes a connection, its SCIM tokens and its sessions (T2: sessions end at once).
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
     let c = find(conn, id).await?;
-    sqlx::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
+    db::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
         .bind(ctx.now)
         .bind(&c.id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM connections WHERE id = $1")
+    db::query("DELETE FROM connections WHERE id = $1")
         .bind(&c.id)
         .execute(&mut *conn)
         .await?;
@@ -400,7 +394,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(),
 
 /// The connection serving the email domain `domain` (or the nearest parent domain it
 /// is a subdomain of), for routing a sign-in by email.
-pub async fn find_by_domain(conn: &mut AnyConnection, domain: &str) -> Result<Option<Connection>, StoreError> {
+pub async fn find_by_domain(conn: &mut Conn, domain: &str) -> Result<Option<Connection>, StoreError> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     // The domain itself, then each parent with at least two labels.
     let labels: Vec<&str> = domain.split('.').collect();
@@ -409,7 +403,7 @@ pub async fn find_by_domain(conn: &mut AnyConnection, domain: &str) -> Result<Op
         .take(8)
         .collect();
     for candidate in candidates {
-        let id: Option<String> = sqlx::query_scalar(
+        let id: Option<String> = db::query_scalar(
             "SELECT cd.connection_id FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
              WHERE cd.domain = $1 ORDER BY c.created_at, c.id LIMIT 1",
         )

@@ -2,19 +2,19 @@
 //! mail domains refused). The DNS lookup itself is the server's; this records results.
 
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::directory::companies::Company;
 use crate::{Ctx, StoreError};
 use roster_core::DomainName;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 /// The TXT record value that proves ownership of a domain.
 pub fn txt_record(token: &str) -> String {
     format!("roster-verification={token}")
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Domain {
     pub company_id: String,
     pub domain: String,
@@ -24,6 +24,15 @@ pub struct Domain {
     pub verified_method: Option<String>,
     pub created_at: i64,
 }
+
+db::from_row!(Domain {
+    company_id,
+    domain,
+    txt_token,
+    verified_at,
+    verified_method,
+    created_at
+});
 
 impl Domain {
     pub fn txt_record(&self) -> String {
@@ -36,20 +45,20 @@ impl Domain {
 
 const COLS: &str = "company_id, domain, txt_token, verified_at, verified_method, created_at";
 
-pub async fn list(conn: &mut AnyConnection, company: &Company) -> Result<Vec<Domain>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+pub async fn list(conn: &mut Conn, company: &Company) -> Result<Vec<Domain>, StoreError> {
+    db::query_as(&format!(
         "SELECT {COLS} FROM domains WHERE company_id = $1 ORDER BY domain"
     ))
     .bind(&company.id)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
-pub async fn find(conn: &mut AnyConnection, company: &Company, domain: &str) -> Result<Domain, StoreError> {
+pub async fn find(conn: &mut Conn, company: &Company, domain: &str) -> Result<Domain, StoreError> {
     let key = DomainName::parse(domain)
         .map(|d| d.as_str().to_string())
         .unwrap_or_else(|_| domain.to_string());
-    sqlx::query_as(&format!(
+    db::query_as(&format!(
         "SELECT {COLS} FROM domains WHERE company_id = $1 AND domain = $2"
     ))
     .bind(&company.id)
@@ -59,12 +68,7 @@ pub async fn find(conn: &mut AnyConnection, company: &Company, domain: &str) -> 
     .ok_or_else(|| StoreError::not_found("domain", domain))
 }
 
-pub async fn add(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    company: &Company,
-    domain: &DomainName,
-) -> Result<Domain, StoreError> {
+pub async fn add(conn: &mut Conn, ctx: &Ctx, company: &Company, domain: &DomainName) -> Result<Domain, StoreError> {
     if domain.is_public_mail_domain() {
         return Err(StoreError::rule(
             "public_domain",
@@ -78,7 +82,7 @@ pub async fn add(
         ));
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query("INSERT INTO domains (company_id, domain, txt_token, created_at) VALUES ($1, $2, $3, $4)")
+    db::query("INSERT INTO domains (company_id, domain, txt_token, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&company.id)
         .bind(domain.as_str())
         .bind(&token)
@@ -104,7 +108,7 @@ pub async fn add(
 /// Marks a domain verified by `method` (`dns` after a matching TXT lookup, `manual` on an
 /// admin's attestation). A domain verified by another company is refused.
 pub async fn mark_verified(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     company: &Company,
     domain: &str,
@@ -124,7 +128,7 @@ pub async fn mark_verified(
         ));
     }
     let other: Option<String> =
-        sqlx::query_scalar("SELECT company_id FROM domains WHERE domain = $1 AND verified_at IS NOT NULL")
+        db::query_scalar("SELECT company_id FROM domains WHERE domain = $1 AND verified_at IS NOT NULL")
             .bind(&d.domain)
             .fetch_optional(&mut *conn)
             .await?;
@@ -134,7 +138,7 @@ pub async fn mark_verified(
             format!("'{}' is already verified by another company", d.domain),
         ));
     }
-    sqlx::query("UPDATE domains SET verified_at = $1, verified_method = $2 WHERE company_id = $3 AND domain = $4")
+    db::query("UPDATE domains SET verified_at = $1, verified_method = $2 WHERE company_id = $3 AND domain = $4")
         .bind(ctx.now)
         .bind(method)
         .bind(&company.id)
@@ -163,9 +167,9 @@ pub async fn mark_verified(
 }
 
 /// Removes a domain; refused while a connection serves it.
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, company: &Company, domain: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, company: &Company, domain: &str) -> Result<(), StoreError> {
     let d = find(conn, company, domain).await?;
-    let used: Vec<String> = sqlx::query_scalar(
+    let used: Vec<String> = db::query_scalar(
         "SELECT c.name FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
          WHERE c.company_id = $1 AND cd.domain = $2 ORDER BY c.name",
     )
@@ -183,7 +187,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, company: &Company, doma
             ),
         ));
     }
-    sqlx::query("DELETE FROM domains WHERE company_id = $1 AND domain = $2")
+    db::query("DELETE FROM domains WHERE company_id = $1 AND domain = $2")
         .bind(&company.id)
         .bind(&d.domain)
         .execute(&mut *conn)

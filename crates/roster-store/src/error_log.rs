@@ -1,9 +1,9 @@
 //! E1: the error log of each connection — failed sign-ins and SCIM requests, with the
 //! request, the reason and the trace id the person or IdP was shown.
 
+use crate::db::{self, Conn};
 use crate::StoreError;
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -28,8 +28,8 @@ fn clip(s: &str) -> String {
     s.chars().take(MAX_TEXT).collect()
 }
 
-pub async fn record(conn: &mut AnyConnection, connection_id: &str, e: &Entry) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn record(conn: &mut Conn, connection_id: &str, e: &Entry) -> Result<(), StoreError> {
+    db::query(
         "INSERT INTO error_log (connection_id, at, kind, request, status, code, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(connection_id)
@@ -47,14 +47,14 @@ pub async fn record(conn: &mut AnyConnection, connection_id: &str, e: &Entry) ->
 
 /// Newest first, before the sequence number `before` when given.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Entry>, StoreError> {
     let rows = match before {
         Some(b) => {
-            sqlx::query("SELECT seq, at, kind, request, status, code, detail, trace_id FROM error_log WHERE connection_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
+            db::query("SELECT seq, at, kind, request, status, code, detail, trace_id FROM error_log WHERE connection_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
                 .bind(connection_id)
                 .bind(b)
                 .bind(limit)
@@ -62,7 +62,7 @@ pub async fn list(
                 .await?
         }
         None => {
-            sqlx::query("SELECT seq, at, kind, request, status, code, detail, trace_id FROM error_log WHERE connection_id = $1 ORDER BY seq DESC LIMIT $2")
+            db::query("SELECT seq, at, kind, request, status, code, detail, trace_id FROM error_log WHERE connection_id = $1 ORDER BY seq DESC LIMIT $2")
                 .bind(connection_id)
                 .bind(limit)
                 .fetch_all(conn)

@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod db;
 pub mod directory;
 pub mod domains;
 mod error;
@@ -32,13 +33,14 @@ pub mod signin;
 pub mod tokens;
 pub mod writer;
 
+pub use crate::db::Conn;
 pub use error::StoreError;
-pub use sqlx::AnyConnection;
 
 use futures::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use writer::{CommitMode, Writer};
 
@@ -113,12 +115,8 @@ impl Ctx {
 }
 
 /// The engine behind a connection.
-pub(crate) fn backend_of(conn: &AnyConnection) -> Backend {
-    if conn.backend_name() == "PostgreSQL" {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
+pub(crate) fn backend_of(conn: &Conn) -> Backend {
+    conn.backend()
 }
 
 /// A scalar subquery giving, as JSON array text, `expr` of every row of `rest` (a
@@ -143,10 +141,9 @@ pub(crate) fn json_rows(backend: Backend, columns: &str, rest: &str) -> String {
 
 /// Decodes a [`json_list`] column.
 pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
-    row: &sqlx::any::AnyRow,
+    row: &crate::db::Row,
     column: &str,
 ) -> Result<T, StoreError> {
-    use sqlx::Row;
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
@@ -173,9 +170,21 @@ impl Default for StoreOptions {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    readers: Readers,
     backend: Backend,
     writer: Writer,
+}
+
+/// Where reads get their connection.
+#[derive(Clone)]
+enum Readers {
+    /// SQLite connections run by this process (see [`db`]); the sqlx URL of the same
+    /// file serves the migrations.
+    Sqlite {
+        pool: Arc<db::SqlitePool>,
+        url: String,
+    },
+    Postgres(AnyPool),
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -191,99 +200,91 @@ impl Store {
     /// `postgres://…`), creating a SQLite file and its folder when missing.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
+        if url.starts_with("sqlite:") {
+            return Self::connect_sqlite(url, options);
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Config(format!(
                 "unsupported database URL '{}': use sqlite://PATH or postgres://…",
                 roster_core::truncate(url, 60)
             )));
-        };
-        let url = match backend {
-            Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
-        };
-        let connect_options =
-            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
-        if backend == Backend::Sqlite {
-            // WAL lets readers run beside the writer; it is a property of the file, so
-            // set it once on a first connection before the pool opens.
-            let mut conn = sqlx::AnyConnection::connect_with(&connect_options).await?;
-            conn.execute("PRAGMA journal_mode = WAL;").await?;
-            conn.close().await?;
         }
-        let max_connections = options.max_connections.unwrap_or(match backend {
-            Backend::Sqlite => std::thread::available_parallelism()
-                .map_or(2, |n| n.get() as u32)
-                .clamp(2, 8),
-            Backend::Postgres => 8,
-        });
+        let connect_options =
+            AnyConnectOptions::from_str(url).map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(options.max_connections.unwrap_or(8))
             .acquire_timeout(Duration::from_secs(10))
-            // A SQLite connection is a file handle in this process: it cannot go stale
-            // the way a network connection can, so a ping before every read is a wasted
-            // round trip to its thread.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _meta| {
+            .after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            conn.execute(SQLITE_PRAGMAS).await?;
-                        }
-                        // Statements are prepared once per connection. A generic plan
-                        // made while a table was empty (a fresh database) would scan it
-                        // for ever after; the lookups here are cheap to plan each time.
-                        Backend::Postgres => {
-                            conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                        }
-                    }
+                    // Statements are prepared once per connection. A generic plan made
+                    // while a table was empty (a fresh database) would scan it for ever
+                    // after; the lookups here are cheap to plan each time.
+                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
                     Ok(())
                 })
             })
-            .connect_with(connect_options.clone())
+            .connect_with(connect_options)
             .await?;
-        let writer = match backend {
-            Backend::Sqlite => {
-                let mut conn = sqlx::AnyConnection::connect_with(&connect_options).await?;
-                conn.execute(SQLITE_PRAGMAS).await?;
-                Writer::spawn(
-                    conn,
-                    CommitMode::Group {
-                        max_batch: options.sqlite_batch.max(1),
-                    },
-                )
-            }
-            Backend::Postgres => Writer::pooled(pool.clone()),
-        };
-        Ok(Self { pool, backend, writer })
+        Ok(Self {
+            writer: Writer::pooled(pool.clone()),
+            readers: Readers::Postgres(pool),
+            backend: Backend::Postgres,
+        })
+    }
+
+    fn connect_sqlite(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let (path, url) = sqlite_url(url)?;
+        // WAL lets readers run beside the writer; it is a property of the file, so set
+        // it once on the writer's connection before any reader opens.
+        let writer = db::open_sqlite(&path, SQLITE_PRAGMAS)?;
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(db::sqlite_error)?;
+        // Reads are local CPU work: more connections than cores only switch between
+        // themselves (at least 2, at most 8).
+        let max_connections = options.max_connections.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8),
+            |n| n.max(1) as usize,
+        );
+        let writer = Writer::spawn(
+            db::Conn::sqlite(writer),
+            CommitMode::Group {
+                max_batch: options.sqlite_batch.max(1),
+            },
+        )?;
+        Ok(Self {
+            readers: Readers::Sqlite {
+                pool: Arc::new(db::SqlitePool::new(path, SQLITE_PRAGMAS, max_connections)),
+                url,
+            },
+            backend: Backend::Sqlite,
+            writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
     /// Applies pending migrations of this engine.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATOR,
-            Backend::Postgres => &POSTGRES_MIGRATOR,
-        };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))
+        let failed = |e: sqlx::migrate::MigrateError| StoreError::Migration(e.to_string());
+        match &self.readers {
+            Readers::Sqlite { url, .. } => {
+                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                SQLITE_MIGRATOR.run(&mut conn).await.map_err(failed)?;
+                conn.close().await?;
+                Ok(())
+            }
+            Readers::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await.map_err(failed),
+        }
     }
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.read(|conn| Box::pin(async move { db::query("SELECT 1").execute(conn).await }))
+            .await
+            .is_ok()
     }
 
     /// Runs `f` inside a write transaction; its changes are durably committed when this
@@ -291,7 +292,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         self.writer.run(f).await
     }
@@ -299,26 +300,38 @@ impl Store {
     /// Runs `f` on a pooled connection, for reads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>>,
     {
-        let mut conn = self.pool.acquire().await?;
-        f(&mut conn).await
+        match &self.readers {
+            Readers::Sqlite { pool, .. } => pool.read(f).await,
+            Readers::Postgres(pool) => {
+                let mut conn = Conn::pooled(pool.acquire().await?);
+                f(&mut conn).await
+            }
+        }
     }
 
     /// Pool gauges for metrics: (open connections, idle connections).
     pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        match &self.readers {
+            Readers::Sqlite { pool, .. } => pool.stats(),
+            Readers::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
     }
 
     /// Closes the pool and stops the writer after the writes already queued.
     pub async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        match &self.readers {
+            Readers::Sqlite { pool, .. } => pool.close(),
+            Readers::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
-/// Normalises `sqlite://PATH` (relative or absolute) and creates the parent folder.
-fn sqlite_url(url: &str) -> Result<String, StoreError> {
+/// Normalises `sqlite://PATH` (relative or absolute) and creates the parent folder:
+/// (the file path, the sqlx URL of the file).
+fn sqlite_url(url: &str) -> Result<(String, String), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
@@ -332,14 +345,15 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
-    let mut params = vec!["mode=rwc".to_string()];
-    params.extend(
-        query
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("mode="))
-            .map(str::to_string),
-    );
-    Ok(format!("sqlite://{path}?{}", params.join("&")))
+    // Roster sets the connection up itself (WAL, synchronous commits, foreign keys):
+    // a parameter would be ignored, so it is refused rather than silently dropped.
+    if let Some(p) = query.split('&').find(|p| !p.is_empty() && !p.starts_with("mode=")) {
+        return Err(StoreError::Config(format!(
+            "sqlite://PATH takes no parameters, found '{}'",
+            roster_core::truncate(p, 60)
+        )));
+    }
+    Ok((path.to_string(), format!("sqlite://{path}?mode=rwc")))
 }
 
 /// A fresh row id: a UUIDv7, time-ordered with 74 random bits. Rows made together sit

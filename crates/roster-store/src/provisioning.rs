@@ -5,6 +5,7 @@
 
 use crate::audit::{self, Change as AuditChange};
 use crate::connections;
+use crate::db::{self, Conn, FromRow};
 use crate::directory::organizations::{self, Organization};
 use crate::directory::users::{self, Profile};
 use crate::directory::{members, teams};
@@ -14,7 +15,6 @@ use roster_core::signin::AttributeNames;
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
 use roster_core::{DomainName, Email, MemberState, Role, Source};
 use serde_json::json;
-use sqlx::{AnyConnection, FromRow, Row};
 use std::collections::HashMap;
 
 /// The connection's own attribute names (A3), from its settings.
@@ -33,7 +33,7 @@ fn placeholders(from: usize, n: usize) -> String {
 /// and its organizations (seats, and the teams named in `team_names`), the account and
 /// its memberships there, and its pending invitations there.
 pub async fn load_state(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection: &connections::Connection,
     email: &Email,
     team_names: &[String],
@@ -54,7 +54,7 @@ pub struct Known {
 
 /// [`load_state`], with the rows it read.
 pub async fn load(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection: &connections::Connection,
     email: &Email,
     team_names: &[String],
@@ -102,7 +102,7 @@ pub async fn load(
          FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          JOIN companies c ON c.id = o.company_id WHERE co.connection_id = $1 ORDER BY o.name_key"
     );
-    let mut q = sqlx::query(&sql).bind(cid).bind(now).bind(email.key());
+    let mut q = db::query(&sql).bind(cid).bind(now).bind(email.key());
     for n in &names {
         q = q.bind(n);
     }
@@ -154,7 +154,7 @@ pub async fn load(
         "FROM team_members tm JOIN teams t ON t.id = tm.team_id \
          WHERE tm.user_id = m.user_id AND t.organization_id = m.organization_id",
     );
-    let rows = sqlx::query(&format!(
+    let rows = db::query(&format!(
         "SELECT u.id, u.email, u.username, u.full_name, u.given_name, u.family_name, u.created_at, u.updated_at, \
          EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) AS linked, \
          m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM users u \
@@ -229,7 +229,7 @@ pub struct Applied {
 
 /// Applies an allowed plan.
 pub async fn apply(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     plan: &Plan,
     connection: &connections::Connection,
@@ -240,7 +240,7 @@ pub async fn apply(
 /// Applies an allowed plan made from what [`load`] read in this transaction, using the
 /// rows it read instead of reading them again.
 pub async fn apply_with(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     plan: &Plan,
     connection: &connections::Connection,
@@ -302,7 +302,7 @@ pub async fn apply_with(
             ChangeKind::AcceptInvitation => {
                 let org = org.ok_or_else(need_org)?;
                 let id = change.invitation_id.as_deref().unwrap_or_default();
-                let accepted = sqlx::query(
+                let accepted = db::query(
                     "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
                 )
                 .bind(ctx.now)
@@ -391,7 +391,7 @@ pub async fn apply_with(
                 let scim_id = plan.scim_user_id.as_deref().ok_or_else(|| {
                     StoreError::Database(sqlx::Error::Protocol("a SCIM link without its SCIM resource".into()))
                 })?;
-                sqlx::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
+                db::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
                     .bind(if link { Some(uid) } else { None })
                     .bind(scim_id)
                     .bind(connection_id)

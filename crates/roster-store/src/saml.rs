@@ -3,9 +3,9 @@
 //! All of it lives in the database, so every node of a cluster sees the same.
 
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
 
 /// One SP key pair of a connection.
 #[derive(Debug, Clone)]
@@ -21,8 +21,8 @@ pub struct SpKey {
 
 /// The connection's keys still in use at `now`: the current key (the one not retiring)
 /// first, then the newest; the first signs, all decrypt and are published.
-pub async fn live_keys(conn: &mut AnyConnection, connection_id: &str, now: i64) -> Result<Vec<SpKey>, StoreError> {
-    let rows = sqlx::query(
+pub async fn live_keys(conn: &mut Conn, connection_id: &str, now: i64) -> Result<Vec<SpKey>, StoreError> {
+    let rows = db::query(
         "SELECT id, private_key_pem, certificate_pem, created_at, not_after, retires_at FROM saml_sp_keys \
          WHERE connection_id = $1 AND (retires_at IS NULL OR retires_at > $2) ORDER BY CASE WHEN retires_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC",
     )
@@ -47,7 +47,7 @@ pub async fn live_keys(conn: &mut AnyConnection, connection_id: &str, now: i64) 
 /// Adds a key pair. Keys in use so far retire at `retire_others_at` (the overlap during
 /// which the IdP may still encrypt to them); `None` leaves them as they are.
 pub async fn add_key(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection_id: &str,
     private_key_pem: &str,
@@ -56,14 +56,14 @@ pub async fn add_key(
     retire_others_at: Option<i64>,
 ) -> Result<SpKey, StoreError> {
     if let Some(at) = retire_others_at {
-        sqlx::query("UPDATE saml_sp_keys SET retires_at = $1 WHERE connection_id = $2 AND (retires_at IS NULL OR retires_at > $1)")
+        db::query("UPDATE saml_sp_keys SET retires_at = $1 WHERE connection_id = $2 AND (retires_at IS NULL OR retires_at > $1)")
             .bind(at)
             .bind(connection_id)
             .execute(&mut *conn)
             .await?;
     }
     let id = new_id();
-    sqlx::query(
+    db::query(
         "INSERT INTO saml_sp_keys (id, connection_id, private_key_pem, certificate_pem, created_at, not_after) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -100,18 +100,18 @@ pub async fn add_key(
 
 /// Records an AuthnRequest this server sent, and drops expired ones.
 pub async fn remember_request(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     connection_id: &str,
     return_to: &str,
     now: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM saml_requests WHERE expires_at <= $1")
+    db::query("DELETE FROM saml_requests WHERE expires_at <= $1")
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
+    db::query(
         "INSERT INTO saml_requests (id, connection_id, return_to, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
@@ -127,12 +127,12 @@ pub async fn remember_request(
 /// Uses up the request `id` of `connection_id`: its `return_to` when it was issued for
 /// this connection and has not expired or been used; `None` otherwise.
 pub async fn take_request(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: &str,
     connection_id: &str,
     now: i64,
 ) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query(
+    let row = db::query(
         "DELETE FROM saml_requests WHERE id = $1 AND connection_id = $2 AND expires_at > $3 RETURNING return_to",
     )
     .bind(id)
@@ -140,22 +140,22 @@ pub async fn take_request(
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| r.try_get("return_to")).transpose()?)
+    row.map(|r| r.try_get("return_to")).transpose()
 }
 
 /// Records that an assertion was used. False when it was already (a replay).
 pub async fn first_use(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     assertion_id: &str,
     keep_until: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
-    sqlx::query("DELETE FROM saml_replay WHERE expires_at <= $1")
+    db::query("DELETE FROM saml_replay WHERE expires_at <= $1")
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    let done = sqlx::query(
+    let done = db::query(
         "INSERT INTO saml_replay (connection_id, assertion_id, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (connection_id, assertion_id) DO NOTHING",
     )

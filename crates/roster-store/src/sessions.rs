@@ -1,10 +1,10 @@
 //! Sessions a sign-in yields (T1). The cookie holds a random token; only its SHA-256
 //! is stored.
 
+use crate::db::{self, Conn};
 use crate::tokens::{hash_secret, random_secret};
 use crate::{new_id, StoreError};
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -18,7 +18,7 @@ pub struct Session {
 
 /// Starts a session; returns it with the token for the cookie.
 pub async fn start(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: &str,
     company_id: &str,
     connection_id: &str,
@@ -27,7 +27,7 @@ pub async fn start(
 ) -> Result<(Session, String), StoreError> {
     let token = random_secret();
     let id = new_id();
-    sqlx::query(
+    db::query(
         "INSERT INTO sessions (id, token_hash, user_id, company_id, connection_id, created_at, expires_at, last_seen_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
     )
@@ -54,8 +54,8 @@ pub async fn start(
 }
 
 /// The live session (not ended, not expired) the token belongs to.
-pub async fn find_live(conn: &mut AnyConnection, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
-    let row = sqlx::query(
+pub async fn find_live(conn: &mut Conn, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    let row = db::query(
         "SELECT id, user_id, company_id, connection_id, created_at, expires_at FROM sessions \
          WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
     )
@@ -77,8 +77,8 @@ pub async fn find_live(conn: &mut AnyConnection, token: &str, now: i64) -> Resul
 }
 
 /// Ends the session the token belongs to (sign-out).
-pub async fn end(conn: &mut AnyConnection, token: &str, now: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
+pub async fn end(conn: &mut Conn, token: &str, now: i64) -> Result<bool, StoreError> {
+    let done = db::query("UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
         .bind(now)
         .bind(hash_secret(token))
         .execute(conn)
@@ -97,12 +97,8 @@ pub struct MembershipView {
 
 /// The user's memberships in the company's organizations, with their teams there.
 /// Two queries, whatever the number of memberships.
-pub async fn memberships(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    company_id: &str,
-) -> Result<Vec<MembershipView>, StoreError> {
-    let rows = sqlx::query(
+pub async fn memberships(conn: &mut Conn, user_id: &str, company_id: &str) -> Result<Vec<MembershipView>, StoreError> {
+    let rows = db::query(
         "SELECT o.id, o.name, m.role, m.state FROM memberships m JOIN organizations o ON o.id = m.organization_id \
          WHERE m.user_id = $1 AND o.company_id = $2 ORDER BY o.name_key",
     )
@@ -110,7 +106,7 @@ pub async fn memberships(
     .bind(company_id)
     .fetch_all(&mut *conn)
     .await?;
-    let teams = sqlx::query(
+    let teams = db::query(
         "SELECT t.organization_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
          JOIN organizations o ON o.id = t.organization_id WHERE tm.user_id = $1 AND o.company_id = $2 ORDER BY t.name_key",
     )

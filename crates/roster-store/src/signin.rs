@@ -2,12 +2,12 @@
 //! apply the plan, start the session (T1). A denied plan changes nothing (J10).
 
 use crate::audit::{self, Change};
+use crate::db::Conn;
 use crate::sessions::{self, Session};
 use crate::{connections::Connection, provisioning, Ctx, StoreError};
 use roster_core::plan::{plan_sign_in, Plan};
 use roster_core::signin::SignInFacts;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 pub enum Outcome {
     Allowed {
@@ -23,7 +23,7 @@ pub enum Outcome {
 /// Plans and applies the sign-in of `facts` through `connection`. The session lasts
 /// the plan's minutes (T1), and never past `not_after` when the IdP set one.
 pub async fn sign_in(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     facts: &SignInFacts,

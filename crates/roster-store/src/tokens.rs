@@ -7,13 +7,13 @@
 //! (`ROSTER_ADMIN_TOKEN`), so every active one is compared.
 
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
 /// Hex SHA-256 of a secret.
@@ -33,7 +33,7 @@ fn same_hash(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
@@ -41,17 +41,24 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
+db::from_row!(TokenInfo {
+    id,
+    name,
+    created_at,
+    revoked_at
+});
+
 // --- admin tokens ---------------------------------------------------------------
 
-pub async fn create_admin(conn: &mut AnyConnection, ctx: &Ctx, name: &str) -> Result<(TokenInfo, String), StoreError> {
+pub async fn create_admin(conn: &mut Conn, ctx: &Ctx, name: &str) -> Result<(TokenInfo, String), StoreError> {
     let secret = format!("roster_admin_{}", random_secret());
     let info = insert_admin(conn, ctx, name, &secret).await?;
     Ok((info, secret))
 }
 
-async fn insert_admin(conn: &mut AnyConnection, ctx: &Ctx, name: &str, secret: &str) -> Result<TokenInfo, StoreError> {
+async fn insert_admin(conn: &mut Conn, ctx: &Ctx, name: &str, secret: &str) -> Result<TokenInfo, StoreError> {
     let id = new_id();
-    sqlx::query("INSERT INTO admin_tokens (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+    db::query("INSERT INTO admin_tokens (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(name)
         .bind(hash_secret(secret))
@@ -78,16 +85,14 @@ async fn insert_admin(conn: &mut AnyConnection, ctx: &Ctx, name: &str, secret: &
     })
 }
 
-pub async fn list_admin(conn: &mut AnyConnection) -> Result<Vec<TokenInfo>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at, id")
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn list_admin(conn: &mut Conn) -> Result<Vec<TokenInfo>, StoreError> {
+    db::query_as("SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY created_at, id")
+        .fetch_all(conn)
+        .await
 }
 
-pub async fn revoke_admin(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
-    let n = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+pub async fn revoke_admin(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+    let n = db::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(ctx.now)
         .bind(id)
         .execute(&mut *conn)
@@ -110,11 +115,10 @@ pub async fn revoke_admin(conn: &mut AnyConnection, ctx: &Ctx, id: &str) -> Resu
 }
 
 /// The id of the active admin token whose secret is `presented`.
-pub async fn verify_admin(conn: &mut AnyConnection, presented: &str) -> Result<Option<String>, StoreError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE revoked_at IS NULL")
-            .fetch_all(conn)
-            .await?;
+pub async fn verify_admin(conn: &mut Conn, presented: &str) -> Result<Option<String>, StoreError> {
+    let rows: Vec<(String, String)> = db::query_as("SELECT id, secret_hash FROM admin_tokens WHERE revoked_at IS NULL")
+        .fetch_all(conn)
+        .await?;
     let hash = hash_secret(presented);
     let mut found = None;
     // Compare against every row, so the time taken does not tell which one matched.
@@ -130,14 +134,14 @@ pub async fn verify_admin(conn: &mut AnyConnection, presented: &str) -> Result<O
 /// (replacing an earlier bootstrap value); without it, on a database that has no active
 /// admin token, mints one and returns it to be printed once.
 pub async fn bootstrap_admin(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     configured: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     if let Some(secret) = configured {
         let hash = hash_secret(secret);
         let current: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, secret_hash FROM admin_tokens WHERE name = 'bootstrap' AND revoked_at IS NULL")
+            db::query_as("SELECT id, secret_hash FROM admin_tokens WHERE name = 'bootstrap' AND revoked_at IS NULL")
                 .fetch_all(&mut *conn)
                 .await?;
         if current.iter().any(|(_, h)| same_hash(h, &hash)) {
@@ -149,7 +153,7 @@ pub async fn bootstrap_admin(
         insert_admin(conn, ctx, "bootstrap", secret).await?;
         return Ok(None);
     }
-    let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
+    let active: i64 = db::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
         .fetch_one(&mut *conn)
         .await?;
     if active > 0 {
@@ -162,7 +166,7 @@ pub async fn bootstrap_admin(
 
 // --- SCIM tokens ----------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ScimToken {
     pub id: String,
     pub connection_id: String,
@@ -171,15 +175,23 @@ pub struct ScimToken {
     pub revoked_at: Option<i64>,
 }
 
+db::from_row!(ScimToken {
+    id,
+    connection_id,
+    created_at,
+    last_used_at,
+    revoked_at
+});
+
 pub async fn create_scim(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection_id: &str,
     company_id: &str,
 ) -> Result<(ScimToken, String), StoreError> {
     let id = new_id();
     let secret = format!("scim_{}_{}", uuid_simple(&id), random_secret());
-    sqlx::query("INSERT INTO scim_tokens (id, connection_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+    db::query("INSERT INTO scim_tokens (id, connection_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(connection_id)
         .bind(hash_secret(&secret))
@@ -213,29 +225,28 @@ fn uuid_simple(id: &str) -> String {
     id.replace('-', "")
 }
 
-pub async fn list_scim(conn: &mut AnyConnection, connection_id: &str) -> Result<Vec<ScimToken>, StoreError> {
-    Ok(sqlx::query_as("SELECT id, connection_id, created_at, last_used_at, revoked_at FROM scim_tokens WHERE connection_id = $1 ORDER BY created_at, id")
+pub async fn list_scim(conn: &mut Conn, connection_id: &str) -> Result<Vec<ScimToken>, StoreError> {
+    db::query_as("SELECT id, connection_id, created_at, last_used_at, revoked_at FROM scim_tokens WHERE connection_id = $1 ORDER BY created_at, id")
         .bind(connection_id)
         .fetch_all(conn)
-        .await?)
+        .await
 }
 
 pub async fn revoke_scim(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection_id: &str,
     company_id: &str,
     id: &str,
 ) -> Result<(), StoreError> {
-    let n = sqlx::query(
-        "UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND connection_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(ctx.now)
-    .bind(id)
-    .bind(connection_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let n =
+        db::query("UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND connection_id = $3 AND revoked_at IS NULL")
+            .bind(ctx.now)
+            .bind(id)
+            .bind(connection_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     if n == 0 {
         return Err(StoreError::not_found("SCIM token", id));
     }
@@ -255,7 +266,7 @@ pub async fn revoke_scim(
 }
 
 /// (token id, connection id) of the active SCIM token `presented`, if any.
-pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Option<(String, String)>, StoreError> {
+pub async fn verify_scim(conn: &mut Conn, presented: &str) -> Result<Option<(String, String)>, StoreError> {
     let Some(rest) = presented.strip_prefix("scim_") else {
         return Ok(None);
     };
@@ -266,7 +277,7 @@ pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Op
         return Ok(None);
     };
     let row: Option<(String, String)> =
-        sqlx::query_as("SELECT connection_id, secret_hash FROM scim_tokens WHERE id = $1 AND revoked_at IS NULL")
+        db::query_as("SELECT connection_id, secret_hash FROM scim_tokens WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .fetch_optional(conn)
             .await?;
@@ -278,14 +289,12 @@ pub async fn verify_scim(conn: &mut AnyConnection, presented: &str) -> Result<Op
 }
 
 /// Notes that a SCIM token was used (at most once a minute, to keep it off the hot path).
-pub async fn touch_scim(conn: &mut AnyConnection, token_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-    )
-    .bind(now)
-    .bind(token_id)
-    .bind(now - 60_000)
-    .execute(conn)
-    .await?;
+pub async fn touch_scim(conn: &mut Conn, token_id: &str, now: i64) -> Result<(), StoreError> {
+    db::query("UPDATE scim_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
+        .bind(now)
+        .bind(token_id)
+        .bind(now - 60_000)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -9,21 +9,27 @@
 //! the `COMMIT` returns, so a 2xx always means "on disk". `max_batch = 1` gives the plain
 //! commit-per-write behaviour, which the write benchmark compares against.
 //!
+//! The SQLite writer runs on a thread of its own: its statements run synchronously
+//! (see [`crate::db`]) and a commit waits for the disk, neither of which may hold up the
+//! threads that serve requests. Writes reach it through a queue and their results come
+//! back through a one-shot channel: two hand-offs per write, whatever it does.
+//!
 //! PostgreSQL takes concurrent writers itself, so there each write is a pooled
 //! transaction of its own.
 
+use crate::db::Conn;
 use crate::StoreError;
 use futures::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Work<T> = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+type Work<T> = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 /// A queued write with its result slot, type-erased so one queue carries them all.
 trait Job: Send {
     /// Runs the work; returns whether it succeeded (its savepoint is kept).
-    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool>;
+    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, bool>;
     /// Delivers the result once the fate of the batch is known.
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
@@ -35,7 +41,7 @@ struct TypedJob<T> {
 }
 
 impl<T: Send + 'static> Job for TypedJob<T> {
-    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool> {
+    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let Some(work) = self.work.take() else {
                 return false;
@@ -74,23 +80,34 @@ pub struct Writer {
 enum Inner {
     Queue {
         tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
-        done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+        done: Mutex<Option<oneshot::Receiver<()>>>,
     },
     Pooled(AnyPool),
 }
 
 impl Writer {
-    /// A single writer task owning `conn` (SQLite).
-    pub fn spawn(conn: AnyConnection, mode: CommitMode) -> Self {
+    /// A single writer thread owning `conn` (SQLite).
+    pub fn spawn(conn: Conn, mode: CommitMode) -> Result<Self, StoreError> {
         let CommitMode::Group { max_batch } = mode;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
-        let handle = tokio::spawn(writer_loop(conn, rx, max_batch));
-        Self {
+        let (finished, done) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("cannot start the writer: {e}")))?;
+        std::thread::Builder::new()
+            .name("roster-writer".into())
+            .spawn(move || {
+                runtime.block_on(writer_loop(conn, rx, max_batch));
+                let _ = finished.send(());
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
             inner: Arc::new(Inner::Queue {
                 tx: Mutex::new(Some(tx)),
-                done: Mutex::new(Some(handle)),
+                done: Mutex::new(Some(done)),
             }),
-        }
+        })
     }
 
     /// Each write in its own pooled transaction (PostgreSQL).
@@ -103,13 +120,13 @@ impl Writer {
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         match &*self.inner {
             Inner::Pooled(pool) => {
-                let mut tx = pool.begin().await?;
-                let value = crate::audit::journaled(&mut tx, f).await?;
-                tx.commit().await?;
+                let mut conn = Conn::transaction(pool.begin().await?);
+                let value = crate::audit::journaled(&mut conn, f).await?;
+                conn.commit().await?;
                 Ok(value)
             }
             Inner::Queue { tx, .. } => {
@@ -126,18 +143,18 @@ impl Writer {
         }
     }
 
-    /// Stops taking writes, lets the queued ones commit, and waits for the task.
+    /// Stops taking writes, lets the queued ones commit, and waits for the thread.
     pub async fn close(&self) {
         if let Inner::Queue { tx, done } = &*self.inner {
             tx.lock().await.take();
-            if let Some(handle) = done.lock().await.take() {
-                let _ = handle.await;
+            if let Some(done) = done.lock().await.take() {
+                let _ = done.await;
             }
         }
     }
 }
 
-async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -155,10 +172,10 @@ async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job
             job.finish(commit.clone());
         }
     }
-    let _ = conn.close().await;
+    drop(conn);
 }
 
-async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+async fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
     // lock upgrade. Each write runs in its own savepoint; ending one savepoint and
     // opening the next is one round trip to the connection, as are the first and last.
@@ -168,8 +185,8 @@ async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Resu
     let mut step = "BEGIN IMMEDIATE; SAVEPOINT w";
     let n = batch.len();
     for (i, job) in batch.iter_mut().enumerate() {
-        if let Err(e) = conn.execute(step).await {
-            let _ = conn.execute("ROLLBACK").await;
+        if let Err(e) = conn.execute_batch(step).await {
+            let _ = conn.execute_batch("ROLLBACK").await;
             return Err(e.to_string());
         }
         let ok = job.run(conn).await;
@@ -181,10 +198,10 @@ async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Resu
             (false, true) => "ROLLBACK TO w; RELEASE w; COMMIT",
         };
     }
-    match conn.execute(step).await {
+    match conn.execute_batch(step).await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = conn.execute_batch("ROLLBACK").await;
             Err(e.to_string())
         }
     }

@@ -88,11 +88,9 @@ async fn failing_writes_roll_back_alone(store: Store) {
     let events: i64 = store
         .read(|db| {
             Box::pin(async move {
-                Ok(
-                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'")
-                        .fetch_one(db)
-                        .await?,
-                )
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'")
+                    .fetch_one(db)
+                    .await
             })
         })
         .await
@@ -146,9 +144,9 @@ async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
                     .await?;
                 }
                 // Nothing is in the table before the write's work ends.
-                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events")
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM audit_events")
                     .fetch_one(&mut *db)
-                    .await?)
+                    .await
             })
         })
         .await
@@ -193,25 +191,28 @@ async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
     }
     assert!(events.windows(2).all(|w| w[0].seq > w[1].seq));
     // Outside a write: at once.
-    let mut conn = store.pool().acquire().await.unwrap();
-    audit::record(
-        &mut conn,
-        &ctx("bare"),
-        Change {
-            action: "test.bare",
-            object_kind: "thing",
-            object_id: "x",
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'test.bare'")
-        .fetch_one(&mut *conn)
+    let n = store
+        .read(|conn| {
+            Box::pin(async move {
+                audit::record(
+                    conn,
+                    &ctx("bare"),
+                    Change {
+                        action: "test.bare",
+                        object_kind: "thing",
+                        object_id: "x",
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE action = 'test.bare'")
+                    .fetch_one(conn)
+                    .await
+            })
+        })
         .await
         .unwrap();
     assert_eq!(n, 1);
-    drop(conn);
     store.close().await;
 }
 
@@ -250,11 +251,15 @@ async fn sqlite_connections_are_durable_and_checked() {
         let store = store.clone();
         async move {
             let read: String = store
-                .read(move |db| Box::pin(async move { Ok(sqlx::query_scalar::<_, String>(sql).fetch_one(db).await?) }))
+                .read(move |db| {
+                    Box::pin(async move { roster_store::db::query_scalar::<String>(sql).fetch_one(db).await })
+                })
                 .await
                 .unwrap();
             let write: String = store
-                .write(move |db| Box::pin(async move { Ok(sqlx::query_scalar::<_, String>(sql).fetch_one(db).await?) }))
+                .write(move |db| {
+                    Box::pin(async move { roster_store::db::query_scalar::<String>(sql).fetch_one(db).await })
+                })
                 .await
                 .unwrap();
             (read, write)

@@ -277,9 +277,9 @@ async fn migrate_applies_and_exits(backend: Backend) {
     let tables: i64 = store
         .read(|c| {
             Box::pin(async move {
-                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM organizations")
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM organizations")
                     .fetch_one(c)
-                    .await?)
+                    .await
             })
         })
         .await

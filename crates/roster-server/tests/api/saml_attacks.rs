@@ -33,7 +33,7 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
                     "audit_events",
                     "saml_replay",
                 ] {
-                    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+                    let n: i64 = roster_store::db::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
                         .fetch_one(&mut *db)
                         .await?;
                     out.push((t.to_string(), n));

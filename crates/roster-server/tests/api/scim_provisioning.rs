@@ -23,7 +23,7 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
                 let email = Email::parse(&email)?;
                 // The SCIM resource the plan links (the SCIM endpoints keep these rows).
                 let existing: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
+                    roster_store::db::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
                         .bind(&c.id)
                         .bind(email.key())
                         .fetch_optional(&mut *db)
@@ -32,7 +32,7 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
                     Some(id) => id,
                     None => {
                         let id = uuid::Uuid::new_v4().to_string();
-                        sqlx::query(
+                        roster_store::db::query(
                             "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, active, resource, version, created_at, updated_at) \
                              VALUES ($1, $2, $3, $4, $5, '{}', 1, $6, $6)",
                         )
@@ -111,12 +111,12 @@ async fn scim_plans_apply_deactivate_end_sessions_and_unlink(backend: Backend) {
             store
                 .read(move |db| {
                     Box::pin(async move {
-                        Ok(sqlx::query_scalar::<_, i64>(
+                        roster_store::db::query_scalar::<i64>(
                             "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND ended_at IS NOT NULL",
                         )
                         .bind(uid)
                         .fetch_one(db)
-                        .await?)
+                        .await
                     })
                 })
                 .await
@@ -127,8 +127,8 @@ async fn scim_plans_apply_deactivate_end_sessions_and_unlink(backend: Backend) {
     store
         .write(move |db| {
             Box::pin(async move {
-                let company: String = sqlx::query_scalar("SELECT company_id FROM connections WHERE id = $1").bind(&c2).fetch_one(&mut *db).await?;
-                sqlx::query(
+                let company: String = roster_store::db::query_scalar("SELECT company_id FROM connections WHERE id = $1").bind(&c2).fetch_one(&mut *db).await?;
+                roster_store::db::query(
                     "INSERT INTO sessions (id, token_hash, user_id, company_id, connection_id, created_at, expires_at, last_seen_at) \
                      VALUES ('s1', 'h1', $1, $2, $3, $4, $5, $4)",
                 )

@@ -1,21 +1,23 @@
 use super::is_id;
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::Name;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Company {
     pub id: String,
     pub name: String,
     pub created_at: i64,
 }
 
+db::from_row!(Company { id, name, created_at });
+
 const COLS: &str = "id, name, created_at";
 
-pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Company, StoreError> {
+pub async fn find(conn: &mut Conn, ident: &str) -> Result<Company, StoreError> {
     let sql = if is_id(ident) {
         format!("SELECT {COLS} FROM companies WHERE id = $1")
     } else {
@@ -26,23 +28,21 @@ pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Company, Stor
     } else {
         ident.to_lowercase()
     };
-    sqlx::query_as(&sql)
+    db::query_as(&sql)
         .bind(key)
         .fetch_optional(conn)
         .await?
         .ok_or_else(|| StoreError::not_found("company", ident))
 }
 
-pub async fn list(conn: &mut AnyConnection) -> Result<Vec<Company>, StoreError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLS} FROM companies ORDER BY name_key"))
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn list(conn: &mut Conn) -> Result<Vec<Company>, StoreError> {
+    db::query_as(&format!("SELECT {COLS} FROM companies ORDER BY name_key"))
+        .fetch_all(conn)
+        .await
 }
 
-pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, name: &Name) -> Result<Company, StoreError> {
-    let taken: Option<String> = sqlx::query_scalar("SELECT id FROM companies WHERE name_key = $1")
+pub async fn create(conn: &mut Conn, ctx: &Ctx, name: &Name) -> Result<Company, StoreError> {
+    let taken: Option<String> = db::query_scalar("SELECT id FROM companies WHERE name_key = $1")
         .bind(name.key())
         .fetch_optional(&mut *conn)
         .await?;
@@ -57,7 +57,7 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, name: &Name) -> Result<
         name: name.as_str().to_string(),
         created_at: ctx.now,
     };
-    sqlx::query("INSERT INTO companies (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)")
+    db::query("INSERT INTO companies (id, name, name_key, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&company.id)
         .bind(&company.name)
         .bind(name.key())
@@ -81,13 +81,13 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, name: &Name) -> Result<
 }
 
 /// Deletes a company that no longer has organizations or connections.
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
     let company = find(conn, ident).await?;
-    let orgs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations WHERE company_id = $1")
+    let orgs: i64 = db::query_scalar("SELECT COUNT(*) FROM organizations WHERE company_id = $1")
         .bind(&company.id)
         .fetch_one(&mut *conn)
         .await?;
-    let conns: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE company_id = $1")
+    let conns: i64 = db::query_scalar("SELECT COUNT(*) FROM connections WHERE company_id = $1")
         .bind(&company.id)
         .fetch_one(&mut *conn)
         .await?;
@@ -100,7 +100,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
             ),
         ));
     }
-    sqlx::query("DELETE FROM companies WHERE id = $1")
+    db::query("DELETE FROM companies WHERE id = $1")
         .bind(&company.id)
         .execute(&mut *conn)
         .await?;

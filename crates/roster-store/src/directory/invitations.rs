@@ -1,13 +1,13 @@
 use super::organizations::{self, Organization};
 use super::teams;
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Email, Role};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Invitation {
     pub id: String,
     pub organization_id: String,
@@ -20,27 +20,35 @@ pub struct Invitation {
     pub revoked_at: Option<i64>,
 }
 
+db::from_row!(Invitation {
+    id,
+    organization_id,
+    email,
+    team,
+    role,
+    created_at,
+    expires_at,
+    accepted_at,
+    revoked_at
+});
+
 const SELECT: &str = "SELECT i.id, i.organization_id, i.email, t.name AS team, i.role, i.created_at, i.expires_at, \
                       i.accepted_at, i.revoked_at FROM invitations i LEFT JOIN teams t ON t.id = i.team_id";
 
 /// Pending invitations of `org` (not accepted, not revoked, not expired at `now`).
-pub async fn list_pending(
-    conn: &mut AnyConnection,
-    org: &Organization,
-    now: i64,
-) -> Result<Vec<Invitation>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+pub async fn list_pending(conn: &mut Conn, org: &Organization, now: i64) -> Result<Vec<Invitation>, StoreError> {
+    db::query_as(&format!(
         "{SELECT} WHERE i.organization_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2 \
          ORDER BY i.created_at, i.id"
     ))
     .bind(&org.id)
     .bind(now)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
-pub async fn find(conn: &mut AnyConnection, org: &Organization, id: &str) -> Result<Invitation, StoreError> {
-    sqlx::query_as(&format!("{SELECT} WHERE i.organization_id = $1 AND i.id = $2"))
+pub async fn find(conn: &mut Conn, org: &Organization, id: &str) -> Result<Invitation, StoreError> {
+    db::query_as(&format!("{SELECT} WHERE i.organization_id = $1 AND i.id = $2"))
         .bind(&org.id)
         .bind(id)
         .fetch_optional(conn)
@@ -50,7 +58,7 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, id: &str) -> Res
 
 /// Invites `email` to `org` (and `team`), taking a seat (J9) for 14 days.
 pub async fn create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     email: &Email,
@@ -61,7 +69,7 @@ pub async fn create(
         Some(t) => Some(teams::find(conn, org, t).await?),
         None => None,
     };
-    let member: Option<String> = sqlx::query_scalar(
+    let member: Option<String> = db::query_scalar(
         "SELECT m.state FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND u.email_key = $2",
     )
     .bind(&org.id)
@@ -76,7 +84,7 @@ pub async fn create(
     }
     // An expired invitation no longer blocks a new one: mark it revoked (recorded as
     // expired) so that the "one pending invitation per email" index lets the new one in.
-    let expired: Vec<String> = sqlx::query_scalar(
+    let expired: Vec<String> = db::query_scalar(
         "SELECT id FROM invitations WHERE organization_id = $1 AND email_key = $2 \
          AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $3",
     )
@@ -86,7 +94,7 @@ pub async fn create(
     .fetch_all(&mut *conn)
     .await?;
     for old in &expired {
-        sqlx::query("UPDATE invitations SET revoked_at = $1 WHERE id = $2")
+        db::query("UPDATE invitations SET revoked_at = $1 WHERE id = $2")
             .bind(ctx.now)
             .bind(old)
             .execute(&mut *conn)
@@ -106,7 +114,7 @@ pub async fn create(
         )
         .await?;
     }
-    let pending: Option<String> = sqlx::query_scalar(
+    let pending: Option<String> = db::query_scalar(
         "SELECT id FROM invitations WHERE organization_id = $1 AND email_key = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
     .bind(&org.id)
@@ -122,7 +130,7 @@ pub async fn create(
     organizations::require_seat(conn, org, ctx.now).await?;
     let id = new_id();
     let expires_at = ctx.now + rules::INVITATION_LIFETIME_MS;
-    sqlx::query(
+    db::query(
         "INSERT INTO invitations (id, organization_id, email, email_key, team_id, role, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -153,7 +161,7 @@ pub async fn create(
     find(conn, org, &id).await
 }
 
-pub async fn revoke(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, id: &str) -> Result<(), StoreError> {
+pub async fn revoke(conn: &mut Conn, ctx: &Ctx, org: &Organization, id: &str) -> Result<(), StoreError> {
     let inv = find(conn, org, id).await?;
     if inv.accepted_at.is_some() || inv.revoked_at.is_some() {
         return Err(StoreError::conflict(
@@ -161,7 +169,7 @@ pub async fn revoke(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, id:
             "the invitation was already accepted or revoked",
         ));
     }
-    sqlx::query("UPDATE invitations SET revoked_at = $1 WHERE id = $2")
+    db::query("UPDATE invitations SET revoked_at = $1 WHERE id = $2")
         .bind(ctx.now)
         .bind(&inv.id)
         .execute(&mut *conn)

@@ -2,12 +2,12 @@ use super::organizations::{self, Organization};
 use super::teams;
 use super::users::{self, Profile, User};
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{Ctx, StoreError};
 use roster_core::rules::{self, OwnerView};
 use roster_core::{Email, MemberState, Role, Source};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,8 +28,8 @@ const SELECT: &str =
     "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at \
                       FROM memberships m JOIN users u ON u.id = m.user_id";
 
-fn member_from_row(r: &sqlx::any::AnyRow) -> Result<Member, StoreError> {
-    let text = |c: &str| -> Result<String, StoreError> { Ok(r.try_get::<String, _>(c)?) };
+fn member_from_row(r: &db::Row) -> Result<Member, StoreError> {
+    let text = |c: &str| -> Result<String, StoreError> { r.try_get::<String, _>(c) };
     Ok(Member {
         user_id: text("id")?,
         email: text("email")?,
@@ -47,12 +47,12 @@ fn member_from_row(r: &sqlx::any::AnyRow) -> Result<Member, StoreError> {
 /// Team names per user within `org`, for the users whose ids sort in `[from, to]`: one
 /// query for a whole page of members, never one per member.
 async fn teams_by_user(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     org_id: &str,
     from: &str,
     to: &str,
 ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-    let rows = sqlx::query(
+    let rows = db::query(
         "SELECT tm.user_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
          WHERE t.organization_id = $1 AND tm.user_id >= $2 AND tm.user_id <= $3 ORDER BY t.name_key",
     )
@@ -71,14 +71,14 @@ async fn teams_by_user(
 /// A page of `org`'s members ordered by user id, after the user id `after` (keyset
 /// paging over the membership primary key).
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     org: &Organization,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Member>, StoreError> {
     let rows = match after {
         Some(after) => {
-            sqlx::query(&format!(
+            db::query(&format!(
                 "{SELECT} WHERE m.organization_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"
             ))
             .bind(&org.id)
@@ -88,7 +88,7 @@ pub async fn list(
             .await?
         }
         None => {
-            sqlx::query(&format!(
+            db::query(&format!(
                 "{SELECT} WHERE m.organization_id = $1 ORDER BY m.user_id LIMIT $2"
             ))
             .bind(&org.id)
@@ -108,9 +108,9 @@ pub async fn list(
     Ok(members)
 }
 
-pub async fn find(conn: &mut AnyConnection, org: &Organization, user_ident: &str) -> Result<Member, StoreError> {
+pub async fn find(conn: &mut Conn, org: &Organization, user_ident: &str) -> Result<Member, StoreError> {
     let user = users::find(conn, user_ident).await?;
-    let row = sqlx::query(&format!("{SELECT} WHERE m.organization_id = $1 AND m.user_id = $2"))
+    let row = db::query(&format!("{SELECT} WHERE m.organization_id = $1 AND m.user_id = $2"))
         .bind(&org.id)
         .bind(&user.id)
         .fetch_optional(&mut *conn)
@@ -126,20 +126,20 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, user_ident: &str
 
 /// Active owners of the organization, counted under its lock so that two concurrent
 /// changes cannot both remove "the other" owner.
-async fn active_owners(conn: &mut AnyConnection, org_id: &str) -> Result<i64, StoreError> {
+async fn active_owners(conn: &mut Conn, org_id: &str) -> Result<i64, StoreError> {
     organizations::lock(conn, org_id).await?;
-    Ok(sqlx::query_scalar(
+    db::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner' AND state = 'active'",
     )
     .bind(org_id)
     .fetch_one(conn)
-    .await?)
+    .await
 }
 
 /// Adds `user` to `org` with `role`, taking a seat (J9). The caller has checked that the
 /// user is not a member yet.
 pub async fn insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     user: &User,
@@ -151,7 +151,7 @@ pub async fn insert(
     if state == MemberState::Active {
         organizations::require_seat(conn, org, ctx.now).await?;
     }
-    sqlx::query(
+    db::query(
         "INSERT INTO memberships (organization_id, user_id, role, state, source, created_at, updated_at) \
          VALUES ($1, $2, $3, $6, $4, $5, $5)",
     )
@@ -183,7 +183,7 @@ pub async fn insert(
 /// An admin adds a member by email (source `admin`), creating the account if needed,
 /// and puts them in `team_names` (existing teams of the organization).
 pub async fn add_by_admin(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     email: &Email,
@@ -197,7 +197,7 @@ pub async fn add_by_admin(
     }
     let (user, _) = users::get_or_create(conn, ctx, email, profile).await?;
     let existing: Option<String> =
-        sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+        db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
             .bind(&org.id)
             .bind(&user.id)
             .fetch_optional(&mut *conn)
@@ -218,7 +218,7 @@ pub async fn add_by_admin(
 /// A manual change of role and/or state. Reactivation takes a seat again (J9); the last
 /// active owner cannot be demoted or deactivated.
 pub async fn update(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     user_ident: &str,
@@ -252,14 +252,14 @@ pub async fn update(
 /// Writes a membership's role and state, with its audit event. Deactivation ends the
 /// user's sessions for the company (S6, T2). The caller has applied the rules.
 pub async fn set(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     before: &Member,
     role: Role,
     state: MemberState,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5",
     )
     .bind(role.as_str())
@@ -292,12 +292,7 @@ pub async fn set(
 
 /// Removes a member and their teams in `org`, and ends their sessions for the company
 /// (T2). The last active owner cannot be removed.
-pub async fn remove(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    org: &Organization,
-    user_ident: &str,
-) -> Result<(), StoreError> {
+pub async fn remove(conn: &mut Conn, ctx: &Ctx, org: &Organization, user_ident: &str) -> Result<(), StoreError> {
     let before = find(conn, org, user_ident).await?;
     let owners = active_owners(conn, &org.id).await?;
     rules::check_last_owner(
@@ -308,14 +303,14 @@ pub async fn remove(
         },
         None,
     )?;
-    sqlx::query(
+    db::query(
         "DELETE FROM team_members WHERE user_id = $1 AND team_id IN (SELECT id FROM teams WHERE organization_id = $2)",
     )
     .bind(&before.user_id)
     .bind(&org.id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+    db::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(&org.id)
         .bind(&before.user_id)
         .execute(&mut *conn)
@@ -341,14 +336,9 @@ pub async fn remove(
 }
 
 /// T2: ends the user's live sessions for the company at once.
-pub async fn end_sessions(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    company_id: &str,
-    now: i64,
-) -> Result<u64, StoreError> {
+pub async fn end_sessions(conn: &mut Conn, user_id: &str, company_id: &str, now: i64) -> Result<u64, StoreError> {
     Ok(
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
+        db::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
             .bind(now)
             .bind(user_id)
             .bind(company_id)
@@ -360,11 +350,11 @@ pub async fn end_sessions(
 
 /// The teams (id, name) of `user_id` within `org`, by name.
 pub async fn teams_with_ids(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     org: &Organization,
     user_id: &str,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query(
+    let rows = db::query(
         "SELECT t.id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
          WHERE tm.user_id = $1 AND t.organization_id = $2 ORDER BY t.name_key",
     )

@@ -1,12 +1,12 @@
 use super::{companies, is_id};
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Name};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Organization {
     pub id: String,
     pub name: String,
@@ -18,35 +18,45 @@ pub struct Organization {
     pub updated_at: i64,
 }
 
+db::from_row!(Organization {
+    id,
+    name,
+    company_id,
+    company,
+    seat_limit,
+    created_at,
+    updated_at
+});
+
 const SELECT: &str = "SELECT o.id, o.name, o.company_id, c.name AS company, o.seat_limit, o.created_at, o.updated_at \
                       FROM organizations o JOIN companies c ON c.id = o.company_id";
 
-pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<Organization, StoreError> {
+pub async fn find(conn: &mut Conn, ident: &str) -> Result<Organization, StoreError> {
     let (sql, key) = if is_id(ident) {
         (format!("{SELECT} WHERE o.id = $1"), ident.to_string())
     } else {
         (format!("{SELECT} WHERE o.name_key = $1"), ident.to_lowercase())
     };
-    sqlx::query_as(&sql)
+    db::query_as(&sql)
         .bind(key)
         .fetch_optional(conn)
         .await?
         .ok_or_else(|| StoreError::not_found("organization", ident))
 }
 
-pub async fn list(conn: &mut AnyConnection, company_id: Option<&str>) -> Result<Vec<Organization>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+pub async fn list(conn: &mut Conn, company_id: Option<&str>) -> Result<Vec<Organization>, StoreError> {
+    db::query_as(&format!(
         "{SELECT} WHERE ($1 IS NULL OR o.company_id = $1) ORDER BY o.name_key"
     ))
     .bind(company_id)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
 /// Seats taken (J9): active members plus pending, unexpired invitations (an invitation
 /// to someone already active is refused at creation, so nobody counts twice).
-pub async fn seats_used(conn: &mut AnyConnection, org_id: &str, now: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
+pub async fn seats_used(conn: &mut Conn, org_id: &str, now: i64) -> Result<i64, StoreError> {
+    db::query_scalar(
         "SELECT (SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND state = 'active') + \
                 (SELECT COUNT(*) FROM invitations i WHERE i.organization_id = $1 AND i.accepted_at IS NULL \
                  AND i.revoked_at IS NULL AND i.expires_at > $2)",
@@ -54,15 +64,15 @@ pub async fn seats_used(conn: &mut AnyConnection, org_id: &str, now: i64) -> Res
     .bind(org_id)
     .bind(now)
     .fetch_one(conn)
-    .await?)
+    .await
 }
 
 /// Serialises changes that count an organization's members (seats, owners). SQLite runs
 /// one writer at a time already; PostgreSQL runs writers in parallel, so the organization
 /// row is locked until the transaction ends and a second writer re-counts after it.
-pub async fn lock(conn: &mut AnyConnection, org_id: &str) -> Result<(), StoreError> {
-    if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+pub async fn lock(conn: &mut Conn, org_id: &str) -> Result<(), StoreError> {
+    if conn.backend() == crate::Backend::Postgres {
+        db::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
             .bind(org_id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -71,7 +81,7 @@ pub async fn lock(conn: &mut AnyConnection, org_id: &str) -> Result<(), StoreErr
 }
 
 /// Refuses with the J9 message when `org` has no free seat.
-pub async fn require_seat(conn: &mut AnyConnection, org: &Organization, now: i64) -> Result<(), StoreError> {
+pub async fn require_seat(conn: &mut Conn, org: &Organization, now: i64) -> Result<(), StoreError> {
     if org.seat_limit.is_none() {
         return Ok(());
     }
@@ -81,8 +91,8 @@ pub async fn require_seat(conn: &mut AnyConnection, org: &Organization, now: i64
     Ok(())
 }
 
-async fn name_taken(conn: &mut AnyConnection, name: &Name) -> Result<bool, StoreError> {
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM organizations WHERE name_key = $1")
+async fn name_taken(conn: &mut Conn, name: &Name) -> Result<bool, StoreError> {
+    let id: Option<String> = db::query_scalar("SELECT id FROM organizations WHERE name_key = $1")
         .bind(name.key())
         .fetch_optional(conn)
         .await?;
@@ -92,7 +102,7 @@ async fn name_taken(conn: &mut AnyConnection, name: &Name) -> Result<bool, Store
 /// Creates an organization in `company` (id or name); without one, a company of the
 /// same name is created for it (interfaces.md).
 pub async fn create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     name: &Name,
     company: Option<&str>,
@@ -110,7 +120,7 @@ pub async fn create(
         None => companies::create(conn, ctx, name).await?,
     };
     let id = new_id();
-    sqlx::query(
+    db::query(
         "INSERT INTO organizations (id, company_id, name, name_key, seat_limit, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
@@ -146,7 +156,7 @@ pub struct Update {
     pub seat_limit: Option<Option<i64>>,
 }
 
-pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, up: Update) -> Result<Organization, StoreError> {
+pub async fn update(conn: &mut Conn, ctx: &Ctx, ident: &str, up: Update) -> Result<Organization, StoreError> {
     let before = find(conn, ident).await?;
     let mut name = before.name.clone();
     if let Some(new) = &up.name {
@@ -163,7 +173,7 @@ pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, up: Update
         let used = seats_used(conn, &before.id, ctx.now).await?;
         rules::check_seat_limit_change(seat_limit, used)?;
     }
-    sqlx::query("UPDATE organizations SET name = $1, name_key = $2, seat_limit = $3, updated_at = $4 WHERE id = $5")
+    db::query("UPDATE organizations SET name = $1, name_key = $2, seat_limit = $3, updated_at = $4 WHERE id = $5")
         .bind(&name)
         .bind(name.to_lowercase())
         .bind(seat_limit)
@@ -191,10 +201,10 @@ pub async fn update(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, up: Update
 
 /// Deletes an organization with its teams, memberships and invitations. Refused while a
 /// connection uses it as its default organization.
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
     let org = find(conn, ident).await?;
     let used_by: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM connections WHERE default_organization_id = $1 ORDER BY name")
+        db::query_scalar("SELECT name FROM connections WHERE default_organization_id = $1 ORDER BY name")
             .bind(&org.id)
             .fetch_all(&mut *conn)
             .await?;
@@ -209,7 +219,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
         ));
     }
     // T2: removal from the organization ends the members' sessions for the company.
-    sqlx::query(
+    db::query(
         "UPDATE sessions SET ended_at = $1 WHERE company_id = $2 AND ended_at IS NULL \
          AND user_id IN (SELECT user_id FROM memberships WHERE organization_id = $3)",
     )
@@ -218,7 +228,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
     .bind(&org.id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM organizations WHERE id = $1")
+    db::query("DELETE FROM organizations WHERE id = $1")
         .bind(&org.id)
         .execute(&mut *conn)
         .await?;

@@ -1,13 +1,13 @@
 use super::is_id;
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::directory::organizations::Organization;
 use crate::{new_id, Ctx, StoreError};
 use roster_core::Name;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Team {
     pub id: String,
     pub organization_id: String,
@@ -16,6 +16,14 @@ pub struct Team {
     pub member_count: i64,
 }
 
+db::from_row!(Team {
+    id,
+    organization_id,
+    name,
+    created_at,
+    member_count
+});
+
 /// With member counts: for listings shown to admins.
 const SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, \
                       (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) AS member_count FROM teams t";
@@ -23,7 +31,7 @@ const SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, \
 const SELECT_LITE: &str = "SELECT t.id, t.organization_id, t.name, t.created_at, 0 AS member_count FROM teams t";
 
 /// A team of `org` by id or name (`member_count` is not read: see [`find_counted`]).
-pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> Result<Team, StoreError> {
+pub async fn find(conn: &mut Conn, org: &Organization, ident: &str) -> Result<Team, StoreError> {
     let (sql, key) = if is_id(ident) {
         (
             format!("{SELECT_LITE} WHERE t.organization_id = $1 AND t.id = $2"),
@@ -35,7 +43,7 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> 
             ident.to_lowercase(),
         )
     };
-    sqlx::query_as(&sql)
+    db::query_as(&sql)
         .bind(&org.id)
         .bind(key)
         .fetch_optional(conn)
@@ -44,26 +52,24 @@ pub async fn find(conn: &mut AnyConnection, org: &Organization, ident: &str) -> 
 }
 
 /// A team with its member count (one indexed count), for answers to admins.
-pub async fn find_counted(conn: &mut AnyConnection, org: &Organization, ident: &str) -> Result<Team, StoreError> {
+pub async fn find_counted(conn: &mut Conn, org: &Organization, ident: &str) -> Result<Team, StoreError> {
     let mut team = find(conn, org, ident).await?;
-    team.member_count = sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
+    team.member_count = db::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
         .bind(&team.id)
         .fetch_one(conn)
         .await?;
     Ok(team)
 }
 
-pub async fn list(conn: &mut AnyConnection, org: &Organization) -> Result<Vec<Team>, StoreError> {
-    Ok(
-        sqlx::query_as(&format!("{SELECT} WHERE t.organization_id = $1 ORDER BY t.name_key"))
-            .bind(&org.id)
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn list(conn: &mut Conn, org: &Organization) -> Result<Vec<Team>, StoreError> {
+    db::query_as(&format!("{SELECT} WHERE t.organization_id = $1 ORDER BY t.name_key"))
+        .bind(&org.id)
+        .fetch_all(conn)
+        .await
 }
 
-async fn name_taken(conn: &mut AnyConnection, org: &Organization, name: &Name) -> Result<bool, StoreError> {
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE organization_id = $1 AND name_key = $2")
+async fn name_taken(conn: &mut Conn, org: &Organization, name: &Name) -> Result<bool, StoreError> {
+    let id: Option<String> = db::query_scalar("SELECT id FROM teams WHERE organization_id = $1 AND name_key = $2")
         .bind(&org.id)
         .bind(name.key())
         .fetch_optional(conn)
@@ -82,12 +88,12 @@ fn exists(org: &Organization, name: &Name) -> StoreError {
     )
 }
 
-pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
+pub async fn create(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
     if name_taken(conn, org, name).await? {
         return Err(exists(org, name));
     }
     let id = new_id();
-    sqlx::query("INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+    db::query("INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(&org.id)
         .bind(name.as_str())
@@ -115,12 +121,12 @@ pub async fn create(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, nam
 /// The team `name` of `org`, created (with its audit event) when missing. Safe under
 /// concurrency: two sign-ins creating one team both get it (the insert that loses the
 /// race does nothing).
-pub async fn ensure(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
+pub async fn ensure(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name) -> Result<Team, StoreError> {
     if let Ok(team) = find(conn, org, name.as_str()).await {
         return Ok(team);
     }
     let id = new_id();
-    let inserted = sqlx::query(
+    let inserted = db::query(
         "INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(&id)
@@ -151,7 +157,7 @@ pub async fn ensure(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, nam
 }
 
 pub async fn rename(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     ident: &str,
@@ -161,7 +167,7 @@ pub async fn rename(
     if name.key() != team.name.to_lowercase() && name_taken(conn, org, name).await? {
         return Err(exists(org, name));
     }
-    sqlx::query("UPDATE teams SET name = $1, name_key = $2 WHERE id = $3")
+    db::query("UPDATE teams SET name = $1, name_key = $2 WHERE id = $3")
         .bind(name.as_str())
         .bind(name.key())
         .bind(&team.id)
@@ -185,9 +191,9 @@ pub async fn rename(
     find_counted(conn, org, &team.id).await
 }
 
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, ident: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, org: &Organization, ident: &str) -> Result<(), StoreError> {
     let team = find_counted(conn, org, ident).await?;
-    sqlx::query("DELETE FROM teams WHERE id = $1")
+    db::query("DELETE FROM teams WHERE id = $1")
         .bind(&team.id)
         .execute(&mut *conn)
         .await?;
@@ -209,7 +215,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, org: &Organization, ide
 
 /// Adds a member of `org` to `team`; a no-op when they are in it already.
 pub async fn add_member(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     team: &Team,
@@ -217,7 +223,7 @@ pub async fn add_member(
     source: &str,
 ) -> Result<bool, StoreError> {
     let member: Option<String> =
-        sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+        db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
             .bind(&org.id)
             .bind(user_id)
             .fetch_optional(&mut *conn)
@@ -237,14 +243,14 @@ pub async fn add_member(
 /// [`add_member`] for a caller that has just checked, or made, the user's membership of
 /// the organization in this transaction.
 pub async fn add_known_member(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     team: &Team,
     user_id: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
+    let inserted = db::query(
         "INSERT INTO team_members (team_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
     .bind(&team.id)
@@ -276,7 +282,7 @@ pub async fn add_known_member(
 }
 
 pub async fn remove_member(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     team: &Team,
@@ -293,13 +299,13 @@ pub async fn remove_member(
 
 /// Removes `user_id` from `team` if they are in it; returns whether they were.
 pub async fn take_out(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     org: &Organization,
     team: &Team,
     user_id: &str,
 ) -> Result<bool, StoreError> {
-    let removed = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+    let removed = db::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
         .bind(&team.id)
         .bind(user_id)
         .execute(&mut *conn)

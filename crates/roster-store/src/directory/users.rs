@@ -1,12 +1,12 @@
 use super::is_id;
 use crate::audit::{self, Change};
+use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Email};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -18,16 +18,27 @@ pub struct User {
     pub updated_at: i64,
 }
 
+db::from_row!(User {
+    id,
+    email,
+    username,
+    full_name,
+    given_name,
+    family_name,
+    created_at,
+    updated_at
+});
+
 const COLS: &str = "id, email, username, full_name, given_name, family_name, created_at, updated_at";
 
 /// Finds a user by id, email (case-insensitive) or username.
-pub async fn find(conn: &mut AnyConnection, ident: &str) -> Result<User, StoreError> {
+pub async fn find(conn: &mut Conn, ident: &str) -> Result<User, StoreError> {
     find_optional(conn, ident)
         .await?
         .ok_or_else(|| StoreError::not_found("user", ident))
 }
 
-pub async fn find_optional(conn: &mut AnyConnection, ident: &str) -> Result<Option<User>, StoreError> {
+pub async fn find_optional(conn: &mut Conn, ident: &str) -> Result<Option<User>, StoreError> {
     let (col, key) = if is_id(ident) {
         ("id", ident.to_string())
     } else if ident.contains('@') {
@@ -35,21 +46,21 @@ pub async fn find_optional(conn: &mut AnyConnection, ident: &str) -> Result<Opti
     } else {
         ("username", ident.to_lowercase())
     };
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM users WHERE {col} = $1"))
+    db::query_as(&format!("SELECT {COLS} FROM users WHERE {col} = $1"))
         .bind(key)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Users by email prefix (case-insensitive), keyset-paged by email.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     email_prefix: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<User>, StoreError> {
     let prefix = email_prefix.map(|p| format!("{}%", escape_like(&p.to_lowercase())));
-    Ok(sqlx::query_as(&format!(
+    db::query_as(&format!(
         "SELECT {COLS} FROM users WHERE ($1 IS NULL OR email_key LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR email_key > $2) \
          ORDER BY email_key LIMIT $3"
     ))
@@ -57,7 +68,7 @@ pub async fn list(
     .bind(after.map(str::to_lowercase))
     .bind(limit)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
 fn escape_like(s: &str) -> String {
@@ -74,7 +85,7 @@ pub struct Profile {
 /// Finds the account of `email`, creating it (with a generated unique username) when
 /// there is none. Returns the user and whether it was created.
 pub async fn get_or_create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     email: &Email,
     profile: &Profile,
@@ -89,7 +100,7 @@ pub async fn get_or_create(
 /// in this transaction); should it exist after all (a concurrent sign-in on
 /// PostgreSQL), returns that one. Returns the user and whether it was created.
 pub async fn create_new(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     email: &Email,
     profile: &Profile,
@@ -101,7 +112,7 @@ pub async fn create_new(
     let mut username = String::new();
     for _ in 0..5 {
         username = free_username(conn, email).await?;
-        let inserted = sqlx::query(
+        let inserted = db::query(
             "INSERT INTO users (id, email, email_key, username, full_name, given_name, family_name, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING",
         )
@@ -157,7 +168,7 @@ pub async fn create_new(
     Ok((user, true))
 }
 
-async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String, StoreError> {
+async fn free_username(conn: &mut Conn, email: &Email) -> Result<String, StoreError> {
     const RUN: usize = 16;
     let mut candidates = rules::username_candidates(email);
     loop {
@@ -170,7 +181,7 @@ async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String
             "SELECT username FROM users WHERE username IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = db::query_scalar::<String>(&sql);
         for c in &chunk {
             query = query.bind(c);
         }
@@ -181,22 +192,17 @@ async fn free_username(conn: &mut AnyConnection, email: &Email) -> Result<String
     }
 }
 
-pub async fn update_profile(conn: &mut AnyConnection, ctx: &Ctx, ident: &str, p: &Profile) -> Result<User, StoreError> {
+pub async fn update_profile(conn: &mut Conn, ctx: &Ctx, ident: &str, p: &Profile) -> Result<User, StoreError> {
     let before = find(conn, ident).await?;
     update_profile_from(conn, ctx, before, p).await
 }
 
 /// [`update_profile`] of an account the caller has read in this transaction.
-pub async fn update_profile_from(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    before: User,
-    p: &Profile,
-) -> Result<User, StoreError> {
+pub async fn update_profile_from(conn: &mut Conn, ctx: &Ctx, before: User, p: &Profile) -> Result<User, StoreError> {
     let full_name = p.full_name.clone().unwrap_or_else(|| before.full_name.clone());
     let given = p.given_name.clone().or_else(|| before.given_name.clone());
     let family = p.family_name.clone().or_else(|| before.family_name.clone());
-    sqlx::query("UPDATE users SET full_name = $1, given_name = $2, family_name = $3, updated_at = $4 WHERE id = $5")
+    db::query("UPDATE users SET full_name = $1, given_name = $2, family_name = $3, updated_at = $4 WHERE id = $5")
         .bind(&full_name)
         .bind(&given)
         .bind(&family)
@@ -229,9 +235,9 @@ pub async fn update_profile_from(
 
 /// Deletes the global account. Refused while it is the last active owner of an
 /// organization.
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), StoreError> {
     let user = find(conn, ident).await?;
-    let owned: Vec<String> = sqlx::query_scalar(
+    let owned: Vec<String> = db::query_scalar(
         "SELECT organization_id FROM memberships WHERE user_id = $1 AND role = 'owner' AND state = 'active'",
     )
     .bind(&user.id)
@@ -240,7 +246,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
     for org_id in &owned {
         super::organizations::lock(conn, org_id).await?;
     }
-    let sole: Vec<String> = sqlx::query_scalar(
+    let sole: Vec<String> = db::query_scalar(
         "SELECT o.name FROM memberships m JOIN organizations o ON o.id = m.organization_id \
          WHERE m.user_id = $1 AND m.role = 'owner' AND m.state = 'active' AND \
          (SELECT COUNT(*) FROM memberships x WHERE x.organization_id = m.organization_id AND x.role = 'owner' AND x.state = 'active') = 1",
@@ -258,7 +264,7 @@ pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, ident: &str) -> Result<
             ),
         ));
     }
-    sqlx::query("DELETE FROM users WHERE id = $1")
+    db::query("DELETE FROM users WHERE id = $1")
         .bind(&user.id)
         .execute(&mut *conn)
         .await?;

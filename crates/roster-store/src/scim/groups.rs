@@ -7,6 +7,7 @@ use super::filter_sql::Resource;
 use super::{page, users, ListQuery};
 use crate::audit::{self, Change};
 use crate::connections::Connection;
+use crate::db::{self, Conn, FromRow};
 use crate::directory::organizations::{self, Organization};
 use crate::directory::teams::{self, Team};
 use crate::directory::{members, users as accounts};
@@ -16,7 +17,6 @@ use roster_core::{MemberState, Name, Role, Source};
 use roster_scim::patch::MemberOp;
 use roster_scim::ScimError;
 use serde_json::{json, Map, Value};
-use sqlx::{AnyConnection, FromRow, Row};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct ScimGroup {
 const SELECT: &str = "SELECT r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, \
                       r.created_at, r.updated_at FROM scim_groups r";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimGroup, StoreError> {
+fn from_row(row: &db::Row) -> Result<ScimGroup, StoreError> {
     let resource: String = row.try_get("resource")?;
     Ok(ScimGroup {
         id: row.try_get("id")?,
@@ -52,7 +52,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimGroup, StoreError> {
     })
 }
 
-pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
+pub async fn get(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
     super::row(conn, SELECT, connection_id, id, false)
         .await?
         .as_ref()
@@ -62,11 +62,7 @@ pub async fn get(conn: &mut AnyConnection, connection_id: &str, id: &str) -> Res
 
 /// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
 /// changes of one resource must not both build on the same version; S9).
-pub async fn get_for_update(
-    conn: &mut AnyConnection,
-    connection_id: &str,
-    id: &str,
-) -> Result<Option<ScimGroup>, StoreError> {
+pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
     super::row(conn, SELECT, connection_id, id, true)
         .await?
         .as_ref()
@@ -75,17 +71,13 @@ pub async fn get_for_update(
 }
 
 /// A page of the connection's Groups matching the query, and how many match in all.
-pub async fn list(
-    conn: &mut AnyConnection,
-    connection_id: &str,
-    q: &ListQuery,
-) -> Result<(i64, Vec<ScimGroup>), StoreError> {
+pub async fn list(conn: &mut Conn, connection_id: &str, q: &ListQuery) -> Result<(i64, Vec<ScimGroup>), StoreError> {
     let (total, rows) = page(conn, "scim_groups", Resource::Groups, SELECT, connection_id, q).await?;
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
 }
 
 /// A Group's members: (User id, userName).
-pub async fn members_of(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn members_of(conn: &mut Conn, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
     let mut of = members_of_each(conn, std::slice::from_ref(&group_id.to_string())).await?;
     Ok(of.remove(group_id).unwrap_or_default())
 }
@@ -93,7 +85,7 @@ pub async fn members_of(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<
 /// The members of each of `group_ids` (a page of Groups), in one query per 500 Groups
 /// rather than one per Group.
 pub async fn members_of_each(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     group_ids: &[String],
 ) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
     let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -104,7 +96,7 @@ pub async fn members_of_each(
              WHERE gm.group_id IN ({}) ORDER BY gm.group_id, u.id",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = db::query(&sql);
         for id in chunk {
             q = q.bind(id);
         }
@@ -120,7 +112,7 @@ pub async fn members_of_each(
 /// G4: the organization and team a displayName maps to (the team is created when
 /// missing); `None` for a name that maps nothing.
 async fn mapped_team(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     display_name: &str,
@@ -150,8 +142,8 @@ async fn mapped_team(
 }
 
 /// The team a Group maps to and its organization, in one query.
-async fn team_by_id(conn: &mut AnyConnection, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
-    let row = sqlx::query(
+async fn team_by_id(conn: &mut Conn, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
+    let row = db::query(
         "SELECT t.id AS team_id, t.name AS team_name, t.created_at AS team_created_at, o.id, o.name, o.company_id, \
          c.name AS company, o.seat_limit, o.created_at, o.updated_at \
          FROM teams t JOIN organizations o ON o.id = t.organization_id JOIN companies c ON c.id = o.company_id \
@@ -175,7 +167,7 @@ async fn team_by_id(conn: &mut AnyConnection, team_id: &str) -> Result<Option<(O
 /// G4: accounts join the Group's team (and its organization, as members, when they are
 /// not in it yet; G5: the role is never taken from the team name).
 async fn join(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     group: &ScimGroup,
     team: &Option<(Organization, Team)>,
@@ -185,7 +177,7 @@ async fn join(
     let ctx = ctx.because("G4", format!("member of SCIM Group '{}'", group.display_name));
     for uid in accounts {
         let member: Option<String> =
-            sqlx::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+            db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
                 .bind(&org.id)
                 .bind(uid)
                 .fetch_optional(&mut *conn)
@@ -193,7 +185,7 @@ async fn join(
         if member.is_none() {
             // S6: someone this connection deactivated joins new organizations deactivated
             // too (and takes no seat there), so a group cannot let them back in.
-            let row = sqlx::query("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+            let row = db::query("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
                 .bind(&group.connection_id)
                 .bind(uid)
                 .fetch_optional(&mut *conn)
@@ -218,7 +210,7 @@ async fn join(
 
 /// G4: a removal takes the account out of that team only.
 async fn leave(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     group: &ScimGroup,
     team: &Option<(Organization, Team)>,
@@ -235,7 +227,7 @@ async fn leave(
 /// Validates member ids: each must be a User of this connection (400 otherwise, never a
 /// silent skip). Returns the linked accounts among them.
 async fn resolve(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     ids: &[String],
 ) -> Result<Vec<(String, Option<String>)>, StoreError> {
@@ -253,7 +245,7 @@ async fn resolve(
 }
 
 async fn add(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     g: &ScimGroup,
     team: &Option<(Organization, Team)>,
@@ -262,14 +254,13 @@ async fn add(
     let found = resolve(conn, &g.connection_id, ids).await?;
     let mut joined = Vec::new();
     for (id, account) in found {
-        let n = sqlx::query(
-            "INSERT INTO scim_group_members (group_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&g.id)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let n =
+            db::query("INSERT INTO scim_group_members (group_id, scim_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&g.id)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
         if let (1, Some(a)) = (n, account) {
             joined.push(a);
         }
@@ -278,7 +269,7 @@ async fn add(
 }
 
 async fn remove(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     g: &ScimGroup,
     team: &Option<(Organization, Team)>,
@@ -286,14 +277,14 @@ async fn remove(
 ) -> Result<(), StoreError> {
     let mut left = Vec::new();
     for id in ids {
-        let n = sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND scim_user_id = $2")
+        let n = db::query("DELETE FROM scim_group_members WHERE group_id = $1 AND scim_user_id = $2")
             .bind(&g.id)
             .bind(id)
             .execute(&mut *conn)
             .await?
             .rows_affected();
         if n == 1 {
-            let account: Option<Option<String>> = sqlx::query_scalar("SELECT user_id FROM scim_users WHERE id = $1")
+            let account: Option<Option<String>> = db::query_scalar("SELECT user_id FROM scim_users WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -305,17 +296,15 @@ async fn remove(
     leave(conn, ctx, g, team, &left).await
 }
 
-async fn all_member_ids(conn: &mut AnyConnection, group_id: &str) -> Result<Vec<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT scim_user_id FROM scim_group_members WHERE group_id = $1")
-            .bind(group_id)
-            .fetch_all(conn)
-            .await?,
-    )
+async fn all_member_ids(conn: &mut Conn, group_id: &str) -> Result<Vec<String>, StoreError> {
+    db::query_scalar("SELECT scim_user_id FROM scim_group_members WHERE group_id = $1")
+        .bind(group_id)
+        .fetch_all(conn)
+        .await
 }
 
 async fn apply_members(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     g: &ScimGroup,
     team: &Option<(Organization, Team)>,
@@ -354,12 +343,7 @@ fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
     }
 }
 
-async fn write_row(
-    conn: &mut AnyConnection,
-    g: &ScimGroup,
-    insert: bool,
-    expected_version: i64,
-) -> Result<(), StoreError> {
+async fn write_row(conn: &mut Conn, g: &ScimGroup, insert: bool, expected_version: i64) -> Result<(), StoreError> {
     let sql = if insert {
         "INSERT INTO scim_groups (id, connection_id, display_name, display_name_key, external_id, team_id, resource, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -367,7 +351,7 @@ async fn write_row(
         "UPDATE scim_groups SET connection_id = $2, display_name = $3, display_name_key = $4, external_id = $5, team_id = $6, \
          resource = $7, version = $8, created_at = $9, updated_at = $10 WHERE id = $1 AND version = $11"
     };
-    let q = sqlx::query(sql)
+    let q = db::query(sql)
         .bind(&g.id)
         .bind(&g.connection_id)
         .bind(&g.display_name)
@@ -393,7 +377,7 @@ async fn write_row(
     Ok(())
 }
 
-async fn record(conn: &mut AnyConnection, ctx: &Ctx, g: &ScimGroup, action: &str) -> Result<(), StoreError> {
+async fn record(conn: &mut Conn, ctx: &Ctx, g: &ScimGroup, action: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -411,7 +395,7 @@ async fn record(conn: &mut AnyConnection, ctx: &Ctx, g: &ScimGroup, action: &str
 
 /// SCIM POST /Groups.
 pub async fn create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     doc: Map<String, Value>,
@@ -439,7 +423,7 @@ pub async fn create(
 /// SCIM PUT/PATCH /Groups/{id}: `doc` is the Group after the request (without members),
 /// `member_ops` the member changes in order.
 pub async fn update(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     current: &ScimGroup,
@@ -467,7 +451,7 @@ pub async fn update(
     };
     // A rename that changes the mapped team moves the members with it (G4).
     if old_team.as_ref().map(|(_, t)| &t.id) != new_team.as_ref().map(|(_, t)| &t.id) {
-        let accounts: Vec<String> = sqlx::query_scalar(
+        let accounts: Vec<String> = db::query_scalar(
             "SELECT u.user_id FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
              WHERE gm.group_id = $1 AND u.user_id IS NOT NULL",
         )
@@ -484,14 +468,14 @@ pub async fn update(
 }
 
 /// SCIM DELETE /Groups/{id}: its members leave its team (G4).
-pub async fn delete(conn: &mut AnyConnection, ctx: &Ctx, current: &ScimGroup) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, current: &ScimGroup) -> Result<(), StoreError> {
     let team = match &current.team_id {
         Some(t) => team_by_id(conn, t).await?,
         None => None,
     };
     let all = all_member_ids(conn, &current.id).await?;
     remove(conn, ctx, current, &team, &all).await?;
-    sqlx::query("DELETE FROM scim_groups WHERE id = $1")
+    db::query("DELETE FROM scim_groups WHERE id = $1")
         .bind(&current.id)
         .execute(&mut *conn)
         .await?;

@@ -12,10 +12,8 @@ pub mod groups;
 pub mod users;
 
 use crate::backend_of;
+use crate::db::{self, Conn, Param, Query};
 use filter_sql::Bind;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::Any;
 
 /// What a list request asks for.
 #[derive(Debug, Clone)]
@@ -29,16 +27,13 @@ pub struct ListQuery {
     pub count: i64,
 }
 
-pub(crate) fn bind_all<'q>(
-    mut q: Query<'q, Any, AnyArguments<'q>>,
-    binds: &[Bind],
-) -> Query<'q, Any, AnyArguments<'q>> {
+pub(crate) fn bind_all<'q>(mut q: Query<'q>, binds: &[Bind]) -> Query<'q> {
     for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s.clone()),
-            Bind::Int(i) => q.bind(*i),
-            Bind::Bool(v) => q.bind(*v),
-        };
+        q = q.bind_param(match b {
+            Bind::Text(s) => Param::Text(s.clone()),
+            Bind::Int(i) => Param::Int(*i),
+            Bind::Bool(v) => Param::Bool(*v),
+        });
     }
     q
 }
@@ -62,13 +57,13 @@ pub fn sort_column(resource: filter_sql::Resource, attr: &str) -> Option<&'stati
 /// One page of a connection's resources from `table` (aliased `r`, selected by
 /// `select`) matching the query, and how many match in all.
 pub(crate) async fn page(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     table: &str,
     resource: filter_sql::Resource,
     select: &str,
     connection_id: &str,
     q: &ListQuery,
-) -> Result<(i64, Vec<sqlx::any::AnyRow>), crate::StoreError> {
+) -> Result<(i64, Vec<db::Row>), crate::StoreError> {
     let backend = backend_of(conn);
     let (cond, binds) = match &q.filter {
         Some(f) => {
@@ -93,7 +88,7 @@ pub(crate) async fn page(
         "{select} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
         n + 1
     );
-    let rows = bind_all(sqlx::query(&sql).bind(connection_id), &binds)
+    let rows = bind_all(db::query(&sql).bind(connection_id), &binds)
         .bind(q.count)
         .bind(q.start_index.max(1) - 1)
         .fetch_all(&mut *conn)
@@ -109,39 +104,36 @@ pub(crate) async fn page(
 }
 
 async fn count_matching(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     table: &str,
     connection_id: &str,
     cond: &str,
     binds: &[Bind],
 ) -> Result<i64, crate::StoreError> {
-    use sqlx::Row;
     let sql = format!("SELECT COUNT(*) FROM {table} r WHERE r.connection_id = $1{cond}");
-    Ok(bind_all(sqlx::query(&sql).bind(connection_id), binds)
+    bind_all(db::query(&sql).bind(connection_id), binds)
         .fetch_one(conn)
         .await?
-        .try_get(0)?)
+        .try_get(0)
 }
 
 /// One resource of the connection by id (`select` aliases its table `r`), locked for
 /// the transaction when `lock` (PostgreSQL; SQLite's single writer needs no lock).
 pub(crate) async fn row(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     select: &str,
     connection_id: &str,
     id: &str,
     lock: bool,
-) -> Result<Option<sqlx::any::AnyRow>, crate::StoreError> {
+) -> Result<Option<db::Row>, crate::StoreError> {
     let lock = if lock && backend_of(conn) == crate::Backend::Postgres {
         " FOR UPDATE OF r"
     } else {
         ""
     };
-    Ok(
-        sqlx::query(&format!("{select} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
-            .bind(connection_id)
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    db::query(&format!("{select} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
+        .bind(connection_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }

@@ -4,13 +4,13 @@ use super::filter_sql::Resource;
 use super::{page, ListQuery};
 use crate::audit::{self, Change};
 use crate::connections::{get_bool, Connection};
+use crate::db::{self, Conn};
 use crate::directory::users;
 use crate::{backend_of, new_id, provisioning, Backend, Ctx, StoreError};
 use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
 use serde_json::{json, Map, Value};
-use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone)]
 pub struct ScimUser {
@@ -55,7 +55,7 @@ fn select(backend: Backend, with_groups: bool) -> String {
 }
 
 /// The `groups` column: `None` when not selected, else the pairs ordered by name.
-fn groups_from(row: &sqlx::any::AnyRow) -> Result<Option<Vec<(String, String)>>, StoreError> {
+fn groups_from(row: &db::Row) -> Result<Option<Vec<(String, String)>>, StoreError> {
     if row.try_get::<Option<String>, _>("groups")?.is_none() {
         return Ok(None);
     }
@@ -64,7 +64,7 @@ fn groups_from(row: &sqlx::any::AnyRow) -> Result<Option<Vec<(String, String)>>,
     Ok(Some(pairs))
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
+fn from_row(row: &db::Row) -> Result<ScimUser, StoreError> {
     let resource: String = row.try_get("resource")?;
     Ok(ScimUser {
         id: row.try_get("id")?,
@@ -85,7 +85,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ScimUser, StoreError> {
 
 /// One User of the connection, with its Groups when `with_groups`.
 pub async fn get(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     id: &str,
     with_groups: bool,
@@ -101,11 +101,7 @@ pub async fn get(
 /// The same with its Groups, locked until the transaction ends (PostgreSQL runs writes
 /// in parallel: two changes of one resource must not both build on the same version;
 /// S9).
-pub async fn get_for_update(
-    conn: &mut AnyConnection,
-    connection_id: &str,
-    id: &str,
-) -> Result<Option<ScimUser>, StoreError> {
+pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
     let select = select(backend_of(conn), true);
     super::row(conn, &select, connection_id, id, true)
         .await?
@@ -117,7 +113,7 @@ pub async fn get_for_update(
 /// A page of the connection's Users matching the query (with their Groups when
 /// `with_groups`), and how many match in all.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     q: &ListQuery,
     with_groups: bool,
@@ -197,13 +193,13 @@ fn taken(user_name: &str) -> StoreError {
 }
 
 async fn user_name_taken(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     key: &str,
     except: Option<&str>,
 ) -> Result<bool, StoreError> {
     let other: Option<String> =
-        sqlx::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
+        db::query_scalar("SELECT id FROM scim_users WHERE connection_id = $1 AND user_name_key = $2")
             .bind(connection_id)
             .bind(key)
             .fetch_optional(&mut *conn)
@@ -211,12 +207,7 @@ async fn user_name_taken(
     Ok(other.is_some_and(|o| Some(o.as_str()) != except))
 }
 
-async fn write_row(
-    conn: &mut AnyConnection,
-    u: &ScimUser,
-    insert: bool,
-    expected_version: i64,
-) -> Result<(), StoreError> {
+async fn write_row(conn: &mut Conn, u: &ScimUser, insert: bool, expected_version: i64) -> Result<(), StoreError> {
     let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
     let resource = Value::Object(u.resource.clone()).to_string();
     let sql = if insert {
@@ -227,7 +218,7 @@ async fn write_row(
         "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
          resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12"
     };
-    let q = sqlx::query(sql)
+    let q = db::query(sql)
         .bind(&u.id)
         .bind(&u.connection_id)
         .bind(&u.user_name)
@@ -257,7 +248,7 @@ async fn write_row(
     Ok(())
 }
 
-async fn record(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, action: &str) -> Result<(), StoreError> {
+async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -277,12 +268,7 @@ async fn record(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, action: &str)
 }
 
 /// Runs the planner for this resource's current state and applies its plan.
-async fn provision(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    connection: &Connection,
-    u: &mut ScimUser,
-) -> Result<(), StoreError> {
+async fn provision(conn: &mut Conn, ctx: &Ctx, connection: &Connection, u: &mut ScimUser) -> Result<(), StoreError> {
     let account_email = match (&u.user_id, &u.account_email) {
         (Some(_), Some(email)) => Some(Email::parse(email)?),
         (Some(uid), None) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
@@ -328,7 +314,7 @@ async fn provision(
     Ok(())
 }
 
-async fn hold(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(), StoreError> {
+async fn hold(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -347,7 +333,7 @@ async fn hold(conn: &mut AnyConnection, ctx: &Ctx, u: &ScimUser, why: &str) -> R
 
 /// SCIM POST /Users.
 pub async fn create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     doc: Map<String, Value>,
@@ -376,7 +362,7 @@ pub async fn create(
 
 /// SCIM PUT or PATCH /Users/{id}: `doc` is the whole resource after the request.
 pub async fn replace(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     current: &ScimUser,
@@ -408,12 +394,7 @@ pub async fn replace(
 }
 
 /// SCIM DELETE /Users/{id}: the account is deactivated here and unlinked, and stays (S6).
-pub async fn delete(
-    conn: &mut AnyConnection,
-    ctx: &Ctx,
-    connection: &Connection,
-    current: &ScimUser,
-) -> Result<(), StoreError> {
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, connection: &Connection, current: &ScimUser) -> Result<(), StoreError> {
     if let Some(uid) = &current.user_id {
         let email = match &current.account_email {
             Some(e) => Email::parse(e)?,
@@ -424,7 +405,7 @@ pub async fn delete(
         plan.scim_user_id = Some(current.id.clone());
         provisioning::apply_with(conn, &ctx.via_connection(&connection.id), &plan, connection, known).await?;
     }
-    sqlx::query("DELETE FROM scim_users WHERE id = $1")
+    db::query("DELETE FROM scim_users WHERE id = $1")
         .bind(&current.id)
         .execute(&mut *conn)
         .await?;
@@ -433,7 +414,7 @@ pub async fn delete(
 
 /// Which of `ids` are Users of the connection (for Group members).
 pub async fn existing(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     connection_id: &str,
     ids: &[String],
 ) -> Result<Vec<(String, Option<String>)>, StoreError> {
@@ -444,7 +425,7 @@ pub async fn existing(
             "SELECT id, user_id FROM scim_users WHERE connection_id = $1 AND id IN ({})",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(connection_id);
+        let mut q = db::query(&sql).bind(connection_id);
         for id in chunk {
             q = q.bind(id);
         }
