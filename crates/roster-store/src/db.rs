@@ -499,11 +499,11 @@ fn run_sqlite(
         stmt.raw_bind_parameter(i, value).map_err(sqlite_error)?;
     }
     let mut out = Vec::new();
-    let mut columns: Option<Arc<[String]>> = None;
     let width = stmt.column_count();
     {
-        let names: Vec<String> = if want == Want::None {
-            Vec::new()
+        // The column names, shared by every row of the result.
+        let columns: Arc<[String]> = if want == Want::None {
+            Arc::from([])
         } else {
             stmt.column_names().into_iter().map(str::to_string).collect()
         };
@@ -514,7 +514,6 @@ fn run_sqlite(
             if want == Want::None {
                 continue;
             }
-            let columns = columns.get_or_insert_with(|| Arc::from(names.clone()));
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
                 values.push(Value::from(row.get_ref(i).map_err(sqlite_error)?));

@@ -1,9 +1,11 @@
 //! Roster's storage: one [`Store`] over SQLite (embedded default) or PostgreSQL, chosen
 //! from the URL scheme at start.
 //!
+//! - Statements run through [`db`]: synchronously through the SQLite library on SQLite,
+//!   over sqlx on PostgreSQL.
 //! - Reads go through a connection pool.
 //! - Every write is a closure run inside a transaction by the [`writer`]; the change and
-//!   its audit event commit together or not at all. On SQLite the writer is a single task
+//!   its audit event commit together or not at all. On SQLite the writer is a single thread
 //!   that group-commits: the writes that arrive while one batch commits form the next
 //!   batch, each in its own savepoint, with one `COMMIT` (one fsync) per batch. On
 //!   PostgreSQL each write is its own transaction (the server group-commits itself).
