@@ -291,6 +291,15 @@ enum RowInner {
     Any(AnyRow),
 }
 
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            RowInner::Sqlite { columns, values } => f.debug_map().entries(columns.iter().zip(values.iter())).finish(),
+            RowInner::Any(row) => f.debug_tuple("Row").field(&sqlx::Row::len(row)).finish(),
+        }
+    }
+}
+
 /// How a column is named when read: by name or by 0-based position.
 pub trait ColumnIndex: Copy + std::fmt::Display + sqlx::ColumnIndex<AnyRow> {
     fn position(self, columns: &[String]) -> Option<usize>;

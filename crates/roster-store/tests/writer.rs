@@ -1,4 +1,4 @@
-//! The write path on both engines: a failing write in a group commit is rolled back
+//! The write path and the statement layer on both engines: a failing write in a group commit is rolled back
 //! alone (its savepoint), the others commit with their audit events.
 
 use roster_core::Name;
@@ -230,7 +230,12 @@ async fn postgres_audit_events_of_a_write_keep_order_and_content() {
 
 #[tokio::test]
 async fn refuses_unknown_and_memory_urls() {
-    for url in ["mysql://localhost/x", "sqlite::memory:", "sqlite://"] {
+    for url in [
+        "mysql://localhost/x",
+        "sqlite::memory:",
+        "sqlite://",
+        "sqlite:///tmp/roster-refused.db?cache=shared",
+    ] {
         assert!(
             matches!(
                 Store::connect(url, StoreOptions::default()).await,
@@ -280,4 +285,72 @@ async fn sqlite_connections_are_durable_and_checked() {
     );
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// --- the statement layer ------------------------------------------------------------
+
+/// One SQL text, the same answers on both engines: `$n` bound by number (used out of
+/// order and twice), a NULL that keeps its type, booleans, a unique violation reported as
+/// a conflict, and errors (not panics) for a missing parameter, a value of the wrong
+/// type (naming its column) and a missing row.
+async fn statements_mean_the_same_on_both_engines(store: Store) {
+    use roster_store::db::{query, query_as, query_scalar};
+    store
+        .read(|db| {
+            Box::pin(async move {
+                let s: String = query_scalar("SELECT $2 || '-' || $1 || '-' || $2")
+                    .bind("a")
+                    .bind("b")
+                    .fetch_one(db)
+                    .await?;
+                assert_eq!(s, "b-a-b");
+                let n: i64 = query_scalar("SELECT COALESCE($1, 7)")
+                    .bind(None::<i64>)
+                    .fetch_one(db)
+                    .await?;
+                assert_eq!(n, 7);
+                let (yes, no): (bool, bool) = query_as("SELECT $1, $2").bind(true).bind(false).fetch_one(db).await?;
+                assert!(yes && !no);
+                let none: Option<String> = query_scalar("SELECT $1").bind(None::<&str>).fetch_one(db).await?;
+                assert_eq!(none, None);
+
+                db.execute_batch("CREATE TEMP TABLE db_t (k TEXT PRIMARY KEY)").await?;
+                let done = query("INSERT INTO db_t (k) VALUES ($1)").bind("x").execute(db).await?;
+                assert_eq!(done.rows_affected(), 1);
+                let again = query("INSERT INTO db_t (k) VALUES ($1)").bind("x").execute(db).await;
+                assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+
+                let missing = query("SELECT $1, $2").bind(1i64).fetch_all(db).await;
+                assert!(matches!(missing, Err(StoreError::Database(_))), "{missing:?}");
+                let wrong = query("SELECT 'text' AS word")
+                    .fetch_one(db)
+                    .await?
+                    .try_get::<i64, _>("word");
+                let message = wrong.expect_err("text is not an integer").to_string();
+                assert!(message.contains("word"), "{message}");
+                let nothing = query("SELECT 1 FROM db_t WHERE k = $1")
+                    .bind("y")
+                    .fetch_optional(db)
+                    .await?;
+                assert!(nothing.is_none());
+                let absent = query("SELECT 1 FROM db_t WHERE k = $1").bind("y").fetch_one(db).await;
+                assert!(absent.is_err());
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_statements_mean_the_same_on_both_engines() {
+    let (store, dir) = sqlite().await;
+    statements_mean_the_same_on_both_engines(store).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn postgres_statements_mean_the_same_on_both_engines() {
+    statements_mean_the_same_on_both_engines(postgres().await).await;
 }
