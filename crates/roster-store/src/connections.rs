@@ -77,9 +77,9 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
         company: row.try_get("company")?,
         name: row.try_get("name")?,
         protocol: Protocol::parse(&protocol).map_err(crate::error::corrupt)?,
-        jit: get_bool(row, "jit")?,
-        scim: get_bool(row, "scim")?,
-        idp_initiated: get_bool(row, "idp_initiated")?,
+        jit: row.try_get::<bool, _>("jit")?,
+        scim: row.try_get::<bool, _>("scim")?,
+        idp_initiated: row.try_get::<bool, _>("idp_initiated")?,
         default_organization_id: row.try_get("default_organization_id")?,
         default_organization: row.try_get("default_organization")?,
         default_team: row.try_get("default_team")?,
@@ -90,15 +90,6 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// Booleans are BOOLEAN on PostgreSQL and INTEGER 0/1 on SQLite (whose BOOLEAN the
-/// generic driver cannot decode).
-pub(crate) fn get_bool(row: &db::Row, col: &str) -> Result<bool, StoreError> {
-    match row.try_get::<bool, _>(col) {
-        Ok(b) => Ok(b),
-        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
-    }
 }
 
 /// Finds a connection by id, or by name when that name is unique across companies.

@@ -187,7 +187,7 @@ pub async fn load(
                 id: account.id.clone(),
                 full_name: account.full_name.clone(),
                 memberships,
-                linked: crate::connections::get_bool(a, "linked")?,
+                linked: a.try_get::<bool, _>("linked")?,
             };
             known.account = Some(account);
             Some(state)

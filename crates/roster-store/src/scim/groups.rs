@@ -191,7 +191,7 @@ async fn join(
                 .fetch_optional(&mut *conn)
                 .await?;
             let active = match &row {
-                Some(r) => crate::connections::get_bool(r, "active")?,
+                Some(r) => r.try_get::<bool, _>("active")?,
                 None => true,
             };
             let state = if active {

@@ -3,7 +3,7 @@
 use super::filter_sql::Resource;
 use super::{page, ListQuery};
 use crate::audit::{self, Change};
-use crate::connections::{get_bool, Connection};
+use crate::connections::Connection;
 use crate::db::{self, Conn};
 use crate::directory::users;
 use crate::{backend_of, new_id, provisioning, Backend, Ctx, StoreError};
@@ -74,7 +74,7 @@ fn from_row(row: &db::Row) -> Result<ScimUser, StoreError> {
         account_email: row.try_get("account_email")?,
         user_name: row.try_get("user_name")?,
         external_id: row.try_get("external_id")?,
-        active: get_bool(row, "active")?,
+        active: row.try_get::<bool, _>("active")?,
         resource: serde_json::from_str(&resource).unwrap_or_default(),
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,

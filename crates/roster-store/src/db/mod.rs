@@ -17,8 +17,13 @@
 //! sqlx offers no synchronous SQLite driver, and rusqlite offers no PostgreSQL one: this
 //! module is the thin layer between the two that the store's SQL needs, and no more.
 
+mod sqlite;
+
+pub use sqlite::SqliteError;
+pub(crate) use sqlite::{open_sqlite, sqlite_error, SqlitePool};
+
 use crate::{Backend, StoreError};
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::{Value, ValueRef};
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Transaction};
@@ -31,7 +36,7 @@ use std::sync::Arc;
 pub struct Conn(Inner);
 
 enum Inner {
-    Sqlite(Box<rusqlite::Connection>),
+    Sqlite(rusqlite::Connection),
     Pooled(PoolConnection<Any>),
     Tx(Transaction<'static, Any>),
 }
@@ -44,7 +49,7 @@ impl std::fmt::Debug for Conn {
 
 impl Conn {
     pub(crate) fn sqlite(conn: rusqlite::Connection) -> Self {
-        Self(Inner::Sqlite(Box::new(conn)))
+        Self(Inner::Sqlite(conn))
     }
 
     pub(crate) fn pooled(conn: PoolConnection<Any>) -> Self {
@@ -58,7 +63,7 @@ impl Conn {
     /// The SQLite connection back, to return it to its pool.
     pub(crate) fn into_sqlite(self) -> Option<rusqlite::Connection> {
         match self.0 {
-            Inner::Sqlite(c) => Some(*c),
+            Inner::Sqlite(c) => Some(c),
             _ => None,
         }
     }
@@ -81,37 +86,25 @@ impl Conn {
     /// Runs `sql`, one or more statements without parameters and without results
     /// (transaction control, pragmas).
     pub async fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        match &mut self.0 {
-            Inner::Sqlite(c) => c.execute_batch(sql).map_err(sqlite_error),
-            Inner::Pooled(c) => sqlx::Executor::execute(&mut **c, sql)
-                .await
-                .map(drop)
-                .map_err(Into::into),
-            Inner::Tx(c) => sqlx::Executor::execute(&mut **c, sql)
-                .await
-                .map(drop)
-                .map_err(Into::into),
+        match self.engine() {
+            Engine::Sqlite(c) => c.execute_batch(sql).map_err(sqlite_error),
+            Engine::Postgres(c) => Ok(sqlx::Executor::execute(c, sql).await.map(drop)?),
         }
     }
 
-    fn any(&mut self) -> Option<&mut AnyConnection> {
+    fn engine(&mut self) -> Engine<'_> {
         match &mut self.0 {
-            Inner::Sqlite(_) => None,
-            Inner::Pooled(c) => Some(&mut **c),
-            Inner::Tx(c) => Some(&mut **c),
+            Inner::Sqlite(c) => Engine::Sqlite(c),
+            Inner::Pooled(c) => Engine::Postgres(c),
+            Inner::Tx(c) => Engine::Postgres(c),
         }
     }
 }
 
-/// Opens a SQLite connection to the file at `path` with the store's settings.
-pub(crate) fn open_sqlite(path: &str, pragmas: &str) -> Result<rusqlite::Connection, StoreError> {
-    use rusqlite::OpenFlags;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_error)?;
-    conn.execute_batch(pragmas).map_err(sqlite_error)?;
-    // Enough for every fixed statement of the store; filter statements come and go.
-    conn.set_prepared_statement_cache_capacity(256);
-    Ok(conn)
+/// The connection to run a statement on.
+enum Engine<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c mut AnyConnection),
 }
 
 /// A parameter value. `Null` keeps its type: PostgreSQL must know what a NULL is.
@@ -120,34 +113,16 @@ pub enum Param {
     Null(Kind),
     Int(i64),
     Int32(i32),
-    Real(f64),
     Text(String),
     Bool(bool),
-    Blob(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Int,
     Int32,
-    Real,
     Text,
     Bool,
-    Blob,
-}
-
-impl rusqlite::ToSql for Param {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Param::Null(_) => ValueRef::Null,
-            Param::Int(i) => ValueRef::Integer(*i),
-            Param::Int32(i) => ValueRef::Integer(i64::from(*i)),
-            Param::Real(f) => ValueRef::Real(*f),
-            Param::Text(s) => ValueRef::Text(s.as_bytes()),
-            Param::Bool(b) => ValueRef::Integer(i64::from(*b)),
-            Param::Blob(b) => ValueRef::Blob(b),
-        }))
-    }
 }
 
 /// A Rust value that can be bound as a statement parameter.
@@ -171,13 +146,10 @@ macro_rules! encode {
 encode! {
     i64 => Int, |v| Param::Int(v);
     i32 => Int32, |v| Param::Int32(v);
-    f64 => Real, |v| Param::Real(v);
     bool => Bool, |v| Param::Bool(v);
     String => Text, |v| Param::Text(v);
     &str => Text, |v| Param::Text(v.to_string());
     &String => Text, |v| Param::Text(v.clone());
-    Vec<u8> => Blob, |v| Param::Blob(v);
-    &[u8] => Blob, |v| Param::Blob(v.to_vec());
 }
 
 impl<T: Encode> Encode for Option<T> {
@@ -234,16 +206,6 @@ impl Decode for i32 {
     }
 }
 
-impl Decode for f64 {
-    fn from_sqlite(v: ValueRef<'_>) -> Result<Self, String> {
-        match v {
-            ValueRef::Real(f) => Ok(f),
-            ValueRef::Integer(i) => Ok(i as f64),
-            other => Err(mismatch("a number", other)),
-        }
-    }
-}
-
 impl Decode for bool {
     fn from_sqlite(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
@@ -258,15 +220,6 @@ impl Decode for String {
         match v {
             ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|e| e.to_string()),
             other => Err(mismatch("text", other)),
-        }
-    }
-}
-
-impl Decode for Vec<u8> {
-    fn from_sqlite(v: ValueRef<'_>) -> Result<Self, String> {
-        match v {
-            ValueRef::Blob(b) | ValueRef::Text(b) => Ok(b.to_vec()),
-            other => Err(mismatch("bytes", other)),
         }
     }
 }
@@ -436,11 +389,9 @@ impl<'q> Query<'q> {
     }
 
     async fn run(self, conn: &mut Conn, want: Want) -> Result<(Vec<Row>, u64), StoreError> {
-        if let Inner::Sqlite(c) = &conn.0 {
-            return run_sqlite(c, &self.sql, &self.params, want);
-        }
-        let Some(any) = conn.any() else {
-            return Err(StoreError::Closed);
+        let any = match conn.engine() {
+            Engine::Sqlite(c) => return sqlite::run(c, &self.sql, &self.params, want),
+            Engine::Postgres(c) => c,
         };
         let mut q = sqlx::query::<Any>(&self.sql);
         for p in self.params {
@@ -448,17 +399,13 @@ impl<'q> Query<'q> {
                 Param::Null(kind) => match kind {
                     Kind::Int => q.bind(None::<i64>),
                     Kind::Int32 => q.bind(None::<i32>),
-                    Kind::Real => q.bind(None::<f64>),
                     Kind::Text => q.bind(None::<String>),
                     Kind::Bool => q.bind(None::<bool>),
-                    Kind::Blob => q.bind(None::<Vec<u8>>),
                 },
                 Param::Int(v) => q.bind(v),
                 Param::Int32(v) => q.bind(v),
-                Param::Real(v) => q.bind(v),
                 Param::Text(v) => q.bind(v),
                 Param::Bool(v) => q.bind(v),
-                Param::Blob(v) => q.bind(v),
             };
         }
         Ok(match want {
@@ -481,62 +428,6 @@ impl<'q> Query<'q> {
             ),
         })
     }
-}
-
-fn run_sqlite(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    params: &[Param],
-    want: Want,
-) -> Result<(Vec<Row>, u64), StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    for i in 1..=stmt.parameter_count() {
-        // `$n` names the n-th bound value; a bare `?` takes its own position.
-        let n = match stmt.parameter_name(i) {
-            Some(name) => name
-                .strip_prefix('$')
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| protocol(format!("unsupported parameter {name} in statement")))?,
-            None => i,
-        };
-        let value = params.get(n.wrapping_sub(1)).ok_or_else(|| {
-            protocol(format!(
-                "statement parameter ${n} has no value ({} bound)",
-                params.len()
-            ))
-        })?;
-        stmt.raw_bind_parameter(i, value).map_err(sqlite_error)?;
-    }
-    let mut out = Vec::new();
-    let width = stmt.column_count();
-    {
-        // The column names, shared by every row of the result.
-        let columns: Arc<[String]> = if want == Want::None {
-            Arc::from([])
-        } else {
-            stmt.column_names().into_iter().map(str::to_string).collect()
-        };
-        let mut rows = stmt.raw_query();
-        // Every change a statement makes happens on its first step, RETURNING
-        // included; stepping on only reads the rows a caller wants.
-        while let Some(row) = rows.next().map_err(sqlite_error)? {
-            if want == Want::None {
-                continue;
-            }
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(Value::from(row.get_ref(i).map_err(sqlite_error)?));
-            }
-            out.push(Row(RowInner::Sqlite {
-                columns: columns.clone(),
-                values: values.into_boxed_slice(),
-            }));
-            if want == Want::One {
-                break;
-            }
-        }
-    }
-    Ok((out, conn.changes()))
 }
 
 /// A statement whose rows are read as `T`.
@@ -625,131 +516,4 @@ impl<'q, T: Decode> QueryScalar<'q, T> {
 
 fn protocol(message: String) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(message))
-}
-
-/// A SQLite error, in the shape the rest of the store reads database errors in (a
-/// unique violation is a conflict on both engines).
-#[derive(Debug)]
-pub struct SqliteError {
-    message: String,
-    code: Option<String>,
-    kind: sqlx::error::ErrorKind,
-}
-
-impl std::fmt::Display for SqliteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for SqliteError {}
-
-impl sqlx::error::DatabaseError for SqliteError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn code(&self) -> Option<Cow<'_, str>> {
-        self.code.as_deref().map(Cow::Borrowed)
-    }
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-    fn kind(&self) -> sqlx::error::ErrorKind {
-        use sqlx::error::ErrorKind;
-        match self.kind {
-            ErrorKind::UniqueViolation => ErrorKind::UniqueViolation,
-            ErrorKind::ForeignKeyViolation => ErrorKind::ForeignKeyViolation,
-            ErrorKind::NotNullViolation => ErrorKind::NotNullViolation,
-            ErrorKind::CheckViolation => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi;
-    use sqlx::error::ErrorKind;
-    match e {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            let kind = match code.extended_code {
-                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => ErrorKind::UniqueViolation,
-                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
-                ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
-                ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
-                _ => ErrorKind::Other,
-            };
-            StoreError::from(sqlx::Error::Database(Box::new(SqliteError {
-                message: message.unwrap_or_else(|| code.to_string()),
-                code: Some(code.extended_code.to_string()),
-                kind,
-            })))
-        }
-        other => protocol(other.to_string()),
-    }
-}
-
-/// The SQLite read connections. A read runs to its end on the thread that took the
-/// connection (its statements never wait), so the pool holds about as many connections
-/// as there are threads reading at once, up to `max`; `max` bounds them in any case.
-pub(crate) struct SqlitePool {
-    path: String,
-    pragmas: &'static str,
-    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
-    permits: tokio::sync::Semaphore,
-    max: usize,
-}
-
-impl SqlitePool {
-    pub(crate) fn new(path: String, pragmas: &'static str, max: usize) -> Self {
-        Self {
-            path,
-            pragmas,
-            idle: std::sync::Mutex::new(Vec::new()),
-            permits: tokio::sync::Semaphore::new(max),
-            max,
-        }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
-        // A panic while the lock was held cannot leave the list half-changed.
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(&'c mut Conn) -> futures::future::BoxFuture<'c, Result<T, StoreError>>,
-    {
-        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
-        let idle = self.idle().pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => open_sqlite(&self.path, self.pragmas)?,
-        };
-        let mut conn = Conn::sqlite(conn);
-        let result = f(&mut conn).await;
-        if let Some(c) = conn.into_sqlite() {
-            // Statements of a finished read are reset when dropped; a read leaves no
-            // transaction open. The connection is as good as new.
-            self.idle().push(c);
-        }
-        result
-    }
-
-    /// (open connections, idle connections).
-    pub(crate) fn stats(&self) -> (u32, usize) {
-        let idle = self.idle().len();
-        let busy = self.max.saturating_sub(self.permits.available_permits());
-        ((idle + busy) as u32, idle)
-    }
-
-    pub(crate) fn close(&self) {
-        self.permits.close();
-        self.idle().clear();
-    }
 }
