@@ -181,10 +181,11 @@ pub struct Store {
 #[derive(Clone)]
 enum Readers {
     /// SQLite connections run by this process (see [`db`]); the sqlx URL of the same
-    /// file serves the migrations.
+    /// file serves the migrations. (Cloned with the store for every request: no owned
+    /// string here.)
     Sqlite {
         pool: Arc<db::SqlitePool>,
-        url: String,
+        url: Arc<str>,
     },
     Postgres(AnyPool),
 }
@@ -257,7 +258,7 @@ impl Store {
         Ok(Self {
             readers: Readers::Sqlite {
                 pool: Arc::new(db::SqlitePool::new(path, SQLITE_PRAGMAS, max_connections)),
-                url,
+                url: url.into(),
             },
             backend: Backend::Sqlite,
             writer,
