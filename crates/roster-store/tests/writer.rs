@@ -283,6 +283,12 @@ async fn sqlite_connections_are_durable_and_checked() {
         q("SELECT journal_mode FROM pragma_journal_mode").await,
         ("wal".into(), "wal".into())
     );
+    // Readers keep indexes in memory; the writer keeps a small cache that its commits
+    // do not have to walk.
+    assert_eq!(
+        q("SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size").await,
+        ("-32768".into(), "-2000".into())
+    );
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
