@@ -204,8 +204,14 @@ const SQLITE_READER_PRAGMAS: &str =
 /// costs at each commit more than its hits save (the file's pages stay in the
 /// operating system's cache). Measured at 100,000 users: member PATCHes +14%, creates
 /// and User PATCHes +6–7% against a 32 MiB writer cache.
+///
+/// Each write of a batch runs in a savepoint, whose sub-journal (the pages as they were
+/// before the write) outgrows SQLite's 64 KiB in-memory limit within a few writes and
+/// then goes to a temporary file: `temp_store = MEMORY` keeps it in memory. It is not
+/// needed after a crash (the WAL alone recovers). Measured at 100,000 users: creates
+/// +11%, User PATCHes +8%, member PATCHes +6–8%.
 const SQLITE_WRITER_PRAGMAS: &str =
-    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA cache_size = -2000;";
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY;";
 
 impl Store {
     /// Opens the database named by `url` (`sqlite://PATH`, `sqlite::memory:` is refused,

@@ -289,6 +289,11 @@ async fn sqlite_connections_are_durable_and_checked() {
         q("SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size").await,
         ("-32768".into(), "-2000".into())
     );
+    // The writer's savepoint journals stay in memory.
+    assert_eq!(
+        q("SELECT CAST(temp_store AS TEXT) FROM pragma_temp_store").await,
+        ("0".into(), "2".into())
+    );
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
