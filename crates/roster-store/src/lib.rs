@@ -195,9 +195,12 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 /// SQLite connection setup: foreign keys enforced, a busy timeout instead of immediate
 /// `SQLITE_BUSY`, and `synchronous=FULL` so that a commit is on disk before it returns.
-/// Readers keep 32 MiB of pages each: the indexes of a large directory stay in memory.
+/// Readers keep 8 MiB of pages each: the upper levels of every index stay in memory,
+/// and the rest is a copy from the operating system's cache. At 100,000 users filtered
+/// reads ran as fast as with 32 MiB each (10,312–10,579/s against 10,436/s), in 62–69 MB
+/// of resident memory instead of 85 MB.
 const SQLITE_READER_PRAGMAS: &str =
-    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;";
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA cache_size = -8192;";
 
 /// The writer's setup: the same, with SQLite's default 2 MiB page cache. SQLite walks
 /// the writer's whole page cache at the end of every transaction, so a large cache

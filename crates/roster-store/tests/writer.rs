@@ -283,11 +283,11 @@ async fn sqlite_connections_are_durable_and_checked() {
         q("SELECT journal_mode FROM pragma_journal_mode").await,
         ("wal".into(), "wal".into())
     );
-    // Readers keep indexes in memory; the writer keeps a small cache that its commits
-    // do not have to walk.
+    // Readers keep the upper levels of the indexes; the writer a small cache that its
+    // commits do not have to walk.
     assert_eq!(
         q("SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size").await,
-        ("-32768".into(), "-2000".into())
+        ("-8192".into(), "-2000".into())
     );
     // The writer's savepoint journals stay in memory.
     assert_eq!(
