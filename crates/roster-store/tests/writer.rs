@@ -287,7 +287,7 @@ async fn sqlite_connections_are_durable_and_checked() {
     // commits do not have to walk.
     assert_eq!(
         q("SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size").await,
-        ("-8192".into(), "-2000".into())
+        ("-32768".into(), "-2000".into())
     );
     // The writer's savepoint journals stay in memory.
     assert_eq!(

@@ -9,11 +9,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Opens a SQLite connection to the file at `path` with the store's settings.
-pub(crate) fn open_sqlite(path: &str, pragmas: &str) -> Result<rusqlite::Connection, StoreError> {
+pub(crate) fn open_sqlite(path: &str, pragmas: &[&str]) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_error)?;
-    conn.execute_batch(pragmas).map_err(sqlite_error)?;
+    for p in pragmas {
+        conn.execute_batch(p).map_err(sqlite_error)?;
+    }
     // Enough for every fixed statement of the store; filter statements come and go.
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
@@ -159,14 +161,14 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 /// as there are threads reading at once, up to `max`; `max` bounds them in any case.
 pub(crate) struct SqlitePool {
     path: String,
-    pragmas: &'static str,
+    pragmas: &'static [&'static str],
     idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
     permits: tokio::sync::Semaphore,
     max: usize,
 }
 
 impl SqlitePool {
-    pub(crate) fn new(path: String, pragmas: &'static str, max: usize) -> Self {
+    pub(crate) fn new(path: String, pragmas: &'static [&'static str], max: usize) -> Self {
         Self {
             path,
             pragmas,
