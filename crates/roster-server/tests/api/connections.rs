@@ -210,7 +210,8 @@ async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {
                     "SELECT COUNT(*) FROM scim_tokens WHERE secret_hash = $1 OR secret_hash LIKE '%' || $2 || '%'",
                 )
                 .bind(s.clone())
-                .bind(s.rsplit('_').next().unwrap_or_default().to_string())
+                // The random part: everything after `scim_<id>_` (it may hold `_` itself).
+                .bind(s.splitn(3, '_').nth(2).unwrap_or_default().to_string())
                 .fetch_one(db)
                 .await
             })
