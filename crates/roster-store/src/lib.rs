@@ -291,9 +291,20 @@ impl Store {
         let failed = |e: sqlx::migrate::MigrateError| StoreError::Migration(e.to_string());
         match &self.readers {
             Readers::Sqlite { url, .. } => {
+                // Off for the migrations, as SQLite's procedure for rebuilding a table
+                // that others reference needs (dropping the old table must not run
+                // its ON DELETE actions); every reference is checked afterwards.
                 let mut conn = sqlx::AnyConnection::connect(url).await?;
+                sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await?;
                 SQLITE_MIGRATOR.run(&mut conn).await.map_err(failed)?;
+                let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut conn).await?;
                 conn.close().await?;
+                if !broken.is_empty() {
+                    return Err(StoreError::Migration(format!(
+                        "{} rows reference rows that do not exist after the migrations",
+                        broken.len()
+                    )));
+                }
                 Ok(())
             }
             Readers::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await.map_err(failed),
