@@ -18,8 +18,14 @@ use subtle::ConstantTimeEq;
 
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// 256 random bits, URL-safe base64.
@@ -297,4 +303,19 @@ pub async fn touch_scim(conn: &mut Conn, token_id: &str, now: i64) -> Result<(),
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_secret;
+
+    #[test]
+    fn hash_secret_is_lowercase_hex_sha256() {
+        // FIPS 180-2 test vector.
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(hash_secret("").len(), 64);
+    }
 }

@@ -325,7 +325,9 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailu
 
 /// A SCIM JSON response with status, and `ETag`/`Location` for single resources.
 pub fn respond(status: StatusCode, body: Value, version_and_location: Option<(i64, String)>) -> Response {
-    let mut resp = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response();
+    // Straight to bytes: `to_string` would go through the formatting machinery.
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], bytes).into_response();
     if let Some((version, location)) = version_and_location {
         version_headers(&mut resp, version, &location);
     }

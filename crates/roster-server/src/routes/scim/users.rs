@@ -33,6 +33,7 @@ fn if_match(headers: &HeaderMap) -> Option<HeaderMap> {
 
 async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Response, ScimFailure> {
     let q = p.list_query(Resource::Users)?;
+    let start = q.start_index;
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
     let with_groups = p.wants("groups");
@@ -40,7 +41,6 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
         .store
         .read(move |db| Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await }))
         .await?;
-    let start = p.list_query(Resource::Users)?.start_index;
     let resources = rows.iter().map(|u| p.project(render::user(u, &base))).collect();
     Ok(respond(
         StatusCode::OK,
