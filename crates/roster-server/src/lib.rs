@@ -3,8 +3,9 @@
 //! - [`launch`] is the seam between the binary and tests: it takes bound listeners and
 //!   a shutdown future, migrates the database, bootstraps the admin token and serves.
 //! - [`router`] builds the whole HTTP surface: `/healthz`, `/readyz`, the admin API at
-//!   `/api/v1` (with its OpenAPI document), behind the trace-id, error-normalising,
-//!   metrics, body-limit and timeout layers.
+//!   `/api/v1` (with its OpenAPI document), SCIM and SSO; [`launch`] puts it behind the
+//!   path-normalising, trace-id, metrics, error-normalising, timeout and body-limit
+//!   layers.
 //! - Routes mirror the URL space under [`routes`].
 
 // Hostile input must never panic the server; tests may unwrap.
@@ -78,20 +79,12 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
     ))
 }
 
+/// The routes, each wrapped only in what needs the route it matched (the metrics route
+/// label). The cross-cutting layers wrap the router once, in [`launch`]: a layer added
+/// with `Router::layer` wraps every route, and a request clones the whole stack of such
+/// layers again at each of them.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.config.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
-    routes::router(state)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn_with_state(max_body, limits::limit_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        // Outside the timeout, so that a timed-out request still gets a JSON error body.
-        .layer(middleware::from_fn(error::normalize_errors))
-        .layer(middleware::from_fn(metrics::track))
-        .layer(middleware::from_fn(trace::assign))
+    routes::router(state).layer(middleware::from_fn(metrics::label_route))
 }
 
 /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
@@ -116,8 +109,22 @@ pub async fn launch(
                 .await;
         });
     }
-    // Path normalisation has to run before routing, so it wraps the router.
-    let app = tower::Layer::layer(&middleware::from_fn(routes::scim::normalize_path), router(state));
+    let max_body = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let app = tower::ServiceBuilder::new()
+        // Path normalisation has to run before routing.
+        .layer(middleware::from_fn(routes::scim::normalize_path))
+        .layer(middleware::from_fn(trace::assign))
+        .layer(middleware::from_fn(metrics::track))
+        // Outside the timeout, so that a timed-out request still gets a JSON error body.
+        .layer(middleware::from_fn(error::normalize_errors))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::from_fn_with_state(max_body, limits::limit_body))
+        .layer(DefaultBodyLimit::max(max_body))
+        .service(router(state));
     let result = axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -37,18 +37,32 @@ pub fn install() {
     let _ = handle();
 }
 
+/// Where the route layer leaves the template of the route a request matched, for
+/// [`track`], which runs outside the router.
+#[derive(Clone, Default)]
+struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+
+/// Inside the router: notes the matched route's template for [`track`].
+pub async fn label_route(req: Request, next: Next) -> Response {
+    if let (Some(slot), Some(path)) = (
+        req.extensions().get::<RouteSlot>(),
+        req.extensions().get::<MatchedPath>(),
+    ) {
+        let _ = slot.0.set(path.clone());
+    }
+    next.run(req).await
+}
+
 /// Counts and times every request by its route template (never the raw path, which
 /// would let clients create unbounded label values), and logs it.
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+pub async fn track(mut req: Request, next: Next) -> Response {
+    let slot = RouteSlot::default();
+    req.extensions_mut().insert(slot.clone());
     let method = req.method().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
+    let route = slot.0.get().map_or("unmatched", MatchedPath::as_str).to_string();
     let status = resp.status().as_u16();
     metrics::counter!("roster_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("roster_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
