@@ -91,11 +91,25 @@ where
 const COLUMNS: &str = "id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, organization_id, \
                        connection_id, user_id, before, after, rule, reason, trace_id";
 
-/// SQLite runs statements in-process, so a row per statement costs no round trip, and
-/// a cached statement with plain parameters is cheaper than parsing the rows from JSON.
-static SQLITE_INSERT: LazyLock<String> = LazyLock::new(|| {
-    let params: Vec<String> = (1..=16).map(|i| format!("${i}")).collect();
-    format!("INSERT INTO audit_events ({COLUMNS}) VALUES ({})", params.join(", "))
+/// The most rows one SQLite insert carries (16 parameters each). Longer journals take
+/// several statements; at most this many statement texts exist, each prepared once.
+const SQLITE_ROWS: usize = 8;
+
+/// SQLite runs statements in-process: a multi-row insert with plain parameters costs no
+/// round trip and is cheaper than parsing the rows from JSON. `SQLITE_INSERT[k - 1]`
+/// inserts `k` rows, in the order given.
+static SQLITE_INSERT: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=SQLITE_ROWS)
+        .map(|k| {
+            let rows: Vec<String> = (0..k)
+                .map(|r| {
+                    let params: Vec<String> = (1..=16).map(|i| format!("${}", r * 16 + i)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            format!("INSERT INTO audit_events ({COLUMNS}) VALUES {}", rows.join(", "))
+        })
+        .collect()
 });
 
 static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -115,17 +129,20 @@ static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Inserts events in order, so `seq` follows the order they were recorded: on SQLite a
-/// cached statement per row; on PostgreSQL one statement of constant text for all of
-/// them, the rows travelling as one JSON array parameter (one round trip).
+/// Inserts events in order, so `seq` follows the order they were recorded: on SQLite
+/// with multi-row inserts of cached text; on PostgreSQL with one statement of constant
+/// text for all of them, the rows travelling as one JSON array parameter (one round
+/// trip).
 async fn insert(conn: &mut Conn, events: Vec<Pending>) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     if crate::backend_of(conn) == Backend::Sqlite {
-        for event in events {
-            let mut q = db::query(&SQLITE_INSERT);
-            for v in event {
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let chunk: Vec<Pending> = events.by_ref().take(SQLITE_ROWS).collect();
+            let mut q = db::query(&SQLITE_INSERT[chunk.len() - 1]);
+            for v in chunk.into_iter().flatten() {
                 q = q.bind_param(match v {
                     Value::String(s) => Param::Text(s),
                     Value::Number(n) => Param::Int(n.as_i64().unwrap_or_default()),
