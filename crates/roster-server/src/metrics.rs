@@ -7,6 +7,7 @@
 
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -58,14 +59,24 @@ pub async fn label_route(req: Request, next: Next) -> Response {
 pub async fn track(mut req: Request, next: Next) -> Response {
     let slot = RouteSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let method = req.method().to_string();
+    // A fixed set of label values: other methods are counted together.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
     let route = slot.0.get().map_or("unmatched", MatchedPath::as_str).to_string();
     let status = resp.status().as_u16();
-    metrics::counter!("roster_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("roster_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+    metrics::counter!("roster_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("roster_http_request_duration_seconds", "method" => method, "route" => route.clone())
         .record(elapsed.as_secs_f64());
     tracing::info!(status, route = %route, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
     resp

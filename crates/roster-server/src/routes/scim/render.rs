@@ -22,8 +22,17 @@ fn meta(kind: &str, location: &str, created: i64, updated: i64, version: i64) ->
 }
 
 pub fn user(u: &ScimUser, base: &str) -> Value {
+    user_from(u.resource.clone(), u, base)
+}
+
+/// [`user`] when the resource is no longer needed: its document is used, not copied.
+pub fn user_owned(mut u: ScimUser, base: &str) -> Value {
+    let doc = std::mem::take(&mut u.resource);
+    user_from(doc, &u, base)
+}
+
+fn user_from(mut doc: Map<String, Value>, u: &ScimUser, base: &str) -> Value {
     let groups = u.groups.as_deref().unwrap_or_default();
-    let mut doc = u.resource.clone();
     let mut schemas = vec![Value::String(urn::USER.into())];
     for ext in [urn::ENTERPRISE_USER, urn::DOCKER_USER] {
         if doc.contains_key(ext) {

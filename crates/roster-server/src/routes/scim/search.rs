@@ -67,7 +67,10 @@ pub async fn search_all(
             })
         })
         .await?;
-    let mut resources: Vec<serde_json::Value> = found_users.iter().map(|u| p.project(render::user(u, &base))).collect();
+    let mut resources: Vec<serde_json::Value> = found_users
+        .into_iter()
+        .map(|u| p.project(render::user_owned(u, &base)))
+        .collect();
     resources.extend(
         found_groups
             .iter()

@@ -41,7 +41,10 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
         .store
         .read(move |db| Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await }))
         .await?;
-    let resources = rows.iter().map(|u| p.project(render::user(u, &base))).collect();
+    let resources = rows
+        .into_iter()
+        .map(|u| p.project(render::user_owned(u, &base)))
+        .collect();
     Ok(respond(
         StatusCode::OK,
         render::list_response(total, start, resources),
