@@ -169,10 +169,13 @@ pub async fn create_new(
 }
 
 async fn free_username(conn: &mut Conn, email: &Email) -> Result<String, StoreError> {
+    // The first candidate is usually free: it is asked alone, and later ones in runs.
     const RUN: usize = 16;
     let mut candidates = rules::username_candidates(email);
+    let mut run = 1;
     loop {
-        let chunk: Vec<String> = candidates.by_ref().take(RUN).collect();
+        let chunk: Vec<String> = candidates.by_ref().take(run).collect();
+        run = RUN;
         if chunk.is_empty() {
             return Err(StoreError::conflict("username_exhausted", "no free username"));
         }
