@@ -1,9 +1,9 @@
 //! The audit log: one row per change, written by the same transaction as the change.
 //!
 //! Inside [`crate::Store::write`] the events a write records are kept in a journal and
-//! inserted together by one statement when the write's work has succeeded, still inside
-//! its transaction: a SCIM create that records five events costs one round trip for
-//! them, not five. A write that fails leaves no events, as its changes are rolled back.
+//! inserted together when the write's work has succeeded, still inside its transaction:
+//! a SCIM create that records five events inserts them with one statement (on
+//! PostgreSQL, one round trip), not five. A write that fails leaves no events, as its changes are rolled back.
 //! Outside a write (a test on a bare connection), an event is inserted at once.
 
 use crate::db::{self, Conn, Kind, Param};
