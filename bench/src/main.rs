@@ -70,6 +70,11 @@ struct Args {
     /// Group id for `scim-group-patch`.
     #[arg(long, default_value = "")]
     group: String,
+    /// For the PATCH scenarios: a file of the Users they patch, one id per line. Read
+    /// when it exists; otherwise the Users are created and their ids written there, so
+    /// that a later run does not create them again.
+    #[arg(long)]
+    targets: Option<std::path::PathBuf>,
 }
 
 struct Shared {
@@ -438,7 +443,16 @@ fn main() -> Result<(), String> {
             shared.acs = Some((path, forms));
         } else if scim_scenario {
             if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
-                shared.ids = patch_targets(&shared).await?;
+                shared.ids = match shared.args.targets.as_deref().map(std::fs::read_to_string) {
+                    Some(Ok(text)) => text.lines().map(str::to_string).collect(),
+                    _ => {
+                        let ids = patch_targets(&shared).await?;
+                        if let Some(path) = &shared.args.targets {
+                            std::fs::write(path, ids.join("\n")).map_err(|e| e.to_string())?;
+                        }
+                        ids
+                    }
+                };
             }
         } else {
             setup(&shared).await?;
