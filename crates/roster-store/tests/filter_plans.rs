@@ -4,6 +4,8 @@
 //! PostgreSQL plans by statistics, which an empty test table does not have: there each
 //! filtered column must lead an index after the connection (or be the key).
 
+mod common;
+
 use roster_store::db;
 use roster_store::scim::filter_sql::{self, Resource};
 use roster_store::{Backend, Store, StoreOptions};
@@ -82,18 +84,7 @@ async fn sqlite_lookups_by_indexed_attributes_search_an_index() {
 
 #[tokio::test]
 async fn postgres_indexed_attributes_have_an_index() {
-    use sqlx::Connection;
-    let admin =
-        std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0.to_string();
-    let store = Store::connect(&format!("{base}/{name}"), StoreOptions::default())
-        .await
-        .unwrap();
+    let (store, database) = common::postgres().await;
     store.migrate().await.unwrap();
     for (resource, filter, by) in CASES {
         // The filter must translate on PostgreSQL too.
@@ -115,7 +106,5 @@ async fn postgres_indexed_attributes_have_an_index() {
     }
     store.close().await;
     drop(store);
-    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    database.drop().await;
 }

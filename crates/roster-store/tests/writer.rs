@@ -1,6 +1,8 @@
 //! The write path and the statement layer on both engines: a failing write in a group commit is rolled back
 //! alone (its savepoint), the others commit with their audit events.
 
+mod common;
+
 use roster_core::Name;
 use roster_store::directory::{organizations, teams};
 use roster_store::{Ctx, Store, StoreError, StoreOptions};
@@ -18,18 +20,7 @@ async fn sqlite() -> (Store, std::path::PathBuf) {
 }
 
 async fn postgres() -> Store {
-    use sqlx::Connection;
-    let admin =
-        std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0.to_string();
-    Store::connect(&format!("{base}/{name}"), StoreOptions::default())
-        .await
-        .unwrap()
+    common::postgres().await.0
 }
 
 /// 200 concurrent writes, every fourth of which fails after writing: exactly the others
