@@ -94,23 +94,29 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the shutdown signals at once and returns the future that waits for one.
+///
+/// Registration has to happen before the server answers its first request: a signal
+/// handler installed lazily, when the future is first polled, leaves a window in which
+/// SIGTERM still has its default action and kills the process without draining.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = interrupt.recv() => {} }
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: draining in-flight requests");
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+    }
 }
 
 #[tokio::main]
@@ -146,6 +152,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             return_origins,
         } => {
             init_logging(db.log_format);
+            let shutdown = shutdown_signal()?;
             // Bind first, so that `--listen 127.0.0.1:0` reports and uses the real port.
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let listen = listener.local_addr()?;
@@ -173,7 +180,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|m| m.local_addr().ok())
                 .map(|a| a.to_string());
             tracing::info!(%listen, metrics = metrics_addr.as_deref().unwrap_or("off"), database = state.store.backend().as_str(), public_url = %state.config.public_url, "roster serving");
-            roster_server::launch(state, listener, metrics, shutdown_signal()).await?;
+            roster_server::launch(state, listener, metrics, shutdown).await?;
             tracing::info!("stopped");
             Ok(())
         }

@@ -204,6 +204,22 @@ async fn sigterm_drains_and_exits_zero(backend: Backend) {
         200
     );
     let pid = server.child.id().expect("pid").to_string();
+    // Once the server answers, SIGTERM must already be caught: a handler installed
+    // later leaves a window in which SIGTERM kills the process undrained.
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).expect("SigCgt mask"))
+            .expect("SigCgt line");
+        assert_ne!(
+            caught & (1 << (15 - 1)),
+            0,
+            "SIGTERM is not caught once the server is ready"
+        );
+    }
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
