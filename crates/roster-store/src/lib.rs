@@ -328,6 +328,18 @@ impl Store {
         self.writer.run(f).await
     }
 
+    /// [`Store::write`] for work that can run again from the start (its transaction may
+    /// be rolled back and the work repeated), with no effect outside the transaction:
+    /// such writes commit together without a savepoint each. The result is the same
+    /// as [`Store::write`]'s.
+    pub async fn write_repeatable<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + Sync + 'static,
+    {
+        self.writer.run_repeatable(f).await
+    }
+
     /// Runs `f` on a pooled connection, for reads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where

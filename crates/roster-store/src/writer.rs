@@ -4,10 +4,23 @@
 //! SQLite allows one writer at a time, and with `synchronous=FULL` every commit is an
 //! fsync. Rather than letting request tasks queue on the file lock, one task owns a
 //! dedicated connection and group-commits: it takes every write waiting in its queue (up
-//! to `max_batch`), runs each in its own `SAVEPOINT` (a failing write rolls back to its
-//! savepoint and alone gets its error), then commits once. Answers go out only after
-//! the `COMMIT` returns, so a 2xx always means "on disk". `max_batch = 1` gives the plain
-//! commit-per-write behaviour, which the write benchmark compares against.
+//! to `max_batch`), runs them in one transaction, then commits once. Answers go out only
+//! after the `COMMIT` returns, so a 2xx always means "on disk". `max_batch = 1` gives the
+//! plain commit-per-write behaviour, which the write benchmark compares against.
+//!
+//! A failing write must be rolled back alone. There are two ways to a batch:
+//! - **With savepoints.** Each write runs in its own `SAVEPOINT`; a failing one rolls
+//!   back to it and alone gets its error. A savepoint is not free: SQLite copies every
+//!   page a write changes into its sub-journal first, which is a fifth of a SCIM create.
+//! - **Plainly.** When every write of the batch is *repeatable* ([`Writer::run_repeatable`]:
+//!   work that can be run again from the start, with no effect outside the transaction),
+//!   the batch runs without savepoints. If one write fails, the whole transaction is
+//!   rolled back and the batch runs again with savepoints, which gives every write the
+//!   same answer it would have had. A single write never needs a savepoint.
+//!
+//! After a plain batch failed, the next [`CAREFUL_BATCHES`] batches go straight to
+//! savepoints, so that a client sending failing writes costs everyone at most a few
+//! percent, not a second run of every batch.
 //!
 //! The SQLite writer runs on a thread of its own: its statements run synchronously
 //! (see [`crate::db`]) and a commit waits for the disk, neither of which may hold up the
@@ -24,18 +37,30 @@ use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Work<T> = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+type Once<T> = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+type Again<T> = Box<dyn for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + Sync>;
+
+/// Batches to run with savepoints after a plain batch failed.
+pub const CAREFUL_BATCHES: u32 = 16;
+
+/// A write's work: run at most once, or repeatable from the start.
+enum Work<T> {
+    Once(Option<Once<T>>),
+    Again(Again<T>),
+}
 
 /// A queued write with its result slot, type-erased so one queue carries them all.
 trait Job: Send {
-    /// Runs the work; returns whether it succeeded (its savepoint is kept).
+    /// Runs the work; returns whether it succeeded.
     fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, bool>;
+    /// Whether [`Job::run`] may be called again after a rollback.
+    fn repeatable(&self) -> bool;
     /// Delivers the result once the fate of the batch is known.
     fn finish(self: Box<Self>, commit: Result<(), String>);
 }
 
 struct TypedJob<T> {
-    work: Option<Work<T>>,
+    work: Work<T>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -43,14 +68,21 @@ struct TypedJob<T> {
 impl<T: Send + 'static> Job for TypedJob<T> {
     fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return false;
+            let result = match &mut self.work {
+                Work::Once(work) => match work.take() {
+                    Some(work) => crate::audit::journaled(conn, work).await,
+                    None => Err(StoreError::Closed),
+                },
+                Work::Again(work) => crate::audit::journaled(conn, |c| work(c)).await,
             };
-            let result = crate::audit::journaled(conn, work).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
         })
+    }
+
+    fn repeatable(&self) -> bool {
+        matches!(self.work, Work::Again(_))
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -123,24 +155,48 @@ impl Writer {
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         match &*self.inner {
-            Inner::Pooled(pool) => {
-                let mut conn = Conn::transaction(pool.begin().await?);
-                let value = crate::audit::journaled(&mut conn, f).await?;
-                conn.commit().await?;
-                Ok(value)
-            }
-            Inner::Queue { tx, .. } => {
-                let sender = tx.lock().await.clone().ok_or(StoreError::Closed)?;
-                let (reply, answer) = oneshot::channel();
-                let job: Box<dyn Job> = Box::new(TypedJob {
-                    work: Some(Box::new(f)),
-                    result: None,
-                    reply,
-                });
-                sender.send(job).await.map_err(|_| StoreError::Closed)?;
-                answer.await.map_err(|_| StoreError::Closed)?
-            }
+            Inner::Pooled(pool) => Self::pooled_run(pool, f).await,
+            Inner::Queue { tx, .. } => Self::queue(tx, Work::Once(Some(Box::new(f)))).await,
         }
+    }
+
+    /// [`Writer::run`] for work that may run more than once: its transaction may be
+    /// rolled back and the work run again from the start, so it must have no effect
+    /// outside the transaction. Such writes group-commit without savepoints.
+    pub async fn run_repeatable<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + Sync + 'static,
+    {
+        match &*self.inner {
+            Inner::Pooled(pool) => Self::pooled_run(pool, f).await,
+            Inner::Queue { tx, .. } => Self::queue(tx, Work::Again(Box::new(f))).await,
+        }
+    }
+
+    async fn pooled_run<T, F>(pool: &AnyPool, f: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>>,
+    {
+        let mut conn = Conn::transaction(pool.begin().await?);
+        let value = crate::audit::journaled(&mut conn, f).await?;
+        conn.commit().await?;
+        Ok(value)
+    }
+
+    async fn queue<T: Send + 'static>(
+        tx: &Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+        work: Work<T>,
+    ) -> Result<T, StoreError> {
+        let sender = tx.lock().await.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(TypedJob {
+            work,
+            result: None,
+            reply,
+        });
+        sender.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stops taking writes, lets the queued ones commit, and waits for the thread.
@@ -156,6 +212,8 @@ impl Writer {
 
 async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    // Batches still to run with savepoints after a plain batch failed.
+    let mut careful = 0u32;
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < max_batch {
@@ -164,7 +222,7 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
                 Err(_) => break,
             }
         }
-        let commit = run_batch(&mut conn, &mut batch).await;
+        let commit = run_batch(&mut conn, &mut batch, &mut careful).await;
         if let Err(e) = &commit {
             tracing::error!(error = %e, writes = batch.len(), "write batch failed to commit");
         }
@@ -175,13 +233,56 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
     drop(conn);
 }
 
-async fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
-    // lock upgrade. Each write runs in its own savepoint; ending one savepoint and
-    // opening the next is one round trip to the connection, as are the first and last.
+async fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Job>], careful: &mut u32) -> Result<(), String> {
     if batch.is_empty() {
         return Ok(());
     }
+    let single = batch.len() == 1;
+    if single || (*careful == 0 && batch.iter().all(|j| j.repeatable())) {
+        match run_plain(conn, batch).await? {
+            Plain::Committed => return Ok(()),
+            // A single write failed: rolled back, and its result is its error.
+            Plain::RolledBack if single => return Ok(()),
+            Plain::RolledBack => *careful = CAREFUL_BATCHES,
+        }
+    } else {
+        *careful = careful.saturating_sub(1);
+    }
+    run_with_savepoints(conn, batch).await
+}
+
+enum Plain {
+    Committed,
+    /// A write failed and the whole transaction was rolled back.
+    RolledBack,
+}
+
+/// The batch in one transaction without savepoints, rolled back whole at the first
+/// write that fails.
+async fn run_plain(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<Plain, String> {
+    // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
+    // lock upgrade.
+    conn.execute_batch("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        if !job.run(conn).await {
+            conn.execute_batch("ROLLBACK").await.map_err(|e| e.to_string())?;
+            return Ok(Plain::RolledBack);
+        }
+    }
+    match conn.execute_batch("COMMIT").await {
+        Ok(_) => Ok(Plain::Committed),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK").await;
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The batch in one transaction, each write in its own savepoint: a failing write is
+/// rolled back alone.
+async fn run_with_savepoints(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    // Ending one savepoint and opening the next is one round trip to the connection,
+    // as are the first and last.
     let mut step = "BEGIN IMMEDIATE; SAVEPOINT w";
     let n = batch.len();
     for (i, job) in batch.iter_mut().enumerate() {

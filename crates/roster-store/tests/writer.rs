@@ -4,7 +4,8 @@
 mod common;
 
 use roster_core::Name;
-use roster_store::directory::{organizations, teams};
+use roster_store::directory::organizations::{self, Organization};
+use roster_store::directory::teams;
 use roster_store::{Ctx, Store, StoreError, StoreOptions};
 
 fn ctx(trace: &str) -> Ctx {
@@ -23,9 +24,55 @@ async fn postgres() -> Store {
     common::postgres().await.0
 }
 
-/// 200 concurrent writes, every fourth of which fails after writing: exactly the others
-/// are committed, each with its audit event, none of the failed ones' rows or events.
-async fn failing_writes_roll_back_alone(store: Store) {
+/// How the writes of a test are queued.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `Store::write`: each runs once, in a savepoint of its own.
+    Once,
+    /// `Store::write_repeatable`: batches run without savepoints, again with them
+    /// when one write fails.
+    Repeatable,
+    /// Both kinds in the same batches.
+    Mixed,
+}
+
+/// The work of one team-creating write, failing after it wrote when `fail`.
+fn team_work(
+    db: &mut roster_store::db::Conn,
+    org: Organization,
+    i: usize,
+    fail: bool,
+) -> futures::future::BoxFuture<'_, Result<usize, StoreError>> {
+    Box::pin(async move {
+        let c = ctx(&format!("w{i}"));
+        teams::create(db, &c, &org, &Name::parse_team(&format!("t{i}")).unwrap()).await?;
+        if fail {
+            return Err(StoreError::conflict("test", "fails after writing"));
+        }
+        Ok(i)
+    })
+}
+
+async fn team_write(
+    store: &Store,
+    org: Organization,
+    i: usize,
+    fail: bool,
+    repeatable: bool,
+) -> Result<usize, StoreError> {
+    if repeatable {
+        store
+            .write_repeatable(move |db| team_work(db, org.clone(), i, fail))
+            .await
+    } else {
+        store.write(move |db| team_work(db, org, i, fail)).await
+    }
+}
+
+/// 200 concurrent writes that succeed, then 200 more, every fourth of which fails after
+/// writing: exactly the others are committed, each with its audit event, none of the
+/// failed ones' rows or events. The same with each way of queueing them.
+async fn failing_writes_roll_back_alone(store: Store, mode: Mode) {
     store.migrate().await.unwrap();
     let c = ctx("setup");
     let org = store
@@ -36,36 +83,37 @@ async fn failing_writes_roll_back_alone(store: Store) {
         })
         .await
         .unwrap();
+    let mut first_half = Vec::new();
     let mut tasks = Vec::new();
-    for i in 0..200 {
+    for i in 0..400 {
         let (store, org) = (store.clone(), org.clone());
+        let repeatable = mode == Mode::Repeatable || (mode == Mode::Mixed && i % 3 != 0);
         tasks.push(tokio::spawn(async move {
-            let c = ctx(&format!("w{i}"));
-            store
-                .write(move |db| {
-                    Box::pin(async move {
-                        teams::create(db, &c, &org, &Name::parse_team(&format!("t{i}")).unwrap()).await?;
-                        if i % 4 == 0 {
-                            return Err(StoreError::conflict("test", "fails after writing"));
-                        }
-                        Ok(i)
-                    })
-                })
-                .await
+            team_write(&store, org, i, i >= 200 && i % 4 == 0, repeatable).await
         }));
+        if i == 199 {
+            // The second half after the first has been answered.
+            for (j, t) in std::mem::take(&mut tasks).into_iter().enumerate() {
+                first_half.push((j, t.await.unwrap()));
+            }
+        }
     }
     let mut ok = 0;
-    for (i, t) in tasks.into_iter().enumerate() {
-        match t.await.unwrap() {
+    let mut answers = first_half;
+    for (j, t) in tasks.into_iter().enumerate() {
+        answers.push((200 + j, t.await.unwrap()));
+    }
+    for (i, answer) in answers {
+        match answer {
             Ok(v) => {
                 assert_eq!(v, i);
                 ok += 1;
             }
-            Err(StoreError::Conflict { code: "test", .. }) => assert_eq!(i % 4, 0),
+            Err(StoreError::Conflict { code: "test", .. }) => assert!(i >= 200 && i % 4 == 0, "write {i} failed"),
             Err(e) => panic!("write {i}: {e}"),
         }
     }
-    assert_eq!(ok, 150);
+    assert_eq!(ok, 350);
     let o = org.clone();
     let names: Vec<String> = store
         .read(move |db| Box::pin(async move { teams::list(db, &o).await }))
@@ -74,8 +122,11 @@ async fn failing_writes_roll_back_alone(store: Store) {
         .into_iter()
         .map(|t| t.name)
         .collect();
-    assert_eq!(names.len(), 150);
-    assert!(names.iter().all(|n| n[1..].parse::<usize>().unwrap() % 4 != 0));
+    assert_eq!(names.len(), 350);
+    assert!(names.iter().all(|n| {
+        let i = n[1..].parse::<usize>().unwrap();
+        i < 200 || i % 4 != 0
+    }));
     let events: i64 = store
         .read(|db| {
             Box::pin(async move {
@@ -86,20 +137,24 @@ async fn failing_writes_roll_back_alone(store: Store) {
         })
         .await
         .unwrap();
-    assert_eq!(events, 150, "a rolled-back write leaves no audit event");
+    assert_eq!(events, 350, "a rolled-back write leaves no audit event");
     store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_failing_writes_roll_back_alone() {
-    let (store, dir) = sqlite().await;
-    failing_writes_roll_back_alone(store).await;
-    let _ = std::fs::remove_dir_all(dir);
+    for mode in [Mode::Once, Mode::Repeatable, Mode::Mixed] {
+        let (store, dir) = sqlite().await;
+        failing_writes_roll_back_alone(store, mode).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_failing_writes_roll_back_alone() {
-    failing_writes_roll_back_alone(postgres().await).await;
+    for mode in [Mode::Once, Mode::Repeatable, Mode::Mixed] {
+        failing_writes_roll_back_alone(postgres().await, mode).await;
+    }
 }
 
 /// The events of one write are inserted together at its end, in the order they were

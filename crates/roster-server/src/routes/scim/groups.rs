@@ -15,6 +15,7 @@ use roster_scim::{urn, ScimError};
 use roster_store::scim::filter_sql::Resource;
 use roster_store::scim::groups::{self, ScimGroup};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub const SCHEMAS: Schemas = Schemas {
     core: urn::GROUP,
@@ -151,12 +152,14 @@ pub async fn create(
     let doc = render::incoming(body, &SCHEMAS, &["members"]);
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
-    let connection = auth.connection.clone();
+    let job = Arc::new((ctx, auth.connection, doc, ids));
     let (g, members) = state
         .store
-        .write(move |db| {
+        .write_repeatable(move |db| {
+            let job = job.clone();
             Box::pin(async move {
-                let g = groups::create(db, &ctx, &connection, doc, &ids).await?;
+                let (ctx, connection, doc, ids) = &*job;
+                let g = groups::create(db, ctx, connection, doc.clone(), ids).await?;
                 let members = groups::members_of(db, &g.id).await?;
                 Ok((g, members))
             })
@@ -174,7 +177,7 @@ enum Answer {
     NoContentUnlessAsked,
 }
 
-type Change = Box<dyn FnOnce(&ScimGroup) -> Result<(Map<String, Value>, Vec<MemberOp>), ScimError> + Send>;
+type Change = Box<dyn Fn(&ScimGroup) -> Result<(Map<String, Value>, Vec<MemberOp>), ScimError> + Send + Sync>;
 
 async fn update(
     state: AppState,
@@ -187,7 +190,6 @@ async fn update(
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
-    let connection = auth.connection.clone();
     let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
     // A PATCH that asks for no attributes is answered 204 (RFC 7644 §3.5.2, what Okta
     // and Entra ID show): answering with the whole resource would read every member of
@@ -195,14 +197,17 @@ async fn update(
     let answer_empty =
         answer == Answer::NoContentUnlessAsked && p.attributes.is_none() && p.excluded_attributes.is_none();
     let with_members = !answer_empty && p.wants("members");
+    let job = Arc::new((ctx, auth.connection, id, if_match, change));
     let (g, members) = state
         .store
-        .write(move |db| {
+        .write_repeatable(move |db| {
+            let job = job.clone();
             Box::pin(async move {
-                let Some(current) = groups::get_for_update(db, &connection.id, &id).await? else {
+                let (ctx, connection, id, if_match, change) = &*job;
+                let Some(current) = groups::get_for_update(db, &connection.id, id).await? else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
-                if let Some(h) = &if_match {
+                if let Some(h) = if_match {
                     if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
@@ -211,7 +216,7 @@ async fn update(
                     Ok(c) => c,
                     Err(e) => return Ok(Err(e)),
                 };
-                let g = groups::update(db, &ctx, &connection, &current, doc, &ops).await?;
+                let g = groups::update(db, ctx, connection, &current, doc, &ops).await?;
                 let members = if with_members {
                     Some(groups::members_of(db, &g.id).await?)
                 } else {
@@ -246,7 +251,7 @@ pub async fn replace(
         &headers,
         p,
         Answer::Resource,
-        Box::new(move |_| Ok((doc, vec![MemberOp::Replace(ids)]))),
+        Box::new(move |_| Ok((doc.clone(), vec![MemberOp::Replace(ids.clone())]))),
     )
     .await
 }
@@ -285,21 +290,23 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
-    let connection_id = auth.connection.id.clone();
     let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
+    let job = Arc::new((ctx, auth.connection.id, id, if_match));
     state
         .store
-        .write(move |db| {
+        .write_repeatable(move |db| {
+            let job = job.clone();
             Box::pin(async move {
-                let Some(current) = groups::get_for_update(db, &connection_id, &id).await? else {
+                let (ctx, connection_id, id, if_match) = &*job;
+                let Some(current) = groups::get_for_update(db, connection_id, id).await? else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
-                if let Some(h) = &if_match {
+                if let Some(h) = if_match {
                     if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }
-                groups::delete(db, &ctx, &current).await?;
+                groups::delete(db, ctx, &current).await?;
                 Ok(Ok(()))
             })
         })

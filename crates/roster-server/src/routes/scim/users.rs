@@ -13,6 +13,7 @@ use roster_scim::{urn, ScimError};
 use roster_store::scim::filter_sql::Resource;
 use roster_store::scim::users::{self, ScimUser};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub const SCHEMAS: Schemas = Schemas {
     core: urn::USER,
@@ -102,10 +103,16 @@ pub async fn create(
     let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
-    let connection = auth.connection.clone();
+    let job = Arc::new((ctx, auth.connection, doc));
     let u = state
         .store
-        .write(move |db| Box::pin(async move { users::create(db, &ctx, &connection, doc).await }))
+        .write_repeatable(move |db| {
+            let job = job.clone();
+            Box::pin(async move {
+                let (ctx, connection, doc) = &*job;
+                users::create(db, ctx, connection, doc.clone()).await
+            })
+        })
         .await?;
     Ok(single(&u, &base, &p, StatusCode::CREATED))
 }
@@ -118,19 +125,21 @@ async fn update(
     id: String,
     headers: Option<HeaderMap>,
     p: Params,
-    change: impl FnOnce(&ScimUser) -> Result<Map<String, Value>, ScimError> + Send + 'static,
+    change: impl Fn(&ScimUser) -> Result<Map<String, Value>, ScimError> + Send + Sync + 'static,
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
-    let connection = auth.connection.clone();
+    let job = Arc::new((ctx, auth.connection, id, headers, change));
     let result = state
         .store
-        .write(move |db| {
+        .write_repeatable(move |db| {
+            let job = job.clone();
             Box::pin(async move {
-                let Some(current) = users::get_for_update(db, &connection.id, &id).await? else {
+                let (ctx, connection, id, headers, change) = &*job;
+                let Some(current) = users::get_for_update(db, &connection.id, id).await? else {
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
-                if let Some(h) = &headers {
+                if let Some(h) = headers {
                     if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
@@ -140,7 +149,7 @@ async fn update(
                     Err(e) => return Ok(Err(e)),
                 };
                 // The Groups were read with the resource, and a replacement keeps them.
-                Ok(Ok(users::replace(db, &ctx, &connection, &current, doc).await?))
+                Ok(Ok(users::replace(db, ctx, connection, &current, doc).await?))
             })
         })
         .await??;
@@ -157,7 +166,7 @@ pub async fn replace(
 ) -> Result<Response, ScimFailure> {
     let p = params(q)?;
     let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
-    update(state, auth, id, if_match(&headers), p, move |_| Ok(doc)).await
+    update(state, auth, id, if_match(&headers), p, move |_| Ok(doc.clone())).await
 }
 
 pub async fn patch(
@@ -188,21 +197,22 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
-    let connection = auth.connection.clone();
-    let headers = if_match(&headers);
+    let job = Arc::new((ctx, auth.connection, id, if_match(&headers)));
     state
         .store
-        .write(move |db| {
+        .write_repeatable(move |db| {
+            let job = job.clone();
             Box::pin(async move {
-                let Some(current) = users::get_for_update(db, &connection.id, &id).await? else {
+                let (ctx, connection, id, headers) = &*job;
+                let Some(current) = users::get_for_update(db, &connection.id, id).await? else {
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
-                if let Some(h) = &headers {
+                if let Some(h) = headers {
                     if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }
-                users::delete(db, &ctx, &connection, &current).await?;
+                users::delete(db, ctx, connection, &current).await?;
                 Ok(Ok(()))
             })
         })
