@@ -106,7 +106,14 @@ static SQLITE_INSERT: LazyLock<Vec<String>> = LazyLock::new(|| {
                 // linear search, so naming 128 of them costs time quadratic in 128.
                 .map(|_| format!("({})", ["?"; 16].join(", ")))
                 .collect();
-            format!("INSERT INTO audit_events ({COLUMNS}) VALUES {}", rows.join(", "))
+            // OR FAIL: a failing insert fails its whole write, which is rolled back
+            // (its savepoint or its batch), so the statement needs no statement journal
+            // of its own; with the default ABORT, SQLite copies every page the insert
+            // touches first.
+            format!(
+                "INSERT OR FAIL INTO audit_events ({COLUMNS}) VALUES {}",
+                rows.join(", ")
+            )
         })
         .collect()
 });
