@@ -7,26 +7,29 @@
 
 use roster_store::connections::Connection;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 10_000;
 
+/// When it was cached, the token id, the connection.
+type Entry = (Instant, String, Arc<Connection>);
+
 #[derive(Default)]
 pub struct ScimAuthCache {
-    entries: Mutex<HashMap<String, (Instant, String, Connection)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl ScimAuthCache {
     /// (token id, connection) for the token whose hash is `key`, if cached and fresh.
-    pub fn get(&self, key: &str) -> Option<(String, Connection)> {
+    pub fn get(&self, key: &str) -> Option<(String, Arc<Connection>)> {
         let entries = self.entries.lock().ok()?;
         let (at, token_id, connection) = entries.get(key)?;
         (at.elapsed() < TTL).then(|| (token_id.clone(), connection.clone()))
     }
 
-    pub fn put(&self, key: String, token_id: String, connection: Connection) {
+    pub fn put(&self, key: String, token_id: String, connection: Arc<Connection>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.retain(|_, (at, _, _)| at.elapsed() < TTL);

@@ -11,6 +11,7 @@ use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
 use serde_json::{json, Map, Value};
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone)]
 pub struct ScimUser {
@@ -40,8 +41,25 @@ const COLUMNS: &str = "r.id, r.connection_id, r.user_id, u.username, u.email AS 
 const FROM: &str = "FROM scim_users r LEFT JOIN users u ON u.id = r.user_id";
 
 /// The select for Users, with their Groups as one JSON column read in the same query (a
-/// correlated subquery over the member index; no second round trip, no N+1).
-fn select(backend: Backend, with_groups: bool) -> String {
+/// correlated subquery over the member index; no second round trip, no N+1). Built once
+/// per engine and variant.
+fn select(backend: Backend, with_groups: bool) -> &'static str {
+    static SELECTS: LazyLock<[String; 4]> = LazyLock::new(|| {
+        [
+            build_select(Backend::Sqlite, false),
+            build_select(Backend::Sqlite, true),
+            build_select(Backend::Postgres, false),
+            build_select(Backend::Postgres, true),
+        ]
+    });
+    let i = match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => 2,
+    };
+    &SELECTS[i + usize::from(with_groups)]
+}
+
+fn build_select(backend: Backend, with_groups: bool) -> String {
     let groups = if with_groups {
         crate::json_rows(
             backend,
@@ -91,7 +109,7 @@ pub async fn get(
     with_groups: bool,
 ) -> Result<Option<ScimUser>, StoreError> {
     let select = select(backend_of(conn), with_groups);
-    super::row(conn, &select, connection_id, id, false)
+    super::row(conn, select, connection_id, id, false)
         .await?
         .as_ref()
         .map(from_row)
@@ -103,7 +121,7 @@ pub async fn get(
 /// S9).
 pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
     let select = select(backend_of(conn), true);
-    super::row(conn, &select, connection_id, id, true)
+    super::row(conn, select, connection_id, id, true)
         .await?
         .as_ref()
         .map(from_row)
@@ -119,7 +137,7 @@ pub async fn list(
     with_groups: bool,
 ) -> Result<(i64, Vec<ScimUser>), StoreError> {
     let select = select(backend_of(conn), with_groups);
-    let (total, rows) = page(conn, "scim_users", Resource::Users, &select, connection_id, q).await?;
+    let (total, rows) = page(conn, "scim_users", Resource::Users, select, connection_id, q).await?;
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
 }
 

@@ -291,7 +291,7 @@ pub async fn delete(
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
-    let job = Arc::new((ctx, auth.connection.id, id, if_match));
+    let job = Arc::new((ctx, auth.connection.id.clone(), id, if_match));
     state
         .store
         .write_repeatable(move |db| {

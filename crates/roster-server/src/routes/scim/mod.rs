@@ -26,6 +26,7 @@ use roster_scim::ScimError;
 use roster_store::connections::{self, Connection};
 use roster_store::{tokens, Ctx, StoreError};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub const CONTENT_TYPE: &str = "application/scim+json";
 
@@ -211,7 +212,7 @@ impl From<StoreError> for ScimFailure {
 /// Holding one proves the request carried an active SCIM token of a connection with SCIM
 /// on; it carries that connection, and nothing else is reachable.
 pub struct ScimAuth {
-    pub connection: Connection,
+    pub connection: Arc<Connection>,
     token_id: String,
 }
 
@@ -248,7 +249,7 @@ impl FromRequestParts<AppState> for ScimAuth {
                             let Some((token_id, connection_id)) = tokens::verify_scim(db, &token).await? else {
                                 return Ok(None);
                             };
-                            Ok(Some((token_id, connections::find(db, &connection_id).await?)))
+                            Ok(Some((token_id, Arc::new(connections::find(db, &connection_id).await?))))
                         })
                     })
                     .await?;

@@ -290,13 +290,14 @@ fn out_get(out: &Map<String, Value>, ext: &Option<String>, key: &str) -> Map<Str
 }
 
 pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [urn::LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    // Built by hand: `json!` would copy the resources through `to_value`.
+    let mut list = Map::new();
+    list.insert("schemas".into(), json!([urn::LIST_RESPONSE]));
+    list.insert("totalResults".into(), total.into());
+    list.insert("startIndex".into(), start_index.into());
+    list.insert("itemsPerPage".into(), resources.len().into());
+    list.insert("Resources".into(), Value::Array(resources));
+    Value::Object(list)
 }
 
 /// An incoming resource as stored: read-only and meta attributes dropped, `password`
