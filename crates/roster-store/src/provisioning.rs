@@ -72,22 +72,21 @@ pub async fn load(
     names.dedup();
     const OPEN_INVITATION: &str = "i.organization_id = o.id AND i.email_key = $3 AND i.accepted_at IS NULL \
                                    AND i.revoked_at IS NULL AND i.expires_at > $2";
+    // The teams named here, by the (organization, name) index. Teams of open
+    // invitations come with the invitations. Neither ever walks an organization's teams.
     let named = if names.is_empty() {
-        String::new()
+        "FALSE".to_string()
     } else {
-        format!("t.name_key IN ({}) OR ", placeholders(4, names.len()))
+        format!("t.name_key IN ({})", placeholders(4, names.len()))
     };
     let teams = crate::json_rows(
         backend,
         "t.id, t.name, t.created_at",
-        &format!(
-            "FROM teams t WHERE t.organization_id = o.id AND ({named}t.id IN \
-             (SELECT i.team_id FROM invitations i WHERE {OPEN_INVITATION}))"
-        ),
+        &format!("FROM teams t WHERE t.organization_id = o.id AND {named}"),
     );
     let invitations = crate::json_rows(
         backend,
-        "i.id, t.name, i.role, i.created_at",
+        "i.id, t.name, i.role, i.created_at, t.id, t.created_at",
         &format!("FROM invitations i LEFT JOIN teams t ON t.id = i.team_id WHERE {OPEN_INVITATION}"),
     );
     let sql = format!(
@@ -113,8 +112,15 @@ pub async fn load(
     let mut open: Vec<(i64, String, InvitationState)> = Vec::new();
     for r in &org_rows {
         let org = Organization::from_row(r)?;
-        let rows: Vec<(String, Option<String>, String, i64)> = crate::from_json_list(r, "invitations")?;
-        for (invitation, team, role, created_at) in rows {
+        let mut named: Vec<(String, String, i64)> = crate::from_json_list(r, "teams")?;
+        type InvitationRow = (String, Option<String>, String, i64, Option<String>, Option<i64>);
+        let rows: Vec<InvitationRow> = crate::from_json_list(r, "invitations")?;
+        for (invitation, team, role, created_at, team_id, team_created_at) in rows {
+            if let (Some(name), Some(id), Some(at)) = (&team, team_id, team_created_at) {
+                if !named.iter().any(|(t, _, _)| *t == id) {
+                    named.push((id, name.clone(), at));
+                }
+            }
             let state = InvitationState {
                 id: invitation.clone(),
                 organization_id: org.id.clone(),
@@ -123,7 +129,8 @@ pub async fn load(
             };
             open.push((created_at, invitation, state));
         }
-        let named: Vec<(String, String, i64)> = crate::from_json_list(r, "teams")?;
+        // By name, as the (organization, name) index gives them.
+        named.sort_by_cached_key(|(_, name, _)| name.to_lowercase());
         organizations.push(OrgState {
             id: org.id.clone(),
             name: org.name.clone(),
