@@ -20,8 +20,11 @@ async fn sqlite() -> (Store, std::path::PathBuf) {
     (store, dir)
 }
 
-async fn postgres() -> Store {
-    common::postgres().await.0
+/// Runs `test` on a store over a new PostgreSQL database, then drops the database.
+async fn on_postgres<F: std::future::Future<Output = ()>>(test: impl FnOnce(Store) -> F) {
+    let (store, db) = common::postgres().await;
+    test(store).await;
+    db.drop().await;
 }
 
 /// How the writes of a test are queued.
@@ -153,7 +156,7 @@ async fn sqlite_failing_writes_roll_back_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_failing_writes_roll_back_alone() {
     for mode in [Mode::Once, Mode::Repeatable, Mode::Mixed] {
-        failing_writes_roll_back_alone(postgres().await, mode).await;
+        on_postgres(|store| failing_writes_roll_back_alone(store, mode)).await;
     }
 }
 
@@ -271,7 +274,7 @@ async fn sqlite_audit_events_of_a_write_keep_order_and_content() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_audit_events_of_a_write_keep_order_and_content() {
-    audit_events_of_a_write_keep_order_and_content(postgres().await).await;
+    on_postgres(audit_events_of_a_write_keep_order_and_content).await;
 }
 
 #[tokio::test]
@@ -409,5 +412,5 @@ async fn sqlite_statements_mean_the_same_on_both_engines() {
 
 #[tokio::test]
 async fn postgres_statements_mean_the_same_on_both_engines() {
-    statements_mean_the_same_on_both_engines(postgres().await).await;
+    on_postgres(statements_mean_the_same_on_both_engines).await;
 }
