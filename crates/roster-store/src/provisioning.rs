@@ -165,8 +165,8 @@ pub async fn load(
         "SELECT u.id, u.email, u.username, u.full_name, u.given_name, u.family_name, u.created_at, u.updated_at, \
          EXISTS (SELECT 1 FROM scim_users s WHERE s.connection_id = $1 AND s.user_id = u.id) AS linked, \
          m.organization_id, m.role, m.state, m.source, {teams} AS teams FROM users u \
-         LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id IN \
-         (SELECT co.organization_id FROM connection_organizations co WHERE co.connection_id = $1) \
+         LEFT JOIN memberships m ON m.user_id = u.id AND EXISTS (SELECT 1 FROM connection_organizations co \
+         WHERE co.connection_id = $1 AND co.organization_id = m.organization_id) \
          WHERE u.email_key = $2"
     ))
     .bind(cid)
