@@ -22,7 +22,8 @@ const CASES: &[(Resource, &str, &str)] = &[
     (Resource::Groups, r#"id eq "0190-b""#, "id=?"),
 ];
 
-/// The first text column of each row `sql` returns (SQLite's plan: `detail`).
+/// The first text column of each row `sql` returns (SQLite's plan: `detail`; its program:
+/// `opcode`).
 async fn plan(store: &Store, sql: String, binds: usize) -> Vec<String> {
     store
         .read(move |conn| {
@@ -33,7 +34,11 @@ async fn plan(store: &Store, sql: String, binds: usize) -> Vec<String> {
                 }
                 let rows = q.fetch_all(&mut *conn).await?;
                 rows.iter()
-                    .map(|r| r.try_get::<String, _>("detail").or_else(|_| r.try_get::<String, _>(0)))
+                    .map(|r| {
+                        r.try_get::<String, _>("detail")
+                            .or_else(|_| r.try_get::<String, _>("opcode"))
+                            .or_else(|_| r.try_get::<String, _>(0))
+                    })
                     .collect()
             })
         })
@@ -107,4 +112,41 @@ async fn postgres_indexed_attributes_have_an_index() {
     store.close().await;
     drop(store);
     database.drop().await;
+}
+
+/// The statements every SCIM create and sign-in runs write their rows without building a
+/// temporary b-tree (SQLite's `OpenEphemeral`): a CHECK with an IN list of three or more
+/// values, or an IN subquery, would build one for every row.
+#[tokio::test]
+async fn sqlite_membership_writes_build_no_temporary_tables() {
+    let dir = std::env::temp_dir().join(format!("roster-plans-{}", uuid::Uuid::new_v4().simple()));
+    let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let statements = [
+        (
+            "INSERT INTO memberships (organization_id, user_id, role, state, source, created_at, updated_at) \
+          VALUES ($1, $2, $3, $4, $5, 1, 1)",
+            5,
+        ),
+        (
+            "UPDATE memberships SET role = $1, state = $2, source = $3 WHERE organization_id = $4 AND user_id = $5",
+            5,
+        ),
+        (
+            "INSERT INTO team_members (team_id, user_id, source, created_at) VALUES ($1, $2, $3, 1)",
+            3,
+        ),
+    ];
+    for (sql, binds) in statements {
+        let ops = plan(&store, format!("EXPLAIN {sql}"), binds).await;
+        assert!(!ops.is_empty(), "{sql}: no program");
+        assert!(
+            !ops.iter().any(|op| op == "OpenEphemeral"),
+            "{sql}: builds a temporary b-tree: {ops:?}"
+        );
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -46,12 +46,14 @@ CREATE INDEX scim_groups_name ON scim_groups(connection_id, display_name_key);
 CREATE INDEX scim_groups_external_id ON scim_groups(connection_id, external_id);
 CREATE INDEX scim_groups_created ON scim_groups(connection_id, created_at, id);
 
+-- The checks compare with each value: SQLite evaluates an IN list of three or more
+-- constants through a temporary b-tree, built anew for every row written.
 CREATE TABLE memberships_clustered (
     organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    role            TEXT NOT NULL CHECK (role IN ('member', 'editor', 'owner')),
-    state           TEXT NOT NULL CHECK (state IN ('active', 'deactivated')),
-    source          TEXT NOT NULL CHECK (source IN ('jit', 'scim', 'invite', 'admin')),
+    role            TEXT NOT NULL CHECK (role = 'member' OR role = 'editor' OR role = 'owner'),
+    state           TEXT NOT NULL CHECK (state = 'active' OR state = 'deactivated'),
+    source          TEXT NOT NULL CHECK (source = 'jit' OR source = 'scim' OR source = 'invite' OR source = 'admin'),
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
     PRIMARY KEY (organization_id, user_id)
