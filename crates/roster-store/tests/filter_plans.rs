@@ -64,13 +64,19 @@ fn translated(resource: Resource, filter: &str, backend: Backend) -> (String, us
     (sql, 1 + cond.filter_binds(2).len())
 }
 
-#[tokio::test]
-async fn sqlite_lookups_by_indexed_attributes_search_an_index() {
+/// A migrated store on a new SQLite file, and the folder to remove afterwards.
+async fn sqlite() -> (Store, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("roster-plans-{}", uuid::Uuid::new_v4().simple()));
     let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), StoreOptions::default())
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    (store, dir)
+}
+
+#[tokio::test]
+async fn sqlite_lookups_by_indexed_attributes_search_an_index() {
+    let (store, dir) = sqlite().await;
     for (resource, filter, by) in CASES {
         let (sql, binds) = translated(*resource, filter, Backend::Sqlite);
         let steps = plan(&store, format!("EXPLAIN QUERY PLAN {sql}"), binds).await;
@@ -119,11 +125,7 @@ async fn postgres_indexed_attributes_have_an_index() {
 /// values, or an IN subquery, would build one for every row.
 #[tokio::test]
 async fn sqlite_membership_writes_build_no_temporary_tables() {
-    let dir = std::env::temp_dir().join(format!("roster-plans-{}", uuid::Uuid::new_v4().simple()));
-    let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (store, dir) = sqlite().await;
     let statements = [
         (
             "INSERT INTO memberships (organization_id, user_id, role, state, source, created_at, updated_at) \
