@@ -101,22 +101,22 @@ fn init_logging(format: LogFormat) {
 /// SIGTERM still has its default action and kills the process without draining.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    {
+    let signalled = {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        Ok(async move {
+        async move {
             tokio::select! { _ = term.recv() => {}, _ = interrupt.recv() => {} }
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-    }
+        }
+    };
     #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-    }
+    let signalled = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signalled.await;
+        tracing::info!("shutting down: draining in-flight requests");
+    })
 }
 
 #[tokio::main]
