@@ -34,6 +34,9 @@ enum Scenario {
     ScimPatchUser,
     ScimGroupPatch,
     SamlAcs,
+    /// `GET /healthz`: a request that does no work, through every layer of the server.
+    /// The ceiling that HTTP, the layers and the machine leave to the others.
+    HttpFloor,
 }
 
 #[derive(Parser)]
@@ -114,6 +117,7 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
             shared.client.get(format!("{}/api/v1/organizations/{}/teams/reader", a.base, shared.org)).bearer_auth(&a.token).send().await
         }
         Scenario::ScimSeed => return Err("scim-seed is not a timed scenario".into()),
+        Scenario::HttpFloor => shared.client.get(format!("{}/healthz", a.base)).send().await,
         Scenario::SamlAcs => {
             let (path, forms) = shared.acs.as_ref().ok_or("no responses")?;
             let form = forms.get(n as usize).ok_or("out of responses")?;
@@ -432,7 +436,7 @@ fn main() -> Result<(), String> {
             .pool_max_idle_per_host(args.concurrency)
             .redirect(reqwest::redirect::Policy::none())
             .build().map_err(|e| e.to_string())?;
-        let scim_scenario = !matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
+        let admin_scenario = matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
         let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None };
         if matches!(shared.args.scenario, Scenario::ScimSeed) {
             return seed(&shared).await;
@@ -441,8 +445,9 @@ fn main() -> Result<(), String> {
             let (path, forms) = saml_setup(&shared).await?;
             shared.args.max_requests = forms.len() as u64;
             shared.acs = Some((path, forms));
-        } else if scim_scenario {
-            if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
+        } else if admin_scenario {
+            setup(&shared).await?;
+        } else if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
                 shared.ids = match shared.args.targets.as_deref().map(std::fs::read_to_string) {
                     Some(Ok(text)) => text.lines().map(str::to_string).collect(),
                     _ => {
@@ -453,9 +458,6 @@ fn main() -> Result<(), String> {
                         ids
                     }
                 };
-            }
-        } else {
-            setup(&shared).await?;
         }
         let shared = Arc::new(shared);
         // A one-second warm-up; a quarter of that where every request is made in advance.
