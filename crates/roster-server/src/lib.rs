@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod auth_cache;
 pub mod config;
+pub mod deadline;
 pub mod dns;
 pub mod error;
 pub mod limits;
@@ -31,7 +32,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -118,10 +118,7 @@ pub async fn launch(
         .layer(middleware::from_fn(metrics::track))
         // Outside the timeout, so that a timed-out request still gets a JSON error body.
         .layer(middleware::from_fn(error::normalize_errors))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(middleware::from_fn_with_state(timeout, deadline::deadline))
         .layer(middleware::from_fn_with_state(max_body, limits::limit_body))
         .layer(DefaultBodyLimit::max(max_body))
         .service(router(state));
