@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -73,13 +74,31 @@ pub async fn track(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
-    let route = slot.0.get().map_or("unmatched", MatchedPath::as_str).to_string();
-    let status = resp.status().as_u16();
-    metrics::counter!("roster_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("roster_http_request_duration_seconds", "method" => method, "route" => route.clone())
+    let route = label(slot.0.get().map_or("unmatched", MatchedPath::as_str));
+    let status = resp.status();
+    metrics::counter!("roster_http_requests_total", "method" => method, "route" => route, "status" => label(status.as_str())).increment(1);
+    metrics::histogram!("roster_http_request_duration_seconds", "method" => method, "route" => route)
         .record(elapsed.as_secs_f64());
-    tracing::info!(status, route = %route, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    tracing::info!(
+        status = status.as_u16(),
+        route,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "served"
+    );
     resp
+}
+
+/// A label value for the life of the process. Route templates and status codes are few
+/// and fixed, so each is allocated once, not once per request.
+fn label(value: &str) -> &'static str {
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = seen.get(value) {
+        return known;
+    }
+    let new: &'static str = Box::leak(value.into());
+    seen.insert(new);
+    new
 }
 
 async fn render(State(state): State<AppState>) -> Response {

@@ -14,6 +14,7 @@ pub mod users;
 use crate::backend_of;
 use crate::db::{self, Conn, Param, Query};
 use filter_sql::Bind;
+use std::fmt::Write as _;
 
 /// What a list request asks for.
 #[derive(Debug, Clone)]
@@ -78,16 +79,17 @@ pub(crate) async fn page(
             Vec::new(),
         ));
     }
-    let order = format!(
-        "r.{} {}, r.id",
-        q.sort.unwrap_or("created_at"),
-        if q.descending { "DESC" } else { "ASC" }
-    );
+    // Pieces pushed onto one string, sized once: the select is long, and this runs for
+    // every list request.
     let n = binds.len() + 2;
-    let sql = format!(
-        "{select} WHERE r.connection_id = $1{cond} ORDER BY {order} LIMIT ${n} OFFSET ${}",
-        n + 1
-    );
+    let mut sql = String::with_capacity(select.len() + cond.len() + 128);
+    sql.push_str(select);
+    sql.push_str(" WHERE r.connection_id = $1");
+    sql.push_str(&cond);
+    sql.push_str(" ORDER BY r.");
+    sql.push_str(q.sort.unwrap_or("created_at"));
+    sql.push_str(if q.descending { " DESC" } else { " ASC" });
+    let _ = write!(sql, ", r.id LIMIT ${n} OFFSET ${}", n + 1);
     let rows = bind_all(db::query(&sql).bind(connection_id), &binds)
         .bind(q.count)
         .bind(q.start_index.max(1) - 1)

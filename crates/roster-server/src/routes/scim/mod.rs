@@ -82,12 +82,12 @@ pub async fn record_failures(
     let slot = Attribution::default();
     req.extensions_mut().insert(slot.clone());
     // Inside the nested router the path lost its `/scim/v2` prefix; report the original.
-    let path = req
+    // Kept as they are (cheap clones) and written out only for a failure.
+    let method = req.method().clone();
+    let uri = req
         .extensions()
         .get::<axum::extract::OriginalUri>()
-        .map(|u| u.path().to_string())
-        .unwrap_or_else(|| req.uri().path().to_string());
-    let request = format!("{} {path}", req.method());
+        .map_or_else(|| req.uri().clone(), |u| u.0.clone());
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -96,6 +96,7 @@ pub async fn record_failures(
     let Some(connection_id) = slot.0.lock().ok().and_then(|g| g.clone()) else {
         return resp;
     };
+    let request = format!("{method} {}", uri.path());
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -326,8 +327,12 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailu
 
 /// A SCIM JSON response with status, and `ETag`/`Location` for single resources.
 pub fn respond(status: StatusCode, body: Value, version_and_location: Option<(i64, String)>) -> Response {
-    // Straight to bytes: `to_string` would go through the formatting machinery.
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    // Straight to bytes: `to_string` would go through the formatting machinery. A single
+    // User is about 700 bytes: one allocation, not a run of doublings.
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, &body).is_err() {
+        bytes.clear();
+    }
     let mut resp = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], bytes).into_response();
     if let Some((version, location)) = version_and_location {
         version_headers(&mut resp, version, &location);
