@@ -326,7 +326,11 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailu
 }
 
 /// A SCIM JSON response with status, and `ETag`/`Location` for single resources.
-pub fn respond(status: StatusCode, body: Value, version_and_location: Option<(i64, String)>) -> Response {
+pub fn respond(
+    status: StatusCode,
+    body: impl serde::Serialize,
+    version_and_location: Option<(i64, String)>,
+) -> Response {
     // Straight to bytes: `to_string` would go through the formatting machinery. A single
     // User is about 700 bytes: one allocation, not a run of doublings.
     let mut bytes = Vec::with_capacity(1024);

@@ -10,7 +10,8 @@ use roster_store::scim::filter_sql::Resource;
 use roster_store::scim::groups::ScimGroup;
 use roster_store::scim::users::ScimUser;
 use roster_store::scim::{sort_column, ListQuery};
-use serde::Deserialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub fn etag(version: i64) -> String {
@@ -57,6 +58,139 @@ fn user_from(mut doc: Map<String, Value>, u: &ScimUser, base: &str) -> Value {
         meta("User", &location, u.created_at, u.updated_at, u.version),
     );
     Value::Object(doc)
+}
+
+/// [`user`] written straight out: the same JSON, byte for byte and key for key, without
+/// building it as a `Value` first and dropping it after. For answers without projection,
+/// the common case: an IdP's `userName eq` lookup, the answer to a write.
+pub struct UserJson<'a> {
+    pub user: &'a ScimUser,
+    pub base: &'a str,
+}
+
+impl Serialize for UserJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.user;
+        let groups = u.groups.as_deref().unwrap_or_default();
+        // The computed attributes, in key order, merged into the stored document's (a
+        // `Map` iterates in key order). A stored attribute of the same name gives way to
+        // the computed one, as in [`user_from`].
+        let computed = ["displayName", "groups", "id", "meta", "schemas"]
+            .into_iter()
+            .filter(|k| match *k {
+                "displayName" => u.username.is_some(),
+                "groups" => !groups.is_empty(),
+                _ => true,
+            });
+        let mut doc = u.resource.iter().peekable();
+        let mut map = s.serialize_map(None)?;
+        for key in computed {
+            while let Some((k, v)) = doc.next_if(|(k, _)| k.as_str() < key) {
+                map.serialize_entry(k, v)?;
+            }
+            doc.next_if(|(k, _)| k.as_str() == key);
+            match key {
+                "displayName" => map.serialize_entry(key, &u.username)?,
+                "groups" => map.serialize_entry(
+                    key,
+                    &Seq(groups.iter().map(|(id, display)| GroupRef {
+                        id,
+                        display,
+                        base: self.base,
+                    })),
+                )?,
+                "id" => map.serialize_entry(key, &u.id)?,
+                "meta" => map.serialize_entry(
+                    key,
+                    &Meta {
+                        kind: "User",
+                        location: &format!("{}/Users/{}", self.base, u.id),
+                        created: u.created_at,
+                        updated: u.updated_at,
+                        version: u.version,
+                    },
+                )?,
+                _ => map.serialize_entry(
+                    key,
+                    &Seq(std::iter::once(urn::USER).chain(
+                        [urn::ENTERPRISE_USER, urn::DOCKER_USER]
+                            .into_iter()
+                            .filter(|ext| u.resource.contains_key(*ext)),
+                    )),
+                )?,
+            }
+        }
+        for (k, v) in doc {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// [`list_response`] written straight out, byte for byte the same.
+pub struct ListJson<'a, T> {
+    pub total: i64,
+    pub start_index: i64,
+    pub resources: &'a [T],
+}
+
+impl<T: Serialize> Serialize for ListJson<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("Resources", self.resources)?;
+        map.serialize_entry("itemsPerPage", &self.resources.len())?;
+        map.serialize_entry("schemas", &[urn::LIST_RESPONSE])?;
+        map.serialize_entry("startIndex", &self.start_index)?;
+        map.serialize_entry("totalResults", &self.total)?;
+        map.end()
+    }
+}
+
+/// A sequence written from an iterator, once.
+struct Seq<I>(I);
+
+impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for Seq<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
+    }
+}
+
+/// A User's Group, as [`user_from`] writes it.
+struct GroupRef<'a> {
+    id: &'a str,
+    display: &'a str,
+    base: &'a str,
+}
+
+impl Serialize for GroupRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("$ref", &format!("{}/Groups/{}", self.base, self.id))?;
+        map.serialize_entry("display", self.display)?;
+        map.serialize_entry("value", self.id)?;
+        map.end()
+    }
+}
+
+/// `meta`, as [`meta`] writes it.
+struct Meta<'a> {
+    kind: &'static str,
+    location: &'a str,
+    created: i64,
+    updated: i64,
+    version: i64,
+}
+
+impl Serialize for Meta<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("created", &ts(self.created))?;
+        map.serialize_entry("lastModified", &ts(self.updated))?;
+        map.serialize_entry("location", self.location)?;
+        map.serialize_entry("resourceType", self.kind)?;
+        map.serialize_entry("version", &etag(self.version))?;
+        map.end()
+    }
 }
 
 pub fn group(g: &ScimGroup, members: Option<&[(String, String)]>, base: &str) -> Value {
@@ -157,6 +291,13 @@ impl Params {
             start_index,
             count,
         })
+    }
+
+    /// Whether `attributes` or `excludedAttributes` asks for a projection: without one,
+    /// [`Params::project`] returns a resource unchanged.
+    pub fn projects(&self) -> bool {
+        let given = |raw: &Option<String>| raw.as_deref().is_some_and(|a| !a.trim().is_empty());
+        given(&self.attributes) || given(&self.excluded_attributes)
     }
 
     /// Whether `attr` (a top-level name) would survive projection.
@@ -317,4 +458,107 @@ pub fn incoming(
     });
     roster_scim::patch::normalize(&mut doc, schemas);
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "https://roster.example/scim/v2";
+
+    fn scim_user(resource: Value, username: Option<&str>, groups: Option<Vec<(&str, &str)>>) -> ScimUser {
+        ScimUser {
+            id: "0194f0aa-0000-7000-8000-000000000001".into(),
+            connection_id: "c".into(),
+            user_id: username.map(|_| "u".into()),
+            username: username.map(str::to_string),
+            account_email: None,
+            user_name: "ann@example.com".into(),
+            external_id: None,
+            active: true,
+            resource: resource.as_object().cloned().unwrap(),
+            version: 7,
+            created_at: 1_700_000_000_123,
+            updated_at: 1_700_000_360_456,
+            groups: groups.map(|g| g.into_iter().map(|(i, n)| (i.into(), n.into())).collect()),
+        }
+    }
+
+    /// Documents that put stored attributes before, between and after every computed
+    /// one, extensions on and off, and stored names that collide with computed ones.
+    fn cases() -> Vec<ScimUser> {
+        vec![
+            scim_user(json!({ "userName": "ann@example.com", "active": true }), None, None),
+            scim_user(
+                json!({
+                    "Zeta": 1, "active": false, "emails": [{ "value": "ann@example.com", "primary": true }],
+                    "externalId": "00u1", "hobby": "a \"quoted\" é", "name": { "givenName": "Ann" },
+                    "title": "Engineer", "userName": "ann@example.com",
+                    (urn::ENTERPRISE_USER): { "department": "R&D" },
+                    (urn::DOCKER_USER): { "dockerRole": "owner" }
+                }),
+                Some("ann"),
+                Some(vec![("g2", "acme:b"), ("g1", "acme:a")]),
+            ),
+            scim_user(
+                json!({ "id": "forged", "meta": { "x": 1 }, "schemas": ["x"], "displayName": "forged",
+                        "groups": ["forged"], "userName": "ann@example.com" }),
+                Some("ann"),
+                Some(vec![]),
+            ),
+            scim_user(json!({}), None, Some(vec![("g1", "acme:a")])),
+        ]
+    }
+
+    #[test]
+    fn a_user_written_straight_out_is_the_user_document_byte_for_byte() {
+        for u in cases() {
+            let straight = serde_json::to_vec(&UserJson { user: &u, base: BASE }).unwrap();
+            let built = serde_json::to_vec(&user(&u, BASE)).unwrap();
+            assert_eq!(String::from_utf8(straight).unwrap(), String::from_utf8(built).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_list_written_straight_out_is_the_list_response_byte_for_byte() {
+        let users = cases();
+        for (total, start) in [(0, 1), (4, 1), (250, 101)] {
+            let views: Vec<_> = users.iter().map(|user| UserJson { user, base: BASE }).collect();
+            let straight = serde_json::to_vec(&ListJson {
+                total,
+                start_index: start,
+                resources: &views,
+            })
+            .unwrap();
+            let built = list_response(total, start, users.iter().map(|u| user(u, BASE)).collect());
+            assert_eq!(straight, serde_json::to_vec(&built).unwrap());
+            let empty = ListJson::<UserJson> {
+                total,
+                start_index: start,
+                resources: &[],
+            };
+            assert_eq!(
+                serde_json::to_vec(&empty).unwrap(),
+                serde_json::to_vec(&list_response(total, start, Vec::new())).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn only_attributes_or_excluded_attributes_project() {
+        let with = |attributes: Option<&str>, excluded: Option<&str>| Params {
+            attributes: attributes.map(str::to_string),
+            excluded_attributes: excluded.map(str::to_string),
+            ..Params::default()
+        };
+        assert!(!with(None, None).projects());
+        assert!(!with(Some(" "), Some("")).projects());
+        assert!(with(Some("userName"), None).projects());
+        assert!(with(None, Some("groups")).projects());
+        // Without a projection, `project` indeed changes nothing.
+        for u in cases() {
+            let doc = user(&u, BASE);
+            assert_eq!(with(Some(" "), Some("")).project(doc.clone()), doc);
+        }
+    }
 }

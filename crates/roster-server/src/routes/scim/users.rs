@@ -42,6 +42,15 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
         .store
         .read(move |db| Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await }))
         .await?;
+    if !p.projects() {
+        let resources: Vec<_> = rows.iter().map(|user| render::UserJson { user, base: &base }).collect();
+        let list = render::ListJson {
+            total,
+            start_index: start,
+            resources: &resources,
+        };
+        return Ok(respond(StatusCode::OK, list, None));
+    }
     let resources = rows
         .into_iter()
         .map(|u| p.project(render::user_owned(u, &base)))
@@ -72,7 +81,11 @@ pub async fn search(
 
 fn single(u: &ScimUser, base: &str, p: &Params, status: StatusCode) -> Response {
     let location = format!("{base}/Users/{}", u.id);
-    respond(status, p.project(render::user(u, base)), Some((u.version, location)))
+    if p.projects() {
+        respond(status, p.project(render::user(u, base)), Some((u.version, location)))
+    } else {
+        respond(status, render::UserJson { user: u, base }, Some((u.version, location)))
+    }
 }
 
 pub async fn get_one(
