@@ -11,7 +11,6 @@ use crate::trace::current_trace_id;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use roster_core::DomainError;
 use roster_store::StoreError;
@@ -196,10 +195,9 @@ where
 }
 
 /// Rewrites any error response that is not already our JSON error into one, so that
-/// no client ever sees a plain-text or empty error.
-pub async fn normalize_errors(req: Request, next: Next) -> Response {
-    let scim = req.uri().path().starts_with("/scim/");
-    let resp = next.run(req).await;
+/// no client ever sees a plain-text or empty error; `scim`: the request was to the SCIM
+/// endpoints, whose errors are SCIM Error bodies.
+pub fn normalize_errors(scim: bool, resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()

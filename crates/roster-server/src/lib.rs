@@ -3,9 +3,9 @@
 //! - [`launch`] is the seam between the binary and tests: it takes bound listeners and
 //!   a shutdown future, migrates the database, bootstraps the admin token and serves.
 //! - [`router`] builds the whole HTTP surface: `/healthz`, `/readyz`, the admin API at
-//!   `/api/v1` (with its OpenAPI document), SCIM and SSO; [`launch`] puts it behind the
-//!   path-normalising, trace-id, metrics, error-normalising, timeout and body-limit
-//!   layers.
+//!   `/api/v1` (with its OpenAPI document), SCIM and SSO; [`launch`] puts it behind
+//!   [`edge`]: path normalisation, trace id, metrics, error normalisation, deadline and
+//!   body limit, in one layer.
 //! - Routes mirror the URL space under [`routes`].
 
 // Hostile input must never panic the server; tests may unwrap.
@@ -16,6 +16,7 @@ pub mod auth_cache;
 pub mod config;
 pub mod deadline;
 pub mod dns;
+pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -109,18 +110,13 @@ pub async fn launch(
                 .await;
         });
     }
-    let max_body = state.config.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let limits = edge::Limits {
+        max_body: state.config.max_body_bytes,
+        timeout: Duration::from_secs(state.config.request_timeout_secs),
+    };
     let app = tower::ServiceBuilder::new()
-        // Path normalisation has to run before routing.
-        .layer(middleware::from_fn(routes::scim::normalize_path))
-        .layer(middleware::from_fn(trace::assign))
-        .layer(middleware::from_fn(metrics::track))
-        // Outside the timeout, so that a timed-out request still gets a JSON error body.
-        .layer(middleware::from_fn(error::normalize_errors))
-        .layer(middleware::from_fn_with_state(timeout, deadline::deadline))
-        .layer(middleware::from_fn_with_state(max_body, limits::limit_body))
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(limits, edge::edge))
+        .layer(DefaultBodyLimit::max(limits.max_body))
         .service(router(state));
     let result = axum::serve(
         listener,

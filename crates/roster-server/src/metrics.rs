@@ -40,11 +40,11 @@ pub fn install() {
 }
 
 /// Where the route layer leaves the template of the route a request matched, for
-/// [`track`], which runs outside the router.
+/// [`Tracked`], which runs outside the router.
 #[derive(Clone, Default)]
 struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
-/// Inside the router: notes the matched route's template for [`track`].
+/// Inside the router: notes the matched route's template for [`Tracked`].
 pub async fn label_route(req: Request, next: Next) -> Response {
     if let (Some(slot), Some(path)) = (
         req.extensions().get::<RouteSlot>(),
@@ -56,8 +56,15 @@ pub async fn label_route(req: Request, next: Next) -> Response {
 }
 
 /// Counts and times every request by its route template (never the raw path, which
-/// would let clients create unbounded label values), and logs it.
-pub async fn track(mut req: Request, next: Next) -> Response {
+/// would let clients create unbounded label values), and logs it: [`begin`] as the
+/// request arrives, [`Tracked::finish`] with its answer.
+pub struct Tracked {
+    slot: RouteSlot,
+    method: &'static str,
+    start: Instant,
+}
+
+pub fn begin(req: &mut Request) -> Tracked {
     let slot = RouteSlot::default();
     req.extensions_mut().insert(slot.clone());
     // A fixed set of label values: other methods are counted together.
@@ -71,21 +78,29 @@ pub async fn track(mut req: Request, next: Next) -> Response {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     };
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let elapsed = start.elapsed();
-    let route = label(slot.0.get().map_or("unmatched", MatchedPath::as_str));
-    let status = resp.status();
-    metrics::counter!("roster_http_requests_total", "method" => method, "route" => route, "status" => label(status.as_str())).increment(1);
-    metrics::histogram!("roster_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(elapsed.as_secs_f64());
-    tracing::info!(
-        status = status.as_u16(),
-        route,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "served"
-    );
-    resp
+    Tracked {
+        slot,
+        method,
+        start: Instant::now(),
+    }
+}
+
+impl Tracked {
+    pub fn finish(self, resp: &Response) {
+        let elapsed = self.start.elapsed();
+        let method = self.method;
+        let route = label(self.slot.0.get().map_or("unmatched", MatchedPath::as_str));
+        let status = resp.status();
+        metrics::counter!("roster_http_requests_total", "method" => method, "route" => route, "status" => label(status.as_str())).increment(1);
+        metrics::histogram!("roster_http_request_duration_seconds", "method" => method, "route" => route)
+            .record(elapsed.as_secs_f64());
+        tracing::info!(
+            status = status.as_u16(),
+            route,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "served"
+        );
+    }
 }
 
 /// A label value for the life of the process. Route templates and status codes are few

@@ -5,8 +5,8 @@
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
+use std::future::Future;
 use tracing::Instrument;
 
 tokio::task_local! {
@@ -25,7 +25,8 @@ fn acceptable(id: &str) -> bool {
     (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn assign(mut req: Request, next: Next) -> Response {
+/// A fresh trace id for the request, noted on it, and the request's span.
+pub fn begin(req: &mut Request) -> (String, tracing::Span) {
     // 128 bits from the thread's CSPRNG (seeded from the OS), not a system call each.
     let id = format!("{:032x}", rand::random::<u128>());
     let request_id = req
@@ -33,11 +34,16 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .unwrap_or("")
-        .to_string();
-    req.extensions_mut().insert(TraceId(id.clone()));
+        .unwrap_or("");
     let span = tracing::info_span!("request", trace_id = %id, request_id = %request_id, method = %req.method(), path = %req.uri().path());
-    let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    req.extensions_mut().insert(TraceId(id.clone()));
+    (id, span)
+}
+
+/// Answers the request as trace `id`: in its span, with the id where
+/// [`current_trace_id`] finds it, and in the response's `X-Trace-Id`.
+pub async fn serve(id: String, span: tracing::Span, answer: impl Future<Output = Response>) -> Response {
+    let mut resp = TRACE_ID.scope(id.clone(), answer.instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-trace-id", v);
     }

@@ -123,7 +123,7 @@ pub async fn record_failures(
 
 /// IdPs configured with a trailing slash on the base URL send `/scim/v2//Users` or
 /// `/scim/v2/Users/`: the same endpoints. Runs before routing.
-pub async fn normalize_path(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub fn normalize_path(req: &mut axum::extract::Request) {
     let path = req.uri().path();
     if path.starts_with("/scim/") && (path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
         let mut clean = String::with_capacity(path.len());
@@ -143,7 +143,6 @@ pub async fn normalize_path(mut req: axum::extract::Request, next: axum::middlew
             *req.uri_mut() = uri;
         }
     }
-    next.run(req).await
 }
 
 async fn unknown() -> ScimFailure {
