@@ -18,8 +18,15 @@ pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
-fn meta(kind: &str, location: &str, created: i64, updated: i64, version: i64) -> Value {
-    json!({ "resourceType": kind, "created": ts(created), "lastModified": ts(updated), "location": location, "version": etag(version) })
+fn meta(kind: &'static str, location: &str, created: i64, updated: i64, version: i64) -> Value {
+    let meta = Meta {
+        kind,
+        location,
+        created,
+        updated,
+        version,
+    };
+    serde_json::to_value(meta).unwrap_or_default()
 }
 
 pub fn user(u: &ScimUser, base: &str) -> Value {
@@ -49,7 +56,7 @@ fn user_from(mut doc: Map<String, Value>, u: &ScimUser, base: &str) -> Value {
     if !groups.is_empty() {
         let list: Vec<Value> = groups
             .iter()
-            .map(|(id, display)| json!({ "value": id, "display": display, "$ref": format!("{base}/Groups/{id}") }))
+            .map(|(id, display)| serde_json::to_value(GroupRef { id, display, base }).unwrap_or_default())
             .collect();
         doc.insert("groups".into(), Value::Array(list));
     }
@@ -155,7 +162,7 @@ impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for Seq<I> {
     }
 }
 
-/// A User's Group, as [`user_from`] writes it.
+/// A User's Group in its `groups`.
 struct GroupRef<'a> {
     id: &'a str,
     display: &'a str,
@@ -172,7 +179,7 @@ impl Serialize for GroupRef<'_> {
     }
 }
 
-/// `meta`, as [`meta`] writes it.
+/// A resource's `meta`.
 struct Meta<'a> {
     kind: &'static str,
     location: &'a str,
