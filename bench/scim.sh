@@ -2,7 +2,8 @@
 # SCIM load: a release build of Roster on SQLite (group commit) and on PostgreSQL, seeded
 # with USERS SCIM users and two groups (1,000 and USERS members), then driven by
 # roster-load pinned to one core: POST Users, GET by userName filter, PATCH a user, and a
-# single-member PATCH on the small and on the big group. One line per run. The first,
+# single-member PATCH on the small and on the big group. One line per run, and under it
+# how the server's core spent the run (user, system, idle, waiting on the disk). The first,
 # http-floor (`GET /healthz` through every layer of the server, no work behind it), is the
 # ceiling HTTP, the layers and the machine leave: no SCIM request can go faster.
 #
@@ -60,13 +61,30 @@ run() { # label database-url
     count_instructions "$label" "$db" "$small" "$big" "${load[@]}"
     return
   fi
-  "${load[@]}" --seconds "$secs" --label "$label" --scenario http-floor
-  "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-create
-  "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-filter
-  "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user
-  "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
-  "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
+  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario http-floor
+  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-create
+  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-filter
+  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user
+  on_core0 "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
+  on_core0 "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
   kill -TERM $pid; wait $pid || true
+}
+
+# Runs a command, then prints how the server's core spent that time (from /proc/stat):
+# waiting on the disk is time the server had nothing to do but wait for a commit's
+# fsync; taken by the host is time a virtual machine's core was not running at all.
+on_core0() {
+  local before after
+  before=$(grep '^cpu0 ' /proc/stat)
+  "$@"
+  after=$(grep '^cpu0 ' /proc/stat)
+  echo "$before $after" | awk '{
+    for (i = 2; i <= 9; i++) { d[i] = $(i + 11) - $i; total += d[i] }
+    if (total == 0) exit
+    printf "  server core: user %d%%, system %d%%, interrupts %d%%, idle %d%%, waiting on the disk %d%%, taken by the host %d%%\n",
+      100 * (d[2] + d[3]) / total, 100 * d[4] / total, 100 * (d[7] + d[8]) / total, 100 * d[5] / total,
+      100 * d[6] / total, 100 * d[9] / total
+  }'
 }
 
 # The seeded database served under callgrind, instrumented only while each scenario
