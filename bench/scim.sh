@@ -3,9 +3,10 @@
 # with USERS SCIM users and two groups (1,000 and USERS members), then driven by
 # roster-load pinned to one core: POST Users, GET by userName filter, PATCH a user, and a
 # single-member PATCH on the small and on the big group. One line per run, and under it
-# how the server's core spent the run (user, system, idle, waiting on the disk). The first,
-# http-floor (`GET /healthz` through every layer of the server, no work behind it), is the
-# ceiling HTTP, the layers and the machine leave: no SCIM request can go faster.
+# how the server's core spent the run (user, system, interrupts, idle, waiting on the
+# disk, taken by the host). The first, http-floor (`GET /healthz` through every layer of
+# the server, no work behind it), is the ceiling HTTP, the layers and the machine leave:
+# no SCIM request can go faster.
 #
 #   bash bench/scim.sh                      # 100,000 users, 10 s per run
 #   USERS=10000 SECONDS_PER_RUN=5 bash bench/scim.sh
@@ -26,6 +27,9 @@ conc="${CONCURRENCY:-32}"
 token="bench-admin-token-$$-0123456789"
 pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 port=18098
+# The server runs on one core, the load generator on the other.
+server_core=0
+load_core=1
 
 if [ "${COUNT:-}" = instructions ] && ! command -v callgrind_control >/dev/null; then
   echo "COUNT=instructions needs valgrind (Debian: apt-get install valgrind)" >&2
@@ -38,7 +42,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 run() { # label database-url
   local label=$1 db=$2 base="http://127.0.0.1:$port"
-  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c 0 "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
+  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c "$server_core" "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
     --log-format json --max-body-bytes 4194304 2>"$work/server.log" &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
@@ -50,7 +54,7 @@ run() { # label database-url
     "domains": ["bench.test"], "default_organization": "acme", "default_team": "everyone", "scim": true}' >/dev/null
   local scim_token
   scim_token=$(curl -sf -H "$auth" -X POST "$api/connections/idp/scim-tokens" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
-  local load=(taskset -c 1 "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token" --users "$users"
+  local load=(taskset -c "$load_core" "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token" --users "$users"
     --domain bench.test --concurrency "$conc")
   "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-seed >"$work/groups.txt"
   local small big
@@ -61,23 +65,23 @@ run() { # label database-url
     count_instructions "$label" "$db" "$small" "$big" "${load[@]}"
     return
   fi
-  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario http-floor
-  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-create
-  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-filter
-  on_core0 "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user
-  on_core0 "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
-  on_core0 "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
+  on_server_core "${load[@]}" --seconds "$secs" --label "$label" --scenario http-floor
+  on_server_core "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-create
+  on_server_core "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-filter
+  on_server_core "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user
+  on_server_core "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
+  on_server_core "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
   kill -TERM $pid; wait $pid || true
 }
 
 # Runs a command, then prints how the server's core spent that time (from /proc/stat):
 # waiting on the disk is time the server had nothing to do but wait for a commit's
 # fsync; taken by the host is time a virtual machine's core was not running at all.
-on_core0() {
+on_server_core() {
   local before after
-  before=$(grep '^cpu0 ' /proc/stat)
+  before=$(grep "^cpu$server_core " /proc/stat)
   "$@"
-  after=$(grep '^cpu0 ' /proc/stat)
+  after=$(grep "^cpu$server_core " /proc/stat)
   echo "$before $after" | awk '{
     for (i = 2; i <= 9; i++) { d[i] = $(i + 11) - $i; total += d[i] }
     if (total == 0) exit
@@ -93,7 +97,7 @@ count_instructions() { # label database-url small-group big-group load-command..
   local label=$1 db=$2 small=$3 big=$4 base="http://127.0.0.1:$port"
   shift 4
   local load=("$@")
-  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c 0 valgrind --tool=callgrind --instr-atstart=no \
+  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c "$server_core" valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$work/callgrind.out" "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
     --log-format json --max-body-bytes 4194304 2>"$work/server.log" &
   local pid=$! part=0
@@ -122,7 +126,7 @@ count_instructions() { # label database-url small-group big-group load-command..
 }
 
 backends="${BACKENDS:-sqlite postgres}"
-echo "roster SCIM load, $users users, $conc in flight, ${secs}s per run, server on core 0, load on core 1"
+echo "roster SCIM load, $users users, $conc in flight, ${secs}s per run, server on core $server_core, load on core $load_core"
 case " $backends " in *" sqlite "*) run "sqlite" "sqlite://$work/scim.db" ;; esac
 case " $backends " in *" postgres "*) ;; *) exit 0 ;; esac
 bash scripts/postgres.sh >/dev/null
