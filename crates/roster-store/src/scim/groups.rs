@@ -17,7 +17,6 @@ use roster_core::{MemberState, Name, Role, Source};
 use roster_scim::patch::MemberOp;
 use roster_scim::ScimError;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct ScimGroup {
@@ -76,37 +75,116 @@ pub async fn list(conn: &mut Conn, connection_id: &str, q: &ListQuery) -> Result
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
 }
 
-/// A Group's members: (User id, userName).
-pub async fn members_of(conn: &mut Conn, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let mut of = members_of_each(conn, std::slice::from_ref(&group_id.to_string())).await?;
-    Ok(of.remove(group_id).unwrap_or_default())
+/// How many member ids a Group is read with ([`get_with_members`], [`list_with_members`]).
+/// A Group with more has the rest read in pages ([`members_after`]) while its answer
+/// is sent, so that no request holds a large Group's members in memory at once.
+pub const MEMBERS_READ_WITH_GROUP: usize = 200;
+
+/// The most member ids [`members_after`] reads at once.
+pub const MEMBER_PAGE: usize = 2_000;
+
+/// A Group as it is answered: the resource, and its first member ids in id order (all of
+/// them when fewer than [`MEMBERS_READ_WITH_GROUP`]).
+#[derive(Debug, Clone)]
+pub struct GroupWithMembers {
+    pub group: ScimGroup,
+    pub first_members: Vec<String>,
 }
 
-/// The members of each of `group_ids` (a page of Groups), in one query per 500 Groups
-/// rather than one per Group.
-pub async fn members_of_each(
-    conn: &mut Conn,
-    group_ids: &[String],
-) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for chunk in group_ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT gm.group_id, u.id, u.user_name FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
-             WHERE gm.group_id IN ({}) ORDER BY gm.group_id, u.id",
-            placeholders.join(", ")
-        );
-        let mut q = db::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.entry(r.try_get("group_id")?)
-                .or_default()
-                .push((r.try_get("id")?, r.try_get("user_name")?));
+impl GroupWithMembers {
+    /// A Group read without its members.
+    pub fn alone(group: ScimGroup) -> Self {
+        Self {
+            group,
+            first_members: Vec::new(),
         }
     }
-    Ok(out)
+
+    /// Whether [`Self::first_members`] may not be all of them.
+    pub fn more_members(&self) -> bool {
+        self.first_members.len() >= MEMBERS_READ_WITH_GROUP
+    }
+}
+
+/// [`SELECT`] with a `first_members` column: the first member ids of each Group, by the
+/// member index, in the same query (no query per Group).
+fn select_with_members(backend: crate::Backend) -> &'static str {
+    static SELECTS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [crate::Backend::Sqlite, crate::Backend::Postgres].map(|backend| {
+            let first = crate::json_list(
+                backend,
+                "m.scim_user_id",
+                &format!(
+                    "FROM (SELECT gm.scim_user_id FROM scim_group_members gm WHERE gm.group_id = r.id \
+                     ORDER BY gm.scim_user_id LIMIT {MEMBERS_READ_WITH_GROUP}) m"
+                ),
+            );
+            format!(
+                "SELECT r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, \
+                 r.created_at, r.updated_at, {first} AS first_members FROM scim_groups r"
+            )
+        })
+    });
+    &SELECTS[usize::from(backend == crate::Backend::Postgres)]
+}
+
+fn with_members_from_row(row: &db::Row) -> Result<GroupWithMembers, StoreError> {
+    let mut first_members: Vec<String> = crate::from_json_list(row, "first_members")?;
+    // The aggregate keeps the subquery's order on both engines; sorting makes it sure.
+    first_members.sort_unstable();
+    Ok(GroupWithMembers {
+        group: from_row(row)?,
+        first_members,
+    })
+}
+
+/// One Group of the connection with its first member ids.
+pub async fn get_with_members(
+    conn: &mut Conn,
+    connection_id: &str,
+    id: &str,
+) -> Result<Option<GroupWithMembers>, StoreError> {
+    let select = select_with_members(crate::backend_of(conn));
+    super::row(conn, select, connection_id, id, false)
+        .await?
+        .as_ref()
+        .map(with_members_from_row)
+        .transpose()
+}
+
+/// [`list`], each Group with its first member ids.
+pub async fn list_with_members(
+    conn: &mut Conn,
+    connection_id: &str,
+    q: &ListQuery,
+) -> Result<(i64, Vec<GroupWithMembers>), StoreError> {
+    let select = select_with_members(crate::backend_of(conn));
+    let (total, rows) = page(conn, "scim_groups", Resource::Groups, select, connection_id, q).await?;
+    Ok((total, rows.iter().map(with_members_from_row).collect::<Result<_, _>>()?))
+}
+
+/// The first member ids of a Group, in id order (at most [`MEMBERS_READ_WITH_GROUP`]).
+pub async fn first_members(conn: &mut Conn, group_id: &str) -> Result<Vec<String>, StoreError> {
+    db::query_scalar(&format!(
+        "SELECT scim_user_id FROM scim_group_members WHERE group_id = $1 ORDER BY scim_user_id \
+         LIMIT {MEMBERS_READ_WITH_GROUP}"
+    ))
+    .bind(group_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Up to [`MEMBER_PAGE`] member ids of a Group that come after `after` in id order: one
+/// range of the member index, however large the Group.
+pub async fn members_after(conn: &mut Conn, group_id: &str, after: &str) -> Result<Vec<String>, StoreError> {
+    db::query_scalar(&format!(
+        "SELECT scim_user_id FROM scim_group_members WHERE group_id = $1 AND scim_user_id > $2 \
+         ORDER BY scim_user_id LIMIT {MEMBER_PAGE}"
+    ))
+    .bind(group_id)
+    .bind(after)
+    .fetch_all(conn)
+    .await
 }
 
 /// G4: the organization and team a displayName maps to (the team is created when

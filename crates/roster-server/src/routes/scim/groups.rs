@@ -1,9 +1,10 @@
 //! `/Groups` (RFC 7644 §3; spec G4). Members are changed by id, one row each: a PATCH
 //! that adds one member to a group of 100,000 touches one row.
 
+use super::members::{self, GroupAnswer, MemberKeys, Shape};
 use super::render::{self, Params};
 use super::users::params;
-use super::{check_if_match, json_body, no_content, respond, ScimAuth, ScimFailure};
+use super::{check_if_match, json_body, no_content, ScimAuth, ScimFailure};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -13,7 +14,7 @@ use axum::response::Response;
 use roster_scim::patch::{self, MemberOp, Schemas};
 use roster_scim::{urn, ScimError};
 use roster_store::scim::filter_sql::Resource;
-use roster_store::scim::groups::{self, ScimGroup};
+use roster_store::scim::groups::{self, GroupWithMembers, ScimGroup};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -48,40 +49,30 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
     let start = q.start_index;
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
-    let with_members = p.wants("members");
-    let rows = state
+    let keys = MemberKeys::of(&p);
+    let (total, rows) = state
         .store
         .read(move |db| {
             Box::pin(async move {
-                let (total, rows) = groups::list(db, &connection_id, &q).await?;
                 // Members only when asked for: `excludedAttributes=members` reads none.
-                let mut of = if with_members {
-                    let ids: Vec<String> = rows.iter().map(|g| g.id.clone()).collect();
-                    Some(groups::members_of_each(db, &ids).await?)
+                if keys.is_some() {
+                    groups::list_with_members(db, &connection_id, &q).await
                 } else {
-                    None
-                };
-                let out = rows
-                    .into_iter()
-                    .map(|g| {
-                        let members = of.as_mut().map(|of| of.remove(&g.id).unwrap_or_default());
-                        (g, members)
-                    })
-                    .collect::<Vec<_>>();
-                Ok((total, out))
+                    let (total, rows) = groups::list(db, &connection_id, &q).await?;
+                    Ok((total, rows.into_iter().map(GroupWithMembers::alone).collect()))
+                }
             })
         })
         .await?;
-    let (total, rows) = rows;
     let resources = rows
-        .iter()
-        .map(|(g, m)| p.project(render::group(g, m.as_deref(), &base)))
+        .into_iter()
+        .map(|g| members::Resource::Group(GroupAnswer::new(g, &base, &p, keys)))
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        render::list_response(total, start, resources),
-        None,
-    ))
+    let shape = Shape::List {
+        total,
+        start_index: start,
+    };
+    Ok(members::answer(&state, &base, StatusCode::OK, shape, resources))
 }
 
 pub async fn list(
@@ -101,13 +92,14 @@ pub async fn search(
     list_with(state, auth, render::params_from_search(&body)).await
 }
 
-fn single(g: &ScimGroup, members: Option<&[(String, String)]>, base: &str, p: &Params, status: StatusCode) -> Response {
-    let location = format!("{base}/Groups/{}", g.id);
-    respond(
-        status,
-        p.project(render::group(g, members, base)),
-        Some((g.version, location)),
-    )
+/// One Group, with its members when the projection keeps them.
+fn single(state: &AppState, g: GroupWithMembers, base: &str, p: &Params, status: StatusCode) -> Response {
+    let shape = Shape::One {
+        version: g.group.version,
+        location: format!("{base}/Groups/{}", g.group.id),
+    };
+    let answer = GroupAnswer::new(g, base, p, MemberKeys::of(p));
+    members::answer(state, base, status, shape, vec![members::Resource::Group(answer)])
 }
 
 pub async fn get_one(
@@ -124,20 +116,16 @@ pub async fn get_one(
         .store
         .read(move |db| {
             Box::pin(async move {
-                let Some(g) = groups::get(db, &connection_id, &id).await? else {
-                    return Ok(None);
-                };
-                let members = if with_members {
-                    Some(groups::members_of(db, &g.id).await?)
+                if with_members {
+                    groups::get_with_members(db, &connection_id, &id).await
                 } else {
-                    None
-                };
-                Ok(Some((g, members)))
+                    Ok(groups::get(db, &connection_id, &id).await?.map(GroupWithMembers::alone))
+                }
             })
         })
         .await?;
-    let (g, members) = found.ok_or_else(|| ScimError::not_found("no such Group"))?;
-    Ok(single(&g, members.as_deref(), &base, &p, StatusCode::OK))
+    let g = found.ok_or_else(|| ScimError::not_found("no such Group"))?;
+    Ok(single(&state, g, &base, &p, StatusCode::OK))
 }
 
 pub async fn create(
@@ -153,19 +141,19 @@ pub async fn create(
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
     let job = Arc::new((ctx, auth.connection, doc, ids));
-    let (g, members) = state
+    let g = state
         .store
         .write_repeatable(move |db| {
             let job = job.clone();
             Box::pin(async move {
                 let (ctx, connection, doc, ids) = &*job;
-                let g = groups::create(db, ctx, connection, doc.clone(), ids).await?;
-                let members = groups::members_of(db, &g.id).await?;
-                Ok((g, members))
+                let group = groups::create(db, ctx, connection, doc.clone(), ids).await?;
+                let first_members = groups::first_members(db, &group.id).await?;
+                Ok(GroupWithMembers { group, first_members })
             })
         })
         .await?;
-    Ok(single(&g, Some(&members), &base, &p, StatusCode::CREATED))
+    Ok(single(&state, g, &base, &p, StatusCode::CREATED))
 }
 
 /// How a successful update is answered.
@@ -198,7 +186,7 @@ async fn update(
         answer == Answer::NoContentUnlessAsked && p.attributes.is_none() && p.excluded_attributes.is_none();
     let with_members = !answer_empty && p.wants("members");
     let job = Arc::new((ctx, auth.connection, id, if_match, change));
-    let (g, members) = state
+    let g = state
         .store
         .write_repeatable(move |db| {
             let job = job.clone();
@@ -216,20 +204,22 @@ async fn update(
                     Ok(c) => c,
                     Err(e) => return Ok(Err(e)),
                 };
-                let g = groups::update(db, ctx, connection, &current, doc, &ops).await?;
-                let members = if with_members {
-                    Some(groups::members_of(db, &g.id).await?)
+                let group = groups::update(db, ctx, connection, &current, doc, &ops).await?;
+                // Only the first members: a large Group's others are read after the
+                // commit, as the answer is sent, never by the writer.
+                let first_members = if with_members {
+                    groups::first_members(db, &group.id).await?
                 } else {
-                    None
+                    Vec::new()
                 };
-                Ok(Ok((g, members)))
+                Ok(Ok(GroupWithMembers { group, first_members }))
             })
         })
         .await??;
     if answer_empty {
-        return Ok(no_content(g.version, &format!("{base}/Groups/{}", g.id)));
+        return Ok(no_content(g.group.version, &format!("{base}/Groups/{}", g.group.id)));
     }
-    Ok(single(&g, members.as_deref(), &base, &p, StatusCode::OK))
+    Ok(single(&state, g, &base, &p, StatusCode::OK))
 }
 
 pub async fn replace(

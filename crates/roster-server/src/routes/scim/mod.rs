@@ -8,6 +8,7 @@
 
 mod discovery;
 mod groups;
+mod members;
 mod render;
 mod search;
 mod users;

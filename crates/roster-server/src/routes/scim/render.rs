@@ -200,21 +200,13 @@ impl Serialize for Meta<'_> {
     }
 }
 
-pub fn group(g: &ScimGroup, members: Option<&[(String, String)]>, base: &str) -> Value {
+/// A Group's resource without its members, which [`super::members`] adds.
+pub fn group(g: &ScimGroup, base: &str) -> Value {
     let mut doc = g.resource.clone();
     let location = format!("{base}/Groups/{}", g.id);
     doc.insert("schemas".into(), json!([urn::GROUP]));
     doc.insert("id".into(), Value::String(g.id.clone()));
     doc.insert("displayName".into(), Value::String(g.display_name.clone()));
-    if let Some(members) = members {
-        if !members.is_empty() {
-            let list: Vec<Value> = members
-                .iter()
-                .map(|(id, _)| json!({ "value": id, "$ref": format!("{base}/Users/{id}"), "type": "User" }))
-                .collect();
-            doc.insert("members".into(), Value::Array(list));
-        }
-    }
     doc.insert(
         "meta".into(),
         meta("Group", &location, g.created_at, g.updated_at, g.version),
@@ -373,11 +365,31 @@ impl Params {
                 };
                 let value = match (&sub, value) {
                     (Some(sub), Value::Object(o)) => {
-                        let mut m = out_get(&out, &ext, &key);
+                        let mut m = out_get(&out, &ext, &key).as_object().cloned().unwrap_or_default();
                         if let Some((k, v)) = o.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)) {
                             m.insert(k.clone(), v.clone());
                         }
                         Value::Object(m)
+                    }
+                    // A multi-valued attribute (`emails.value`, `members.value`): each
+                    // value keeps the sub-attributes named so far.
+                    (Some(sub), Value::Array(items)) => {
+                        let before = out_get(&out, &ext, &key);
+                        let list = items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| {
+                                let mut m = before.get(i).and_then(Value::as_object).cloned().unwrap_or_default();
+                                if let Some((k, v)) = item
+                                    .as_object()
+                                    .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)))
+                                {
+                                    m.insert(k.clone(), v.clone());
+                                }
+                                Value::Object(m)
+                            })
+                            .collect();
+                        Value::Array(list)
                     }
                     (_, v) => v,
                 };
@@ -409,11 +421,15 @@ impl Params {
                 };
                 if let Some(c) = container {
                     match &sub {
-                        Some(sub) => {
-                            if let Some(Value::Object(o)) = c.get_mut(&key) {
-                                o.retain(|k, _| !k.eq_ignore_ascii_case(sub));
+                        Some(sub) => match c.get_mut(&key) {
+                            Some(Value::Object(o)) => o.retain(|k, _| !k.eq_ignore_ascii_case(sub)),
+                            Some(Value::Array(items)) => {
+                                for o in items.iter_mut().filter_map(Value::as_object_mut) {
+                                    o.retain(|k, _| !k.eq_ignore_ascii_case(sub));
+                                }
                             }
-                        }
+                            _ => {}
+                        },
                         None => {
                             c.remove(&key);
                         }
@@ -425,16 +441,13 @@ impl Params {
     }
 }
 
-fn out_get(out: &Map<String, Value>, ext: &Option<String>, key: &str) -> Map<String, Value> {
+/// What the projection has kept of `key` so far (`Null` when nothing).
+fn out_get(out: &Map<String, Value>, ext: &Option<String>, key: &str) -> Value {
     let container = match ext {
         Some(e) => out.get(e).and_then(Value::as_object),
         None => Some(out),
     };
-    container
-        .and_then(|c| c.get(key))
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
+    container.and_then(|c| c.get(key)).cloned().unwrap_or_default()
 }
 
 pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
@@ -567,5 +580,32 @@ mod tests {
             let doc = user(&u, BASE);
             assert_eq!(with(Some(" "), Some("")).project(doc.clone()), doc);
         }
+    }
+
+    #[test]
+    fn a_sub_attribute_of_a_multi_valued_attribute_projects_each_value() {
+        let with = |attributes: Option<&str>, excluded: Option<&str>| Params {
+            attributes: attributes.map(str::to_string),
+            excluded_attributes: excluded.map(str::to_string),
+            ..Params::default()
+        };
+        let doc = json!({
+            "schemas": [urn::USER], "id": "1", "userName": "ann@example.com",
+            "emails": [{ "value": "a@x.test", "type": "work", "primary": true }, { "value": "b@x.test", "type": "home" }],
+        });
+        let kept = with(Some("emails.value"), None).project(doc.clone());
+        assert_eq!(
+            kept["emails"],
+            json!([{ "value": "a@x.test" }, { "value": "b@x.test" }])
+        );
+        assert!(kept.get("userName").is_none());
+        let both = json!([{ "value": "a@x.test", "type": "work" }, { "value": "b@x.test", "type": "home" }]);
+        assert_eq!(
+            with(Some("emails.value,Emails.TYPE"), None).project(doc.clone())["emails"],
+            both
+        );
+        let left = with(None, Some("emails.primary")).project(doc);
+        assert_eq!(left["emails"], both);
+        assert_eq!(left["userName"], "ann@example.com");
     }
 }

@@ -1,8 +1,9 @@
 //! `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
 //! A filter on attributes that only one type has selects from that type.
 
+use super::members::{self, GroupAnswer, MemberKeys, Shape};
 use super::render;
-use super::{json_body, respond, ScimAuth, ScimFailure};
+use super::{json_body, ScimAuth, ScimFailure};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -10,7 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use roster_store::scim::filter_sql::Resource;
-use roster_store::scim::{groups, users, ListQuery};
+use roster_store::scim::groups::{self, GroupWithMembers};
+use roster_store::scim::{users, ListQuery};
 
 pub async fn search_all(
     State(state): State<AppState>,
@@ -26,7 +28,7 @@ pub async fn search_all(
     };
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
-    let with_members = p.wants("members");
+    let keys = MemberKeys::of(&p);
     let with_groups = p.wants("groups");
     let (total, found_users, found_groups) = state
         .store
@@ -50,35 +52,32 @@ pub async fn search_all(
                 if let Ok(q) = &group_q {
                     let skip = (start - 1 - users_total).max(0);
                     let take = (count - found_users.len() as i64).max(0);
-                    let (t, page) = groups::list(db, &connection_id, &window(q, skip, take)).await?;
-                    total += t;
-                    let mut of = if with_members {
-                        let ids: Vec<String> = page.iter().map(|g| g.id.clone()).collect();
-                        Some(groups::members_of_each(db, &ids).await?)
+                    let q = window(q, skip, take);
+                    let (t, page) = if keys.is_some() {
+                        groups::list_with_members(db, &connection_id, &q).await?
                     } else {
-                        None
+                        let (t, page) = groups::list(db, &connection_id, &q).await?;
+                        (t, page.into_iter().map(GroupWithMembers::alone).collect())
                     };
-                    for g in page {
-                        let members = of.as_mut().map(|of| of.remove(&g.id).unwrap_or_default());
-                        found_groups.push((g, members));
-                    }
+                    total += t;
+                    found_groups = page;
                 }
                 Ok((total, found_users, found_groups))
             })
         })
         .await?;
-    let mut resources: Vec<serde_json::Value> = found_users
+    let mut resources: Vec<members::Resource> = found_users
         .into_iter()
-        .map(|u| p.project(render::user_owned(u, &base)))
+        .map(|u| members::Resource::Whole(p.project(render::user_owned(u, &base))))
         .collect();
     resources.extend(
         found_groups
-            .iter()
-            .map(|(g, m)| p.project(render::group(g, m.as_deref(), &base))),
+            .into_iter()
+            .map(|g| members::Resource::Group(GroupAnswer::new(g, &base, &p, keys))),
     );
-    Ok(respond(
-        StatusCode::OK,
-        render::list_response(total, start, resources),
-        None,
-    ))
+    let shape = Shape::List {
+        total,
+        start_index: start,
+    };
+    Ok(members::answer(&state, &base, StatusCode::OK, shape, resources))
 }
