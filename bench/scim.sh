@@ -11,6 +11,15 @@
 #   bash bench/scim.sh                      # 100,000 users, 10 s per run
 #   USERS=10000 SECONDS_PER_RUN=5 bash bench/scim.sh
 #   COUNT=instructions BACKENDS=sqlite bash bench/scim.sh
+#   WRITE_RATE=4000 READ_RATE=15000 BACKENDS=sqlite bash bench/scim.sh
+#
+# Every run above is a closed loop of CONCURRENCY requests (32): the most the server does
+# at that concurrency, whose latency is that concurrency divided by the throughput.
+# WRITE_RATE and READ_RATE add, after them, open-loop runs: creates, User PATCHes and
+# member PATCHes sent at WRITE_RATE per second, filtered reads at READ_RATE, on a fixed
+# schedule whatever the answers, each latency counted from when the schedule said to
+# send (so a stall is charged for every request it delays): the latency at that
+# throughput. Requests a server that fell behind left unsent count as errors.
 #
 # Throughput on a shared virtual machine drifts with its neighbours. COUNT=instructions
 # seeds as usual, then serves the scenarios under valgrind's callgrind and prints the
@@ -54,8 +63,11 @@ run() { # label database-url
     "domains": ["bench.test"], "default_organization": "acme", "default_team": "everyone", "scim": true}' >/dev/null
   local scim_token
   scim_token=$(curl -sf -H "$auth" -X POST "$api/connections/idp/scim-tokens" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
-  local load=(taskset -c "$load_core" "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token" --users "$users"
-    --domain bench.test --concurrency "$conc")
+  local common=(taskset -c "$load_core" "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token"
+    --users "$users" --domain bench.test)
+  local load=("${common[@]}" --concurrency "$conc")
+  # The open loop: as many in flight as the schedule needs, up to 512.
+  local open=("${common[@]}" --concurrency 512)
   "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-seed >"$work/groups.txt"
   local small big
   small=$(grep '^acme:small=' "$work/groups.txt" | cut -d= -f2)
@@ -71,6 +83,15 @@ run() { # label database-url
   on_server_core "${load[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user
   on_server_core "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$small" --label "$label 1k-group"
   on_server_core "${load[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group"
+  if [ -n "${WRITE_RATE:-}" ]; then
+    on_server_core "${open[@]}" --seconds "$secs" --label "$label" --scenario scim-create --rate "$WRITE_RATE"
+    on_server_core "${open[@]}" --seconds "$secs" --label "$label" --scenario scim-patch-user --rate "$WRITE_RATE"
+    on_server_core "${open[@]}" --seconds "$secs" --scenario scim-group-patch --group "$big" --label "$label ${users}-group" \
+      --rate "$WRITE_RATE"
+  fi
+  if [ -n "${READ_RATE:-}" ]; then
+    on_server_core "${open[@]}" --seconds "$secs" --label "$label" --scenario scim-filter --rate "$READ_RATE"
+  fi
   kill -TERM $pid; wait $pid || true
 }
 
