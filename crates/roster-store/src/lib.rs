@@ -185,6 +185,9 @@ enum Readers {
     /// string here.)
     Sqlite {
         pool: Arc<db::SqlitePool>,
+        /// Connections of their own for [`Store::read_long`]: long reads never hold
+        /// the connections the short ones wait for.
+        long: Arc<db::SqlitePool>,
         url: Arc<str>,
     },
     Postgres(AnyPool),
@@ -274,6 +277,7 @@ impl Store {
         )?;
         Ok(Self {
             readers: Readers::Sqlite {
+                long: Arc::new(db::SqlitePool::new(path.clone(), &SQLITE_READER, max_connections)),
                 pool: Arc::new(db::SqlitePool::new(path, &SQLITE_READER, max_connections)),
                 url: url.into(),
             },
@@ -354,10 +358,52 @@ impl Store {
         }
     }
 
+    /// [`Store::read`] for a read that may take long: a list whose filter no index
+    /// narrows, or that counts a whole directory. On SQLite it runs on a thread of the
+    /// blocking pool, so the threads that serve requests go on serving the others while
+    /// it runs (the operating system shares the cores between them); [`Store::read`]
+    /// runs on the request's own thread, which saves the hand-off on short reads but
+    /// holds up every request on that thread until it ends. PostgreSQL reads wait on the
+    /// network, never on a thread: the same as [`Store::read`].
+    pub async fn read_long<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        match &self.readers {
+            Readers::Sqlite { long, .. } => {
+                let pool = long.clone();
+                let runtime = tokio::runtime::Handle::current();
+                // SQLite statements never wait: the future runs to its end on this
+                // thread, bar the wait for a connection permit.
+                tokio::task::spawn_blocking(move || runtime.block_on(pool.read(f)))
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+            }
+            Readers::Postgres(_) => self.read(f).await,
+        }
+    }
+
+    /// [`Store::read_long`] when `long`, else [`Store::read`].
+    pub async fn read_long_if<T, F>(&self, long: bool, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        if long {
+            self.read_long(f).await
+        } else {
+            self.read(f).await
+        }
+    }
+
     /// Pool gauges for metrics: (open connections, idle connections).
     pub fn pool_stats(&self) -> (u32, usize) {
         match &self.readers {
-            Readers::Sqlite { pool, .. } => pool.stats(),
+            Readers::Sqlite { pool, long, .. } => {
+                let ((open, idle), (long_open, long_idle)) = (pool.stats(), long.stats());
+                (open + long_open, idle + long_idle)
+            }
             Readers::Postgres(pool) => (pool.size(), pool.num_idle()),
         }
     }
@@ -366,7 +412,10 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         match &self.readers {
-            Readers::Sqlite { pool, .. } => pool.close(),
+            Readers::Sqlite { pool, long, .. } => {
+                pool.close();
+                long.close();
+            }
             Readers::Postgres(pool) => pool.close().await,
         }
     }

@@ -414,3 +414,43 @@ async fn sqlite_statements_mean_the_same_on_both_engines() {
 async fn postgres_statements_mean_the_same_on_both_engines() {
     on_postgres(statements_mean_the_same_on_both_engines).await;
 }
+
+/// Which thread a read ran on, and how many organizations it saw.
+fn count_orgs(
+    db: &mut roster_store::db::Conn,
+) -> futures::future::BoxFuture<'_, Result<(std::thread::ThreadId, i64), StoreError>> {
+    Box::pin(async move {
+        let n: i64 = roster_store::db::query_scalar("SELECT COUNT(*) FROM organizations")
+            .fetch_one(db)
+            .await?;
+        Ok((std::thread::current().id(), n))
+    })
+}
+
+/// A long read runs off the thread that asks for it, on connections of its own; a short
+/// read runs on the asking thread. Both see the committed writes.
+#[tokio::test(flavor = "current_thread")]
+async fn long_reads_run_off_the_request_thread() {
+    let (store, dir) = sqlite().await;
+    store.migrate().await.unwrap();
+    let here = std::thread::current().id();
+    let c = ctx("long-read");
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
+            })
+        })
+        .await
+        .unwrap();
+    let (thread, n) = store.read_long(count_orgs).await.unwrap();
+    assert_ne!(thread, here, "a long read runs on a blocking thread");
+    assert_eq!(n, 1);
+    let (thread, n) = store.read(count_orgs).await.unwrap();
+    assert_eq!(thread, here, "a short read runs where it is asked for");
+    assert_eq!(n, 1);
+    let (thread, _) = store.read_long_if(false, count_orgs).await.unwrap();
+    assert_eq!(thread, here);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

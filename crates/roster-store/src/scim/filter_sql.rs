@@ -177,6 +177,35 @@ fn column(
     )))
 }
 
+/// Whether an index narrows `filter` to a few rows: an `eq` on `userName`, `externalId`,
+/// `id`, `emails.value` or a Group's `displayName`, alone or in an `and`. Other filters
+/// may read every resource of the connection (and so may counting their matches).
+pub fn narrows(filter: &Filter, resource: Resource) -> bool {
+    let indexed = |path: &AttrPath, of: Option<&AttrPath>| {
+        matches!(
+            column(resource, Backend::Sqlite, path, of),
+            Ok(Column::Folded(_) | Column::Exact(_))
+        )
+    };
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            ..
+        } => indexed(path, None),
+        Filter::ValuePath { path, filter } => match filter.as_ref() {
+            Filter::Compare {
+                path: inner,
+                op: CompareOp::Eq,
+                ..
+            } => indexed(inner, Some(path)),
+            _ => false,
+        },
+        Filter::And(a, b) => narrows(a, resource) || narrows(b, resource),
+        _ => false,
+    }
+}
+
 fn like_pattern(s: &str, op: CompareOp) -> String {
     let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     match op {
@@ -389,6 +418,29 @@ mod tests {
             text,
             r#"((resource::jsonb #>> '{"name","givenName"}') IS NOT NULL AND (resource::jsonb #>> '{"name","givenName"}') <> '')"#
         );
+    }
+
+    #[test]
+    fn only_eq_on_an_indexed_column_narrows() {
+        let n = |f: &str, r: Resource| narrows(&parse(f).unwrap(), r);
+        assert!(n(r#"userName eq "jo@example.com""#, Resource::Users));
+        assert!(n(r#"emails[value eq "jo@example.com"]"#, Resource::Users));
+        assert!(n(r#"active eq true and externalId eq "00u1""#, Resource::Users));
+        assert!(n(r#"displayName eq "acme:eng""#, Resource::Groups));
+        for f in [
+            r#"userName co "jo""#,
+            r#"userName ne "jo@example.com""#,
+            r#"title eq "x""#,
+            r#"active eq true"#,
+            r#"userName eq "a@x.test" or userName eq "b@x.test""#,
+            r#"not (userName eq "jo@example.com")"#,
+            r#"meta.created gt "2026-01-01T00:00:00Z""#,
+            r#"userName pr"#,
+        ] {
+            assert!(!n(f, Resource::Users), "{f}");
+        }
+        assert!(!n(r#"members[value eq "u1"]"#, Resource::Groups));
+        assert!(!n(r#"displayName sw "acme:""#, Resource::Groups));
     }
 
     #[test]

@@ -28,6 +28,14 @@ pub struct ListQuery {
     pub count: i64,
 }
 
+impl ListQuery {
+    /// Whether an index narrows the query to a few resources ([`filter_sql::narrows`]):
+    /// if not, the read may take long ([`crate::Store::read_long`]).
+    pub fn is_lookup(&self, resource: filter_sql::Resource) -> bool {
+        self.filter.as_ref().is_some_and(|f| filter_sql::narrows(f, resource))
+    }
+}
+
 pub(crate) fn bind_all<'q>(mut q: Query<'q>, binds: &[Bind]) -> Query<'q> {
     for b in binds {
         q = q.bind_param(match b {

@@ -50,9 +50,11 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
     let keys = MemberKeys::of(&p);
+    // A list no index narrows may read every Group: off the request threads.
+    let long = !q.is_lookup(Resource::Groups);
     let (total, rows) = state
         .store
-        .read(move |db| {
+        .read_long_if(long, move |db| {
             Box::pin(async move {
                 // Members only when asked for: `excludedAttributes=members` reads none.
                 if keys.is_some() {

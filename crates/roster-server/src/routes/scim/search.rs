@@ -30,9 +30,12 @@ pub async fn search_all(
     let connection_id = auth.connection.id.clone();
     let keys = MemberKeys::of(&p);
     let with_groups = p.wants("groups");
+    // Off the request threads unless an index narrows every list it reads.
+    let long = !user_q.as_ref().is_ok_and(|q| q.is_lookup(Resource::Users))
+        || !group_q.as_ref().is_ok_and(|q| q.is_lookup(Resource::Groups));
     let (total, found_users, found_groups) = state
         .store
-        .read(move |db| {
+        .read_long_if(long, move |db| {
             Box::pin(async move {
                 let window = |q: &ListQuery, skip: i64, take: i64| ListQuery {
                     start_index: skip + 1,

@@ -38,9 +38,13 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();
     let with_groups = p.wants("groups");
+    // A list no index narrows may read the whole directory: off the request threads.
+    let long = !q.is_lookup(Resource::Users);
     let (total, rows) = state
         .store
-        .read(move |db| Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await }))
+        .read_long_if(long, move |db| {
+            Box::pin(async move { users::list(db, &connection_id, &q, with_groups).await })
+        })
         .await?;
     if !p.projects() {
         let resources: Vec<_> = rows.iter().map(|user| render::UserJson { user, base: &base }).collect();
