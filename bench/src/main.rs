@@ -480,8 +480,10 @@ fn main() -> Result<(), String> {
             None => closed_loop(&shared, warmup_end, end).await?,
         };
         all.sort_unstable();
-        // A bounded scenario may run out of requests before the time is up.
-        let secs = last_done.saturating_duration_since(warmup_end).as_secs_f64().clamp(0.001, shared.args.seconds as f64);
+        // A bounded scenario may run out of requests before the time is up; an open loop
+        // whose server fell behind answers after it, and that time counts too.
+        let elapsed = last_done.saturating_duration_since(warmup_end).as_secs_f64().max(0.001);
+        let secs = if shared.args.rate.is_some() { elapsed } else { elapsed.min(shared.args.seconds as f64) };
         let offered = shared.args.rate.map_or(String::new(), |r| format!("rate={r:.0}/s "));
         println!(
             "{:<28} {:>14?} {offered}conc={:<4} ok={:<8} err={:<5} {:>9.0} req/s  p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms",

@@ -558,6 +558,16 @@ async fn large_groups_are_answered_page_by_page(backend: Backend) {
     assert_eq!(page[0]["displayName"], "acme:big");
     assert_eq!(page[1]["id"], small.as_str());
     assert_eq!(values(&page[1]), [ids[7].clone()]);
+    // Excluding a member's sub-attribute keeps the members, each without it.
+    let r = scim
+        .get(&format!("/Groups/{gid}?excludedAttributes=members.type"))
+        .await;
+    assert_eq!(values(&r.body), ids);
+    let member = r.body["members"][1_000].as_object().unwrap();
+    assert!(
+        member.contains_key("$ref") && !member.contains_key("type"),
+        "{member:?}"
+    );
     let r = scim.get("/Groups?excludedAttributes=members").await;
     assert!(r.body["Resources"]
         .as_array()

@@ -187,18 +187,19 @@ pub fn narrows(filter: &Filter, resource: Resource) -> bool {
             Ok(Column::Folded(_) | Column::Exact(_))
         )
     };
+    // `eq null` asks for the resources without a value: not an index lookup.
     match filter {
         Filter::Compare {
             path,
             op: CompareOp::Eq,
-            ..
-        } => indexed(path, None),
+            value,
+        } => !value.is_null() && indexed(path, None),
         Filter::ValuePath { path, filter } => match filter.as_ref() {
             Filter::Compare {
                 path: inner,
                 op: CompareOp::Eq,
-                ..
-            } => indexed(inner, Some(path)),
+                value,
+            } => !value.is_null() && indexed(inner, Some(path)),
             _ => false,
         },
         Filter::And(a, b) => narrows(a, resource) || narrows(b, resource),
@@ -436,6 +437,8 @@ mod tests {
             r#"not (userName eq "jo@example.com")"#,
             r#"meta.created gt "2026-01-01T00:00:00Z""#,
             r#"userName pr"#,
+            r#"externalId eq null"#,
+            r#"active eq true and externalId eq null"#,
         ] {
             assert!(!n(f, Resource::Users), "{f}");
         }

@@ -113,7 +113,9 @@ fn select_with_members(backend: crate::Backend) -> &'static str {
         [crate::Backend::Sqlite, crate::Backend::Postgres].map(|backend| {
             let first = crate::json_list(
                 backend,
-                "m.scim_user_id",
+                // Ordered by the aggregate itself: the order the database's own
+                // comparison gives, the one `members_after` continues in.
+                "m.scim_user_id ORDER BY m.scim_user_id",
                 &format!(
                     "FROM (SELECT gm.scim_user_id FROM scim_group_members gm WHERE gm.group_id = r.id \
                      ORDER BY gm.scim_user_id LIMIT {MEMBERS_READ_WITH_GROUP}) m"
@@ -129,9 +131,7 @@ fn select_with_members(backend: crate::Backend) -> &'static str {
 }
 
 fn with_members_from_row(row: &db::Row) -> Result<GroupWithMembers, StoreError> {
-    let mut first_members: Vec<String> = crate::from_json_list(row, "first_members")?;
-    // The aggregate keeps the subquery's order on both engines; sorting makes it sure.
-    first_members.sort_unstable();
+    let first_members: Vec<String> = crate::from_json_list(row, "first_members")?;
     Ok(GroupWithMembers {
         group: from_row(row)?,
         first_members,

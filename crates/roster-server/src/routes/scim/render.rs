@@ -301,18 +301,21 @@ impl Params {
 
     /// Whether `attr` (a top-level name) would survive projection.
     pub fn wants(&self, attr: &str) -> bool {
-        let listed = |raw: &Option<String>| {
+        // `whole`: only a path naming the attribute itself counts (excluding
+        // `members.type` keeps the members).
+        let listed = |raw: &Option<String>, whole: bool| {
             raw.as_deref().is_some_and(|l| {
                 l.split(',').map(|p| p.trim()).any(|p| {
                     let p = p.rsplit(':').next().unwrap_or(p);
-                    p.split('.').next().is_some_and(|top| top.eq_ignore_ascii_case(attr))
+                    let mut parts = p.split('.');
+                    parts.next().is_some_and(|top| top.eq_ignore_ascii_case(attr)) && !(whole && parts.next().is_some())
                 })
             })
         };
         if self.attributes.as_deref().is_some_and(|a| !a.trim().is_empty()) {
-            return listed(&self.attributes);
+            return listed(&self.attributes, false);
         }
-        !listed(&self.excluded_attributes)
+        !listed(&self.excluded_attributes, true)
     }
 
     /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5); `id` and
@@ -373,7 +376,7 @@ impl Params {
                     }
                     // A multi-valued attribute (`emails.value`, `members.value`): each
                     // value keeps the sub-attributes named so far.
-                    (Some(sub), Value::Array(items)) => {
+                    (Some(sub), Value::Array(items)) if items.iter().all(Value::is_object) => {
                         let before = out_get(&out, &ext, &key);
                         let list = items
                             .iter()
@@ -604,8 +607,17 @@ mod tests {
             with(Some("emails.value,Emails.TYPE"), None).project(doc.clone())["emails"],
             both
         );
-        let left = with(None, Some("emails.primary")).project(doc);
+        let left = with(None, Some("emails.primary")).project(doc.clone());
         assert_eq!(left["emails"], both);
         assert_eq!(left["userName"], "ann@example.com");
+        // Excluding a sub-attribute keeps the attribute; a list of strings is no
+        // list of objects.
+        assert!(with(None, Some("emails.primary")).wants("emails"));
+        assert!(!with(None, Some("emails")).wants("emails"));
+        assert!(with(Some("emails.value"), None).wants("emails"));
+        assert_eq!(
+            with(Some("schemas.x"), None).project(doc)["schemas"],
+            json!([urn::USER])
+        );
     }
 }
