@@ -9,6 +9,7 @@
 mod discovery;
 mod groups;
 mod members;
+mod projection;
 mod render;
 mod search;
 mod users;
