@@ -168,17 +168,25 @@ fn out_get(out: &Map<String, Value>, ext: &Option<String>, key: &str) -> Value {
 }
 
 #[cfg(test)]
+impl Params {
+    /// Parameters that ask for this projection and nothing else.
+    pub(crate) fn projecting(attributes: Option<&str>, excluded: Option<&str>) -> Self {
+        Self {
+            attributes: attributes.map(str::to_string),
+            excluded_attributes: excluded.map(str::to_string),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
     fn a_sub_attribute_of_a_multi_valued_attribute_projects_each_value() {
-        let with = |attributes: Option<&str>, excluded: Option<&str>| Params {
-            attributes: attributes.map(str::to_string),
-            excluded_attributes: excluded.map(str::to_string),
-            ..Params::default()
-        };
+        let with = Params::projecting;
         let doc = json!({
             "schemas": [urn::USER], "id": "1", "userName": "ann@example.com",
             "emails": [{ "value": "a@x.test", "type": "work", "primary": true }, { "value": "b@x.test", "type": "home" }],

@@ -409,11 +409,7 @@ mod tests {
 
     #[test]
     fn only_attributes_or_excluded_attributes_project() {
-        let with = |attributes: Option<&str>, excluded: Option<&str>| Params {
-            attributes: attributes.map(str::to_string),
-            excluded_attributes: excluded.map(str::to_string),
-            ..Params::default()
-        };
+        let with = Params::projecting;
         assert!(!with(None, None).projects());
         assert!(!with(Some(" "), Some("")).projects());
         assert!(with(Some("userName"), None).projects());
