@@ -11,7 +11,7 @@ crate::on_both_backends!(large_groups_are_answered_page_by_page);
 /// A Group with more members than are read with it (200) is answered as its members are
 /// read, 2,000 at a time: every member once, in id order, through GET, a list, a
 /// projection, POST, PUT and the root search. Here 2,450: the first 200, a full page and
-/// a part of one.
+/// a part of one. The team the Group is (G4) has every member.
 async fn large_groups_are_answered_page_by_page(backend: Backend) {
     use futures::StreamExt;
     let app = spawn_app(backend).await;

@@ -33,8 +33,15 @@ pub struct ScimGroup {
     pub updated_at: i64,
 }
 
-const SELECT: &str = "SELECT r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, \
-                      r.created_at, r.updated_at FROM scim_groups r";
+/// The columns [`from_row`] reads, for every select of Groups.
+macro_rules! columns {
+    () => {
+        "r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, r.created_at, \
+         r.updated_at"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM scim_groups r");
 
 fn from_row(row: &db::Row) -> Result<ScimGroup, StoreError> {
     let resource: String = row.try_get("resource")?;
@@ -121,10 +128,7 @@ fn select_with_members(backend: crate::Backend) -> &'static str {
                      ORDER BY gm.scim_user_id LIMIT {MEMBERS_READ_WITH_GROUP}) m"
                 ),
             );
-            format!(
-                "SELECT r.id, r.connection_id, r.display_name, r.external_id, r.team_id, r.resource, r.version, \
-                 r.created_at, r.updated_at, {first} AS first_members FROM scim_groups r"
-            )
+            format!("SELECT {}, {first} AS first_members FROM scim_groups r", columns!())
         })
     });
     &SELECTS[usize::from(backend == crate::Backend::Postgres)]

@@ -22,7 +22,7 @@ use roster_store::scim::groups::{self, GroupWithMembers};
 use roster_store::Store;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::VecDeque;
 
 /// Which of a member's attributes the answer keeps (`attributes` / `excludedAttributes`
@@ -159,12 +159,9 @@ pub fn answer(state: &AppState, base: &str, status: StatusCode, shape: Shape, re
     let mut text = Vec::new();
     let (head, tail, version) = match shape {
         Shape::List { total, start_index } => {
-            let mut list = Map::new();
-            list.insert("schemas".into(), json!([urn::LIST_RESPONSE]));
-            list.insert("totalResults".into(), total.into());
-            list.insert("startIndex".into(), start_index.into());
-            list.insert("itemsPerPage".into(), resources.len().into());
-            list.insert("Resources".into(), json!([]));
+            // The list around no resources, split where they go.
+            let mut list = render::list_response(total, start_index, Vec::new());
+            list["itemsPerPage"] = resources.len().into();
             let all = serde_json::to_string(&list).unwrap_or_default();
             let at = all
                 .find("\"Resources\":[]")
