@@ -127,6 +127,24 @@ async fn clustering_tables_keeps_rows_and_references() {
             "{table} is clustered on its key"
         );
     }
+    // Audit events keep their sequence numbers without AUTOINCREMENT's bookkeeping, and
+    // the next event follows the last.
+    assert!(!table_sql(&mut conn, "audit_events").await.contains("AUTOINCREMENT"));
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor_kind, action, object_kind, object_id, trace_id) \
+         VALUES ('e3', 3, 'system', 'user.update', 'user', 'u1', 'tr2')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let seqs: Vec<(i64, String)> = sqlx::query_as("SELECT seq, id FROM audit_events ORDER BY seq")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs,
+        [(1, "e1".to_string()), (2, "e2".to_string()), (3, "e3".to_string())]
+    );
     // The references of other tables resolve to the rebuilt tables, and act.
     let parents: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list('sessions') \
