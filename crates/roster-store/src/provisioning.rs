@@ -50,6 +50,10 @@ pub struct Known {
     pub organizations: Vec<Organization>,
     /// The teams of those organizations that the state names.
     pub teams: Vec<teams::Team>,
+    /// The SCIM resource the plan provisions has no row yet: a SCIM create writes it
+    /// after applying, with the account it links, so a link is recorded here but not
+    /// written (one insert instead of an insert and an update).
+    pub scim_row_unwritten: bool,
 }
 
 /// [`load_state`], with the rows it read.
@@ -261,6 +265,7 @@ pub async fn apply_with(
         });
     }
     let email = Email::parse(&plan.email)?;
+    let scim_row_unwritten = known.scim_row_unwritten;
     let mut user_id = plan.user_id.clone();
     let mut user: Option<users::User> = known.account.filter(|a| Some(&a.id) == plan.user_id.as_ref());
     let mut known_teams = known.teams;
@@ -398,12 +403,14 @@ pub async fn apply_with(
                 let scim_id = plan.scim_user_id.as_deref().ok_or_else(|| {
                     StoreError::Database(sqlx::Error::Protocol("a SCIM link without its SCIM resource".into()))
                 })?;
-                db::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
-                    .bind(if link { Some(uid) } else { None })
-                    .bind(scim_id)
-                    .bind(connection_id)
-                    .execute(&mut *conn)
-                    .await?;
+                if !scim_row_unwritten {
+                    db::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
+                        .bind(if link { Some(uid) } else { None })
+                        .bind(scim_id)
+                        .bind(connection_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 audit::record(
                     conn,
                     &ctx,

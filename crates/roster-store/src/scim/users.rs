@@ -7,6 +7,7 @@ use crate::connections::Connection;
 use crate::db::{self, Conn};
 use crate::directory::users;
 use crate::{backend_of, new_id, provisioning, Backend, Ctx, StoreError};
+use roster_core::plan::ChangeKind;
 use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
@@ -229,9 +230,10 @@ async fn write_row(conn: &mut Conn, u: &ScimUser, insert: bool, expected_version
     let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
     let resource = Value::Object(u.resource.clone()).to_string();
     let sql = if insert {
-        // The unique (connection_id, user_name_key) decides a race of two creates.
-        "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+        // The unique (connection_id, user_name_key) decides a race of two creates. The
+        // account link goes in with the row; an update leaves it to provisioning.
+        "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at, user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (connection_id, user_name_key) DO NOTHING"
     } else {
         "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
          resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12"
@@ -248,8 +250,12 @@ async fn write_row(conn: &mut Conn, u: &ScimUser, insert: bool, expected_version
         .bind(u.version)
         .bind(u.created_at)
         .bind(u.updated_at);
-    // The version condition is in the UPDATE only.
-    let q = if insert { q } else { q.bind(expected_version) };
+    // The link is in the INSERT only, the version condition in the UPDATE only.
+    let q = if insert {
+        q.bind(u.user_id.as_deref())
+    } else {
+        q.bind(expected_version)
+    };
     let n = q.execute(conn).await?.rows_affected();
     if insert && n == 0 {
         return Err(taken(&u.user_name));
@@ -285,8 +291,22 @@ async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> Resul
     .await
 }
 
+/// Whether the resource's row is already in the table when it is provisioned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Row {
+    Written,
+    /// A create: the row is inserted after provisioning, with the account it links.
+    Unwritten,
+}
+
 /// Runs the planner for this resource's current state and applies its plan.
-async fn provision(conn: &mut Conn, ctx: &Ctx, connection: &Connection, u: &mut ScimUser) -> Result<(), StoreError> {
+async fn provision(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    u: &mut ScimUser,
+    row: Row,
+) -> Result<(), StoreError> {
     let account_email = match (&u.user_id, &u.account_email) {
         (Some(_), Some(email)) => Some(Email::parse(email)?),
         (Some(uid), None) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
@@ -295,7 +315,8 @@ async fn provision(conn: &mut Conn, ctx: &Ctx, connection: &Connection, u: &mut 
     let Some(email) = account_email else {
         return hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
     };
-    let (state, known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
+    let (state, mut known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
+    known.scim_row_unwritten = row == Row::Unwritten;
     let facts = facts(&u.resource, email.clone(), u.active);
     let mut plan = if u.user_id.is_some() {
         scim_plan::plan_update(&state, &facts).map_err(refused)?
@@ -316,7 +337,9 @@ async fn provision(conn: &mut Conn, ctx: &Ctx, connection: &Connection, u: &mut 
     plan.scim_user_id = Some(u.id.clone());
     let ctx = ctx.via_connection(&connection.id);
     let applied = provisioning::apply_with(conn, &ctx, &plan, connection, known).await?;
-    if let Some(uid) = applied.user_id {
+    // An unwritten row takes an account only through a link of this plan.
+    let links = plan.changes.iter().any(|c| c.kind == ChangeKind::LinkAccount);
+    if let Some(uid) = applied.user_id.filter(|_| row == Row::Written || links) {
         // The account's username and email change only when it is (re)linked; the
         // row applying made or read serves when it has one.
         if u.user_id.as_deref() != Some(uid.as_str()) || u.username.is_none() {
@@ -372,9 +395,12 @@ pub async fn create(
         updated_at: ctx.now,
         groups: Some(Vec::new()),
     };
-    write_row(conn, &u, true, 0).await?;
     record(conn, ctx, &u, "scim_user.create").await?;
-    provision(conn, ctx, connection, &mut u).await?;
+    // The row goes in once provisioning has found or made the account it links, so a
+    // create writes it once. A userName taken meanwhile fails the insert, and with it
+    // the whole write.
+    provision(conn, ctx, connection, &mut u, Row::Unwritten).await?;
+    write_row(conn, &u, true, 0).await?;
     Ok(u)
 }
 
@@ -407,7 +433,7 @@ pub async fn replace(
     };
     write_row(conn, &u, false, current.version).await?;
     record(conn, ctx, &u, "scim_user.update").await?;
-    provision(conn, ctx, connection, &mut u).await?;
+    provision(conn, ctx, connection, &mut u, Row::Written).await?;
     Ok(u)
 }
 
