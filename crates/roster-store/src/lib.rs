@@ -21,6 +21,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
+mod checkpoint;
 pub mod connections;
 pub mod db;
 pub mod directory;
@@ -35,9 +36,11 @@ pub mod signin;
 pub mod tokens;
 pub mod writer;
 
+pub use crate::checkpoint::CheckpointPolicy;
 pub use crate::db::Conn;
 pub use error::StoreError;
 
+use checkpoint::Checkpoints;
 use futures::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection, Executor};
@@ -159,6 +162,8 @@ pub struct StoreOptions {
     pub max_connections: Option<u32>,
     /// SQLite only: how many writes one commit may carry (1 = a commit per write).
     pub sqlite_batch: usize,
+    /// SQLite only: when the write-ahead log is copied back into the database file.
+    pub sqlite_checkpoint: CheckpointPolicy,
 }
 
 impl Default for StoreOptions {
@@ -166,6 +171,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: None,
             sqlite_batch: 256,
+            sqlite_checkpoint: CheckpointPolicy::default(),
         }
     }
 }
@@ -263,6 +269,11 @@ impl Store {
         writer
             .execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(db::sqlite_error)?;
+        let policy = options.sqlite_checkpoint;
+        writer
+            .execute_batch(&policy.writer_pragmas())
+            .map_err(db::sqlite_error)?;
+        let checkpoints = Checkpoints::start(&path, &[SQLITE_PRAGMAS], policy)?;
         // Reads are local CPU work: more connections than cores only switch between
         // themselves (at least 2, at most 8).
         let max_connections = options.max_connections.map_or_else(
@@ -274,6 +285,7 @@ impl Store {
             CommitMode::Group {
                 max_batch: options.sqlite_batch.max(1),
             },
+            checkpoints,
         )?;
         Ok(Self {
             readers: Readers::Sqlite {

@@ -31,6 +31,7 @@
 //! PostgreSQL takes concurrent writers itself, so there each write is a pooled
 //! transaction of its own.
 
+use crate::checkpoint::Checkpoints;
 use crate::db::Conn;
 use crate::StoreError;
 use futures::future::BoxFuture;
@@ -119,8 +120,9 @@ enum Inner {
 }
 
 impl Writer {
-    /// A single writer thread owning `conn` (SQLite).
-    pub fn spawn(conn: Conn, mode: CommitMode) -> Result<Self, StoreError> {
+    /// A single writer thread owning `conn` (SQLite), with the thread that copies its
+    /// log back into the database file.
+    pub(crate) fn spawn(conn: Conn, mode: CommitMode, checkpoints: Checkpoints) -> Result<Self, StoreError> {
         let CommitMode::Group { max_batch } = mode;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
         let (finished, done) = oneshot::channel();
@@ -131,7 +133,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("roster-writer".into())
             .spawn(move || {
-                runtime.block_on(writer_loop(conn, rx, max_batch));
+                runtime.block_on(writer_loop(conn, rx, max_batch, checkpoints));
                 let _ = finished.send(());
             })
             .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
@@ -213,11 +215,12 @@ impl Writer {
     }
 }
 
-async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize, checkpoints: Checkpoints) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     // Batches still to run with savepoints after a plain batch failed.
     let mut careful = 0u32;
     while let Some(first) = rx.recv().await {
+        checkpoints.restart_if_due(&mut conn).await;
         batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -226,13 +229,17 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
             }
         }
         let commit = run_batch(&mut conn, &mut batch, &mut careful).await;
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, writes = batch.len(), "write batch failed to commit");
+        match &commit {
+            Ok(()) => checkpoints.committed(),
+            Err(e) => tracing::error!(error = %e, writes = batch.len(), "write batch failed to commit"),
         }
         for job in batch.drain(..) {
             job.finish(commit.clone());
         }
     }
+    // The checkpoint thread stops first; the writer's connection, the last to close,
+    // then copies the rest of the log back.
+    drop(checkpoints);
     drop(conn);
 }
 

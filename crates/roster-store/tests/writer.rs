@@ -6,7 +6,7 @@ mod common;
 use roster_core::Name;
 use roster_store::directory::organizations::{self, Organization};
 use roster_store::directory::teams;
-use roster_store::{Ctx, Store, StoreError, StoreOptions};
+use roster_store::{CheckpointPolicy, Ctx, Store, StoreError, StoreOptions};
 
 fn ctx(trace: &str) -> Ctx {
     Ctx::new("system", None, trace, 1_000)
@@ -343,6 +343,62 @@ async fn sqlite_connections_are_durable_and_checked() {
         q("SELECT CAST(temp_store AS TEXT) FROM pragma_temp_store").await,
         ("0".into(), "2".into())
     );
+    // The writer checkpoints on its own only as a backstop (the checkpoint thread does).
+    let backstop: i64 = store
+        .write(|db| {
+            Box::pin(async move {
+                roster_store::db::query_scalar::<i64>("PRAGMA wal_autocheckpoint")
+                    .fetch_one(db)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(backstop, 65_536);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Under a steady stream of commits the log is copied back by the checkpoint thread and
+/// started over by the writer at its restart length: it never reaches the length at
+/// which SQLite's own checkpoint, the backstop, would step in (four times as long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_starts_over_under_steady_writes() {
+    let dir = std::env::temp_dir().join(format!("roster-writer-{}", uuid::Uuid::new_v4().simple()));
+    let policy = CheckpointPolicy {
+        interval: std::time::Duration::from_millis(1),
+        restart_frames: 200,
+    };
+    let options = StoreOptions {
+        sqlite_checkpoint: policy,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), options)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let c = ctx("setup");
+    let org = store
+        .write(move |db| {
+            Box::pin(async move {
+                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
+            })
+        })
+        .await
+        .unwrap();
+    // A 4 KiB page and its 24-byte header per frame, after the log's 32-byte header.
+    let frames = |bytes: u64| bytes.saturating_sub(32) / (4096 + 24);
+    let wal = dir.join("r.db-wal");
+    let (mut longest, mut appended, mut last) = (0, 0, 0);
+    for i in 0..600 {
+        team_write(&store, org.clone(), i, false, true).await.unwrap();
+        let now = frames(std::fs::metadata(&wal).unwrap().len());
+        appended += now.saturating_sub(last);
+        (longest, last) = (longest.max(now), now);
+    }
+    // Enough was written for the backstop to have stepped in several times over.
+    assert!(appended > 4 * 800 || longest < 800, "{appended} frames appended");
+    assert!(longest < 400, "the log reached {longest} frames");
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
