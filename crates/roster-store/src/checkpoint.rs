@@ -1,8 +1,8 @@
 //! SQLite WAL checkpoints off the writer's thread.
 //!
 //! In WAL mode a commit appends pages to the log; a checkpoint copies them back into the
-//! database file and syncs that file. Left to itself, SQLite checkpoints inside the
-//! `COMMIT` that takes the log past 1,000 pages, on the committing connection. With one
+//! database file and syncs that file. Left to itself, SQLite checkpoints inside every
+//! `COMMIT` that leaves the log past 1,000 pages, on the committing connection. With one
 //! writer, every write queued behind that commit then waits for the copy and for the
 //! sync of the database file: 5.7 ms at the median, 700 ms at worst, measured here during
 //! one-member Group PATCHes at 2,500/s, four times a second (creates fill the log several
@@ -16,19 +16,20 @@
 //! SQLite writes the log from its start again only when a write transaction begins with
 //! every committed page copied. With commits landing while the thread copies, that
 //! moment may never come and the log would grow without end. So once the log is longer
-//! than [`CheckpointPolicy::restart_frames`], the writer runs one PASSIVE checkpoint
-//! itself between two batches: it copies only what came since the thread's last one, and
-//! the batch after it starts the log over (unless a read still uses the log; then the
-//! next time). `journal_size_limit` cuts the file back to that length. Should the thread
-//! fall behind or fail, SQLite's own checkpoint, at four times that length, still bounds
-//! the log.
+//! than [`CheckpointPolicy::restart_frames`], the thread leaves the copying to the writer,
+//! which runs one PASSIVE checkpoint itself between two batches: it copies only what came
+//! since the thread's last one, and the batch after it starts the log over. A read that
+//! still uses the log can prevent that; the thread then asks again after its next round,
+//! so the writer tries at most once per round. `journal_size_limit` cuts the file back to
+//! that length. Should the thread fail, SQLite's own checkpoint, at four times that
+//! length, still copies the log back on the writer.
 
 use crate::db::{self, Conn};
 use crate::StoreError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// When the log is copied back into the database file (SQLite only).
 #[derive(Debug, Clone, Copy)]
@@ -52,11 +53,11 @@ impl Default for CheckpointPolicy {
 
 impl CheckpointPolicy {
     /// The writer connection's own settings: SQLite's checkpoint only as a backstop,
-    /// and the log file cut back to the restart length.
+    /// and the log file cut back to the restart length (of the store's 4 KiB pages).
     pub(crate) fn writer_pragmas(&self) -> String {
+        let backstop = (u64::from(self.restart_frames) * 4).min(i32::MAX as u64);
         format!(
-            "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
-            u64::from(self.restart_frames) * 4,
+            "PRAGMA wal_autocheckpoint = {backstop}; PRAGMA journal_size_limit = {};",
             u64::from(self.restart_frames) * 4096
         )
     }
@@ -66,6 +67,9 @@ impl CheckpointPolicy {
 pub(crate) struct Checkpoints {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// When the writer's own checkpoint last failed, so that a lasting failure is
+    /// logged once a minute, not at every batch.
+    warned: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -105,6 +109,7 @@ impl Checkpoints {
         Ok(Self {
             shared,
             thread: Some(thread),
+            warned: Mutex::new(None),
         })
     }
 
@@ -114,18 +119,20 @@ impl Checkpoints {
         self.shared.wake.notify_one();
     }
 
-    /// Between two batches, on the writer's connection: when the log is past its
-    /// length, copies what the thread has not, so that the next batch starts it over.
+    /// Between two batches, on the writer's connection: when the thread found the log
+    /// past its length, copies what the thread has not, so that the next batch starts
+    /// the log over. Tried once per request of the thread: if a read still holds part of
+    /// the log, the thread asks again after its next round.
     pub(crate) async fn restart_if_due(&self, conn: &mut Conn) {
-        if !self.shared.restart.load(Ordering::Relaxed) {
+        if !self.shared.restart.swap(false, Ordering::Relaxed) {
             return;
         }
-        match passive(conn).await {
-            // Everything is copied: the next write transaction starts the log over.
-            Ok((0, log, copied)) if log == copied => self.shared.restart.store(false, Ordering::Relaxed),
-            // The thread is copying: next time.
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint on the writer failed"),
+        if let Err(e) = passive(conn).await {
+            let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+            if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
+                *warned = Some(Instant::now());
+            }
         }
     }
 }
@@ -140,9 +147,9 @@ impl Drop for Checkpoints {
     }
 }
 
-async fn passive(conn: &mut Conn) -> Result<Outcome, StoreError> {
-    let row = db::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
-    Ok((row.try_get("busy")?, row.try_get("log")?, row.try_get("checkpointed")?))
+async fn passive(conn: &mut Conn) -> Result<(), StoreError> {
+    db::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
+    Ok(())
 }
 
 fn run(conn: &rusqlite::Connection, shared: &Shared, policy: CheckpointPolicy) {
@@ -161,6 +168,11 @@ fn run(conn: &rusqlite::Connection, shared: &Shared, policy: CheckpointPolicy) {
         }
         signal.committed = false;
         drop(signal);
+        if shared.restart.load(Ordering::Relaxed) {
+            // The writer copies the rest itself before its next batch: a checkpoint
+            // here would only make it find the copying busy.
+            continue;
+        }
         let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok::<Outcome, rusqlite::Error>((r.get(0)?, r.get(1)?, r.get(2)?))
         });

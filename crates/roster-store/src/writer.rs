@@ -237,8 +237,8 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
             job.finish(commit.clone());
         }
     }
-    // The checkpoint thread stops first; the writer's connection, the last to close,
-    // then copies the rest of the log back.
+    // The checkpoint thread stops first. What is left in the log is durable there; the
+    // last connection of the store to close copies it back.
     drop(checkpoints);
     drop(conn);
 }

@@ -153,6 +153,24 @@ async fn okta_sequence(backend: Backend) {
         .post("/Users", json!({ "schemas": [USER], "userName": "JO@acme.test" }))
         .await;
     assert_scim_error(&r, 409, Some("uniqueness"));
+    // Also when provisioning the second one would fail for another reason first: a
+    // userName that is not an email, the second time with another email and an
+    // organization this connection does not serve.
+    let r = scim
+        .post(
+            "/Users",
+            json!({ "schemas": [USER], "userName": "jsmith", "emails": [{ "value": "js@acme.test" }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = scim
+        .post(
+            "/Users",
+            json!({ "schemas": [USER], "userName": "JSmith", "emails": [{ "value": "other@acme.test" }],
+                "urn:ietf:params:scim:schemas:extension:docker:2.0:User": { "dockerOrg": "nowhere" } }),
+        )
+        .await;
+    assert_scim_error(&r, 409, Some("uniqueness"));
 
     let r = scim.get(&format!("/Users/{id}")).await;
     assert_eq!(r.status, 200);

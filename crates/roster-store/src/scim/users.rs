@@ -397,9 +397,17 @@ pub async fn create(
     };
     record(conn, ctx, &u, "scim_user.create").await?;
     // The row goes in once provisioning has found or made the account it links, so a
-    // create writes it once. A userName taken meanwhile fails the insert, and with it
-    // the whole write.
-    provision(conn, ctx, connection, &mut u, Row::Unwritten).await?;
+    // create writes it once. A userName already provisioned fails the insert, and with
+    // it the whole write; when provisioning fails first, that userName is still the
+    // answer (409 uniqueness), whatever provisioning said.
+    if let Err(e) = provision(conn, ctx, connection, &mut u, Row::Unwritten).await {
+        let key = u.user_name.to_lowercase();
+        return Err(match user_name_taken(conn, &connection.id, &key, None).await {
+            Ok(true) => taken(&u.user_name),
+            // On PostgreSQL a failed statement ends the transaction's reads too.
+            _ => e,
+        });
+    }
     write_row(conn, &u, true, 0).await?;
     Ok(u)
 }
