@@ -40,7 +40,12 @@ tokio::task_local! {
 
 pub async fn record(conn: &mut Conn, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
-    let json_text = |v: Option<Value>| v.map_or(Value::Null, |v| Value::String(v.to_string()));
+    let json_text = |v: Option<Value>| -> Result<Value, StoreError> {
+        Ok(match v {
+            Some(v) => Value::String(crate::json_text(&v)?),
+            None => Value::Null,
+        })
+    };
     let event: Pending = [
         Value::String(new_id()),
         Value::from(ctx.now),
@@ -53,8 +58,8 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx, change: Change<'_>) -> Result<()
         text(change.organization_id),
         text(change.connection_id.or(ctx.connection_id.as_deref())),
         text(change.user_id),
-        json_text(change.before),
-        json_text(change.after),
+        json_text(change.before)?,
+        json_text(change.after)?,
         text(change.rule.or(ctx.cause.as_ref().map(|c| c.rule))),
         change
             .reason
@@ -159,7 +164,7 @@ async fn insert(conn: &mut Conn, events: Vec<Pending>) -> Result<(), StoreError>
         }
         return Ok(());
     }
-    let rows = serde_json::to_string(&events).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))?;
+    let rows = crate::json_text(&events)?;
     db::query(&POSTGRES_INSERT).bind(rows).execute(conn).await?;
     Ok(())
 }

@@ -467,3 +467,10 @@ fn sqlite_url(url: &str) -> Result<(String, String), StoreError> {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// `value` as JSON text, for a TEXT column. Written straight into a buffer: a
+/// `serde_json::Value`'s `to_string` goes through the formatting machinery, which cost a
+/// SCIM create about 3% of its instructions.
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))
+}

@@ -440,7 +440,7 @@ async fn write_row(conn: &mut Conn, g: &ScimGroup, insert: bool, expected_versio
         .bind(g.display_name.to_lowercase())
         .bind(g.external_id.as_deref())
         .bind(g.team_id.as_deref())
-        .bind(Value::Object(g.resource.clone()).to_string())
+        .bind(crate::json_text(&g.resource)?)
         .bind(g.version)
         .bind(g.created_at)
         .bind(g.updated_at);

@@ -228,7 +228,7 @@ async fn user_name_taken(
 
 async fn write_row(conn: &mut Conn, u: &ScimUser, insert: bool, expected_version: i64) -> Result<(), StoreError> {
     let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
-    let resource = Value::Object(u.resource.clone()).to_string();
+    let resource = crate::json_text(&u.resource)?;
     let sql = if insert {
         // The unique (connection_id, user_name_key) decides a race of two creates. The
         // account link goes in with the row; an update leaves it to provisioning.
