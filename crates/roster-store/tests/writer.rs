@@ -27,6 +27,35 @@ async fn on_postgres<F: std::future::Future<Output = ()>>(test: impl FnOnce(Stor
     db.drop().await;
 }
 
+/// Migrates the store and creates the organization `acme`.
+async fn migrated_with_acme(store: &Store) -> Organization {
+    store.migrate().await.unwrap();
+    let c = ctx("setup");
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// The integer `sql` answers, on a reader's connection or on the writer's.
+async fn number(store: &Store, sql: &'static str, on_writer: bool) -> i64 {
+    use roster_store::db::query_scalar;
+    let answer = if on_writer {
+        store
+            .write(move |db| Box::pin(async move { query_scalar::<i64>(sql).fetch_one(db).await }))
+            .await
+    } else {
+        store
+            .read(move |db| Box::pin(async move { query_scalar::<i64>(sql).fetch_one(db).await }))
+            .await
+    };
+    answer.unwrap()
+}
+
 /// How the writes of a test are queued.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -76,16 +105,7 @@ async fn team_write(
 /// writing: exactly the others are committed, each with its audit event, none of the
 /// failed ones' rows or events. The same with each way of queueing them.
 async fn failing_writes_roll_back_alone(store: Store, mode: Mode) {
-    store.migrate().await.unwrap();
-    let c = ctx("setup");
-    let org = store
-        .write(move |db| {
-            Box::pin(async move {
-                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
-            })
-        })
-        .await
-        .unwrap();
+    let org = migrated_with_acme(&store).await;
     let mut first_half = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..400 {
@@ -130,16 +150,12 @@ async fn failing_writes_roll_back_alone(store: Store, mode: Mode) {
         let i = n[1..].parse::<usize>().unwrap();
         i < 200 || i % 4 != 0
     }));
-    let events: i64 = store
-        .read(|db| {
-            Box::pin(async move {
-                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'")
-                    .fetch_one(db)
-                    .await
-            })
-        })
-        .await
-        .unwrap();
+    let events = number(
+        &store,
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'team.create'",
+        false,
+    )
+    .await;
     assert_eq!(events, 350, "a rolled-back write leaves no audit event");
     store.close().await;
 }
@@ -344,17 +360,7 @@ async fn sqlite_connections_are_durable_and_checked() {
         ("0".into(), "2".into())
     );
     // The writer checkpoints on its own only as a backstop (the checkpoint thread does).
-    let backstop: i64 = store
-        .write(|db| {
-            Box::pin(async move {
-                roster_store::db::query_scalar::<i64>("PRAGMA wal_autocheckpoint")
-                    .fetch_one(db)
-                    .await
-            })
-        })
-        .await
-        .unwrap();
-    assert_eq!(backstop, 65_536);
+    assert_eq!(number(&store, "PRAGMA wal_autocheckpoint", true).await, 65_536);
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -377,16 +383,7 @@ async fn sqlite_log_starts_over_under_steady_writes() {
     let store = Store::connect(&format!("sqlite://{}/r.db", dir.display()), options)
         .await
         .unwrap();
-    store.migrate().await.unwrap();
-    let c = ctx("setup");
-    let org = store
-        .write(move |db| {
-            Box::pin(async move {
-                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
-            })
-        })
-        .await
-        .unwrap();
+    let org = migrated_with_acme(&store).await;
     // A 4 KiB page and its 24-byte header per frame, after the log's 32-byte header;
     // the header counts the times the log was started over (big-endian, bytes 12..16).
     let wal = dir.join("r.db-wal");
@@ -498,17 +495,8 @@ fn count_orgs(
 #[tokio::test(flavor = "current_thread")]
 async fn long_reads_run_off_the_request_thread() {
     let (store, dir) = sqlite().await;
-    store.migrate().await.unwrap();
     let here = std::thread::current().id();
-    let c = ctx("long-read");
-    store
-        .write(move |db| {
-            Box::pin(async move {
-                organizations::create(db, &c, &Name::parse_organization("acme").unwrap(), None, None).await
-            })
-        })
-        .await
-        .unwrap();
+    migrated_with_acme(&store).await;
     let (thread, n) = store.read_long(count_orgs).await.unwrap();
     assert_ne!(thread, here, "a long read runs on a blocking thread");
     assert_eq!(n, 1);
