@@ -93,9 +93,6 @@ impl Shared {
     }
 }
 
-/// `(busy, pages in the log, pages copied)`, as `PRAGMA wal_checkpoint` answers.
-type Outcome = (i64, i64, i64);
-
 impl Checkpoints {
     /// Starts the thread on a connection of its own to the database at `path`.
     pub(crate) fn start(path: &str, pragmas: &[&str], policy: CheckpointPolicy) -> Result<Self, StoreError> {
@@ -173,15 +170,10 @@ fn run(conn: &rusqlite::Connection, shared: &Shared, policy: CheckpointPolicy) {
             // here would only make it find the copying busy.
             continue;
         }
-        let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok::<Outcome, rusqlite::Error>((r.get(0)?, r.get(1)?, r.get(2)?))
-        });
-        match outcome {
-            Ok((_, log, _)) => {
-                if log >= i64::from(policy.restart_frames) {
-                    shared.restart.store(true, Ordering::Relaxed);
-                }
-            }
+        // The answer's second column is the log's length in pages.
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(log) if log >= i64::from(policy.restart_frames) => shared.restart.store(true, Ordering::Relaxed),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }

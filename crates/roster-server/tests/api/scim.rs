@@ -153,7 +153,7 @@ async fn okta_sequence(backend: Backend) {
         .post("/Users", json!({ "schemas": [USER], "userName": "JO@acme.test" }))
         .await;
     assert_scim_error(&r, 409, Some("uniqueness"));
-    // Also when provisioning the second one would fail for another reason first: a
+    // S3: also when provisioning the second one would fail for another reason first: a
     // userName that is not an email, the second time with another email and an
     // organization this connection does not serve.
     let r = scim
