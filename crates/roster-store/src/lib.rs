@@ -265,7 +265,7 @@ impl Store {
         let (path, url) = sqlite_url(url)?;
         // WAL lets readers run beside the writer; it is a property of the file, so set
         // it once on the writer's connection before any reader opens.
-        let writer = db::open_sqlite(&path, &SQLITE_WRITER)?;
+        let writer = db::open_sqlite_writer(&path, &SQLITE_WRITER)?;
         writer
             .execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(db::sqlite_error)?;

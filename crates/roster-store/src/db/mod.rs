@@ -18,9 +18,10 @@
 //! module is the thin layer between the two that the store's SQL needs, and no more.
 
 mod sqlite;
+mod wal_writes;
 
 pub use sqlite::SqliteError;
-pub(crate) use sqlite::{open_sqlite, sqlite_error, SqlitePool};
+pub(crate) use sqlite::{open_sqlite, open_sqlite_writer, sqlite_error, SqlitePool};
 
 use crate::{Backend, StoreError};
 use rusqlite::types::{Value, ValueRef};

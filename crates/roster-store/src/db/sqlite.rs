@@ -2,7 +2,7 @@
 //! through the SQLite library, the pool of read connections, and SQLite's errors in the
 //! shape the rest of the store reads database errors in.
 
-use super::{protocol, Conn, Param, Row, RowInner, Want};
+use super::{protocol, wal_writes, Conn, Param, Row, RowInner, Want};
 use crate::StoreError;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use std::borrow::Cow;
@@ -10,9 +10,33 @@ use std::sync::Arc;
 
 /// Opens a SQLite connection to the file at `path` with the store's settings.
 pub(crate) fn open_sqlite(path: &str, pragmas: &[&str]) -> Result<rusqlite::Connection, StoreError> {
+    open_with(path, pragmas, None)
+}
+
+/// Opens the writer's connection: as [`open_sqlite`], writing the log through
+/// [`wal_writes`] (one write per commit) where that VFS is available. Refused unless
+/// every commit syncs, which that VFS needs.
+pub(crate) fn open_sqlite_writer(path: &str, pragmas: &[&str]) -> Result<rusqlite::Connection, StoreError> {
+    let conn = open_with(path, pragmas, wal_writes::register().then_some(wal_writes::NAME))?;
+    let synchronous: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(sqlite_error)?;
+    if synchronous < 2 {
+        return Err(protocol(format!(
+            "the writer's connection must sync every commit (synchronous {synchronous}, not FULL)"
+        )));
+    }
+    Ok(conn)
+}
+
+fn open_with(path: &str, pragmas: &[&str], vfs: Option<&str>) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_error)?;
+    let conn = match vfs {
+        Some(vfs) => rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => rusqlite::Connection::open_with_flags(path, flags),
+    }
+    .map_err(sqlite_error)?;
     for p in pragmas {
         conn.execute_batch(p).map_err(sqlite_error)?;
     }
