@@ -14,18 +14,14 @@ pub(crate) fn open_sqlite(path: &str, pragmas: &[&str]) -> Result<rusqlite::Conn
 }
 
 /// Opens the writer's connection: as [`open_sqlite`], writing the log through
-/// [`wal_writes`] (one write per commit) where that VFS is available. Refused unless
-/// every commit syncs, which that VFS needs.
+/// [`wal_writes`] (one write per commit) where that VFS is available, and refused
+/// where the connection's settings do not allow it ([`wal_writes::guard`]).
 pub(crate) fn open_sqlite_writer(path: &str, pragmas: &[&str]) -> Result<rusqlite::Connection, StoreError> {
-    let conn = open_with(path, pragmas, wal_writes::register().then_some(wal_writes::NAME))?;
-    let synchronous: i64 = conn
-        .query_row("PRAGMA synchronous", [], |r| r.get(0))
-        .map_err(sqlite_error)?;
-    if synchronous < 2 {
-        return Err(protocol(format!(
-            "the writer's connection must sync every commit (synchronous {synchronous}, not FULL)"
-        )));
+    if !wal_writes::register() {
+        return open_with(path, pragmas, None);
     }
+    let conn = open_with(path, pragmas, Some(wal_writes::NAME))?;
+    wal_writes::guard(&conn).map_err(protocol)?;
     Ok(conn)
 }
 

@@ -8,16 +8,22 @@
 //! read, a size, a truncate, a file control, a close, or a write somewhere else. Every
 //! other file (the database, the shared index) is the default VFS's own, untouched.
 //!
-//! Sound only on a connection whose every commit syncs the log (`synchronous=FULL`):
-//! other connections read a frame once the commit has published it in the shared
-//! index, which SQLite does after that sync, so they never read a frame still in the
-//! buffer. [`super::open_sqlite`] refuses this VFS under any other setting.
+//! Sound only on a connection whose every commit syncs the log (`synchronous=FULL`) and
+//! whose log frames never straddle a sync (SQLite pads a commit to a sector boundary,
+//! across a sync, unless the file reports power-safe overwrites): other connections
+//! read a frame once the commit has published it in the shared index, which SQLite
+//! does after that sync, so they never read a frame still in the buffer. [`guard`]
+//! checks both when the connection opens and refuses any later change of
+//! `synchronous`. A transaction rolled back drops what is still buffered: its frames
+//! are garbage, and writing them later could overwrite frames another connection has
+//! committed meanwhile. A buffer that could not be written fails every sync until the
+//! transaction is rolled back, so no commit goes without its frames.
 //!
 //! No crate offers this (the VFS crates implement whole file systems, not a layer over
 //! SQLite's own), hence the hand-written FFI below, kept to the log file's methods.
 
 use rusqlite::ffi;
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
 
 /// The name the VFS is registered under.
@@ -38,12 +44,17 @@ struct LogFile {
     /// File offset of `buf[0]`.
     start: i64,
     buf: Vec<u8>,
+    /// A write of the buffer failed: syncs fail until the transaction is rolled back.
+    lost: bool,
+    /// Writes that reached the file (for the tests).
+    writes: u64,
 }
 
+// SQLite allocates a file's `szOsFile` bytes with 8-byte alignment.
+const _: () = assert!(std::mem::align_of::<LogFile>() <= 8);
+
 const fn real_offset() -> usize {
-    let size = std::mem::size_of::<LogFile>();
-    let align = 16;
-    size.div_ceil(align) * align
+    std::mem::size_of::<LogFile>().div_ceil(8) * 8
 }
 
 /// Registers the VFS (once per process) and returns whether it is available. It wraps
@@ -70,6 +81,81 @@ pub(crate) fn register() -> bool {
             ffi::sqlite3_vfs_register(Box::into_raw(Box::new(vfs)), 0) == ffi::SQLITE_OK
         }
     })
+}
+
+/// Makes `conn` (opened with this VFS) safe for it, or says why it cannot be: every
+/// commit must sync and no frame may straddle a sync; from now on `synchronous` cannot
+/// be changed, and a rollback drops what the log still buffers.
+pub(crate) fn guard(conn: &rusqlite::Connection) -> Result<(), String> {
+    let synchronous: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if synchronous < 2 {
+        return Err(format!(
+            "the writer's connection must sync every commit (synchronous {synchronous}, not FULL)"
+        ));
+    }
+    let mut psow: c_int = -1;
+    // SAFETY: `db` is the open connection's handle; the file control only reads the
+    // main file's setting into `psow`, and the hooks installed are plain functions
+    // whose argument is that same handle, which outlives them (a connection's hooks
+    // go with it).
+    unsafe {
+        let db = conn.handle();
+        let rc = ffi::sqlite3_file_control(
+            db,
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE,
+            (&raw mut psow).cast(),
+        );
+        if rc != ffi::SQLITE_OK || psow != 1 {
+            return Err("the database file does not report power-safe overwrites".into());
+        }
+        ffi::sqlite3_rollback_hook(db, Some(rolled_back), db.cast());
+        ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut());
+    }
+    Ok(())
+}
+
+/// The log file of `db`'s main database, if this VFS wrote it.
+unsafe fn log_of(db: *mut ffi::sqlite3) -> Option<&'static mut LogFile> {
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    let rc = ffi::sqlite3_file_control(
+        db,
+        c"main".as_ptr(),
+        ffi::SQLITE_FCNTL_JOURNAL_POINTER,
+        (&raw mut file).cast(),
+    );
+    if rc != ffi::SQLITE_OK || file.is_null() || !std::ptr::eq((*file).pMethods, &LOG_METHODS) {
+        return None;
+    }
+    Some(&mut *file.cast::<LogFile>())
+}
+
+unsafe extern "C" fn rolled_back(db: *mut c_void) {
+    if let Some(log) = log_of(db.cast()) {
+        log.buf.clear();
+        log.lost = false;
+    }
+}
+
+unsafe extern "C" fn authorize(
+    _: *mut c_void,
+    action: c_int,
+    name: *const c_char,
+    value: *const c_char,
+    _: *const c_char,
+    _: *const c_char,
+) -> c_int {
+    let sets_synchronous = action == ffi::SQLITE_PRAGMA
+        && !name.is_null()
+        && !value.is_null()
+        && CStr::from_ptr(name).to_bytes().eq_ignore_ascii_case(b"synchronous");
+    if sets_synchronous {
+        ffi::SQLITE_DENY
+    } else {
+        ffi::SQLITE_OK
+    }
 }
 
 unsafe fn real(p: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
@@ -108,6 +194,7 @@ unsafe extern "C" fn open(
         return base_open(base, name, file, flags, out_flags);
     }
     let inner = real(file);
+    (*inner).pMethods = std::ptr::null();
     let rc = base_open(base, name, inner, flags, out_flags);
     if rc != ffi::SQLITE_OK && (*inner).pMethods.is_null() {
         (*file).pMethods = std::ptr::null();
@@ -116,35 +203,39 @@ unsafe extern "C" fn open(
     let log = file.cast::<LogFile>();
     std::ptr::addr_of_mut!((*log).start).write(0);
     std::ptr::addr_of_mut!((*log).buf).write(Vec::new());
+    std::ptr::addr_of_mut!((*log).lost).write(false);
+    std::ptr::addr_of_mut!((*log).writes).write(0);
     (*file).pMethods = &LOG_METHODS;
     rc
 }
 
-/// Writes the buffer to the file. On failure the buffer is dropped: SQLite treats the
-/// error as a failed write of those frames and never publishes them.
+/// Writes the buffer to the file. On failure the buffer is dropped and the file marked
+/// `lost`: the transaction those frames belong to can no longer commit.
 unsafe fn flush(p: *mut ffi::sqlite3_file) -> c_int {
     let log = &mut *p.cast::<LogFile>();
     if log.buf.is_empty() {
         return ffi::SQLITE_OK;
     }
     let inner = real(p);
-    let Some(write) = methods(inner).xWrite else {
-        log.buf.clear();
-        return ffi::SQLITE_IOERR_WRITE;
-    };
-    let mut rc = ffi::SQLITE_OK;
-    let mut offset = log.start;
-    for piece in log.buf.chunks(MAX_WRITE) {
-        // A piece is at most MAX_WRITE bytes, well within a c_int.
-        rc = write(inner, piece.as_ptr().cast(), piece.len() as c_int, offset);
-        if rc != ffi::SQLITE_OK {
-            break;
+    let mut rc = ffi::SQLITE_IOERR_WRITE;
+    if let Some(write) = methods(inner).xWrite {
+        let mut offset = log.start;
+        for piece in log.buf.chunks(MAX_WRITE) {
+            // A piece is at most MAX_WRITE bytes, well within a c_int.
+            rc = write(inner, piece.as_ptr().cast(), piece.len() as c_int, offset);
+            if rc != ffi::SQLITE_OK {
+                break;
+            }
+            log.writes += 1;
+            offset += piece.len() as i64;
         }
-        offset += piece.len() as i64;
     }
     log.buf.clear();
-    if log.buf.capacity() > MAX_BUFFER {
-        log.buf.shrink_to(MAX_BUFFER);
+    if log.buf.capacity() > 2 * MAX_BUFFER {
+        log.buf = Vec::new();
+    }
+    if rc != ffi::SQLITE_OK {
+        log.lost = true;
     }
     rc
 }
@@ -164,6 +255,9 @@ unsafe extern "C" fn write(p: *mut ffi::sqlite3_file, data: *const c_void, amoun
     let Ok(n) = usize::try_from(amount) else {
         return ffi::SQLITE_IOERR_WRITE;
     };
+    if n == 0 {
+        return ffi::SQLITE_OK;
+    }
     let log = &mut *p.cast::<LogFile>();
     let contiguous = !log.buf.is_empty() && log.start + log.buf.len() as i64 == offset;
     if !contiguous || log.buf.len() + n > MAX_BUFFER {
@@ -173,6 +267,9 @@ unsafe extern "C" fn write(p: *mut ffi::sqlite3_file, data: *const c_void, amoun
         }
     }
     let log = &mut *p.cast::<LogFile>();
+    if log.buf.try_reserve(n).is_err() {
+        return ffi::SQLITE_IOERR_NOMEM;
+    }
     if log.buf.is_empty() {
         log.start = offset;
     }
@@ -184,7 +281,7 @@ unsafe extern "C" fn write(p: *mut ffi::sqlite3_file, data: *const c_void, amoun
 unsafe extern "C" fn read(p: *mut ffi::sqlite3_file, data: *mut c_void, amount: c_int, offset: i64) -> c_int {
     let rc = flush(p);
     if rc != ffi::SQLITE_OK {
-        return ffi::SQLITE_IOERR_READ;
+        return rc;
     }
     forward!(p, xRead, ffi::SQLITE_IOERR_READ, data, amount, offset)
 }
@@ -198,6 +295,9 @@ unsafe extern "C" fn truncate(p: *mut ffi::sqlite3_file, size: i64) -> c_int {
 }
 
 unsafe extern "C" fn sync(p: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    if (*p.cast::<LogFile>()).lost {
+        return ffi::SQLITE_IOERR_FSYNC;
+    }
     let rc = flush(p);
     if rc != ffi::SQLITE_OK {
         return rc;
@@ -306,11 +406,19 @@ mod tests {
 
     const PRAGMAS: &[&str] = &["PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL;"];
 
-    fn scratch() -> (std::path::PathBuf, String) {
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch() -> (Scratch, String) {
         let dir = std::env::temp_dir().join(format!("roster-wal-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db").to_str().unwrap().to_string();
-        (dir, path)
+        (Scratch(dir), path)
     }
 
     fn vfs_of(conn: &rusqlite::Connection) -> String {
@@ -329,6 +437,13 @@ mod tests {
         }
     }
 
+    /// Writes of the writer's log that reached the file, and bytes still buffered.
+    fn log_state(conn: &rusqlite::Connection) -> (u64, usize) {
+        // SAFETY: the connection is open and used by this thread alone.
+        let log = unsafe { super::log_of(conn.handle()) }.expect("the log is written through this VFS");
+        (log.writes, log.buf.len())
+    }
+
     fn facts(conn: &rusqlite::Connection) -> (i64, i64, String) {
         conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(length(body)), 0), (SELECT integrity_check FROM pragma_integrity_check) FROM t",
@@ -338,8 +453,13 @@ mod tests {
         .unwrap()
     }
 
+    fn insert(conn: &rusqlite::Connection, id: i64, size: i64) {
+        conn.execute("INSERT INTO t (id, body) VALUES (?1, randomblob(?2))", [id, size])
+            .unwrap();
+    }
+
     #[test]
-    fn the_writer_writes_the_log_through_this_vfs_and_others_read_it() {
+    fn the_writer_writes_each_commit_at_once_and_others_read_it() {
         let (dir, path) = scratch();
         let writer = open_sqlite_writer(&path, PRAGMAS).unwrap();
         assert_eq!(vfs_of(&writer), super::NAME);
@@ -350,60 +470,97 @@ mod tests {
         // flush in pieces of the largest write the Unix VFS takes.
         writer.execute_batch("BEGIN").unwrap();
         for i in 0..3_000 {
-            writer
-                .execute("INSERT INTO t (id, body) VALUES (?1, randomblob(1000))", [i])
-                .unwrap();
+            insert(&writer, i, 1_000);
         }
         writer.execute_batch("COMMIT").unwrap();
-        // Then many small commits, each appended to the log just after the last.
+        // Then small commits of a few pages each: one write apiece, where SQLite alone
+        // makes two per page.
+        let (before, _) = log_state(&writer);
         for i in 3_000..3_500 {
-            writer
-                .execute("INSERT INTO t (id, body) VALUES (?1, randomblob(100))", [i])
-                .unwrap();
+            insert(&writer, i, 100);
         }
+        let (after, buffered) = log_state(&writer);
+        assert_eq!(buffered, 0, "a commit leaves nothing in the buffer");
+        assert!(
+            (500..=505).contains(&(after - before)),
+            "one write per commit, not {} for 500",
+            after - before
+        );
         let expected = (3_500, 3_000 * 1_000 + 500 * 100, "ok".to_string());
         // A connection of the default VFS reads every committed frame from the file.
         let reader = open_sqlite(&path, &[]).unwrap();
         assert_eq!(vfs_of(&reader), "unix");
         assert_eq!(facts(&reader), expected);
-        // A rolled-back transaction leaves nothing behind, and the next commit's frames
-        // are written where SQLite puts them.
-        writer.execute_batch("BEGIN; DELETE FROM t; ROLLBACK;").unwrap();
-        writer
-            .execute("INSERT INTO t (id, body) VALUES (4000, randomblob(10))", [])
-            .unwrap();
-        let expected = (3_501, expected.1 + 10, "ok".to_string());
-        assert_eq!(facts(&reader), expected);
         // The log read back by a checkpoint on the writer, and started over.
-        let (busy, _, _): (i64, i64, i64) = writer
-            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        let busy: i64 = writer
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(0))
             .unwrap();
         assert_eq!(busy, 0);
-        writer
-            .execute("INSERT INTO t (id, body) VALUES (4001, randomblob(10))", [])
-            .unwrap();
+        insert(&writer, 4_000, 10);
         drop(reader);
         // The files as written, copied while the writer is open and recovered by a
         // connection that never saw the shared index: every commit is in the log file.
-        let copy = dir.join("copy.db");
+        let copy = dir.0.join("copy.db");
         std::fs::copy(&path, &copy).unwrap();
-        std::fs::copy(format!("{path}-wal"), dir.join("copy.db-wal")).unwrap();
+        std::fs::copy(format!("{path}-wal"), dir.0.join("copy.db-wal")).unwrap();
         let recovered = open_sqlite(copy.to_str().unwrap(), &[]).unwrap();
-        assert_eq!(facts(&recovered), (3_502, expected.1 + 10, "ok".to_string()));
-        drop((recovered, writer));
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(facts(&recovered), (3_501, expected.1 + 10, "ok".to_string()));
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_leaves_nothing_to_write_over_another_commit() {
+        let (_dir, path) = scratch();
+        let writer = open_sqlite_writer(&path, PRAGMAS).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            .unwrap();
+        writer.execute_batch("BEGIN").unwrap();
+        for i in 0..2_000 {
+            insert(&writer, i, 1_000);
+        }
+        writer.execute_batch("COMMIT").unwrap();
+        // With the log copied back, and a cache of 10 pages, the update spills its
+        // pages into the log before it ends: some written, the last still buffered when
+        // it is rolled back (a read of the log writes the buffer first).
+        writer
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = 10; BEGIN")
+            .unwrap();
+        let (before, _) = log_state(&writer);
+        writer.execute("UPDATE t SET body = randomblob(1000)", []).unwrap();
+        let (during, buffered) = log_state(&writer);
+        assert!(during > before && buffered > 0, "the update spilled into the log");
+        writer.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(log_state(&writer).1, 0, "a rollback drops what is buffered");
+        // Another connection commits into the log over where the spilled frames went;
+        // the writer then reads the log (a checkpoint) and writes again.
+        let other = open_sqlite(&path, &["PRAGMA synchronous = FULL"]).unwrap();
+        other.execute_batch("BEGIN").unwrap();
+        for i in 10_000..13_000 {
+            insert(&other, i, 1_000);
+        }
+        other.execute_batch("COMMIT").unwrap();
+        let busy: i64 = writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 0);
+        insert(&writer, 20_000, 10);
+        let (rows, bytes, check) = facts(&other);
+        assert_eq!((rows, check.as_str()), (5_001, "ok"));
+        assert_eq!(bytes, 5_000 * 1_000 + 10);
     }
 
     #[test]
     fn the_writer_refuses_commits_that_do_not_sync() {
-        let (dir, path) = scratch();
+        let (_dir, path) = scratch();
         let refused = open_sqlite_writer(&path, &["PRAGMA synchronous = NORMAL;"]);
         assert!(
             refused.is_err_and(|e| e.to_string().contains("sync every commit")),
             "a log buffered until a sync that never comes would hide commits from readers"
         );
-        std::fs::remove_dir_all(dir).unwrap();
+        let writer = open_sqlite_writer(&path, PRAGMAS).unwrap();
+        assert!(writer.execute_batch("PRAGMA synchronous = NORMAL").is_err());
+        assert!(writer.execute_batch("PRAGMA main.synchronous = OFF").is_err());
+        let synchronous: i64 = writer.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(synchronous, 2, "reading the setting is allowed, and it is unchanged");
     }
 }
