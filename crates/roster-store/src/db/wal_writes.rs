@@ -458,6 +458,15 @@ mod tests {
             .unwrap();
     }
 
+    /// Rows `ids` of `size` random bytes each, in one commit.
+    fn insert_all(conn: &rusqlite::Connection, ids: std::ops::Range<i64>, size: i64) {
+        conn.execute_batch("BEGIN").unwrap();
+        for id in ids {
+            insert(conn, id, size);
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+
     #[test]
     fn the_writer_writes_each_commit_at_once_and_others_read_it() {
         let (dir, path) = scratch();
@@ -468,11 +477,7 @@ mod tests {
             .unwrap();
         // One commit of about 3 MB: past the buffer's limit several times over, each
         // flush in pieces of the largest write the Unix VFS takes.
-        writer.execute_batch("BEGIN").unwrap();
-        for i in 0..3_000 {
-            insert(&writer, i, 1_000);
-        }
-        writer.execute_batch("COMMIT").unwrap();
+        insert_all(&writer, 0..3_000, 1_000);
         // Then small commits of a few pages each: one write apiece, where SQLite alone
         // makes two per page.
         let (before, _) = log_state(&writer);
@@ -514,11 +519,7 @@ mod tests {
         writer
             .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
             .unwrap();
-        writer.execute_batch("BEGIN").unwrap();
-        for i in 0..2_000 {
-            insert(&writer, i, 1_000);
-        }
-        writer.execute_batch("COMMIT").unwrap();
+        insert_all(&writer, 0..2_000, 1_000);
         // With the log copied back, and a cache of 10 pages, the update spills its
         // pages into the log before it ends: some written, the last still buffered when
         // it is rolled back (a read of the log writes the buffer first).
@@ -534,11 +535,7 @@ mod tests {
         // Another connection commits into the log over where the spilled frames went;
         // the writer then reads the log (a checkpoint) and writes again.
         let other = open_sqlite(&path, &["PRAGMA synchronous = FULL"]).unwrap();
-        other.execute_batch("BEGIN").unwrap();
-        for i in 10_000..13_000 {
-            insert(&other, i, 1_000);
-        }
-        other.execute_batch("COMMIT").unwrap();
+        insert_all(&other, 10_000..13_000, 1_000);
         let busy: i64 = writer
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(0))
             .unwrap();
