@@ -7,8 +7,11 @@
 //! - [`rules`]: decisions that depend on directory state (seats, last owner, usernames).
 //! - [`signin`]: what an IdP sent, read into typed sign-in facts (A1–A5).
 //! - [`state`]: the slice of the directory a sign-in depends on, as plain data.
-//! - [`plan`]: the sign-in planner (J1–J10, G1–G3, T1): facts + state → a `Plan` of
-//!   changes, each with the rule that caused it.
+//! - [`plan`]: what a planner decides, as typed data: a `Plan` of changes, each with
+//!   the rule that caused it; a sign-in is `Allowed` or `Denied`.
+//! - [`jit`]: the sign-in planner (J1–J10, G1–G3, T1).
+//! - [`scim_plan`]: the SCIM user planner (S4–S6).
+//! - [`group_plan`]: SCIM Groups as teams (G4, G5).
 
 // Hostile input must never panic; tests may unwrap.
 #![cfg_attr(
@@ -16,6 +19,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
+pub mod group_plan;
+pub mod jit;
+mod model;
 pub mod plan;
 pub mod rules;
 pub mod scim_plan;
@@ -30,13 +36,34 @@ pub use types::*;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DomainError {
+    pub kind: DomainErrorKind,
     pub code: &'static str,
     pub message: String,
 }
 
+/// Whose fault a [`DomainError`] is: each protocol answers each kind its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainErrorKind {
+    /// A value that is not valid in itself (a malformed email, a name too long).
+    Invalid,
+    /// A valid change that a rule refuses given the directory's state (no seat left,
+    /// the last owner).
+    Conflict,
+}
+
 impl DomainError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A value that is not valid in itself.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self {
+            kind: DomainErrorKind::Invalid,
+            code,
+            message: message.into(),
+        }
+    }
+    /// A valid change that a rule refuses.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: DomainErrorKind::Conflict,
             code,
             message: message.into(),
         }

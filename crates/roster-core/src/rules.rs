@@ -10,7 +10,7 @@ pub const INVITATION_LIFETIME_MS: i64 = 14 * 24 * 60 * 60 * 1000;
 /// reached is refused. `used` counts active members plus pending invitations.
 pub fn check_seat_available(org_name: &str, seat_limit: Option<i64>, used: i64) -> Result<(), DomainError> {
     match seat_limit {
-        Some(limit) if used >= limit => Err(DomainError::new(
+        Some(limit) if used >= limit => Err(DomainError::conflict(
             "seat_limit_reached",
             format!("Not enough seats in organization '{org_name}'. Add more seats or contact your administrator."),
         )),
@@ -21,11 +21,11 @@ pub fn check_seat_available(org_name: &str, seat_limit: Option<i64>, used: i64) 
 /// A seat limit must leave room for the seats already taken.
 pub fn check_seat_limit_change(new_limit: Option<i64>, used: i64) -> Result<(), DomainError> {
     match new_limit {
-        Some(limit) if limit < 0 => Err(DomainError::new(
+        Some(limit) if limit < 0 => Err(DomainError::invalid(
             "invalid_seat_limit",
             "seat_limit must be zero or more",
         )),
-        Some(limit) if limit < used => Err(DomainError::new(
+        Some(limit) if limit < used => Err(DomainError::conflict(
             "seat_limit_too_low",
             format!("seat_limit {limit} is below the {used} seats already taken"),
         )),
@@ -51,7 +51,7 @@ impl OwnerView {
 pub fn check_last_owner(active_owners: i64, before: OwnerView, after: Option<OwnerView>) -> Result<(), DomainError> {
     let loses_owner = before.is_active_owner() && !after.is_some_and(OwnerView::is_active_owner);
     if loses_owner && active_owners <= 1 {
-        return Err(DomainError::new(
+        return Err(DomainError::conflict(
             "last_owner",
             "This is the organization's last active owner. Make another member an owner first.",
         ));

@@ -1,9 +1,9 @@
 //! The SCIM side of provisioning (spec §5, S4–S6) as planner functions: what a SCIM
-//! create, update or delete of a user does to the directory. The SCIM server parses the
+//! create, update or delete of a user does to the directory. The server reads the
 //! request into [`ScimUserFacts`]; these functions decide, the store applies.
 
-use crate::plan::{add_team, seats_denial, Change, ChangeKind, Model, Plan};
-use crate::signin::Warning;
+use crate::model::{seats_message, Model};
+use crate::plan::{Account, Cause, Change, OrgRef, Plan, Refusal, RefusalKind, Subject};
 use crate::state::{MembershipState, OrgState, SignInState};
 use crate::{DomainName, Email, MemberState, Name, Role, Source};
 
@@ -24,87 +24,67 @@ pub struct ScimUserFacts {
     pub role: Option<String>,
 }
 
-/// A SCIM request the directory refuses, in SCIM error terms (RFC 7644 §3.12).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScimRefusal {
-    pub status: u16,
-    pub scim_type: Option<&'static str>,
-    pub detail: String,
+/// S6: a new SCIM User is active unless it says otherwise.
+pub fn active_on_create(sent: Option<bool>) -> bool {
+    sent.unwrap_or(true)
 }
 
-impl ScimRefusal {
-    fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            scim_type,
-            detail: detail.into(),
-        }
-    }
+/// S6 (deviation): a replacement without `active` (a PUT that leaves it out, a PATCH
+/// that removes it) leaves the state as it was.
+pub fn active_on_replace(sent: Option<bool>, current: bool) -> bool {
+    sent.unwrap_or(current)
 }
 
-fn empty_plan(state: &SignInState, facts: &ScimUserFacts) -> Plan {
-    Plan {
-        allowed: true,
-        denial: None,
-        email: facts.email.as_str().to_string(),
-        full_name: display_name(facts),
-        given_name: facts.given_name.clone(),
-        family_name: facts.family_name.clone(),
-        user_exists: state.user.is_some(),
-        user_id: state.user.as_ref().map(|u| u.id.clone()),
-        changes: Vec::new(),
-        warnings: Vec::new(),
-        session: None,
-        scim_user_id: None,
-    }
+/// The email's domain is (under) one the connection serves (A4, S1, S4).
+pub fn domain_verified(state: &SignInState, email: &Email) -> bool {
+    DomainName::parse(email.domain()).is_ok_and(|d| state.connection.domains.iter().any(|v| d.is_within(v)))
 }
 
-fn display_name(f: &ScimUserFacts) -> String {
-    f.full_name
+fn subject(facts: &ScimUserFacts) -> Subject {
+    let full_name = facts
+        .full_name
         .clone()
-        .unwrap_or_else(|| match (&f.given_name, &f.family_name) {
+        .unwrap_or_else(|| match (&facts.given_name, &facts.family_name) {
             (Some(g), Some(fam)) => format!("{g} {fam}"),
             (Some(one), None) | (None, Some(one)) => one.clone(),
-            (None, None) => f.email.as_str().to_string(),
-        })
+            (None, None) => facts.email.as_str().to_string(),
+        });
+    Subject {
+        email: facts.email.clone(),
+        full_name,
+        given_name: facts.given_name.clone(),
+        family_name: facts.family_name.clone(),
+    }
 }
 
 /// S5: the organization, team and role a SCIM user is provisioned with.
 struct Target<'s> {
     org: &'s OrgState,
-    team: Option<String>,
+    team: Option<Name>,
     role: Option<Role>,
 }
 
-fn target<'s>(state: &'s SignInState, facts: &ScimUserFacts) -> Result<Target<'s>, ScimRefusal> {
+fn invalid(detail: String) -> Refusal {
+    Refusal::new(RefusalKind::InvalidValue, detail)
+}
+
+fn target<'s>(state: &'s SignInState, facts: &ScimUserFacts) -> Result<Target<'s>, Refusal> {
     let conn = &state.connection;
     let org = match &facts.organization {
-        Some(name) => conn.org_by_name(name).ok_or_else(|| {
-            ScimRefusal::new(
-                400,
-                Some("invalidValue"),
-                format!("dockerOrg '{name}' is not an organization of this connection"),
-            )
-        })?,
+        Some(name) => conn
+            .org_by_name(name)
+            .ok_or_else(|| invalid(format!("dockerOrg '{name}' is not an organization of this connection")))?,
         None => conn
             .org(&conn.default_organization_id)
-            .ok_or_else(|| ScimRefusal::new(409, None, "the connection has no default organization"))?,
+            .ok_or_else(|| Refusal::new(RefusalKind::Conflict, "the connection has no default organization"))?,
     };
     let role = facts
         .role
         .as_deref()
-        .map(|r| {
-            Role::parse(r)
-                .map_err(|e| ScimRefusal::new(400, Some("invalidValue"), format!("dockerRole: {}", e.message)))
-        })
+        .map(|r| Role::parse(r).map_err(|e| invalid(format!("dockerRole: {}", e.message))))
         .transpose()?;
     let team = match &facts.team {
-        Some(t) => Some(
-            Name::parse_team(t)
-                .map_err(|e| ScimRefusal::new(400, Some("invalidValue"), format!("dockerTeam: {}", e.message)))?
-                .as_str()
-                .to_string(),
-        ),
+        Some(t) => Some(Name::parse_team(t).map_err(|e| invalid(format!("dockerTeam: {}", e.message)))?),
         None => conn
             .default_team
             .clone()
@@ -113,64 +93,56 @@ fn target<'s>(state: &'s SignInState, facts: &ScimUserFacts) -> Result<Target<'s
     Ok(Target { org, team, role })
 }
 
+fn no_seat(org: &OrgState) -> Refusal {
+    Refusal::new(RefusalKind::Conflict, seats_message(&org.name))
+}
+
 fn membership_changes(
     model: &mut Model<'_>,
     changes: &mut Vec<Change>,
     t: &Target<'_>,
     active: Option<bool>,
     creating: bool,
-) -> Result<(), ScimRefusal> {
-    let why = |what: &str| format!("SCIM {what}");
-    match model.membership(&t.org.id).map(|m| (m.state, m.role)) {
+) -> Result<(), Refusal> {
+    match model.membership(&t.org.id).map(|m| m.role) {
         None => {
-            let deactivated = active == Some(false);
-            if !deactivated && !model.seat_free(t.org) {
-                return Err(ScimRefusal::new(409, None, seats_denial(&t.org.name).message));
-            }
-            let role = t.role.unwrap_or(Role::Member);
-            let mut add = Change::new(
-                ChangeKind::AddMembership,
-                "S5",
-                why(if creating { "provisioning" } else { "update" }),
-            )
-            .in_org(t.org);
-            add.role = Some(role);
-            add.source = Some(Source::Scim);
             // Created inactive: it takes no seat (J9) and needs no deactivation after.
-            let state = if deactivated {
+            let state = if active == Some(false) {
                 MemberState::Deactivated
             } else {
                 MemberState::Active
             };
-            add.state = Some(state);
-            changes.push(add);
-            if !deactivated {
-                model.seats_added.push((t.org.id.clone(), 1));
+            if state == MemberState::Active && !model.seat_free(t.org) {
+                return Err(no_seat(t.org));
             }
-            model.memberships.push(MembershipState {
-                organization_id: t.org.id.clone(),
+            let role = t.role.unwrap_or(Role::Member);
+            let why = if creating { "SCIM provisioning" } else { "SCIM update" };
+            changes.push(Change::AddMembership {
+                org: OrgRef::from(t.org),
                 role,
                 state,
                 source: Source::Scim,
-                teams: Vec::new(),
+                cause: Cause::new("S5", why),
             });
+            model.joined(t.org, MembershipState::new(&t.org.id, role, state, Source::Scim));
         }
-        Some((_, current)) => {
+        Some(current) => {
             if let Some(role) = t.role.filter(|r| *r != current) {
                 // S5: later SCIM updates of dockerRole change the role.
-                let mut c = Change::new(
-                    ChangeKind::SetRole,
-                    "S5",
-                    format!("dockerRole = {} (was {})", role.as_str(), current.as_str()),
-                )
-                .in_org(t.org);
-                c.role = Some(role);
-                changes.push(c);
+                changes.push(Change::SetRole {
+                    org: OrgRef::from(t.org),
+                    role,
+                    cause: Cause::new(
+                        "S5",
+                        format!("dockerRole = {} (was {})", role.as_str(), current.as_str()),
+                    ),
+                });
             }
         }
     }
     if let Some(team) = &t.team {
-        add_team(model, changes, t.org, team, "S5", format!("dockerTeam = {team}"));
+        let cause = Cause::new("S5", format!("dockerTeam = {team}"));
+        model.add_team(changes, t.org, team, Source::Scim, cause);
     }
     Ok(())
 }
@@ -181,7 +153,7 @@ fn active_changes(
     model: &Model<'_>,
     changes: &mut Vec<Change>,
     active: Option<bool>,
-) -> Result<(), ScimRefusal> {
+) -> Result<(), Refusal> {
     let Some(active) = active else { return Ok(()) };
     let mut ended = false;
     for m in &model.memberships {
@@ -190,153 +162,147 @@ fn active_changes(
         };
         match (active, m.state) {
             (false, MemberState::Active) => {
-                changes.push(Change::new(ChangeKind::Deactivate, "S6", "SCIM active = false").in_org(org));
+                changes.push(Change::Deactivate {
+                    org: OrgRef::from(org),
+                    cause: Cause::new("S6", "SCIM active = false"),
+                });
                 ended = true;
             }
             (true, MemberState::Deactivated) => {
                 if !model.seat_free(org) {
-                    return Err(ScimRefusal::new(409, None, seats_denial(&org.name).message));
+                    return Err(no_seat(org));
                 }
-                changes.push(Change::new(ChangeKind::Reactivate, "S6", "SCIM active = true").in_org(org));
+                changes.push(Change::Reactivate {
+                    org: OrgRef::from(org),
+                    cause: Cause::new("S6", "SCIM active = true"),
+                });
             }
             _ => {}
         }
     }
     if ended {
-        changes.push(Change::new(
-            ChangeKind::EndSessions,
+        changes.push(Change::EndSessions(Cause::new(
             "S6",
             "deactivated: sessions end at once (T2)",
-        ));
+        )));
     }
     Ok(())
 }
 
-/// The email's domain is (under) one the connection serves.
-pub fn domain_verified(state: &SignInState, email: &Email) -> bool {
-    DomainName::parse(email.domain()).is_ok_and(|d| state.connection.domains.iter().any(|v| d.is_within(v)))
-}
-
-fn model(state: &SignInState) -> Model<'_> {
-    Model {
-        state,
-        memberships: state.user.as_ref().map(|u| u.memberships.clone()).unwrap_or_default(),
-        created_teams: Vec::new(),
-        seats_added: Vec::new(),
-    }
-}
-
 /// SCIM POST /Users (S4, S5, S6).
-pub fn plan_create(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, ScimRefusal> {
-    let mut plan = empty_plan(state, facts);
+pub fn plan_create(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, Refusal> {
     let mut changes = Vec::new();
-    match &state.user {
+    let account = match &state.user {
         Some(u) if u.linked => {
-            return Err(ScimRefusal::new(
-                409,
-                Some("uniqueness"),
+            return Err(Refusal::new(
+                RefusalKind::Exists,
                 format!("User '{}' is already provisioned by this connection", facts.email),
             ));
         }
-        Some(_) => {
+        Some(u) => {
             // S4: an existing account is linked only when its domain is verified here.
             if !domain_verified(state, &facts.email) {
-                return Err(ScimRefusal::new(
-                    409,
-                    Some("uniqueness"),
+                return Err(Refusal::new(
+                    RefusalKind::Exists,
                     format!(
                         "An account '{}' exists and its domain is not verified for this connection",
                         facts.email
                     ),
                 ));
             }
-            changes.push(Change::new(
-                ChangeKind::LinkAccount,
+            changes.push(Change::LinkAccount(Cause::new(
                 "S4",
                 format!("existing account; domain '{}' is verified", facts.email.domain()),
-            ));
+            )));
+            Account::Existing { user_id: u.id.clone() }
         }
         None => {
             // S1: one company's SCIM creates accounts only in its own verified domains;
             // anything else could take over another company's future account.
             if !domain_verified(state, &facts.email) {
-                return Err(ScimRefusal::new(
-                    400,
-                    Some("invalidValue"),
-                    format!("'{}' is not in a verified domain of this connection", facts.email),
-                ));
+                return Err(invalid(format!(
+                    "'{}' is not in a verified domain of this connection",
+                    facts.email
+                )));
             }
-            changes.push(Change::new(
-                ChangeKind::CreateUser,
-                "S5",
-                format!("SCIM userName = {}", facts.email),
-            ));
-            changes.push(Change::new(ChangeKind::LinkAccount, "S5", "provisioned by SCIM"));
+            changes.push(Change::LinkAccount(Cause::new("S5", "provisioned by SCIM")));
+            Account::Create(Cause::new("S5", format!("SCIM userName = {}", facts.email)))
         }
-    }
+    };
     let t = target(state, facts)?;
-    let mut m = model(state);
+    let mut m = Model::new(state);
     membership_changes(&mut m, &mut changes, &t, facts.active, true)?;
     active_changes(state, &m, &mut changes, facts.active)?;
-    plan.changes = changes;
-    Ok(plan)
+    Ok(Plan {
+        subject: subject(facts),
+        account,
+        changes,
+        warnings: Vec::new(),
+    })
+}
+
+fn not_provisioned(email: &Email) -> Refusal {
+    Refusal::new(
+        RefusalKind::NotProvisioned,
+        format!("User '{email}' is not provisioned by this connection"),
+    )
 }
 
 /// SCIM PUT/PATCH of a linked user: the resource as it is after the request.
-pub fn plan_update(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, ScimRefusal> {
-    let mut plan = empty_plan(state, facts);
+pub fn plan_update(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, Refusal> {
     let Some(user) = state.user.as_ref().filter(|u| u.linked) else {
-        return Err(ScimRefusal::new(
-            404,
-            None,
-            format!("User '{}' is not provisioned by this connection", facts.email),
-        ));
+        return Err(not_provisioned(&facts.email));
+    };
+    let subject = subject(facts);
+    let account = if user.full_name != subject.full_name {
+        Account::Rename {
+            user_id: user.id.clone(),
+            cause: Cause::new(
+                "S3",
+                format!("SCIM name '{}' (was '{}')", subject.full_name, user.full_name),
+            ),
+        }
+    } else {
+        Account::Existing {
+            user_id: user.id.clone(),
+        }
     };
     let mut changes = Vec::new();
-    if user.full_name != plan.full_name {
-        changes.push(Change::new(
-            ChangeKind::UpdateName,
-            "S3",
-            format!("SCIM name '{}' (was '{}')", plan.full_name, user.full_name),
-        ));
-    }
     let t = target(state, facts)?;
-    let mut m = model(state);
+    let mut m = Model::new(state);
     // A deactivated user is not added to new organizations until reactivated.
     if facts.active != Some(false) || m.membership(&t.org.id).is_some() {
         membership_changes(&mut m, &mut changes, &t, facts.active, false)?;
     }
     active_changes(state, &m, &mut changes, facts.active)?;
-    plan.changes = changes;
-    plan.warnings = Vec::<Warning>::new();
-    Ok(plan)
+    Ok(Plan {
+        subject,
+        account,
+        changes,
+        warnings: Vec::new(),
+    })
 }
 
 /// SCIM DELETE: deactivate, end sessions, remove the link; the account stays (S6).
-pub fn plan_delete(state: &SignInState, email: &Email) -> Result<Plan, ScimRefusal> {
-    let facts = ScimUserFacts {
-        email: email.clone(),
-        external_id: None,
-        full_name: state.user.as_ref().map(|u| u.full_name.clone()),
-        given_name: None,
-        family_name: None,
-        active: Some(false),
-        organization: None,
-        team: None,
-        role: None,
+pub fn plan_delete(state: &SignInState, email: &Email) -> Result<Plan, Refusal> {
+    let Some(user) = state.user.as_ref().filter(|u| u.linked) else {
+        return Err(not_provisioned(email));
     };
-    let mut plan = empty_plan(state, &facts);
-    if !state.user.as_ref().is_some_and(|u| u.linked) {
-        return Err(ScimRefusal::new(
-            404,
-            None,
-            format!("User '{email}' is not provisioned by this connection"),
-        ));
-    }
-    let m = model(state);
+    let m = Model::new(state);
     let mut changes = Vec::new();
     active_changes(state, &m, &mut changes, Some(false))?;
-    changes.push(Change::new(ChangeKind::UnlinkAccount, "S6", "SCIM DELETE"));
-    plan.changes = changes;
-    Ok(plan)
+    changes.push(Change::UnlinkAccount(Cause::new("S6", "SCIM DELETE")));
+    Ok(Plan {
+        subject: Subject {
+            email: email.clone(),
+            full_name: user.full_name.clone(),
+            given_name: None,
+            family_name: None,
+        },
+        account: Account::Existing {
+            user_id: user.id.clone(),
+        },
+        changes,
+        warnings: Vec::new(),
+    })
 }

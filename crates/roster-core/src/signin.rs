@@ -9,7 +9,7 @@
 //! stops the sign-in.
 
 use crate::plan::Denial;
-use crate::{truncate, Email, Name, Role};
+use crate::{truncate, Email, Name, Protocol, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -70,14 +70,6 @@ const OIDC_NAMES: DefaultNames = DefaultNames {
     family_name: OIDC_FAMILY_NAME,
     groups: OIDC_GROUPS,
 };
-
-/// Which protocol the attributes came from: the default name lists differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Saml,
-    Oidc,
-}
 
 /// Attribute name → values as the IdP sent them, plus the SAML Subject's NameID.
 #[derive(Debug, Clone, Default)]
@@ -169,7 +161,7 @@ impl AttributeNames {
         for list in lists {
             if list.len() > Self::MAX_NAMES || list.iter().any(|n| n.trim().is_empty() || n.len() > Self::MAX_NAME_LEN)
             {
-                return Err(crate::DomainError::new(
+                return Err(crate::DomainError::invalid(
                     "invalid_attribute_names",
                     format!(
                         "each attribute list takes at most {} names of 1..{} characters",
@@ -288,19 +280,19 @@ fn single<'a>(
 }
 
 /// A1–A5: reads the facts of one sign-in.
-pub fn read_facts(raw: &RawAttributes, source: Source, custom: &AttributeNames) -> Result<SignInFacts, Denial> {
+pub fn read_facts(raw: &RawAttributes, protocol: Protocol, custom: &AttributeNames) -> Result<SignInFacts, Denial> {
     let mut warnings = Vec::new();
-    let defaults = match source {
-        Source::Saml => &SAML_NAMES,
-        Source::Oidc => &OIDC_NAMES,
+    let defaults = match protocol {
+        Protocol::Saml => &SAML_NAMES,
+        Protocol::Oidc => &OIDC_NAMES,
     };
 
     // Email: the first attribute present, then (SAML) the NameID or (OIDC) a
     // preferred_username that is an email.
     let email = match single(raw.first(names(&custom.email, defaults.email)), "A1", &mut warnings) {
         Some((name, v)) => Sourced::new(Email::parse(v).map_err(|_| not_an_email())?, name),
-        None => match source {
-            Source::Saml => {
+        None => match protocol {
+            Protocol::Saml => {
                 let id = raw
                     .name_id
                     .as_deref()
@@ -309,7 +301,7 @@ pub fn read_facts(raw: &RawAttributes, source: Source, custom: &AttributeNames) 
                     .ok_or_else(not_an_email)?;
                 Sourced::new(Email::parse(id).map_err(|_| not_an_email())?, "NameID")
             }
-            Source::Oidc => {
+            Protocol::Oidc => {
                 let (name, v) =
                     single(raw.first(["preferred_username"]), "A2", &mut warnings).ok_or_else(not_an_email)?;
                 Sourced::new(Email::parse(v).map_err(|_| not_an_email())?, name)

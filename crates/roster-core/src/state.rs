@@ -1,9 +1,9 @@
 //! The slice of the directory a sign-in plan depends on, as plain data. The store loads
 //! it inside the transaction that will apply the plan; tests build it by hand.
 
-use crate::plan::{ChangeKind, Plan};
+use crate::plan::{Account, Change, Plan};
 use crate::signin::AttributeNames;
-use crate::{DomainName, MemberState, Role, Source};
+use crate::{DomainName, MemberState, Name, Role, Source};
 
 #[derive(Debug, Clone)]
 pub struct ConnectionState {
@@ -16,7 +16,7 @@ pub struct ConnectionState {
     /// The connected organizations (the default one included).
     pub organizations: Vec<OrgState>,
     pub default_organization_id: String,
-    pub default_team: Option<String>,
+    pub default_team: Option<Name>,
     pub default_session_minutes: Option<i64>,
     pub attribute_names: AttributeNames,
 }
@@ -40,13 +40,12 @@ pub struct OrgState {
     /// Active members plus pending invitations (J9).
     pub seats_used: i64,
     /// The teams of this organization that the sign-in may touch (loaded by name).
-    pub teams: Vec<String>,
+    pub teams: Vec<Name>,
 }
 
 impl OrgState {
-    pub fn has_team(&self, name: &str) -> bool {
-        let key = name.to_lowercase();
-        self.teams.iter().any(|t| t.to_lowercase() == key)
+    pub fn has_team(&self, name: &Name) -> bool {
+        self.teams.contains(name)
     }
 }
 
@@ -67,13 +66,22 @@ pub struct MembershipState {
     pub state: MemberState,
     pub source: Source,
     /// Team names within the organization.
-    pub teams: Vec<String>,
+    pub teams: Vec<Name>,
 }
 
 impl MembershipState {
-    pub fn in_team(&self, name: &str) -> bool {
-        let key = name.to_lowercase();
-        self.teams.iter().any(|t| t.to_lowercase() == key)
+    /// A membership with no team yet.
+    pub fn new(organization_id: &str, role: Role, state: MemberState, source: Source) -> Self {
+        Self {
+            organization_id: organization_id.to_string(),
+            role,
+            state,
+            source,
+            teams: Vec::new(),
+        }
+    }
+    pub fn in_team(&self, name: &Name) -> bool {
+        self.teams.contains(name)
     }
 }
 
@@ -82,7 +90,7 @@ impl MembershipState {
 pub struct InvitationState {
     pub id: String,
     pub organization_id: String,
-    pub team: Option<String>,
+    pub team: Option<Name>,
     pub role: Role,
 }
 
@@ -98,85 +106,92 @@ impl SignInState {
     /// The state after `plan` is applied: what the store does to the database, done to
     /// plain data (for tests and for checking that plans are idempotent).
     pub fn apply(&mut self, plan: &Plan) {
+        match &plan.account {
+            Account::Create(_) => {
+                self.user = Some(UserState {
+                    id: format!("user:{}", plan.subject.email),
+                    full_name: plan.subject.full_name.clone(),
+                    memberships: Vec::new(),
+                    linked: false,
+                })
+            }
+            Account::Rename { .. } => {
+                if let Some(u) = self.user.as_mut() {
+                    u.full_name = plan.subject.full_name.clone();
+                }
+            }
+            Account::Existing { .. } => {}
+        }
         for change in &plan.changes {
-            let org_id = change.organization_id.clone().unwrap_or_default();
-            match change.kind {
-                ChangeKind::CreateUser => {
-                    self.user = Some(UserState {
-                        id: format!("user:{}", plan.email),
-                        full_name: plan.full_name.clone(),
-                        memberships: Vec::new(),
-                        linked: false,
-                    })
+            let org_id = change.org().map(|o| o.id.clone()).unwrap_or_default();
+            let seats = |s: &mut Self, delta: i64| {
+                if let Some(o) = s.connection.organizations.iter_mut().find(|o| o.id == org_id) {
+                    o.seats_used += delta;
                 }
-                ChangeKind::UpdateName => {
-                    if let Some(u) = self.user.as_mut() {
-                        u.full_name = plan.full_name.clone();
-                    }
-                }
-                ChangeKind::AcceptInvitation => self
-                    .invitations
-                    .retain(|i| Some(&i.id) != change.invitation_id.as_ref()),
-                ChangeKind::AddMembership => {
-                    let source = change.source.unwrap_or(Source::Jit);
-                    let member_state = change.state.unwrap_or(MemberState::Active);
-                    if source != Source::Invite && member_state == MemberState::Active {
-                        if let Some(o) = self.connection.organizations.iter_mut().find(|o| o.id == org_id) {
-                            o.seats_used += 1;
-                        }
+            };
+            match change {
+                Change::AcceptInvitation { invitation_id, .. } => self.invitations.retain(|i| i.id != *invitation_id),
+                Change::AddMembership {
+                    role, state, source, ..
+                } => {
+                    if *source != Source::Invite && *state == MemberState::Active {
+                        seats(self, 1);
                     }
                     if let Some(u) = self.user.as_mut() {
                         u.memberships.push(MembershipState {
-                            organization_id: org_id,
-                            role: change.role.unwrap_or(Role::Member),
-                            state: member_state,
-                            source,
+                            organization_id: org_id.clone(),
+                            role: *role,
+                            state: *state,
+                            source: *source,
                             teams: Vec::new(),
                         });
                     }
                 }
-                ChangeKind::CreateTeam => {
+                Change::CreateTeam { team, .. } => {
                     if let Some(o) = self.connection.organizations.iter_mut().find(|o| o.id == org_id) {
-                        o.teams.push(change.team.clone().unwrap_or_default());
+                        o.teams.push(team.clone());
                     }
                 }
-                ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
+                Change::AddTeamMembership { team, .. } => {
+                    if let Some(m) = self.membership_mut(&org_id) {
+                        m.teams.push(team.clone());
+                    }
+                }
+                Change::RemoveTeamMembership { team, .. } => {
+                    if let Some(m) = self.membership_mut(&org_id) {
+                        m.teams.retain(|t| t != team);
+                    }
+                }
+                Change::LinkAccount(_) | Change::UnlinkAccount(_) => {
                     if let Some(u) = self.user.as_mut() {
-                        u.linked = change.kind == ChangeKind::LinkAccount;
+                        u.linked = matches!(change, Change::LinkAccount(_));
                     }
                 }
-                ChangeKind::SetRole | ChangeKind::Deactivate | ChangeKind::Reactivate => {
-                    if let Some(m) = self
-                        .user
-                        .as_mut()
-                        .and_then(|u| u.memberships.iter_mut().find(|m| m.organization_id == org_id))
-                    {
-                        match change.kind {
-                            ChangeKind::SetRole => m.role = change.role.unwrap_or(m.role),
-                            ChangeKind::Deactivate => m.state = MemberState::Deactivated,
-                            _ => m.state = MemberState::Active,
-                        }
-                    }
-                    let delta = match change.kind {
-                        ChangeKind::Deactivate => -1,
-                        ChangeKind::Reactivate => 1,
-                        _ => 0,
-                    };
-                    if let Some(o) = self.connection.organizations.iter_mut().find(|o| o.id == org_id) {
-                        o.seats_used += delta;
+                Change::SetRole { role, .. } => {
+                    if let Some(m) = self.membership_mut(&org_id) {
+                        m.role = *role;
                     }
                 }
-                ChangeKind::EndSessions => {}
-                ChangeKind::AddTeamMembership => {
-                    if let Some(m) = self
-                        .user
-                        .as_mut()
-                        .and_then(|u| u.memberships.iter_mut().find(|m| m.organization_id == org_id))
-                    {
-                        m.teams.push(change.team.clone().unwrap_or_default());
+                Change::Deactivate { .. } => {
+                    if let Some(m) = self.membership_mut(&org_id) {
+                        m.state = MemberState::Deactivated;
                     }
+                    seats(self, -1);
                 }
+                Change::Reactivate { .. } => {
+                    if let Some(m) = self.membership_mut(&org_id) {
+                        m.state = MemberState::Active;
+                    }
+                    seats(self, 1);
+                }
+                Change::EndSessions(_) => {}
             }
         }
+    }
+
+    fn membership_mut(&mut self, org_id: &str) -> Option<&mut MembershipState> {
+        self.user
+            .as_mut()
+            .and_then(|u| u.memberships.iter_mut().find(|m| m.organization_id == org_id))
     }
 }

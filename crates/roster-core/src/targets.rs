@@ -1,13 +1,13 @@
 //! J4: which organizations and teams a sign-in targets — mapped groups (G1–G3), then
 //! `dockerOrg`/`dockerTeam`, then the connection's defaults for a newcomer.
 
-use crate::plan::Model;
+use crate::model::Model;
 use crate::signin::{split_group, SignInFacts, Warning};
 use crate::state::{OrgState, SignInState};
 
 pub(crate) struct Target<'s> {
     pub(crate) org: &'s OrgState,
-    pub(crate) team: Option<String>,
+    pub(crate) team: Option<crate::Name>,
     pub(crate) rule: &'static str,
     pub(crate) because: String,
 }
@@ -35,7 +35,7 @@ pub(crate) fn targets<'s>(
             Some(org) => match crate::Name::parse_team(team) {
                 Ok(t) => mapped.push(Target {
                     org,
-                    team: Some(t.as_str().to_string()),
+                    team: Some(t),
                     rule: "G2",
                     because: format!("group '{group}'"),
                 }),
@@ -72,7 +72,7 @@ pub(crate) fn targets<'s>(
         }
         return vec![Target {
             org,
-            team: facts.team.as_ref().map(|t| t.value.as_str().to_string()),
+            team: facts.team.as_ref().map(|t| t.value.clone()),
             rule: "J4",
             because: because.join(", "),
         }];

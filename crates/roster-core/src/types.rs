@@ -19,7 +19,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         let invalid = || {
-            DomainError::new(
+            DomainError::invalid(
                 "invalid_email",
                 format!("'{}' is not a valid email address", truncate(raw, 80)),
             )
@@ -81,7 +81,7 @@ impl DomainName {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim().trim_end_matches('.').to_ascii_lowercase();
         let invalid = || {
-            DomainError::new(
+            DomainError::invalid(
                 "invalid_domain",
                 format!("'{}' is not a valid domain name", truncate(raw, 80)),
             )
@@ -188,19 +188,19 @@ impl Name {
     pub fn parse(raw: &str, what: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         if s.is_empty() {
-            return Err(DomainError::new(
+            return Err(DomainError::invalid(
                 "invalid_name",
                 format!("{what} name must not be empty"),
             ));
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(DomainError::new(
+            return Err(DomainError::invalid(
                 "invalid_name",
                 format!("{what} name is longer than {} characters", Self::MAX_LEN),
             ));
         }
         if s.chars().any(char::is_control) {
-            return Err(DomainError::new(
+            return Err(DomainError::invalid(
                 "invalid_name",
                 format!("{what} name must not contain control characters"),
             ));
@@ -216,7 +216,7 @@ impl Name {
     pub fn parse_organization(raw: &str) -> Result<Self, DomainError> {
         let name = Self::parse(raw, "organization")?;
         if name.original.contains(':') || name.original.contains('/') {
-            return Err(DomainError::new(
+            return Err(DomainError::invalid(
                 "invalid_name",
                 "organization name must not contain ':' or '/'",
             ));
@@ -228,7 +228,7 @@ impl Name {
     pub fn parse_team(raw: &str) -> Result<Self, DomainError> {
         let name = Self::parse(raw, "team")?;
         if name.original.contains('/') {
-            return Err(DomainError::new("invalid_name", "team name must not contain '/'"));
+            return Err(DomainError::invalid("invalid_name", "team name must not contain '/'"));
         }
         Ok(name)
     }
@@ -247,6 +247,16 @@ impl PartialEq for Name {
     }
 }
 impl Eq for Name {}
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.original)
+    }
+}
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.original)
+    }
+}
 
 /// A member's role in an organization (spec §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -263,7 +273,7 @@ impl Role {
             "member" => Ok(Self::Member),
             "editor" => Ok(Self::Editor),
             "owner" => Ok(Self::Owner),
-            _ => Err(DomainError::new(
+            _ => Err(DomainError::invalid(
                 "invalid_role",
                 format!("'{}' is not a role: use member, editor or owner", truncate(raw, 40)),
             )),
@@ -287,11 +297,14 @@ pub enum MemberState {
 }
 
 impl MemberState {
+    pub fn is_active(&self) -> bool {
+        *self == Self::Active
+    }
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         match raw {
             "active" => Ok(Self::Active),
             "deactivated" => Ok(Self::Deactivated),
-            _ => Err(DomainError::new(
+            _ => Err(DomainError::invalid(
                 "invalid_state",
                 format!("'{}' is not a state: use active or deactivated", truncate(raw, 40)),
             )),
@@ -322,7 +335,7 @@ impl Source {
             "scim" => Ok(Self::Scim),
             "invite" => Ok(Self::Invite),
             "admin" => Ok(Self::Admin),
-            _ => Err(DomainError::new(
+            _ => Err(DomainError::invalid(
                 "invalid_source",
                 format!("'{}' is not a membership source", truncate(raw, 40)),
             )),
@@ -351,7 +364,7 @@ impl Protocol {
         match raw.to_ascii_lowercase().as_str() {
             "saml" => Ok(Self::Saml),
             "oidc" => Ok(Self::Oidc),
-            _ => Err(DomainError::new(
+            _ => Err(DomainError::invalid(
                 "invalid_protocol",
                 format!("'{}' is not a protocol: use saml or oidc", truncate(raw, 40)),
             )),

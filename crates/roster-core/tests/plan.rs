@@ -2,10 +2,11 @@
 //! whole plan: allowed or the exact denial, every change with its rule, the warnings and
 //! the session.
 
-use roster_core::plan::{plan_sign_in, Plan};
-use roster_core::signin::{read_facts, AttributeNames, RawAttributes, SignInFacts, Source as Proto};
+use roster_core::plan::{Denial, Plan, SessionPlan, SignIn};
+use roster_core::signin::{read_facts, AttributeNames, RawAttributes, SignInFacts, Warning};
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
-use roster_core::{DomainName, MemberState, Role, Source};
+use roster_core::{DomainName, MemberState, Name, Protocol, Role, Source};
+use serde::Deserialize;
 
 const EMAIL: &str = "jo@example.com";
 
@@ -15,8 +16,12 @@ fn org(id: &str, name: &str, teams: &[&str]) -> OrgState {
         name: name.into(),
         seat_limit: None,
         seats_used: 0,
-        teams: teams.iter().map(|t| t.to_string()).collect(),
+        teams: names(teams),
     }
+}
+
+fn names(teams: &[&str]) -> Vec<Name> {
+    teams.iter().map(|t| Name::parse_team(t).unwrap()).collect()
 }
 
 fn connection() -> ConnectionState {
@@ -28,7 +33,7 @@ fn connection() -> ConnectionState {
         domains: vec![DomainName::parse("example.com").unwrap()],
         organizations: vec![org("o1", "acme", &["everyone"]), org("o2", "beta", &[])],
         default_organization_id: "o1".into(),
-        default_team: Some("everyone".into()),
+        default_team: Some(Name::parse_team("everyone").unwrap()),
         default_session_minutes: None,
         attribute_names: AttributeNames::default(),
     }
@@ -40,7 +45,7 @@ fn member(org: &str, role: Role, state: MemberState, source: Source, teams: &[&s
         role,
         state,
         source,
-        teams: teams.iter().map(|t| t.to_string()).collect(),
+        teams: names(teams),
     }
 }
 
@@ -69,19 +74,75 @@ fn facts_for(email: &str, attrs: &[(&str, &[&str])]) -> SignInFacts {
             .collect(),
         name_id: Some(email.into()),
     };
-    read_facts(&raw, Proto::Saml, &AttributeNames::default()).unwrap()
+    read_facts(&raw, Protocol::Saml, &AttributeNames::default()).unwrap()
 }
 
 fn facts(attrs: &[(&str, &[&str])]) -> SignInFacts {
     facts_for(EMAIL, attrs)
 }
 
+/// One step as the preview lists it.
+#[derive(Debug, Deserialize)]
+struct Step {
+    kind: String,
+    organization: Option<String>,
+    team: Option<String>,
+    role: Option<Role>,
+    rule: String,
+    because: String,
+}
+
+/// The planner's answer, flattened for assertions: allowed or denied, and the steps as
+/// the preview lists them.
+#[derive(Debug)]
+struct Planned {
+    allowed: bool,
+    denial: Option<Denial>,
+    user_exists: bool,
+    full_name: String,
+    changes: Vec<Step>,
+    warnings: Vec<Warning>,
+    session: Option<SessionPlan>,
+    plan: Option<Plan>,
+}
+
+impl Planned {
+    fn plan(&self) -> &Plan {
+        self.plan.as_ref().expect("an allowed plan")
+    }
+}
+
+fn plan_sign_in(s: &SignInState, f: &SignInFacts) -> Planned {
+    match roster_core::plan::plan_sign_in(s, f) {
+        SignIn::Allowed(a) => Planned {
+            allowed: true,
+            denial: None,
+            user_exists: a.plan.account.user_id().is_some(),
+            full_name: a.plan.subject.full_name.clone(),
+            changes: serde_json::from_value(serde_json::to_value(a.plan.steps()).unwrap()).unwrap(),
+            warnings: a.plan.warnings.clone(),
+            session: Some(a.session),
+            plan: Some(a.plan),
+        },
+        SignIn::Denied(d) => Planned {
+            allowed: false,
+            denial: Some(d.denial),
+            user_exists: d.user_exists,
+            full_name: d.subject.full_name,
+            changes: Vec::new(),
+            warnings: d.warnings,
+            session: None,
+            plan: None,
+        },
+    }
+}
+
 /// One line per change: `kind org/team role [rule]`.
-fn changes(p: &Plan) -> Vec<String> {
+fn changes(p: &Planned) -> Vec<String> {
     p.changes
         .iter()
         .map(|c| {
-            let mut s = serde_json::to_value(c.kind).unwrap().as_str().unwrap().to_string();
+            let mut s = c.kind.clone();
             if let Some(o) = &c.organization {
                 s.push_str(&format!(" {o}"));
                 if let Some(t) = &c.team {
@@ -97,14 +158,14 @@ fn changes(p: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn warnings(p: &Plan) -> Vec<String> {
+fn warnings(p: &Planned) -> Vec<String> {
     p.warnings
         .iter()
         .map(|w| format!("{}: {}", w.rule, w.message))
         .collect()
 }
 
-fn assert_denied(p: &Plan, code: &str, message: &str) {
+fn assert_denied(p: &Planned, code: &str, message: &str) {
     assert!(!p.allowed);
     let d = p.denial.as_ref().expect("a denial");
     assert_eq!(d.code, code);
@@ -327,9 +388,9 @@ fn j5_teams_are_added_never_removed() {
         changes(&p),
         ["create_team acme/new [G2]", "add_team_membership acme/new [G2]"]
     );
-    s.apply(&p);
+    s.apply(p.plan());
     let m = &s.user.as_ref().unwrap().memberships[0];
-    assert_eq!(m.teams, ["old", "new"]);
+    assert_eq!(m.teams, names(&["old", "new"]));
     assert_eq!(m.role, Role::Editor);
 }
 
@@ -455,7 +516,7 @@ fn j8_jit_off() {
     s.invitations.push(InvitationState {
         id: "i1".into(),
         organization_id: "o2".into(),
-        team: Some("ops".into()),
+        team: Some(Name::parse_team("ops").unwrap()),
         role: Role::Editor,
     });
     let p = plan_sign_in(&s, &facts(&[]));
@@ -567,13 +628,13 @@ fn applying_a_plan_makes_the_next_one_empty() {
     s.invitations.push(InvitationState {
         id: "i1".into(),
         organization_id: "o2".into(),
-        team: Some("ops".into()),
+        team: Some(Name::parse_team("ops").unwrap()),
         role: Role::Editor,
     });
     let f = facts(&[("groups", &["acme:eng"]), ("name", &["Jo"])]);
     let first = plan_sign_in(&s, &f);
     assert!(!first.changes.is_empty());
-    s.apply(&first);
+    s.apply(first.plan());
     let second = plan_sign_in(&s, &f);
     assert!(second.allowed);
     assert_eq!(changes(&second), Vec::<String>::new());

@@ -5,8 +5,8 @@
 //! - every change carries a rule id and a reason; a denied plan carries no change.
 
 use proptest::prelude::*;
-use roster_core::plan::plan_sign_in;
-use roster_core::signin::{read_facts, AttributeNames, RawAttributes, Source as Proto};
+use roster_core::plan::{plan_sign_in, SignIn};
+use roster_core::signin::{read_facts, AttributeNames, RawAttributes};
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
 use roster_core::{DomainName, MemberState, Role, Source};
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ prop_compose! {
             name: ORGS[i].into(),
             seat_limit: limit,
             seats_used: used,
-            teams: teams.into_iter().map(|t| TEAMS[t].to_string()).collect(),
+            teams: teams.into_iter().map(|t| team(TEAMS[t])).collect(),
         }).collect();
         let mut seen = Vec::new();
         let user = user.map(|(ms, same_name)| UserState {
@@ -66,13 +66,13 @@ prop_compose! {
                 role,
                 state: if active { MemberState::Active } else { MemberState::Deactivated },
                 source: Source::Scim,
-                teams: teams.into_iter().map(|t| TEAMS[t].to_string()).collect(),
+                teams: teams.into_iter().map(|t| team(TEAMS[t])).collect(),
             }).collect(),
         });
         let invitations = invitations.into_iter().enumerate().filter(|(_, (o, ..))| *o < connected).map(|(i, (o, team, role))| InvitationState {
             id: format!("i{i}"),
             organization_id: format!("o{o}"),
-            team: team.map(|t| TEAMS[t].to_string()),
+            team: team.map(|t| self::team(TEAMS[t])),
             role,
         }).collect();
         SignInState {
@@ -84,7 +84,7 @@ prop_compose! {
                 domains: vec![DomainName::parse("example.com").unwrap()],
                 organizations,
                 default_organization_id: "o0".into(),
-                default_team: default_team.map(|t| TEAMS[t].to_string()),
+                default_team: default_team.map(|t| team(TEAMS[t])),
                 default_session_minutes: None,
                 attribute_names: AttributeNames::default(),
             },
@@ -123,22 +123,27 @@ prop_compose! {
     }
 }
 
+fn team(name: &str) -> roster_core::Name {
+    roster_core::Name::parse_team(name).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
     fn plans_are_idempotent_additive_and_explained(mut state in sign_in_state(), raw in attributes()) {
-        let facts = read_facts(&raw, Proto::Saml, &AttributeNames::default()).unwrap();
+        let facts = read_facts(&raw, roster_core::Protocol::Saml, &AttributeNames::default()).unwrap();
         let before = state.clone();
-        let plan = plan_sign_in(&state, &facts);
-
-        for c in &plan.changes {
-            prop_assert!(RULES.contains(&c.rule), "unknown rule {}", c.rule);
-            prop_assert!(!c.because.is_empty());
-        }
-        if !plan.allowed {
-            prop_assert!(plan.changes.is_empty());
-            prop_assert!(plan.denial.is_some());
+        let outcome = plan_sign_in(&state, &facts);
+        // A denied sign-in has no changes by construction (J10).
+        let plan = match &outcome {
+            SignIn::Allowed(a) => Some(&a.plan),
+            SignIn::Denied(_) => None,
+        };
+        for step in plan.map(|p| serde_json::to_value(p.steps()).unwrap()).iter().flat_map(|v| v.as_array().unwrap().clone()) {
+            let rule = step["rule"].as_str().unwrap().to_string();
+            prop_assert!(RULES.contains(&rule.as_str()), "unknown rule {}", rule);
+            prop_assert!(!step["because"].as_str().unwrap().is_empty());
         }
 
         // J7/S6: someone deprovisioned (every membership deactivated, no invitation) is
@@ -147,11 +152,13 @@ proptest! {
         if let Some(u) = &before.user {
             let mine: Vec<_> = u.memberships.iter().filter(|m| conn_orgs.contains(&m.organization_id.as_str())).collect();
             if !mine.is_empty() && mine.iter().all(|m| m.state == MemberState::Deactivated) && before.invitations.is_empty() {
-                prop_assert!(!plan.allowed, "a deprovisioned user got in: {:?}", plan.changes);
+                prop_assert!(plan.is_none(), "a deprovisioned user got in: {:?}", plan);
             }
         }
 
-        state.apply(&plan);
+        if let Some(p) = plan {
+            state.apply(p);
+        }
 
         // Nothing removed, no role or state changed.
         if before.user.is_some() {
@@ -171,8 +178,12 @@ proptest! {
         }
 
         // The same sign-in again changes nothing.
-        let again = plan_sign_in(&state, &facts);
-        prop_assert_eq!(again.allowed, plan.allowed);
-        prop_assert!(again.changes.is_empty(), "second plan: {:?}", again.changes);
+        match (plan_sign_in(&state, &facts), plan) {
+            (SignIn::Allowed(again), Some(_)) => {
+                prop_assert!(again.plan.steps().is_empty(), "second plan: {:?}", again.plan.steps());
+            }
+            (SignIn::Denied(_), None) => {}
+            (again, _) => prop_assert!(false, "allowed, then not (or the reverse): {:?}", again),
+        }
     }
 }

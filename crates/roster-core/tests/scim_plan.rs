@@ -1,10 +1,10 @@
 //! The SCIM side of provisioning (provisioning.md §5, S4–S6), as planner functions.
 
-use roster_core::plan::{ChangeKind, Plan};
+use roster_core::plan::{Change, Plan, RefusalKind};
 use roster_core::scim_plan::{plan_create, plan_delete, plan_update, ScimUserFacts};
 use roster_core::signin::AttributeNames;
 use roster_core::state::{ConnectionState, MembershipState, OrgState, SignInState, UserState};
-use roster_core::{DomainName, Email, MemberState, Role, Source};
+use roster_core::{DomainName, Email, MemberState, Name, Role, Source};
 
 fn connection() -> ConnectionState {
     let org = |id: &str, name: &str| OrgState {
@@ -22,7 +22,7 @@ fn connection() -> ConnectionState {
         domains: vec![DomainName::parse("example.com").unwrap()],
         organizations: vec![org("o1", "acme"), org("o2", "beta")],
         default_organization_id: "o1".into(),
-        default_team: Some("everyone".into()),
+        default_team: Some(Name::parse_team("everyone").unwrap()),
         default_session_minutes: None,
         attribute_names: AttributeNames::default(),
     }
@@ -57,7 +57,7 @@ fn member(org: &str, role: Role, state: MemberState, teams: &[&str]) -> Membersh
         role,
         state,
         source: Source::Scim,
-        teams: teams.iter().map(|t| t.to_string()).collect(),
+        teams: teams.iter().map(|t| Name::parse_team(t).unwrap()).collect(),
     }
 }
 
@@ -69,21 +69,26 @@ fn state(user: Option<UserState>) -> SignInState {
     }
 }
 
+/// One line per step, as the preview lists them: `kind org/team role [rule]`.
 fn changes(p: &Plan) -> Vec<String> {
-    p.changes
+    let steps = serde_json::to_value(p.steps()).unwrap();
+    steps
+        .as_array()
+        .unwrap()
         .iter()
         .map(|c| {
-            let mut s = serde_json::to_value(c.kind).unwrap().as_str().unwrap().to_string();
-            if let Some(o) = &c.organization {
+            let field = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let mut s = field("kind").unwrap();
+            if let Some(o) = field("organization") {
                 s.push_str(&format!(" {o}"));
             }
-            if let Some(t) = &c.team {
+            if let Some(t) = field("team") {
                 s.push_str(&format!("/{t}"));
             }
-            if let Some(r) = c.role {
-                s.push_str(&format!(" {}", r.as_str()));
+            if let Some(r) = field("role") {
+                s.push_str(&format!(" {r}"));
             }
-            format!("{s} [{}]", c.rule)
+            format!("{s} [{}]", field("rule").unwrap())
         })
         .collect()
 }
@@ -122,11 +127,11 @@ fn s5_docker_extension_steers_org_team_and_role() {
     );
     f.role = Some("admin".into());
     let e = plan_create(&state(None), &f).unwrap_err();
-    assert_eq!((e.status, e.scim_type), (400, Some("invalidValue")));
+    assert_eq!(e.kind, RefusalKind::InvalidValue);
     f.role = None;
     f.organization = Some("elsewhere".into());
     let e = plan_create(&state(None), &f).unwrap_err();
-    assert_eq!((e.status, e.scim_type), (400, Some("invalidValue")));
+    assert_eq!(e.kind, RefusalKind::InvalidValue);
     assert!(e.detail.contains("elsewhere"));
 }
 
@@ -136,19 +141,15 @@ fn s4_linking_needs_a_verified_domain_and_happens_once() {
     assert_eq!(changes(&p)[0], "link_account [S4]");
     assert!(!changes(&p).iter().any(|c| c.starts_with("create_user")));
     let e = plan_create(&state(existing(false, vec![])), &facts("jo@elsewhere.test")).unwrap_err();
-    assert_eq!((e.status, e.scim_type), (409, Some("uniqueness")));
+    assert_eq!(e.kind, RefusalKind::Exists);
     let e = plan_create(&state(existing(true, vec![])), &facts("jo@example.com")).unwrap_err();
-    assert_eq!(
-        (e.status, e.scim_type),
-        (409, Some("uniqueness")),
-        "a second POST of a linked user"
-    );
+    assert_eq!(e.kind, RefusalKind::Exists, "a second POST of a linked user");
 }
 
 #[test]
 fn s1_accounts_are_created_only_in_verified_domains() {
     let e = plan_create(&state(None), &facts("ceo@other-company.test")).unwrap_err();
-    assert_eq!((e.status, e.scim_type), (400, Some("invalidValue")));
+    assert_eq!(e.kind, RefusalKind::InvalidValue);
     assert_eq!(
         changes(&plan_create(&state(None), &facts("jo@eu.example.com")).unwrap())[0],
         "create_user [S5]"
@@ -162,14 +163,20 @@ fn s6_created_inactive_takes_no_seat() {
     let mut f = facts("jo@example.com");
     f.active = Some(false);
     let p = plan_create(&s, &f).unwrap();
-    assert_eq!(p.changes[2].state, Some(MemberState::Deactivated));
+    assert!(matches!(
+        p.changes[1],
+        Change::AddMembership {
+            state: MemberState::Deactivated,
+            ..
+        }
+    ));
     assert!(
         !changes(&p).iter().any(|c| c.starts_with("deactivate")),
         "{:?}",
         changes(&p)
     );
     f.active = Some(true);
-    assert_eq!(plan_create(&s, &f).unwrap_err().status, 409);
+    assert_eq!(plan_create(&s, &f).unwrap_err().kind, RefusalKind::Conflict);
 }
 
 #[test]
@@ -207,9 +214,7 @@ fn s6_active_false_deactivates_everywhere_and_ends_sessions_keeping_teams() {
         ["deactivate acme [S6]", "deactivate beta [S6]", "end_sessions [S6]"]
     );
     assert!(
-        !p.changes
-            .iter()
-            .any(|c| matches!(c.kind, ChangeKind::AddTeamMembership)),
+        !p.changes.iter().any(|c| matches!(c, Change::AddTeamMembership { .. })),
         "teams are kept, not touched"
     );
 }
@@ -234,7 +239,7 @@ fn s6_active_true_reactivates_and_absent_active_leaves_it() {
     s.connection.organizations[0].seat_limit = Some(1);
     s.connection.organizations[0].seats_used = 1;
     let e = plan_update(&s, &facts("jo@example.com")).unwrap_err();
-    assert_eq!(e.status, 409);
+    assert_eq!(e.kind, RefusalKind::Conflict);
     assert_eq!(
         e.detail,
         "Not enough seats in organization 'acme'. Add more seats or contact your administrator."
@@ -257,7 +262,7 @@ fn s6_delete_deactivates_ends_sessions_and_unlinks() {
         &Email::parse("jo@example.com").unwrap(),
     )
     .unwrap_err();
-    assert_eq!(e.status, 404);
+    assert_eq!(e.kind, RefusalKind::NotProvisioned);
 }
 
 #[test]
@@ -274,7 +279,7 @@ fn scim_plans_are_idempotent() {
     assert_eq!(changes(&plan_update(&s, &f).unwrap()), Vec::<String>::new());
     assert_eq!(
         s.user.as_ref().unwrap().memberships[0].teams,
-        ["everyone"],
+        [Name::parse_team("everyone").unwrap()],
         "S6 keeps teams"
     );
 }

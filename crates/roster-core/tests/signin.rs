@@ -2,7 +2,7 @@
 
 use roster_core::plan::Denial;
 use roster_core::signin::*;
-use roster_core::Role;
+use roster_core::{Protocol, Role};
 const CLAIMS: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims";
 
 fn saml(pairs: &[(&str, &[&str])], name_id: Option<&str>) -> RawAttributes {
@@ -16,7 +16,7 @@ fn saml(pairs: &[(&str, &[&str])], name_id: Option<&str>) -> RawAttributes {
 }
 
 fn facts(pairs: &[(&str, &[&str])], name_id: Option<&str>) -> Result<SignInFacts, Denial> {
-    read_facts(&saml(pairs, name_id), Source::Saml, &AttributeNames::default())
+    read_facts(&saml(pairs, name_id), Protocol::Saml, &AttributeNames::default())
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn a2_oidc_claims() {
         "groups": ["acme:eng", 7, {"x": 1}], "dockerRole": "owner", "email_verified": true
     });
     let raw = RawAttributes::from_claims(claims.as_object().unwrap());
-    let f = read_facts(&raw, Source::Oidc, &AttributeNames::default()).unwrap();
+    let f = read_facts(&raw, Protocol::Oidc, &AttributeNames::default()).unwrap();
     assert_eq!(f.email.value.as_str(), "jo@example.com");
     assert_eq!(f.email.attribute, "preferred_username");
     assert_eq!(f.full_name.value, "Jo Bloggs");
@@ -155,7 +155,7 @@ fn a2_oidc_claims() {
     assert_eq!(f.role.unwrap().value, Role::Owner);
     let raw = RawAttributes::from_claims(serde_json::json!({ "preferred_username": "jo" }).as_object().unwrap());
     assert_eq!(
-        read_facts(&raw, Source::Oidc, &AttributeNames::default())
+        read_facts(&raw, Protocol::Oidc, &AttributeNames::default())
             .unwrap_err()
             .code,
         "invalid_name_id"
@@ -178,7 +178,7 @@ fn a3_custom_names_come_first() {
         ],
         None,
     );
-    let f = read_facts(&raw, Source::Saml, &custom).unwrap();
+    let f = read_facts(&raw, Protocol::Saml, &custom).unwrap();
     assert_eq!(f.email.value.as_str(), "m@example.com");
     assert_eq!(f.groups, ["acme:eng"]);
 }

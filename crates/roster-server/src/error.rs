@@ -1,5 +1,11 @@
 //! The one place where failures become HTTP responses.
 //!
+//! Every failure is classified once, into a [`Kind`] with one HTTP status; each protocol
+//! then says it in its own format: the admin API's JSON error ([`ApiError`]), a SCIM
+//! Error (`routes::scim::ScimFailure`), a sign-in page (`routes::sso::page::SsoFailure`).
+//! A failure of ours is logged with the trace id where it is classified, so every
+//! answer that tells someone to quote the trace id has the cause in the log.
+//!
 //! Every error body of the admin API is `{"error": {"code", "message", "trace_id"}}`.
 //! Handlers return [`ApiError`]; request-parsing rejections go through [`ApiJson`] and
 //! [`ApiQuery`]; anything else that would leave as a non-JSON error (an unknown route, a
@@ -12,9 +18,123 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use roster_core::DomainError;
+use roster_core::plan::RefusalKind;
+use roster_core::{DomainError, DomainErrorKind};
 use roster_store::StoreError;
 use serde::Serialize;
+
+/// What kind of failure something is, whatever the protocol that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value in the request is not valid.
+    Invalid,
+    /// A filter that cannot be run.
+    InvalidFilter,
+    NotFound,
+    /// The object exists already.
+    Exists,
+    /// A valid request that the directory's state refuses.
+    Conflict,
+    /// The version the request built on is gone (S9).
+    Stale,
+    /// Try again later (shutting down).
+    Unavailable,
+    /// Ours: the detail is in the log under the trace id.
+    Internal,
+}
+
+impl Kind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Invalid | Self::InvalidFilter => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Exists | Self::Conflict => StatusCode::CONFLICT,
+            Self::Stale => StatusCode::PRECONDITION_FAILED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// SCIM's `scimType` for this kind, where RFC 7644 §3.12 defines one.
+    pub fn scim_type(self) -> Option<&'static str> {
+        match self {
+            Self::Invalid => Some("invalidValue"),
+            Self::InvalidFilter => Some("invalidFilter"),
+            Self::Exists => Some("uniqueness"),
+            _ => None,
+        }
+    }
+}
+
+/// A failure, classified: its kind, a stable code and the message a client may see.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: Kind,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of ours: `cause` goes to the log with the trace id, the client gets a
+    /// plain message.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, trace_id = %current_trace_id(), "request failed");
+        Self::new(
+            Kind::Internal,
+            "internal",
+            "something went wrong on our side; quote the trace id when reporting it",
+        )
+    }
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        let kind = match e.kind {
+            DomainErrorKind::Invalid => Kind::Invalid,
+            DomainErrorKind::Conflict => Kind::Conflict,
+        };
+        Self::new(kind, e.code, e.message)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => Self::new(Kind::NotFound, "not_found", e.to_string()),
+            // A unique key lost to a concurrent request (two creates of one name).
+            StoreError::Conflict {
+                code: "conflict",
+                message,
+            } => Self::new(Kind::Exists, "conflict", message),
+            StoreError::Conflict { code, message } => Self::new(Kind::Conflict, code, message),
+            StoreError::Rule(d) => d.into(),
+            StoreError::Refused(r) => {
+                let (kind, code) = match r.kind {
+                    RefusalKind::Exists => (Kind::Exists, "exists"),
+                    RefusalKind::InvalidValue => (Kind::Invalid, "invalid_value"),
+                    RefusalKind::NotProvisioned => (Kind::NotFound, "not_found"),
+                    RefusalKind::Conflict => (Kind::Conflict, "conflict"),
+                };
+                Self::new(kind, code, r.detail)
+            }
+            StoreError::Stale => Self::new(Kind::Stale, "stale", e.to_string()),
+            StoreError::InvalidFilter(m) => Self::new(Kind::InvalidFilter, "invalid_filter", m),
+            StoreError::Closed => Self::new(Kind::Unavailable, "unavailable", "the server is shutting down; retry"),
+            other @ (StoreError::Config(_)
+            | StoreError::Migration(_)
+            | StoreError::Database(_)
+            | StoreError::Misuse(_)) => Self::internal(&other),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -90,35 +210,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        Self::new(f.kind.status(), f.code, f.message)
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        // Validation of a value is the request's fault (400); a rule refusing an
-        // otherwise valid change is a conflict with the directory's state (409).
-        let status = if e.code.starts_with("invalid_") {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::CONFLICT
-        };
-        Self::new(status, e.code, e.message)
+        Failure::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            StoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
-            StoreError::Rule(d) => d.into(),
-            StoreError::Closed => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is shutting down; retry",
-            ),
-            other => {
-                tracing::error!(error = %other, trace_id = %current_trace_id(), "store failure");
-                Self::internal()
-            }
-        }
+        Failure::from(e).into()
     }
 }
 

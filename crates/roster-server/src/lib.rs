@@ -21,6 +21,7 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod routes;
+pub mod service;
 pub mod state;
 pub mod trace;
 

@@ -145,7 +145,7 @@ async fn validate(
     }
     if let Some(m) = spec.default_session_minutes {
         if m <= 0 {
-            return Err(StoreError::rule(
+            return Err(StoreError::invalid(
                 "invalid_session_minutes",
                 "default_session_minutes must be a whole number greater than 0",
             ));

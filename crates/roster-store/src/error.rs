@@ -1,3 +1,4 @@
+use roster_core::plan::{Refusal, RefusalKind};
 use roster_core::DomainError;
 
 /// What can go wrong in the store. `NotFound`, `Conflict` and `Rule` are the caller's
@@ -18,13 +19,20 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("the store is shutting down")]
     Closed,
-    /// A SCIM request the directory refuses, in SCIM terms (RFC 7644 §3.12).
-    #[error("{detail}")]
-    Scim {
-        status: u16,
-        scim_type: Option<&'static str>,
-        detail: String,
-    },
+    /// A provisioning plan refused the change (the core's decision, passed through).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The row changed since it was read: the version the caller built on is gone (a
+    /// concurrent write won; S9).
+    #[error("the resource changed meanwhile; read it again")]
+    Stale,
+    /// A SCIM filter that cannot be run on the store (RFC 7644 `invalidFilter`).
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// A caller handed the store something it cannot apply (a bug, not the request's
+    /// fault).
+    #[error("cannot apply: {0}")]
+    Misuse(&'static str),
 }
 
 impl StoreError {
@@ -40,15 +48,16 @@ impl StoreError {
             message: message.into(),
         }
     }
-    pub fn scim(e: roster_scim::ScimError) -> Self {
-        Self::Scim {
-            status: e.status,
-            scim_type: e.scim_type,
-            detail: e.detail,
-        }
+    pub fn refused(kind: RefusalKind, detail: impl Into<String>) -> Self {
+        Self::Refused(Refusal::new(kind, detail))
     }
+    /// A rule refuses a valid change (409-like).
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Rule(DomainError::new(code, message))
+        Self::Rule(DomainError::conflict(code, message))
+    }
+    /// A value that is not valid in itself (400-like).
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Rule(DomainError::invalid(code, message))
     }
 }
 

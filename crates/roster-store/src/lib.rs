@@ -32,7 +32,6 @@ pub mod provisioning;
 pub mod saml;
 pub mod scim;
 pub mod sessions;
-pub mod signin;
 pub mod tokens;
 pub mod writer;
 
@@ -150,7 +149,13 @@ pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
     column: &str,
 ) -> Result<T, StoreError> {
     let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+    from_json_text(&text)
+}
+
+/// A JSON column's text, decoded; stored JSON that does not decode is corrupt data
+/// (an error, never a silent default).
+pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 /// Options for opening a store.

@@ -1,7 +1,8 @@
-//! Sign-in provisioning: loads the [`SignInState`] a plan depends on and applies a
-//! [`Plan`] — both inside the caller's transaction, so that the plan is decided on the
-//! state it changes (J10). One audit event per change, carrying the change's rule and
-//! reason.
+//! Provisioning's two store steps: [`load`] reads the [`SignInState`] a plan depends on,
+//! [`apply_with`] applies the [`Plan`] made from it — both inside the caller's
+//! transaction, so that the plan is decided on the state it changes (J10). The planning
+//! between them is roster-core's; this module decides nothing. One audit event per
+//! change, carrying the change's rule and reason.
 
 use crate::audit::{self, Change as AuditChange};
 use crate::connections;
@@ -10,10 +11,10 @@ use crate::directory::organizations::{self, Organization};
 use crate::directory::users::{self, Profile};
 use crate::directory::{members, teams};
 use crate::{Ctx, StoreError};
-use roster_core::plan::{ChangeKind, Plan};
+use roster_core::plan::{Account, Change, Plan};
 use roster_core::signin::AttributeNames;
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
-use roster_core::{DomainName, Email, MemberState, Role, Source};
+use roster_core::{DomainName, Email, MemberState, Name, Role, Source};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -23,6 +24,11 @@ pub fn attribute_names(c: &connections::Connection) -> AttributeNames {
         .get("attribute_names")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default()
+}
+
+/// A stored team name: valid when it was written, else our data is corrupt.
+fn team_name(raw: &str) -> Result<Name, StoreError> {
+    Name::parse_team(raw).map_err(crate::error::corrupt)
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -50,10 +56,18 @@ pub struct Known {
     pub organizations: Vec<Organization>,
     /// The teams of those organizations that the state names.
     pub teams: Vec<teams::Team>,
-    /// The SCIM resource the plan provisions has no row yet: a SCIM create writes it
-    /// after applying, with the account it links, so a link is recorded here but not
-    /// written (one insert instead of an insert and an update).
-    pub scim_row_unwritten: bool,
+    /// The SCIM User a SCIM plan links or unlinks.
+    pub scim_user: Option<ScimLink>,
+}
+
+/// The SCIM User resource whose account a plan links or unlinks (S4–S6).
+#[derive(Debug, Clone)]
+pub struct ScimLink {
+    pub id: String,
+    /// A SCIM create writes the resource's row after applying, with the account it
+    /// links: the link is recorded here but not written (one insert instead of an
+    /// insert and an update).
+    pub row_written: bool,
 }
 
 /// [`load_state`], with the rows it read.
@@ -128,7 +142,7 @@ pub async fn load(
             let state = InvitationState {
                 id: invitation.clone(),
                 organization_id: org.id.clone(),
-                team,
+                team: team.as_deref().map(team_name).transpose()?,
                 role: Role::parse(&role).map_err(crate::error::corrupt)?,
             };
             open.push((created_at, invitation, state));
@@ -140,7 +154,10 @@ pub async fn load(
             name: org.name.clone(),
             seat_limit: org.seat_limit,
             seats_used: r.try_get("seats_used")?,
-            teams: named.iter().map(|(_, name, _)| name.clone()).collect(),
+            teams: named
+                .iter()
+                .map(|(_, name, _)| team_name(name))
+                .collect::<Result<_, _>>()?,
         });
         known
             .teams
@@ -190,7 +207,10 @@ pub async fn load(
                     role: Role::parse(&r.try_get::<String, _>("role")?).map_err(crate::error::corrupt)?,
                     state: MemberState::parse(&r.try_get::<String, _>("state")?).map_err(crate::error::corrupt)?,
                     source: Source::parse(&r.try_get::<String, _>("source")?).map_err(crate::error::corrupt)?,
-                    teams: crate::from_json_list(r, "teams")?,
+                    teams: crate::from_json_list::<Vec<String>>(r, "teams")?
+                        .iter()
+                        .map(|t| team_name(t))
+                        .collect::<Result<_, _>>()?,
                 });
             }
             let account = users::User::from_row(a)?;
@@ -218,7 +238,7 @@ pub async fn load(
                 .collect(),
             organizations,
             default_organization_id: connection.default_organization_id.clone(),
-            default_team: connection.default_team.clone(),
+            default_team: connection.default_team.as_deref().map(team_name).transpose()?,
             default_session_minutes: connection.default_session_minutes,
             attribute_names: attribute_names(connection),
         },
@@ -229,27 +249,25 @@ pub async fn load(
 }
 
 /// What applying a plan did to the account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Applied {
-    /// The account's id (created or existing), when there is one.
-    pub user_id: Option<String>,
+    /// The account's id (created or existing).
+    pub user_id: String,
     /// The account's row, when applying made or read it (so callers need not read it
     /// again).
     pub user: Option<users::User>,
 }
 
-/// Applies an allowed plan.
-pub async fn apply(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    plan: &Plan,
-    connection: &connections::Connection,
-) -> Result<Applied, StoreError> {
-    apply_with(conn, ctx, plan, connection, Known::default()).await
+fn profile(plan: &Plan) -> Profile {
+    Profile {
+        full_name: Some(plan.subject.full_name.clone()),
+        given_name: plan.subject.given_name.clone(),
+        family_name: plan.subject.family_name.clone(),
+    }
 }
 
-/// Applies an allowed plan made from what [`load`] read in this transaction, using the
-/// rows it read instead of reading them again.
+/// Applies a plan made from what [`load`] read in this transaction, using the rows it
+/// read instead of reading them again.
 pub async fn apply_with(
     conn: &mut Conn,
     ctx: &Ctx,
@@ -257,68 +275,111 @@ pub async fn apply_with(
     connection: &connections::Connection,
     known: Known,
 ) -> Result<Applied, StoreError> {
-    let connection_id = connection.id.as_str();
-    if !plan.allowed {
-        return Ok(Applied {
-            user_id: plan.user_id.clone(),
-            user: None,
-        });
+    let mut account = known.account;
+    let user_id = match &plan.account {
+        Account::Create(cause) => {
+            // The plan was made in this transaction and found no account.
+            let ctx = ctx.because(cause.rule, cause.because.clone());
+            let (u, _) = users::create_new(conn, &ctx, &plan.subject.email, &profile(plan)).await?;
+            let id = u.id.clone();
+            account = Some(u);
+            id
+        }
+        Account::Existing { user_id } => user_id.clone(),
+        Account::Rename { user_id, cause } => {
+            let before = match account.take() {
+                Some(u) if u.id == *user_id => u,
+                _ => users::find(conn, user_id).await?,
+            };
+            let ctx = ctx.because(cause.rule, cause.because.clone());
+            account = Some(users::update_profile_from(conn, &ctx, before, &profile(plan)).await?);
+            user_id.clone()
+        }
+    };
+    let mut target = Target {
+        connection_id: &connection.id,
+        company_id: &connection.company_id,
+        user_id: &user_id,
+        email: Some(plan.subject.email.as_str()),
+        account: account.filter(|a| a.id == user_id),
+        organizations: known.organizations.into_iter().map(|o| (o.id.clone(), o)).collect(),
+        teams: known.teams,
+        member_of: Vec::new(),
+        scim_user: known.scim_user,
+    };
+    apply_changes(conn, ctx, &mut target, &plan.changes).await?;
+    Ok(Applied {
+        user_id: user_id.clone(),
+        user: target.account,
+    })
+}
+
+/// The account a list of changes applies to, and the rows applying has read or made,
+/// so that none is read twice.
+pub struct Target<'a> {
+    pub connection_id: &'a str,
+    pub company_id: &'a str,
+    pub user_id: &'a str,
+    /// The account's email, for the audit events that name it.
+    pub email: Option<&'a str>,
+    pub account: Option<users::User>,
+    pub organizations: HashMap<String, Organization>,
+    pub teams: Vec<teams::Team>,
+    /// Organizations whose membership of the account is known to exist in this
+    /// transaction (made by these changes, or read by the caller).
+    pub member_of: Vec<String>,
+    pub scim_user: Option<ScimLink>,
+}
+
+impl Target<'_> {
+    async fn organization(&mut self, conn: &mut Conn, id: &str) -> Result<Organization, StoreError> {
+        if let Some(o) = self.organizations.get(id) {
+            return Ok(o.clone());
+        }
+        let o = organizations::find(conn, id).await?;
+        self.organizations.insert(id.to_string(), o.clone());
+        Ok(o)
     }
-    let email = Email::parse(&plan.email)?;
-    let scim_row_unwritten = known.scim_row_unwritten;
-    let mut user_id = plan.user_id.clone();
-    let mut user: Option<users::User> = known.account.filter(|a| Some(&a.id) == plan.user_id.as_ref());
-    let mut known_teams = known.teams;
-    // Organizations this plan has made the account a member of.
-    let mut member_of: Vec<String> = Vec::new();
-    let mut orgs: HashMap<String, Organization> = known.organizations.into_iter().map(|o| (o.id.clone(), o)).collect();
-    for change in &plan.changes {
-        let ctx = ctx.because(change.rule, change.because.clone());
-        let org = match &change.organization_id {
-            Some(id) => {
-                if !orgs.contains_key(id) {
-                    let o = organizations::find(conn, id).await?;
-                    orgs.insert(id.clone(), o);
-                }
-                orgs.get(id)
-            }
-            None => None,
-        };
-        let need_org = || StoreError::Database(sqlx::Error::Protocol("plan change without organization".into()));
-        let need_user = || StoreError::Database(sqlx::Error::Protocol("plan change before the account exists".into()));
-        match change.kind {
-            ChangeKind::CreateUser => {
-                let profile = Profile {
-                    full_name: Some(plan.full_name.clone()),
-                    given_name: plan.given_name.clone(),
-                    family_name: plan.family_name.clone(),
-                };
-                // The plan was made in this transaction and found no account.
-                let (u, _) = users::create_new(conn, &ctx, &email, &profile).await?;
-                user_id = Some(u.id.clone());
-                user = Some(u);
-            }
-            ChangeKind::UpdateName => {
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                let profile = Profile {
-                    full_name: Some(plan.full_name.clone()),
-                    given_name: plan.given_name.clone(),
-                    family_name: plan.family_name.clone(),
-                };
-                let before = match user.take() {
-                    Some(u) if u.id == uid => u,
-                    _ => users::find(conn, uid).await?,
-                };
-                user = Some(users::update_profile_from(conn, &ctx, before, &profile).await?);
-            }
-            ChangeKind::AcceptInvitation => {
-                let org = org.ok_or_else(need_org)?;
-                let id = change.invitation_id.as_deref().unwrap_or_default();
+
+    async fn account(&mut self, conn: &mut Conn) -> Result<users::User, StoreError> {
+        match self.account.take() {
+            Some(u) if u.id == self.user_id => Ok(u),
+            _ => users::find(conn, self.user_id).await,
+        }
+    }
+
+    async fn team(&mut self, conn: &mut Conn, org: &Organization, name: &Name) -> Result<teams::Team, StoreError> {
+        let read = self
+            .teams
+            .iter()
+            .find(|t| t.organization_id == org.id && t.name.to_lowercase() == name.key())
+            .cloned();
+        match read {
+            Some(t) => Ok(t),
+            None => teams::find(conn, org, name.as_str()).await,
+        }
+    }
+}
+
+/// Applies `changes` to `target`'s account, in order, each with its audit event.
+pub async fn apply_changes(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    target: &mut Target<'_>,
+    changes: &[Change],
+) -> Result<(), StoreError> {
+    let uid = target.user_id;
+    for change in changes {
+        let cause = change.cause();
+        let ctx = ctx.because(cause.rule, cause.because.clone());
+        match change {
+            Change::AcceptInvitation { org, invitation_id, .. } => {
+                let org = target.organization(conn, &org.id).await?;
                 let accepted = db::query(
                     "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
                 )
                 .bind(ctx.now)
-                .bind(id)
+                .bind(invitation_id)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -334,80 +395,62 @@ pub async fn apply_with(
                     AuditChange {
                         action: "invitation.accept",
                         object_kind: "invitation",
-                        object_id: id,
+                        object_id: invitation_id,
                         company_id: Some(&org.company_id),
                         organization_id: Some(&org.id),
-                        connection_id: Some(connection_id),
-                        user_id: user_id.as_deref(),
-                        after: Some(json!({ "email": plan.email })),
+                        connection_id: Some(target.connection_id),
+                        user_id: Some(uid),
+                        after: target.email.map(|e| json!({ "email": e })),
                         ..Default::default()
                     },
                 )
                 .await?;
             }
-            ChangeKind::AddMembership => {
-                let org = org.ok_or_else(need_org)?;
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                let account = match user.take() {
-                    Some(u) if u.id == uid => u,
-                    _ => users::find(conn, uid).await?,
-                };
-                let source = change.source.unwrap_or(Source::Jit);
-                member_of.push(org.id.clone());
-                members::insert(
-                    conn,
-                    &ctx,
-                    org,
-                    &account,
-                    change.role.unwrap_or(Role::Member),
-                    change.state.unwrap_or(MemberState::Active),
-                    source,
-                )
-                .await?;
-                user = Some(account);
+            Change::AddMembership {
+                org,
+                role,
+                state,
+                source,
+                ..
+            } => {
+                let org = target.organization(conn, &org.id).await?;
+                let account = target.account(conn).await?;
+                target.member_of.push(org.id.clone());
+                members::insert(conn, &ctx, &org, &account, *role, *state, *source).await?;
+                target.account = Some(account);
             }
-            ChangeKind::CreateTeam => {
-                let org = org.ok_or_else(need_org)?;
-                let name = roster_core::Name::parse_team(change.team.as_deref().unwrap_or_default())?;
+            Change::CreateTeam { org, team, .. } => {
+                let org = target.organization(conn, &org.id).await?;
                 // A concurrent sign-in may have created it since the plan was made.
-                let team = teams::ensure(conn, &ctx, org, &name).await?;
-                known_teams.push(team);
+                let team = teams::ensure(conn, &ctx, &org, team).await?;
+                target.teams.push(team);
             }
-            ChangeKind::AddTeamMembership => {
-                let org = org.ok_or_else(need_org)?;
-                let name = change.team.as_deref().unwrap_or_default();
-                let read = known_teams
-                    .iter()
-                    .find(|t| t.organization_id == org.id && t.name.to_lowercase() == name.to_lowercase())
-                    .cloned();
-                let team = match read {
-                    Some(t) => t,
-                    None => teams::find(conn, org, name).await?,
-                };
-                let source = match change.rule {
-                    "J3" => Source::Invite,
-                    r if r.starts_with('S') => Source::Scim,
-                    _ => Source::Jit,
-                };
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                if member_of.contains(&org.id) {
-                    // The membership was made just above, in this plan.
-                    teams::add_known_member(conn, &ctx, org, &team, uid, source.as_str()).await?;
+            Change::AddTeamMembership { org, team, source, .. } => {
+                let org = target.organization(conn, &org.id).await?;
+                let team = target.team(conn, &org, team).await?;
+                if target.member_of.contains(&org.id) {
+                    // The membership is known to exist in this transaction.
+                    teams::add_known_member(conn, &ctx, &org, &team, uid, source.as_str()).await?;
                 } else {
-                    teams::add_member(conn, &ctx, org, &team, uid, source.as_str()).await?;
+                    teams::add_member(conn, &ctx, &org, &team, uid, source.as_str()).await?;
                 }
             }
-            ChangeKind::LinkAccount | ChangeKind::UnlinkAccount => {
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                let link = change.kind == ChangeKind::LinkAccount;
-                let scim_id = plan.scim_user_id.as_deref().ok_or_else(|| {
-                    StoreError::Database(sqlx::Error::Protocol("a SCIM link without its SCIM resource".into()))
-                })?;
-                if !scim_row_unwritten {
+            Change::RemoveTeamMembership { org, team, .. } => {
+                let org = target.organization(conn, &org.id).await?;
+                let team = target.team(conn, &org, team).await?;
+                teams::take_out(conn, &ctx, &org, &team, uid).await?;
+            }
+            Change::LinkAccount(_) | Change::UnlinkAccount(_) => {
+                let link = matches!(change, Change::LinkAccount(_));
+                let scim = target
+                    .scim_user
+                    .as_ref()
+                    .ok_or(StoreError::Misuse("a SCIM link applied without its SCIM resource"))?;
+                if scim.row_written {
                     db::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND connection_id = $3")
                         .bind(if link { Some(uid) } else { None })
-                        .bind(scim_id)
-                        .bind(connection_id)
+                        .bind(&scim.id)
+                        .bind(target.connection_id)
                         .execute(&mut *conn)
                         .await?;
                 }
@@ -418,31 +461,29 @@ pub async fn apply_with(
                         action: if link { "scim_user.link" } else { "scim_user.unlink" },
                         object_kind: "user",
                         object_id: uid,
-                        company_id: Some(&connection.company_id),
-                        connection_id: Some(connection_id),
+                        company_id: Some(target.company_id),
+                        connection_id: Some(target.connection_id),
                         user_id: Some(uid),
                         ..Default::default()
                     },
                 )
                 .await?;
             }
-            ChangeKind::SetRole | ChangeKind::Deactivate | ChangeKind::Reactivate => {
-                let org = org.ok_or_else(need_org)?;
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                let current = members::find(conn, org, uid).await?;
-                let (role, state) = match change.kind {
-                    ChangeKind::SetRole => (change.role.unwrap_or(current.role), current.state),
-                    ChangeKind::Deactivate => (current.role, MemberState::Deactivated),
+            Change::SetRole { org, .. } | Change::Deactivate { org, .. } | Change::Reactivate { org, .. } => {
+                let org = target.organization(conn, &org.id).await?;
+                let current = members::find(conn, &org, uid).await?;
+                let (role, state) = match change {
+                    Change::SetRole { role, .. } => (*role, current.state),
+                    Change::Deactivate { .. } => (current.role, MemberState::Deactivated),
                     _ => (current.role, MemberState::Active),
                 };
-                if change.kind == ChangeKind::Reactivate {
-                    organizations::require_seat(conn, org, ctx.now).await?;
+                if matches!(change, Change::Reactivate { .. }) {
+                    organizations::require_seat(conn, &org, ctx.now).await?;
                 }
-                members::set(conn, &ctx, org, &current, role, state).await?;
+                members::set(conn, &ctx, &org, &current, role, state).await?;
             }
-            ChangeKind::EndSessions => {
-                let uid = user_id.as_deref().ok_or_else(need_user)?;
-                let ended = members::end_sessions(conn, uid, &connection.company_id, ctx.now).await?;
+            Change::EndSessions(_) => {
+                let ended = members::end_sessions(conn, uid, target.company_id, ctx.now).await?;
                 audit::record(
                     conn,
                     &ctx,
@@ -450,8 +491,8 @@ pub async fn apply_with(
                         action: "session.end",
                         object_kind: "user",
                         object_id: uid,
-                        company_id: Some(&connection.company_id),
-                        connection_id: Some(connection_id),
+                        company_id: Some(target.company_id),
+                        connection_id: Some(target.connection_id),
                         user_id: Some(uid),
                         after: Some(json!({ "sessions_ended": ended })),
                         ..Default::default()
@@ -461,5 +502,5 @@ pub async fn apply_with(
             }
         }
     }
-    Ok(Applied { user_id, user })
+    Ok(())
 }

@@ -3,8 +3,10 @@
 //! apply them: facts → state → plan → apply, in one write transaction (J10).
 
 use crate::helpers::{spawn_app, Backend, TestApp};
-use roster_core::plan::{plan_sign_in, Plan};
-use roster_core::signin::{read_facts, RawAttributes, Source};
+use roster_core::plan::{plan_sign_in, SignIn, Step};
+use roster_core::signin::{read_facts, RawAttributes};
+use roster_core::Protocol;
+use roster_server::service;
 use roster_store::{connections, provisioning, Ctx, Store, StoreError};
 use serde_json::{json, Value};
 
@@ -48,8 +50,17 @@ pub(crate) async fn preview(app: &TestApp, connection: &str, body: Value) -> Val
     a.body
 }
 
-/// Signs in as the ACS will: one write transaction from state to applied plan.
-async fn sign_in(app: &TestApp, connection: &str, attributes: Value) -> Result<Plan, StoreError> {
+/// What a sign-in planned, and applied when allowed.
+#[derive(Debug)]
+struct Signed {
+    allowed: bool,
+    /// The steps as the preview lists them.
+    changes: Vec<Step>,
+}
+
+/// Signs in as the ACS will: one write transaction from state to applied plan (without
+/// the session, so that a sign-in with nothing to do writes nothing).
+async fn sign_in(app: &TestApp, connection: &str, attributes: Value) -> Result<Signed, StoreError> {
     let store = Store::connect(&app.db.url, Default::default()).await.unwrap();
     let raw = raw(attributes);
     let connection = connection.to_string();
@@ -58,13 +69,21 @@ async fn sign_in(app: &TestApp, connection: &str, attributes: Value) -> Result<P
         .write(move |db| {
             Box::pin(async move {
                 let c = connections::find(db, &connection).await?;
-                let facts = read_facts(&raw, Source::Saml, &provisioning::attribute_names(&c))
+                let facts = read_facts(&raw, Protocol::Saml, &provisioning::attribute_names(&c))
                     .map_err(|d| StoreError::rule("denied", d.message))?;
-                let state = provisioning::load_state(db, &c, &facts.email.value, &facts.team_names(), now).await?;
-                let plan = plan_sign_in(&state, &facts);
+                let (outcome, known) = service::sign_in::plan(db, &c, &facts, now).await?;
+                let SignIn::Allowed(allowed) = outcome else {
+                    return Ok(Signed {
+                        allowed: false,
+                        changes: Vec::new(),
+                    });
+                };
                 let ctx = Ctx::new("sso", None, "test-sign-in", now).via_connection(&c.id);
-                provisioning::apply(db, &ctx, &plan, &c).await?;
-                Ok(plan)
+                provisioning::apply_with(db, &ctx, &allowed.plan, &c, known).await?;
+                Ok(Signed {
+                    allowed: true,
+                    changes: allowed.plan.steps(),
+                })
             })
         })
         .await;
@@ -458,16 +477,19 @@ async fn a_failing_sign_in_changes_nothing(backend: Backend) {
             Box::pin(async move {
                 let c = connections::find(db, &id2).await?;
                 let raw = raw(json!({ "NameID": "jo@example.com", "groups": ["acme:eng", "beta:ops"] }));
-                let facts = read_facts(&raw, Source::Saml, &Default::default()).unwrap();
-                let mut state = provisioning::load_state(db, &c, &facts.email.value, &facts.team_names(), now).await?;
+                let facts = read_facts(&raw, Protocol::Saml, &Default::default()).unwrap();
+                let (mut state, known) =
+                    provisioning::load(db, &c, &facts.email.value, &facts.team_names(), now).await?;
                 state
                     .connection
                     .organizations
                     .iter_mut()
                     .for_each(|o| o.seat_limit = None);
-                let plan = plan_sign_in(&state, &facts);
-                assert_eq!(plan.changes.len(), 7);
-                provisioning::apply(db, &Ctx::new("sso", None, "t", now), &plan, &c).await
+                let SignIn::Allowed(allowed) = plan_sign_in(&state, &facts) else {
+                    panic!("planned on a state with room");
+                };
+                assert_eq!(allowed.plan.steps().len(), 7);
+                provisioning::apply_with(db, &Ctx::new("sso", None, "t", now), &allowed.plan, &c, known).await
             })
         })
         .await;

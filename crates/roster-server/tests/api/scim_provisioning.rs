@@ -6,6 +6,7 @@ use crate::provisioning::{preview, setup};
 use roster_core::plan::Plan;
 use roster_core::scim_plan::{self, ScimUserFacts};
 use roster_core::Email;
+use roster_store::provisioning::ScimLink;
 use roster_store::{connections, provisioning, Ctx, Store, StoreError};
 use serde_json::json;
 
@@ -47,7 +48,7 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
                         id
                     }
                 };
-                let state = provisioning::load_state(db, &c, &email, &[], now).await?;
+                let (state, mut known) = provisioning::load(db, &c, &email, &[], now).await?;
                 let facts = ScimUserFacts {
                     email: email.clone(),
                     external_id: None,
@@ -65,13 +66,16 @@ async fn scim(app: &TestApp, connection: &str, email: &str, op: &'static str, ac
                     _ => scim_plan::plan_delete(&state, &email),
                 }
                 .map_err(|r| StoreError::rule("scim", r.detail))?;
-                let mut plan = plan;
-                plan.scim_user_id = Some(scim_id);
-                provisioning::apply(
+                known.scim_user = Some(ScimLink {
+                    id: scim_id,
+                    row_written: true,
+                });
+                provisioning::apply_with(
                     db,
                     &Ctx::new("scim", Some("token".into()), format!("scim-{op}"), now).via_connection(&c.id),
                     &plan,
                     &c,
+                    known,
                 )
                 .await?;
                 Ok(plan)
@@ -174,10 +178,10 @@ async fn scim_plans_apply_deactivate_end_sessions_and_unlink(backend: Backend) {
 
     // DELETE: deactivated, link removed, the global account stays.
     let p = scim(&app, &id, "sam@example.com", "delete", None).await;
-    assert_eq!(
-        p.changes.last().unwrap().kind,
-        roster_core::plan::ChangeKind::UnlinkAccount
-    );
+    assert!(matches!(
+        p.changes.last().unwrap(),
+        roster_core::plan::Change::UnlinkAccount(_)
+    ));
     assert_eq!(app.get("/api/v1/users/sam@example.com").await.status, 200);
     assert_eq!(
         app.get("/api/v1/organizations/acme/members/sam@example.com").await.body["state"],

@@ -1,21 +1,18 @@
 //! SCIM Groups of a connection. Members live in their own table, so adding or removing
 //! one member costs the same in a group of ten or of 100,000 (never a whole-group load).
-//! G4: a Group named `organization:team` (an organization of the connection) is that
-//! team; its members join and leave the team with the Group.
+//! What a Group's members mean for teams (G4) is decided in roster-core and run by the
+//! server's SCIM service; this module keeps the rows.
 
 use super::filter_sql::Resource;
 use super::{page, users, ListQuery};
 use crate::audit::{self, Change};
-use crate::connections::Connection;
 use crate::db::{self, Conn, FromRow};
-use crate::directory::organizations::{self, Organization};
-use crate::directory::teams::{self, Team};
-use crate::directory::{members, users as accounts};
-use crate::{new_id, Ctx, StoreError};
-use roster_core::signin::split_group;
-use roster_core::{MemberState, Name, Role, Source};
-use roster_scim::patch::MemberOp;
-use roster_scim::ScimError;
+use crate::directory::organizations::Organization;
+use crate::directory::teams::Team;
+use crate::{Ctx, StoreError};
+use roster_core::group_plan::Joiner;
+use roster_core::plan::RefusalKind;
+use roster_core::MemberState;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone)]
@@ -51,7 +48,7 @@ fn from_row(row: &db::Row) -> Result<ScimGroup, StoreError> {
         display_name: row.try_get("display_name")?,
         external_id: row.try_get("external_id")?,
         team_id: row.try_get("team_id")?,
-        resource: serde_json::from_str(&resource).unwrap_or_default(),
+        resource: crate::from_json_text(&resource)?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -191,40 +188,8 @@ pub async fn members_after(conn: &mut Conn, group_id: &str, after: &str) -> Resu
     .await
 }
 
-/// G4: the organization and team a displayName maps to (the team is created when
-/// missing); `None` for a name that maps nothing.
-async fn mapped_team(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    display_name: &str,
-) -> Result<Option<(Organization, Team)>, StoreError> {
-    let Some((org_name, team_name)) = split_group(display_name) else {
-        return Ok(None);
-    };
-    if !connection
-        .organizations
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(org_name))
-    {
-        return Ok(None);
-    }
-    let Ok(team_name) = Name::parse_team(team_name) else {
-        return Ok(None);
-    };
-    let org = organizations::find(conn, org_name).await?;
-    let team = teams::ensure(
-        conn,
-        &ctx.because("G4", format!("SCIM Group '{display_name}'")),
-        &org,
-        &team_name,
-    )
-    .await?;
-    Ok(Some((org, team)))
-}
-
 /// The team a Group maps to and its organization, in one query.
-async fn team_by_id(conn: &mut Conn, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
+pub async fn team_by_id(conn: &mut Conn, team_id: &str) -> Result<Option<(Organization, Team)>, StoreError> {
     let row = db::query(
         "SELECT t.id AS team_id, t.name AS team_name, t.created_at AS team_created_at, o.id, o.name, o.company_id, \
          c.name AS company, o.seat_limit, o.created_at, o.updated_at \
@@ -246,69 +211,43 @@ async fn team_by_id(conn: &mut Conn, team_id: &str) -> Result<Option<(Organizati
     Ok(Some((org, team)))
 }
 
-/// G4: accounts join the Group's team (and its organization, as members, when they are
-/// not in it yet; G5: the role is never taken from the team name).
-async fn join(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    group: &ScimGroup,
-    team: &Option<(Organization, Team)>,
-    accounts: &[String],
-) -> Result<(), StoreError> {
-    let Some((org, team)) = team else { return Ok(()) };
-    let ctx = ctx.because("G4", format!("member of SCIM Group '{}'", group.display_name));
-    for uid in accounts {
-        let member: Option<String> =
-            db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
-                .bind(&org.id)
-                .bind(uid)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if member.is_none() {
-            // S6: someone this connection deactivated joins new organizations deactivated
-            // too (and takes no seat there), so a group cannot let them back in.
-            let row = db::query("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
-                .bind(&group.connection_id)
-                .bind(uid)
-                .fetch_optional(&mut *conn)
-                .await?;
-            let active = match &row {
-                Some(r) => r.try_get::<bool, _>("active")?,
-                None => true,
-            };
-            let state = if active {
-                MemberState::Active
-            } else {
-                MemberState::Deactivated
-            };
-            let user = accounts::find(conn, uid).await?;
-            members::insert(conn, &ctx, org, &user, Role::Member, state, Source::Scim).await?;
+/// What joining a team through a Group depends on for `user_id` (G4, S6): their
+/// membership of `org_id`, and, when they have none, whether the connection's SCIM
+/// User for them is active.
+pub async fn joiner(conn: &mut Conn, connection_id: &str, org_id: &str, user_id: &str) -> Result<Joiner, StoreError> {
+    let member: Option<String> =
+        db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let membership = member
+        .as_deref()
+        .map(MemberState::parse)
+        .transpose()
+        .map_err(crate::error::corrupt)?;
+    let scim_active = match membership {
+        Some(_) => true,
+        None => {
+            let active: Option<bool> =
+                db::query_scalar("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+                    .bind(connection_id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            active.unwrap_or(true)
         }
-        // A member of the organization now, either way.
-        teams::add_known_member(conn, &ctx, org, team, uid, Source::Scim.as_str()).await?;
-    }
-    Ok(())
-}
-
-/// G4: a removal takes the account out of that team only.
-async fn leave(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    group: &ScimGroup,
-    team: &Option<(Organization, Team)>,
-    accounts: &[String],
-) -> Result<(), StoreError> {
-    let Some((org, team)) = team else { return Ok(()) };
-    let ctx = ctx.because("G4", format!("removed from SCIM Group '{}'", group.display_name));
-    for uid in accounts {
-        teams::take_out(conn, &ctx, org, team, uid).await?;
-    }
-    Ok(())
+    };
+    Ok(Joiner {
+        user_id: user_id.to_string(),
+        membership,
+        scim_active,
+    })
 }
 
 /// Validates member ids: each must be a User of this connection (400 otherwise, never a
 /// silent skip). Returns the linked accounts among them.
-async fn resolve(
+pub async fn resolve(
     conn: &mut Conn,
     connection_id: &str,
     ids: &[String],
@@ -319,20 +258,17 @@ async fn resolve(
     let found = users::existing(conn, connection_id, &unique).await?;
     let found_ids: std::collections::HashSet<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
     if let Some(missing) = unique.iter().find(|id| !found_ids.contains(id.as_str())) {
-        return Err(StoreError::scim(ScimError::invalid_value(format!(
-            "member '{missing}' is not a User of this connection"
-        ))));
+        return Err(StoreError::refused(
+            RefusalKind::InvalidValue,
+            format!("member '{missing}' is not a User of this connection"),
+        ));
     }
     Ok(found)
 }
 
-async fn add(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    g: &ScimGroup,
-    team: &Option<(Organization, Team)>,
-    ids: &[String],
-) -> Result<(), StoreError> {
+/// Adds the Users `ids` (checked with [`resolve`]) to the Group's members; returns the
+/// accounts of those who were not members yet.
+pub async fn add_members(conn: &mut Conn, g: &ScimGroup, ids: &[String]) -> Result<Vec<String>, StoreError> {
     let found = resolve(conn, &g.connection_id, ids).await?;
     let mut joined = Vec::new();
     for (id, account) in found {
@@ -347,16 +283,12 @@ async fn add(
             joined.push(a);
         }
     }
-    join(conn, ctx, g, team, &joined).await
+    Ok(joined)
 }
 
-async fn remove(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    g: &ScimGroup,
-    team: &Option<(Organization, Team)>,
-    ids: &[String],
-) -> Result<(), StoreError> {
+/// Takes the Users `ids` out of the Group's members; returns the accounts of those who
+/// were members.
+pub async fn remove_members(conn: &mut Conn, g: &ScimGroup, ids: &[String]) -> Result<Vec<String>, StoreError> {
     let mut left = Vec::new();
     for id in ids {
         let n = db::query("DELETE FROM scim_group_members WHERE group_id = $1 AND scim_user_id = $2")
@@ -375,57 +307,32 @@ async fn remove(
             }
         }
     }
-    leave(conn, ctx, g, team, &left).await
+    Ok(left)
 }
 
-async fn all_member_ids(conn: &mut Conn, group_id: &str) -> Result<Vec<String>, StoreError> {
+/// Every member id of a Group (for a whole-list replace or removal, which is inherently
+/// as large as the list).
+pub async fn all_member_ids(conn: &mut Conn, group_id: &str) -> Result<Vec<String>, StoreError> {
     db::query_scalar("SELECT scim_user_id FROM scim_group_members WHERE group_id = $1")
         .bind(group_id)
         .fetch_all(conn)
         .await
 }
 
-async fn apply_members(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    g: &ScimGroup,
-    team: &Option<(Organization, Team)>,
-    ops: &[MemberOp],
-) -> Result<(), StoreError> {
-    for op in ops {
-        match op {
-            MemberOp::Add(ids) => add(conn, ctx, g, team, ids).await?,
-            MemberOp::Remove(ids) => remove(conn, ctx, g, team, ids).await?,
-            MemberOp::RemoveAll => {
-                let all = all_member_ids(conn, &g.id).await?;
-                remove(conn, ctx, g, team, &all).await?;
-            }
-            MemberOp::Replace(ids) => {
-                // Replacing the whole list is inherently as large as the list.
-                resolve(conn, &g.connection_id, ids).await?;
-                let current = all_member_ids(conn, &g.id).await?;
-                let wanted: std::collections::HashSet<&String> = ids.iter().collect();
-                let have: std::collections::HashSet<&String> = current.iter().collect();
-                let gone: Vec<String> = current.iter().filter(|c| !wanted.contains(c)).cloned().collect();
-                let new: Vec<String> = ids.iter().filter(|i| !have.contains(i)).cloned().collect();
-                remove(conn, ctx, g, team, &gone).await?;
-                add(conn, ctx, g, team, &new).await?;
-            }
-        }
-    }
-    Ok(())
+/// The accounts of a Group's linked members.
+pub async fn member_accounts(conn: &mut Conn, group_id: &str) -> Result<Vec<String>, StoreError> {
+    db::query_scalar(
+        "SELECT u.user_id FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
+         WHERE gm.group_id = $1 AND u.user_id IS NOT NULL",
+    )
+    .bind(group_id)
+    .fetch_all(conn)
+    .await
 }
 
-fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
-    match doc.get("displayName").and_then(Value::as_str).map(str::trim) {
-        Some(d) if !d.is_empty() && d.chars().count() <= 256 => Ok(d.to_string()),
-        _ => Err(StoreError::scim(ScimError::invalid_value(
-            "displayName is required: 1 to 256 characters",
-        ))),
-    }
-}
-
-async fn write_row(conn: &mut Conn, g: &ScimGroup, insert: bool, expected_version: i64) -> Result<(), StoreError> {
+/// Writes a Group's row: a new one (`insert`), or an update if it is still at
+/// `expected_version` ([`StoreError::Stale`] otherwise; S9).
+pub async fn write_row(conn: &mut Conn, g: &ScimGroup, insert: bool, expected_version: i64) -> Result<(), StoreError> {
     let sql = if insert {
         "INSERT INTO scim_groups (id, connection_id, display_name, display_name_key, external_id, team_id, resource, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -450,16 +357,13 @@ async fn write_row(conn: &mut Conn, g: &ScimGroup, insert: bool, expected_versio
     // A concurrent change got there first (PostgreSQL runs writes in parallel): the
     // version this request read is gone, as If-Match would have said (S9).
     if !insert && n == 0 {
-        return Err(StoreError::Scim {
-            status: 412,
-            scim_type: None,
-            detail: "the resource changed meanwhile; read it again".into(),
-        });
+        return Err(StoreError::Stale);
     }
     Ok(())
 }
 
-async fn record(conn: &mut Conn, ctx: &Ctx, g: &ScimGroup, action: &str) -> Result<(), StoreError> {
+/// The audit event of a Group's create, update or delete.
+pub async fn record(conn: &mut Conn, ctx: &Ctx, g: &ScimGroup, action: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -475,91 +379,11 @@ async fn record(conn: &mut Conn, ctx: &Ctx, g: &ScimGroup, action: &str) -> Resu
     .await
 }
 
-/// SCIM POST /Groups.
-pub async fn create(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    doc: Map<String, Value>,
-    member_ids: &[String],
-) -> Result<ScimGroup, StoreError> {
-    let display_name = display_name_of(&doc)?;
-    let team = mapped_team(conn, ctx, connection, &display_name).await?;
-    let g = ScimGroup {
-        id: new_id(),
-        connection_id: connection.id.clone(),
-        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
-        display_name,
-        team_id: team.as_ref().map(|(_, t)| t.id.clone()),
-        resource: doc,
-        version: 1,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-    };
-    write_row(conn, &g, true, 0).await?;
-    record(conn, ctx, &g, "scim_group.create").await?;
-    add(conn, ctx, &g, &team, member_ids).await?;
-    Ok(g)
-}
-
-/// SCIM PUT/PATCH /Groups/{id}: `doc` is the Group after the request (without members),
-/// `member_ops` the member changes in order.
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    current: &ScimGroup,
-    doc: Map<String, Value>,
-    member_ops: &[MemberOp],
-) -> Result<ScimGroup, StoreError> {
-    let display_name = display_name_of(&doc)?;
-    let old_team = match &current.team_id {
-        Some(t) => team_by_id(conn, t).await?,
-        None => None,
-    };
-    let new_team = if display_name == current.display_name {
-        old_team.clone()
-    } else {
-        mapped_team(conn, ctx, connection, &display_name).await?
-    };
-    let g = ScimGroup {
-        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
-        display_name,
-        team_id: new_team.as_ref().map(|(_, t)| t.id.clone()),
-        resource: doc,
-        version: current.version + 1,
-        updated_at: ctx.now,
-        ..current.clone()
-    };
-    // A rename that changes the mapped team moves the members with it (G4).
-    if old_team.as_ref().map(|(_, t)| &t.id) != new_team.as_ref().map(|(_, t)| &t.id) {
-        let accounts: Vec<String> = db::query_scalar(
-            "SELECT u.user_id FROM scim_group_members gm JOIN scim_users u ON u.id = gm.scim_user_id \
-             WHERE gm.group_id = $1 AND u.user_id IS NOT NULL",
-        )
-        .bind(&g.id)
-        .fetch_all(&mut *conn)
-        .await?;
-        leave(conn, ctx, current, &old_team, &accounts).await?;
-        join(conn, ctx, &g, &new_team, &accounts).await?;
-    }
-    write_row(conn, &g, false, current.version).await?;
-    record(conn, ctx, &g, "scim_group.update").await?;
-    apply_members(conn, ctx, &g, &new_team, member_ops).await?;
-    Ok(g)
-}
-
-/// SCIM DELETE /Groups/{id}: its members leave its team (G4).
-pub async fn delete(conn: &mut Conn, ctx: &Ctx, current: &ScimGroup) -> Result<(), StoreError> {
-    let team = match &current.team_id {
-        Some(t) => team_by_id(conn, t).await?,
-        None => None,
-    };
-    let all = all_member_ids(conn, &current.id).await?;
-    remove(conn, ctx, current, &team, &all).await?;
+/// Deletes a Group's row (its member rows go with it).
+pub async fn delete_row(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     db::query("DELETE FROM scim_groups WHERE id = $1")
-        .bind(&current.id)
-        .execute(&mut *conn)
+        .bind(id)
+        .execute(conn)
         .await?;
-    record(conn, ctx, current, "scim_group.delete").await
+    Ok(())
 }

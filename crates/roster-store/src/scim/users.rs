@@ -1,16 +1,12 @@
-//! SCIM Users of a connection, and their provisioning through the core planner.
+//! SCIM Users of a connection: their rows and audit events. Provisioning their accounts
+//! is the server's SCIM service (load → plan in roster-core → apply).
 
 use super::filter_sql::Resource;
 use super::{page, ListQuery};
 use crate::audit::{self, Change};
-use crate::connections::Connection;
 use crate::db::{self, Conn};
-use crate::directory::users;
-use crate::{backend_of, new_id, provisioning, Backend, Ctx, StoreError};
-use roster_core::plan::ChangeKind;
-use roster_core::scim_plan::{self, ScimRefusal, ScimUserFacts};
-use roster_core::Email;
-use roster_scim::urn;
+use crate::{backend_of, Backend, Ctx, StoreError};
+use roster_core::plan::RefusalKind;
 use serde_json::{json, Map, Value};
 use std::sync::LazyLock;
 
@@ -94,7 +90,7 @@ fn from_row(row: &db::Row) -> Result<ScimUser, StoreError> {
         user_name: row.try_get("user_name")?,
         external_id: row.try_get("external_id")?,
         active: row.try_get::<bool, _>("active")?,
-        resource: serde_json::from_str(&resource).unwrap_or_default(),
+        resource: crate::from_json_text(&resource)?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -142,76 +138,8 @@ pub async fn list(
     Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
 }
 
-/// The email a resource provisions: `userName` when it is one (S3), else its primary (or
-/// first) email address.
-pub fn provisioning_email(doc: &Map<String, Value>) -> Option<Email> {
-    if let Some(e) = doc
-        .get("userName")
-        .and_then(Value::as_str)
-        .and_then(|u| Email::parse(u).ok())
-    {
-        return Some(e);
-    }
-    let emails = doc.get("emails")?.as_array()?;
-    let primary = emails
-        .iter()
-        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true));
-    primary
-        .into_iter()
-        .chain(emails.iter())
-        .filter_map(|e| e.get("value").and_then(Value::as_str))
-        .find_map(|v| Email::parse(v).ok())
-}
-
-fn text(doc: &Map<String, Value>, path: &[&str]) -> Option<String> {
-    let mut cur = doc.get(*path.first()?)?;
-    for p in path.iter().skip(1) {
-        cur = cur.get(*p)?;
-    }
-    cur.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn facts(doc: &Map<String, Value>, email: Email, active: bool) -> ScimUserFacts {
-    ScimUserFacts {
-        email,
-        external_id: text(doc, &["externalId"]),
-        full_name: text(doc, &["name", "formatted"]),
-        given_name: text(doc, &["name", "givenName"]),
-        family_name: text(doc, &["name", "familyName"]),
-        active: Some(active),
-        organization: text(doc, &[urn::DOCKER_USER, "dockerOrg"]),
-        team: text(doc, &[urn::DOCKER_USER, "dockerTeam"]),
-        role: text(doc, &[urn::DOCKER_USER, "dockerRole"]),
-    }
-}
-
-fn refused(r: ScimRefusal) -> StoreError {
-    StoreError::Scim {
-        status: r.status,
-        scim_type: r.scim_type,
-        detail: r.detail,
-    }
-}
-
-fn user_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
-    match doc.get("userName").and_then(Value::as_str).map(str::trim) {
-        Some(u) if !u.is_empty() && u.chars().count() <= 256 => Ok(u.to_string()),
-        _ => Err(StoreError::scim(roster_scim::ScimError::invalid_value(
-            "userName is required: 1 to 256 characters",
-        ))),
-    }
-}
-
-fn taken(user_name: &str) -> StoreError {
-    StoreError::scim(roster_scim::ScimError::uniqueness(format!(
-        "userName '{user_name}' is already provisioned"
-    )))
-}
-
-async fn user_name_taken(
+/// Whether another User of the connection has the userName whose key is `key`.
+pub async fn user_name_taken(
     conn: &mut Conn,
     connection_id: &str,
     key: &str,
@@ -226,53 +154,87 @@ async fn user_name_taken(
     Ok(other.is_some_and(|o| Some(o.as_str()) != except))
 }
 
-async fn write_row(conn: &mut Conn, u: &ScimUser, insert: bool, expected_version: i64) -> Result<(), StoreError> {
-    let email_key = provisioning_email(&u.resource).map(|e| e.key().to_string());
-    let resource = crate::json_text(&u.resource)?;
-    let sql = if insert {
-        // The unique (connection_id, user_name_key) decides a race of two creates. The
-        // account link goes in with the row; an update leaves it to provisioning.
+fn taken(user_name: &str) -> StoreError {
+    StoreError::refused(
+        RefusalKind::Exists,
+        format!("userName '{user_name}' is already provisioned"),
+    )
+}
+
+/// Writes a new User's row, with the account it links. `email_key`: the key of the
+/// email it provisions, for lookups by email. The unique (connection, userName) decides
+/// a race of two creates: the loser is refused as `Exists`.
+pub async fn insert(conn: &mut Conn, u: &ScimUser, email_key: Option<&str>) -> Result<(), StoreError> {
+    let n = db::query(
         "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at, user_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (connection_id, user_name_key) DO NOTHING"
-    } else {
-        "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
-         resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12"
-    };
-    let q = db::query(sql)
-        .bind(&u.id)
-        .bind(&u.connection_id)
-        .bind(&u.user_name)
-        .bind(u.user_name.to_lowercase())
-        .bind(u.external_id.as_deref())
-        .bind(email_key)
-        .bind(u.active)
-        .bind(resource)
-        .bind(u.version)
-        .bind(u.created_at)
-        .bind(u.updated_at);
-    // The link is in the INSERT only, the version condition in the UPDATE only.
-    let q = if insert {
-        q.bind(u.user_id.as_deref())
-    } else {
-        q.bind(expected_version)
-    };
-    let n = q.execute(conn).await?.rows_affected();
-    if insert && n == 0 {
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (connection_id, user_name_key) DO NOTHING",
+    )
+    .bind(&u.id)
+    .bind(&u.connection_id)
+    .bind(&u.user_name)
+    .bind(u.user_name.to_lowercase())
+    .bind(u.external_id.as_deref())
+    .bind(email_key)
+    .bind(u.active)
+    .bind(crate::json_text(&u.resource)?)
+    .bind(u.version)
+    .bind(u.created_at)
+    .bind(u.updated_at)
+    .bind(u.user_id.as_deref())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
         return Err(taken(&u.user_name));
-    }
-    // A concurrent change got there first (PostgreSQL runs writes in parallel): the
-    // version this request read is gone, as If-Match would have said (S9).
-    if !insert && n == 0 {
-        return Err(StoreError::Scim {
-            status: 412,
-            scim_type: None,
-            detail: "the resource changed meanwhile; read it again".into(),
-        });
     }
     Ok(())
 }
 
-async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> Result<(), StoreError> {
+/// Rewrites a User's row if it is still at `expected_version`; the account link is
+/// left to provisioning. A concurrent change that got there first (PostgreSQL runs
+/// writes in parallel) makes it [`StoreError::Stale`] (S9).
+pub async fn update(
+    conn: &mut Conn,
+    u: &ScimUser,
+    email_key: Option<&str>,
+    expected_version: i64,
+) -> Result<(), StoreError> {
+    let n = db::query(
+        "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
+         resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12",
+    )
+    .bind(&u.id)
+    .bind(&u.connection_id)
+    .bind(&u.user_name)
+    .bind(u.user_name.to_lowercase())
+    .bind(u.external_id.as_deref())
+    .bind(email_key)
+    .bind(u.active)
+    .bind(crate::json_text(&u.resource)?)
+    .bind(u.version)
+    .bind(u.created_at)
+    .bind(u.updated_at)
+    .bind(expected_version)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Stale);
+    }
+    Ok(())
+}
+
+/// Deletes a User's row (its Group memberships go with it).
+pub async fn delete_row(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    db::query("DELETE FROM scim_users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The audit event of a User's create, update or delete.
+pub async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -291,71 +253,8 @@ async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> Resul
     .await
 }
 
-/// Whether the resource's row is already in the table when it is provisioned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Row {
-    Written,
-    /// A create: the row is inserted after provisioning, with the account it links.
-    Unwritten,
-}
-
-/// Runs the planner for this resource's current state and applies its plan.
-async fn provision(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    u: &mut ScimUser,
-    row: Row,
-) -> Result<(), StoreError> {
-    let account_email = match (&u.user_id, &u.account_email) {
-        (Some(_), Some(email)) => Some(Email::parse(email)?),
-        (Some(uid), None) => Some(Email::parse(&users::find(conn, uid).await?.email)?),
-        (None, _) => provisioning_email(&u.resource),
-    };
-    let Some(email) = account_email else {
-        return hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
-    };
-    let (state, mut known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
-    known.scim_row_unwritten = row == Row::Unwritten;
-    let facts = facts(&u.resource, email.clone(), u.active);
-    let mut plan = if u.user_id.is_some() {
-        scim_plan::plan_update(&state, &facts).map_err(refused)?
-    } else {
-        if state.user.is_none() && !scim_plan::domain_verified(&state, &email) {
-            // S1: accounts are made only in the connection's verified domains. The
-            // resource is kept and provisioned once its email is in one.
-            return hold(
-                conn,
-                ctx,
-                u,
-                &format!("'{}' is not in a verified domain of this connection", email.domain()),
-            )
-            .await;
-        }
-        scim_plan::plan_create(&state, &facts).map_err(refused)?
-    };
-    plan.scim_user_id = Some(u.id.clone());
-    let ctx = ctx.via_connection(&connection.id);
-    let applied = provisioning::apply_with(conn, &ctx, &plan, connection, known).await?;
-    // An unwritten row takes an account only through a link of this plan.
-    let links = plan.changes.iter().any(|c| c.kind == ChangeKind::LinkAccount);
-    if let Some(uid) = applied.user_id.filter(|_| row == Row::Written || links) {
-        // The account's username and email change only when it is (re)linked; the
-        // row applying made or read serves when it has one.
-        if u.user_id.as_deref() != Some(uid.as_str()) || u.username.is_none() {
-            let account = match applied.user {
-                Some(a) if a.id == uid => a,
-                _ => users::find(conn, &uid).await?,
-            };
-            u.username = Some(account.username);
-            u.account_email = Some(account.email);
-        }
-        u.user_id = Some(uid);
-    }
-    Ok(())
-}
-
-async fn hold(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(), StoreError> {
+/// S1: records that a User is kept without an account, and why.
+pub async fn hold(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(), StoreError> {
     audit::record(
         conn,
         ctx,
@@ -370,98 +269,6 @@ async fn hold(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, why: &str) -> Result<(),
         },
     )
     .await
-}
-
-/// SCIM POST /Users.
-pub async fn create(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    doc: Map<String, Value>,
-) -> Result<ScimUser, StoreError> {
-    let user_name = user_name_of(&doc)?;
-    let mut u = ScimUser {
-        id: new_id(),
-        connection_id: connection.id.clone(),
-        user_id: None,
-        username: None,
-        account_email: None,
-        user_name,
-        external_id: text(&doc, &["externalId"]),
-        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
-        resource: doc,
-        version: 1,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        groups: Some(Vec::new()),
-    };
-    record(conn, ctx, &u, "scim_user.create").await?;
-    // The row goes in once provisioning has found or made the account it links, so a
-    // create writes it once. A userName already provisioned fails the insert, and with
-    // it the whole write; when provisioning fails first, that userName is still the
-    // answer (409 uniqueness), whatever provisioning said.
-    if let Err(e) = provision(conn, ctx, connection, &mut u, Row::Unwritten).await {
-        let key = u.user_name.to_lowercase();
-        return Err(match user_name_taken(conn, &connection.id, &key, None).await {
-            Ok(true) => taken(&u.user_name),
-            // On PostgreSQL a failed statement ends the transaction's reads too.
-            _ => e,
-        });
-    }
-    write_row(conn, &u, true, 0).await?;
-    Ok(u)
-}
-
-/// SCIM PUT or PATCH /Users/{id}: `doc` is the whole resource after the request.
-pub async fn replace(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    current: &ScimUser,
-    doc: Map<String, Value>,
-) -> Result<ScimUser, StoreError> {
-    let user_name = user_name_of(&doc)?;
-    // Only a changed userName can collide with another User's.
-    if user_name.to_lowercase() != current.user_name.to_lowercase()
-        && user_name_taken(conn, &connection.id, &user_name.to_lowercase(), Some(&current.id)).await?
-    {
-        return Err(taken(&user_name));
-    }
-    // S6 (deviation): a replacement without `active` (a PUT that leaves it out, a PATCH
-    // that removes it) leaves the state as it was.
-    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(current.active);
-    let mut u = ScimUser {
-        user_name,
-        external_id: text(&doc, &["externalId"]),
-        active,
-        resource: doc,
-        version: current.version + 1,
-        updated_at: ctx.now,
-        ..current.clone()
-    };
-    write_row(conn, &u, false, current.version).await?;
-    record(conn, ctx, &u, "scim_user.update").await?;
-    provision(conn, ctx, connection, &mut u, Row::Written).await?;
-    Ok(u)
-}
-
-/// SCIM DELETE /Users/{id}: the account is deactivated here and unlinked, and stays (S6).
-pub async fn delete(conn: &mut Conn, ctx: &Ctx, connection: &Connection, current: &ScimUser) -> Result<(), StoreError> {
-    if let Some(uid) = &current.user_id {
-        let email = match &current.account_email {
-            Some(e) => Email::parse(e)?,
-            None => Email::parse(&users::find(conn, uid).await?.email)?,
-        };
-        let (state, known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
-        let mut plan = scim_plan::plan_delete(&state, &email).map_err(refused)?;
-        plan.scim_user_id = Some(current.id.clone());
-        provisioning::apply_with(conn, &ctx.via_connection(&connection.id), &plan, connection, known).await?;
-    }
-    db::query("DELETE FROM scim_users WHERE id = $1")
-        .bind(&current.id)
-        .execute(&mut *conn)
-        .await?;
-    record(conn, ctx, current, "scim_user.delete").await
 }
 
 /// Which of `ids` are Users of the connection (for Group members).

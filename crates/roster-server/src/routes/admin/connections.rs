@@ -314,13 +314,13 @@ async fn update(
                         new.client_secret.get_or_insert_with(|| old.to_string());
                     }
                     settings = settings_json(cur.protocol, saml, oidc)
-                        .map_err(|e| roster_store::StoreError::rule("invalid_settings", e.message))?;
+                        .map_err(|e| roster_store::StoreError::invalid("invalid_settings", e.message))?;
                     if let (Some(names), Some(obj)) = (cur.settings.get("attribute_names"), settings.as_object_mut()) {
                         obj.insert("attribute_names".into(), names.clone());
                     }
                 }
                 let settings = with_attribute_names(settings, attribute_names)
-                    .map_err(|e| roster_store::StoreError::rule("invalid_attribute_names", e.message))?;
+                    .map_err(|e| roster_store::StoreError::invalid("invalid_attribute_names", e.message))?;
                 let spec = Spec {
                     name: match name {
                         Some(n) => n,

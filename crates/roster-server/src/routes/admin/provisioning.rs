@@ -8,11 +8,13 @@
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::routes::ts;
+use crate::service::sign_in;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::extract::{Path, State};
-use roster_core::plan::{plan_sign_in, Plan};
-use roster_core::signin::{read_facts, RawAttributes, Source};
+use roster_core::plan::{SignIn, SignInPlan, Step, Subject};
+use roster_core::signin::{read_facts, RawAttributes};
+use roster_core::Protocol;
 use roster_store::audit::{self, Event, Query};
 use roster_store::directory::{members, organizations, users};
 use roster_store::{connections, provisioning};
@@ -75,7 +77,7 @@ pub struct PreviewView {
     user: Option<PreviewUser>,
     /// In order: `{"kind": "create_user" | "update_name" | "accept_invitation" | "add_membership" | "create_team" | "add_team_membership", "organization"?, "team"?, "role"?, "rule", "because"}`.
     #[schema(value_type = Vec<Object>)]
-    changes: Vec<roster_core::plan::Change>,
+    changes: Vec<Step>,
     /// `{"rule", "message"}` for each value that was ignored.
     #[schema(value_type = Vec<Object>)]
     warnings: Vec<roster_core::signin::Warning>,
@@ -83,26 +85,37 @@ pub struct PreviewView {
 }
 
 impl PreviewView {
-    fn from_plan(plan: Plan) -> Self {
+    fn from_outcome(outcome: SignIn) -> Self {
         let trace = current_trace_id();
-        Self {
-            allowed: plan.allowed,
-            denial: plan.denial.as_ref().map(|d| DenialView {
-                code: d.code.into(),
-                message: d.render(&trace),
-            }),
-            user: Some(PreviewUser {
-                email: plan.email,
-                full_name: plan.full_name,
-                exists: plan.user_exists,
-            }),
-            changes: plan.changes,
-            warnings: plan.warnings,
-            session: plan.session.map(|s| SessionView {
-                minutes: s.minutes,
-                rule: s.rule.into(),
-                because: s.because,
-            }),
+        let user = |subject: &Subject, exists: bool| PreviewUser {
+            email: subject.email.to_string(),
+            full_name: subject.full_name.clone(),
+            exists,
+        };
+        match outcome {
+            SignIn::Allowed(SignInPlan { plan, session }) => Self {
+                allowed: true,
+                denial: None,
+                user: Some(user(&plan.subject, plan.account.user_id().is_some())),
+                changes: plan.steps(),
+                warnings: plan.warnings,
+                session: Some(SessionView {
+                    minutes: session.minutes,
+                    rule: session.rule.into(),
+                    because: session.because,
+                }),
+            },
+            SignIn::Denied(d) => Self {
+                allowed: false,
+                denial: Some(DenialView {
+                    code: d.denial.code.into(),
+                    message: d.denial.render(&trace),
+                }),
+                user: Some(user(&d.subject, d.user_exists)),
+                changes: Vec::new(),
+                warnings: d.warnings,
+                session: None,
+            },
         }
     }
 }
@@ -131,7 +144,7 @@ async fn preview(
                     "`name_id` goes with SAML `attributes`, not with `claims`",
                 ));
             }
-            (RawAttributes::from_claims(&claims), Source::Oidc)
+            (RawAttributes::from_claims(&claims), Protocol::Oidc)
         }
         (attributes, None) => {
             if attributes.is_none() && body.name_id.is_none() {
@@ -158,7 +171,7 @@ async fn preview(
                     values,
                     name_id: body.name_id,
                 },
-                Source::Saml,
+                Protocol::Saml,
             )
         }
     };
@@ -184,9 +197,8 @@ async fn preview(
                         })
                     }
                 };
-                let sign_in =
-                    provisioning::load_state(db, &connection, &facts.email.value, &facts.team_names(), now).await?;
-                Ok(PreviewView::from_plan(plan_sign_in(&sign_in, &facts)))
+                let (outcome, _) = sign_in::plan(db, &connection, &facts, now).await?;
+                Ok(PreviewView::from_outcome(outcome))
             })
         })
         .await?;

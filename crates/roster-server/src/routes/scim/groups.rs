@@ -5,6 +5,7 @@ use super::members::{self, GroupAnswer, MemberKeys, Shape};
 use super::render::{self, Params};
 use super::users::params;
 use super::{check_if_match, json_body, no_content, ScimAuth, ScimFailure};
+use crate::service::scim_groups;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -149,7 +150,7 @@ pub async fn create(
             let job = job.clone();
             Box::pin(async move {
                 let (ctx, connection, doc, ids) = &*job;
-                let group = groups::create(db, ctx, connection, doc.clone(), ids).await?;
+                let group = scim_groups::create(db, ctx, connection, doc.clone(), ids).await?;
                 let first_members = groups::first_members(db, &group.id).await?;
                 Ok(GroupWithMembers { group, first_members })
             })
@@ -206,7 +207,7 @@ async fn update(
                     Ok(c) => c,
                     Err(e) => return Ok(Err(e)),
                 };
-                let group = groups::update(db, ctx, connection, &current, doc, &ops).await?;
+                let group = scim_groups::update(db, ctx, connection, &current, doc, &ops).await?;
                 // Only the first members: a large Group's others are read after the
                 // commit, as the answer is sent, never by the writer.
                 let first_members = if with_members {
@@ -283,14 +284,14 @@ pub async fn delete(
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let if_match = headers.contains_key(header::IF_MATCH).then(|| headers.clone());
-    let job = Arc::new((ctx, auth.connection.id.clone(), id, if_match));
+    let job = Arc::new((ctx, auth.connection, id, if_match));
     state
         .store
         .write_repeatable(move |db| {
             let job = job.clone();
             Box::pin(async move {
-                let (ctx, connection_id, id, if_match) = &*job;
-                let Some(current) = groups::get_for_update(db, connection_id, id).await? else {
+                let (ctx, connection, id, if_match) = &*job;
+                let Some(current) = groups::get_for_update(db, &connection.id, id).await? else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = if_match {
@@ -298,7 +299,7 @@ pub async fn delete(
                         return Ok(Err(e));
                     }
                 }
-                groups::delete(db, ctx, &current).await?;
+                scim_groups::delete(db, ctx, connection, &current).await?;
                 Ok(Ok(()))
             })
         })

@@ -15,6 +15,7 @@ mod search;
 mod users;
 
 use crate::auth::bearer_or_bare;
+use crate::error::{Failure, Kind};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
@@ -183,30 +184,15 @@ impl From<ScimError> for ScimFailure {
 
 impl From<StoreError> for ScimFailure {
     fn from(e: StoreError) -> Self {
-        Self(match e {
-            StoreError::Scim {
+        let f = Failure::from(e);
+        let status = f.kind.status().as_u16();
+        Self(match f.kind {
+            Kind::Internal => ScimError::new(
                 status,
-                scim_type,
-                detail,
-            } => ScimError::new(status, scim_type, detail),
-            StoreError::NotFound { .. } => ScimError::not_found(e.to_string()),
-            // A unique key lost to a concurrent request (e.g. two POSTs of one userName).
-            StoreError::Conflict {
-                code: "conflict",
-                message,
-            } => ScimError::uniqueness(message),
-            StoreError::Conflict { message, .. } => ScimError::new(409, None, message),
-            StoreError::Rule(d) if d.code.starts_with("invalid_") => ScimError::invalid_value(d.message),
-            StoreError::Rule(d) => ScimError::new(409, None, d.message),
-            StoreError::Closed => ScimError::new(503, None, "the server is shutting down; retry"),
-            other => {
-                tracing::error!(error = %other, trace_id = %current_trace_id(), "store failure in SCIM");
-                ScimError::new(
-                    500,
-                    None,
-                    format!("internal error; quote trace id {}", current_trace_id()),
-                )
-            }
+                None,
+                format!("internal error; quote trace id {}", current_trace_id()),
+            ),
+            kind => ScimError::new(status, kind.scim_type(), f.message),
         })
     }
 }

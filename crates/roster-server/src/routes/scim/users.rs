@@ -2,6 +2,7 @@
 
 use super::render::{self, Params};
 use super::{check_if_match, json_body, respond, ScimAuth, ScimFailure};
+use crate::service::scim_users;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -127,7 +128,7 @@ pub async fn create(
             let job = job.clone();
             Box::pin(async move {
                 let (ctx, connection, doc) = &*job;
-                users::create(db, ctx, connection, doc.clone()).await
+                scim_users::create(db, ctx, connection, doc.clone()).await
             })
         })
         .await?;
@@ -166,7 +167,7 @@ async fn update(
                     Err(e) => return Ok(Err(e)),
                 };
                 // The Groups were read with the resource, and a replacement keeps them.
-                Ok(Ok(users::replace(db, ctx, connection, &current, doc).await?))
+                Ok(Ok(scim_users::replace(db, ctx, connection, &current, doc).await?))
             })
         })
         .await??;
@@ -229,7 +230,7 @@ pub async fn delete(
                         return Ok(Err(e));
                     }
                 }
-                users::delete(db, ctx, connection, &current).await?;
+                scim_users::delete(db, ctx, connection, &current).await?;
                 Ok(Ok(()))
             })
         })

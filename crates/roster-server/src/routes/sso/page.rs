@@ -66,13 +66,42 @@ impl SsoFailure {
         )
     }
 
-    pub fn internal() -> Self {
+    /// Sign-in could not go on for a reason of ours: `cause` goes to the server log
+    /// with the trace id, which the page shows.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, trace_id = %current_trace_id(), "sign-in failed on our side");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "internal",
             "Sign-in is unavailable right now. Try again in a moment.",
-            "a store failure (see the server log for this trace id)",
+            "a failure on the server's side (see the server log for this trace id)",
         )
+    }
+
+    /// A store failure during a sign-in, classified once ([`crate::error::Failure`]);
+    /// ours are logged there with the trace id.
+    pub fn store(e: roster_store::StoreError) -> Self {
+        let f = crate::error::Failure::from(e);
+        match f.kind {
+            crate::error::Kind::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "no_connection",
+                "There is no such SSO connection. Check the sign-in link.",
+                f.message,
+            ),
+            crate::error::Kind::Internal => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                "Sign-in is unavailable right now. Try again in a moment.",
+                "a failure on the server's side (see the server log for this trace id)",
+            ),
+            _ => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                f.code,
+                "Sign-in is unavailable right now. Try again in a moment.",
+                f.message,
+            ),
+        }
     }
 
     /// Records the failure for `connection_id` (when known) and renders the page.

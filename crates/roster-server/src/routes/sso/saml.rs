@@ -6,13 +6,14 @@
 //! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
 
 use super::{safe_return_to, saml_urls, session_cookie, SsoFailure};
+use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use roster_core::signin::{read_facts, RawAttributes, Source};
+use roster_core::signin::{read_facts, RawAttributes};
 use roster_core::Protocol;
 use roster_saml::authn::AuthnRequest;
 use roster_saml::keys::{generate_sp_key, parse_certificates, pem_body, SpKeyMaterial, TrustedKey};
@@ -21,7 +22,6 @@ use roster_saml::{
     decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
 };
 use roster_store::connections::{self, Connection};
-use roster_store::signin::Outcome;
 use roster_store::{provisioning, saml, Ctx};
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,15 +108,7 @@ async fn find_connection(state: &AppState, id: &str) -> Result<Connection, SsoFa
         .store
         .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
         .await
-        .map_err(|e| match e {
-            roster_store::StoreError::NotFound { .. } => SsoFailure::new(
-                StatusCode::NOT_FOUND,
-                "no_connection",
-                "There is no such SSO connection. Check the sign-in link.",
-                "no such connection",
-            ),
-            _ => SsoFailure::internal(),
-        })
+        .map_err(SsoFailure::store)
         .and_then(|c| {
             if c.protocol == Protocol::Saml {
                 Ok(c)
@@ -149,7 +141,7 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
         .store
         .read(move |db| Box::pin(async move { saml::live_keys(db, &cid, now).await }))
         .await
-        .map_err(|_| SsoFailure::internal())?;
+        .map_err(SsoFailure::store)?;
     if !keys.is_empty() {
         return Ok(keys);
     }
@@ -186,7 +178,7 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
             })
         })
         .await
-        .map_err(|_| SsoFailure::internal())
+        .map_err(SsoFailure::store)
 }
 
 /// `GET /sso/saml/{id}/metadata`: the SP metadata to give the IdP.
@@ -274,7 +266,7 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
             })
         })
         .await
-        .map_err(|_| SsoFailure::internal())?;
+        .map_err(SsoFailure::store)?;
     Ok(url)
 }
 
@@ -286,10 +278,10 @@ async fn verify_off_the_runtime(
 ) -> Result<VerifiedAssertion, SsoFailure> {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     let slots = SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
-    let _slot = slots.acquire().await.map_err(|_| SsoFailure::internal())?;
+    let _slot = slots.acquire().await.map_err(SsoFailure::internal)?;
     tokio::task::spawn_blocking(verify)
         .await
-        .map_err(|_| SsoFailure::internal())?
+        .map_err(SsoFailure::internal)?
         .map_err(|e| SsoFailure::saml(&e))
 }
 
@@ -339,7 +331,7 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         .store
         .read(move |db| Box::pin(async move { saml::live_keys(db, &cid, now).await }))
         .await
-        .map_err(|_| SsoFailure::internal())?;
+        .map_err(SsoFailure::store)?;
     let (entity, acs_url) = saml_urls(&state.config.public_url, &c.id);
     let v = verify_off_the_runtime(move || {
         let sp_keys: Vec<SpKey> = stored
@@ -371,7 +363,7 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         values: v.attributes.clone(),
         name_id: v.name_id.clone(),
     };
-    let facts = read_facts(&raw, Source::Saml, &provisioning::attribute_names(c))
+    let facts = read_facts(&raw, Protocol::Saml, &provisioning::attribute_names(c))
         .map_err(|d| SsoFailure::denied(&d, describe(&v)))?;
     let ctx = Ctx::new(
         "sso",
@@ -383,19 +375,11 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
     let cap = v.session_not_on_or_after_ms;
     let outcome = state
         .store
-        .write(move |db| Box::pin(async move { roster_store::signin::sign_in(db, &ctx, &conn, &facts, cap).await }))
+        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &conn, &facts, cap).await }))
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "sign-in failed in the store");
-            SsoFailure::internal()
-        })?;
+        .map_err(SsoFailure::store)?;
     match outcome {
-        Outcome::Denied(plan) => {
-            let d = plan
-                .denial
-                .unwrap_or_else(|| roster_core::plan::not_assigned(&plan.email));
-            Err(SsoFailure::denied(&d, describe(&v)))
-        }
+        Outcome::Denied(denied) => Err(SsoFailure::denied(&denied.denial, describe(&v))),
         Outcome::Allowed { session, token, .. } => {
             let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
             Ok((
@@ -445,7 +429,7 @@ async fn gate(
             })
         })
         .await
-        .map_err(|_| SsoFailure::internal())?;
+        .map_err(SsoFailure::store)?;
     match decided {
         Gate::Go(r) => Ok(r),
         Gate::UnknownRequest => Err(SsoFailure::new(

@@ -53,6 +53,6 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -
             .respond(&state, None, "GET /sso/start")
             .await
         }
-        Err(_) => SsoFailure::internal().respond(&state, None, "GET /sso/start").await,
+        Err(e) => SsoFailure::store(e).respond(&state, None, "GET /sso/start").await,
     }
 }

@@ -1,0 +1,181 @@
+//! SCIM Groups as teams (spec G4, G5): which team a Group is, and what joining or
+//! leaving that team through the Group does to one member. Pure: the server loads each
+//! member's state, these functions decide, the store applies.
+
+use crate::plan::{Cause, Change, OrgRef};
+use crate::signin::split_group;
+use crate::{MemberState, Name, Role, Source};
+
+/// G1, G4: a Group named `organization:team`, whose organization is one of the
+/// connection's (`organizations`, by name, case-insensitively), is that team. `None` for
+/// a name that maps nothing: such a Group is kept and returned but gives no team.
+pub fn group_team<'a>(display_name: &str, organizations: &'a [String]) -> Option<(&'a str, Name)> {
+    let (org_name, team_name) = split_group(display_name)?;
+    let org = organizations.iter().find(|o| o.eq_ignore_ascii_case(org_name))?;
+    let team = Name::parse_team(team_name).ok()?;
+    Some((org.as_str(), team))
+}
+
+/// What joining a team through a Group depends on, for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joiner {
+    pub user_id: String,
+    /// Their membership of the team's organization, if any.
+    pub membership: Option<MemberState>,
+    /// The connection's SCIM User for this account is active (S6).
+    pub scim_active: bool,
+}
+
+/// G4: `joiner` joins `team` of `org` as a member of the Group `group`. Someone not yet
+/// in the organization joins it too, as a `member` (G5: the role never comes from the
+/// team name); someone the connection deactivated joins deactivated, taking no seat, so
+/// that a Group cannot let them back in (S6).
+pub fn plan_join(org: &OrgRef, team: &Name, group: &str, joiner: &Joiner) -> Vec<Change> {
+    let cause = Cause::new("G4", format!("member of SCIM Group '{group}'"));
+    let mut changes = Vec::with_capacity(2);
+    if joiner.membership.is_none() {
+        let state = if joiner.scim_active {
+            MemberState::Active
+        } else {
+            MemberState::Deactivated
+        };
+        changes.push(Change::AddMembership {
+            org: org.clone(),
+            role: Role::Member,
+            state,
+            source: Source::Scim,
+            cause: cause.clone(),
+        });
+    }
+    changes.push(Change::AddTeamMembership {
+        org: org.clone(),
+        team: team.clone(),
+        source: Source::Scim,
+        cause,
+    });
+    changes
+}
+
+/// G4: a removal from the Group (or the Group's deletion or rename) takes the member out
+/// of that team only: memberships and other teams stay.
+pub fn plan_leave(org: &OrgRef, team: &Name, group: &str) -> Change {
+    Change::RemoveTeamMembership {
+        org: org.clone(),
+        team: team.clone(),
+        cause: Cause::new("G4", format!("removed from SCIM Group '{group}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orgs() -> Vec<String> {
+        vec!["Acme".to_string(), "beta".to_string()]
+    }
+
+    fn acme() -> OrgRef {
+        OrgRef {
+            id: "o1".into(),
+            name: "Acme".into(),
+        }
+    }
+
+    fn team(name: &str) -> Name {
+        Name::parse_team(name).unwrap()
+    }
+
+    #[test]
+    fn g1_g4_group_names_map_to_a_connected_organization_and_team() {
+        let orgs = orgs();
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("acme:engineering", Some(("Acme", "engineering"))),
+            ("ACME:Engineering", Some(("Acme", "Engineering"))),
+            // G1: split at the first ':' only.
+            ("beta:ops:oncall", Some(("beta", "ops:oncall"))),
+            // G4: names that map nothing.
+            ("gamma:ops", None),
+            ("acme:", None),
+            (":ops", None),
+            ("Everyone", None),
+            ("acme:a/b", None),
+        ];
+        for (name, want) in cases {
+            let got = group_team(name, &orgs).map(|(o, t)| (o.to_string(), t.as_str().to_string()));
+            let want = want.map(|(o, t)| (o.to_string(), t.to_string()));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn g4_g5_a_newcomer_joins_the_organization_as_member_then_the_team() {
+        let joiner = Joiner {
+            user_id: "u1".into(),
+            membership: None,
+            scim_active: true,
+        };
+        let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
+        assert_eq!(changes.len(), 2);
+        match &changes[0] {
+            Change::AddMembership {
+                role,
+                state,
+                source,
+                cause,
+                ..
+            } => {
+                assert_eq!(*role, Role::Member, "G5: never from the team name");
+                assert_eq!(*state, MemberState::Active);
+                assert_eq!(*source, Source::Scim);
+                assert_eq!(cause.rule, "G4");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&changes[1], Change::AddTeamMembership { team: t, .. } if t.as_str() == "eng"));
+    }
+
+    #[test]
+    fn g4_s6_someone_the_connection_deactivated_joins_deactivated() {
+        let joiner = Joiner {
+            user_id: "u1".into(),
+            membership: None,
+            scim_active: false,
+        };
+        let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
+        assert!(matches!(
+            &changes[0],
+            Change::AddMembership {
+                state: MemberState::Deactivated,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn g4_a_member_only_joins_the_team_whatever_their_state() {
+        for state in [MemberState::Active, MemberState::Deactivated] {
+            let joiner = Joiner {
+                user_id: "u1".into(),
+                membership: Some(state),
+                scim_active: true,
+            };
+            let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
+            assert_eq!(changes.len(), 1, "{state:?}");
+            assert!(matches!(&changes[0], Change::AddTeamMembership { .. }));
+        }
+    }
+
+    #[test]
+    fn g4_leaving_takes_the_member_out_of_that_team_only() {
+        let change = plan_leave(&acme(), &team("eng"), "acme:eng");
+        match change {
+            Change::RemoveTeamMembership { org, team, cause } => {
+                assert_eq!(org.id, "o1");
+                assert_eq!(team.as_str(), "eng");
+                assert_eq!(cause.rule, "G4");
+                assert_eq!(cause.because, "removed from SCIM Group 'acme:eng'");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

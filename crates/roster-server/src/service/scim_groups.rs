@@ -1,0 +1,290 @@
+//! SCIM Groups as teams (G4, G5): a Group named `organization:team` is that team, and
+//! its members join and leave the team with the Group. Which team a name maps to, and
+//! what joining or leaving does to each member, is decided by roster-core's
+//! `group_plan`; this runs load → plan → apply for every member concerned.
+
+use roster_core::group_plan::{self, Joiner};
+use roster_core::plan::{OrgRef, RefusalKind};
+use roster_core::Name;
+use roster_scim::patch::MemberOp;
+use roster_store::connections::Connection;
+use roster_store::directory::organizations::{self, Organization};
+use roster_store::directory::teams::{self, Team};
+use roster_store::provisioning::{self, Target};
+use roster_store::scim::groups::{self as rows, ScimGroup};
+use roster_store::{new_id, Conn, Ctx, StoreError};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// The team a Group is (G4), with its organization's row.
+#[derive(Clone)]
+struct GroupTeam {
+    org: Organization,
+    team: Team,
+    name: Name,
+}
+
+impl GroupTeam {
+    fn from_rows(org: Organization, team: Team) -> Result<Self, StoreError> {
+        let name = Name::parse_team(&team.name)?;
+        Ok(Self { org, team, name })
+    }
+}
+
+fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
+    match doc.get("displayName").and_then(Value::as_str).map(str::trim) {
+        Some(d) if !d.is_empty() && d.chars().count() <= 256 => Ok(d.to_string()),
+        _ => Err(StoreError::refused(
+            RefusalKind::InvalidValue,
+            "displayName is required: 1 to 256 characters",
+        )),
+    }
+}
+
+/// G4: the team `display_name` maps to, created when missing; `None` for a name that
+/// maps nothing.
+async fn mapped_team(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    display_name: &str,
+) -> Result<Option<GroupTeam>, StoreError> {
+    let Some((org_name, team_name)) = group_plan::group_team(display_name, &connection.organizations) else {
+        return Ok(None);
+    };
+    let org = organizations::find(conn, org_name).await?;
+    let team = teams::ensure(
+        conn,
+        &ctx.because("G4", format!("SCIM Group '{display_name}'")),
+        &org,
+        &team_name,
+    )
+    .await?;
+    Ok(Some(GroupTeam {
+        org,
+        team,
+        name: team_name,
+    }))
+}
+
+/// The team a Group was mapped to when it was written.
+async fn stored_team(conn: &mut Conn, g: &ScimGroup) -> Result<Option<GroupTeam>, StoreError> {
+    let Some(team_id) = &g.team_id else { return Ok(None) };
+    match rows::team_by_id(conn, team_id).await? {
+        Some((org, team)) => Ok(Some(GroupTeam::from_rows(org, team)?)),
+        None => Ok(None),
+    }
+}
+
+/// Applies one member's changes, with the rows already read.
+async fn apply_for(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    t: &GroupTeam,
+    joiner: Option<&Joiner>,
+    user_id: &str,
+    changes: &[roster_core::plan::Change],
+) -> Result<(), StoreError> {
+    let mut target = Target {
+        connection_id: &connection.id,
+        company_id: &t.org.company_id,
+        user_id,
+        email: None,
+        account: None,
+        organizations: [(t.org.id.clone(), t.org.clone())].into_iter().collect(),
+        teams: vec![t.team.clone()],
+        member_of: joiner
+            .filter(|j| j.membership.is_some())
+            .map(|_| t.org.id.clone())
+            .into_iter()
+            .collect(),
+        scim_user: None,
+    };
+    provisioning::apply_changes(conn, ctx, &mut target, changes).await
+}
+
+fn org_ref(t: &GroupTeam) -> OrgRef {
+    OrgRef {
+        id: t.org.id.clone(),
+        name: t.org.name.clone(),
+    }
+}
+
+/// G4: `accounts` join the Group's team.
+async fn join(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    group: &str,
+    team: Option<&GroupTeam>,
+    accounts: &[String],
+) -> Result<(), StoreError> {
+    let Some(t) = team else { return Ok(()) };
+    for uid in accounts {
+        let joiner = rows::joiner(conn, &connection.id, &t.org.id, uid).await?;
+        let changes = group_plan::plan_join(&org_ref(t), &t.name, group, &joiner);
+        apply_for(conn, ctx, connection, t, Some(&joiner), uid, &changes).await?;
+    }
+    Ok(())
+}
+
+/// G4: `accounts` leave the Group's team, and only it.
+async fn leave(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    group: &str,
+    team: Option<&GroupTeam>,
+    accounts: &[String],
+) -> Result<(), StoreError> {
+    let Some(t) = team else { return Ok(()) };
+    let change = [group_plan::plan_leave(&org_ref(t), &t.name, group)];
+    for uid in accounts {
+        apply_for(conn, ctx, connection, t, None, uid, &change).await?;
+    }
+    Ok(())
+}
+
+async fn add(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    g: &ScimGroup,
+    team: Option<&GroupTeam>,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let joined = rows::add_members(conn, g, ids).await?;
+    join(conn, ctx, connection, &g.display_name, team, &joined).await
+}
+
+async fn remove(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    g: &ScimGroup,
+    team: Option<&GroupTeam>,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    let left = rows::remove_members(conn, g, ids).await?;
+    leave(conn, ctx, connection, &g.display_name, team, &left).await
+}
+
+async fn apply_members(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    g: &ScimGroup,
+    team: Option<&GroupTeam>,
+    ops: &[MemberOp],
+) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) => add(conn, ctx, connection, g, team, ids).await?,
+            MemberOp::Remove(ids) => remove(conn, ctx, connection, g, team, ids).await?,
+            MemberOp::RemoveAll => {
+                let all = rows::all_member_ids(conn, &g.id).await?;
+                remove(conn, ctx, connection, g, team, &all).await?;
+            }
+            MemberOp::Replace(ids) => {
+                // Replacing the whole list is inherently as large as the list.
+                rows::resolve(conn, &g.connection_id, ids).await?;
+                let current = rows::all_member_ids(conn, &g.id).await?;
+                let wanted: HashSet<&String> = ids.iter().collect();
+                let have: HashSet<&String> = current.iter().collect();
+                let gone: Vec<String> = current.iter().filter(|c| !wanted.contains(c)).cloned().collect();
+                let new: Vec<String> = ids.iter().filter(|i| !have.contains(i)).cloned().collect();
+                remove(conn, ctx, connection, g, team, &gone).await?;
+                add(conn, ctx, connection, g, team, &new).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SCIM POST /Groups.
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    doc: Map<String, Value>,
+    member_ids: &[String],
+) -> Result<ScimGroup, StoreError> {
+    let display_name = display_name_of(&doc)?;
+    let team = mapped_team(conn, ctx, connection, &display_name).await?;
+    let g = ScimGroup {
+        id: new_id(),
+        connection_id: connection.id.clone(),
+        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
+        display_name,
+        team_id: team.as_ref().map(|t| t.team.id.clone()),
+        resource: doc,
+        version: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    rows::write_row(conn, &g, true, 0).await?;
+    rows::record(conn, ctx, &g, "scim_group.create").await?;
+    add(conn, ctx, connection, &g, team.as_ref(), member_ids).await?;
+    Ok(g)
+}
+
+/// SCIM PUT/PATCH /Groups/{id}: `doc` is the Group after the request (without members),
+/// `member_ops` the member changes in order.
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimGroup,
+    doc: Map<String, Value>,
+    member_ops: &[MemberOp],
+) -> Result<ScimGroup, StoreError> {
+    let display_name = display_name_of(&doc)?;
+    let old_team = stored_team(conn, current).await?;
+    let new_team = if display_name == current.display_name {
+        old_team.clone()
+    } else {
+        mapped_team(conn, ctx, connection, &display_name).await?
+    };
+    let g = ScimGroup {
+        external_id: doc.get("externalId").and_then(Value::as_str).map(str::to_string),
+        display_name,
+        team_id: new_team.as_ref().map(|t| t.team.id.clone()),
+        resource: doc,
+        version: current.version + 1,
+        updated_at: ctx.now,
+        ..current.clone()
+    };
+    // A rename that changes the mapped team moves the members with it (G4).
+    if old_team.as_ref().map(|t| &t.team.id) != new_team.as_ref().map(|t| &t.team.id) {
+        let accounts = rows::member_accounts(conn, &g.id).await?;
+        leave(
+            conn,
+            ctx,
+            connection,
+            &current.display_name,
+            old_team.as_ref(),
+            &accounts,
+        )
+        .await?;
+        join(conn, ctx, connection, &g.display_name, new_team.as_ref(), &accounts).await?;
+    }
+    rows::write_row(conn, &g, false, current.version).await?;
+    rows::record(conn, ctx, &g, "scim_group.update").await?;
+    apply_members(conn, ctx, connection, &g, new_team.as_ref(), member_ops).await?;
+    Ok(g)
+}
+
+/// SCIM DELETE /Groups/{id}: its members leave its team (G4).
+pub async fn delete(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimGroup,
+) -> Result<(), StoreError> {
+    let team = stored_team(conn, current).await?;
+    let all = rows::all_member_ids(conn, &current.id).await?;
+    remove(conn, ctx, connection, current, team.as_ref(), &all).await?;
+    rows::delete_row(conn, &current.id).await?;
+    rows::record(conn, ctx, current, "scim_group.delete").await
+}

@@ -1,0 +1,83 @@
+//! A whole SSO sign-in, inside the caller's write transaction: load the directory the
+//! rules read, plan (J1–J10, G1–G3, T1), apply, start the session. A denied plan changes
+//! nothing (J10).
+
+use roster_core::plan::{plan_sign_in, Denied, SignIn};
+use roster_core::signin::SignInFacts;
+use roster_store::audit::{self, Change};
+use roster_store::connections::Connection;
+use roster_store::provisioning::{self, Known};
+use roster_store::sessions::{self, Session};
+use roster_store::{Conn, Ctx, StoreError};
+use serde_json::json;
+
+pub enum Outcome {
+    Allowed {
+        user_id: String,
+        session: Session,
+        /// The session token, for the cookie (only its hash is stored).
+        token: String,
+    },
+    Denied(Denied),
+}
+
+/// Loads what the sign-in of `facts` through `connection` depends on and plans it:
+/// what a sign-in would do, changing nothing (the preview), with the rows it read.
+pub async fn plan(
+    conn: &mut Conn,
+    connection: &Connection,
+    facts: &SignInFacts,
+    now: i64,
+) -> Result<(SignIn, Known), StoreError> {
+    let (state, known) = provisioning::load(conn, connection, &facts.email.value, &facts.team_names(), now).await?;
+    Ok((plan_sign_in(&state, facts), known))
+}
+
+/// Plans and applies the sign-in of `facts` through `connection`. The session lasts the
+/// plan's minutes, and never past `idp_not_after` when the IdP set one (T1).
+pub async fn sign_in(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    facts: &SignInFacts,
+    idp_not_after: Option<i64>,
+) -> Result<Outcome, StoreError> {
+    let (outcome, known) = plan(conn, connection, facts, ctx.now).await?;
+    let plan = match outcome {
+        SignIn::Denied(denied) => return Ok(Outcome::Denied(denied)),
+        SignIn::Allowed(plan) => plan,
+    };
+    let ctx = ctx.via_connection(&connection.id);
+    let user_id = provisioning::apply_with(conn, &ctx, &plan.plan, connection, known)
+        .await?
+        .user_id;
+    let expires_at = plan.session.expires_at(ctx.now, idp_not_after);
+    let (session, token) = sessions::start(
+        conn,
+        &user_id,
+        &connection.company_id,
+        &connection.id,
+        ctx.now,
+        expires_at,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &ctx.because(plan.session.rule, plan.session.because.clone()),
+        Change {
+            action: "session.start",
+            object_kind: "session",
+            object_id: &session.id,
+            company_id: Some(&connection.company_id),
+            user_id: Some(&user_id),
+            after: Some(json!({ "expires_at": expires_at, "minutes": plan.session.minutes })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Outcome::Allowed {
+        user_id,
+        session,
+        token,
+    })
+}
