@@ -13,12 +13,6 @@
 //! - [`scim_plan`]: the SCIM user planner (S4–S6).
 //! - [`group_plan`]: SCIM Groups as teams (G4, G5).
 
-// Hostile input must never panic; tests may unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
-)]
-
 pub mod group_plan;
 pub mod jit;
 mod model;

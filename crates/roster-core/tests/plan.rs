@@ -2,6 +2,9 @@
 //! whole plan: allowed or the exact denial, every change with its rule, the warnings and
 //! the session.
 
+// Test code: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use roster_core::plan::{Denial, Plan, SessionPlan, SignIn};
 use roster_core::signin::{read_facts, AttributeNames, RawAttributes, SignInFacts, Warning};
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};

@@ -9,11 +9,6 @@
 //!   send, parsed into operations and applied to a resource document.
 //! - [`error`]: the SCIM error type and its JSON body.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
-)]
-
 pub mod error;
 pub mod filter;
 mod matching;

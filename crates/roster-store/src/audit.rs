@@ -152,7 +152,11 @@ async fn insert(conn: &mut Conn, events: Vec<Pending>) -> Result<(), StoreError>
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<Pending> = events.by_ref().take(SQLITE_ROWS).collect();
-            let mut q = db::query(&SQLITE_INSERT[chunk.len() - 1]);
+            // 1..=SQLITE_ROWS rows: one of the prepared texts.
+            let sql = SQLITE_INSERT
+                .get(chunk.len().wrapping_sub(1))
+                .ok_or(StoreError::Misuse("an audit insert of no rows"))?;
+            let mut q = db::query(sql);
             for v in chunk.into_iter().flatten() {
                 q = q.bind_param(match v {
                     Value::String(s) => Param::Text(s),

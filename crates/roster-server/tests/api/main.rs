@@ -1,6 +1,9 @@
 //! Integration tests: the real server over HTTP, on SQLite and on PostgreSQL.
 //! One test binary for all of them (one link instead of many).
 
+// Test code: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod helpers;
 
 mod admin_auth;

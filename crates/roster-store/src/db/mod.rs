@@ -18,6 +18,8 @@
 //! module is the thin layer between the two that the store's SQL needs, and no more.
 
 mod sqlite;
+// The one module with unsafe code (FFI to SQLite's VFS); everything else forbids it.
+#[allow(unsafe_code)]
 mod wal_writes;
 
 pub use sqlite::SqliteError;
@@ -281,7 +283,10 @@ impl Row {
                 let at = index
                     .position(columns)
                     .ok_or_else(|| StoreError::Database(sqlx::Error::ColumnNotFound(index.to_string())))?;
-                T::from_sqlite(ValueRef::from(&values[at])).map_err(|e| {
+                let value = values
+                    .get(at)
+                    .ok_or_else(|| StoreError::Database(sqlx::Error::ColumnNotFound(index.to_string())))?;
+                T::from_sqlite(ValueRef::from(value)).map_err(|e| {
                     StoreError::Database(sqlx::Error::ColumnDecode {
                         index: index.to_string(),
                         source: e.into(),

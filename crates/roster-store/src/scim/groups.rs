@@ -128,7 +128,11 @@ fn select_with_members(backend: crate::Backend) -> &'static str {
             format!("SELECT {}, {first} AS first_members FROM scim_groups r", columns!())
         })
     });
-    &SELECTS[usize::from(backend == crate::Backend::Postgres)]
+    let [sqlite, postgres] = &*SELECTS;
+    match backend {
+        crate::Backend::Sqlite => sqlite,
+        crate::Backend::Postgres => postgres,
+    }
 }
 
 fn with_members_from_row(row: &db::Row) -> Result<GroupWithMembers, StoreError> {

@@ -49,11 +49,13 @@ fn select(backend: Backend, with_groups: bool) -> &'static str {
             build_select(Backend::Postgres, true),
         ]
     });
-    let i = match backend {
-        Backend::Sqlite => 0,
-        Backend::Postgres => 2,
-    };
-    &SELECTS[i + usize::from(with_groups)]
+    let [sqlite, sqlite_groups, postgres, postgres_groups] = &*SELECTS;
+    match (backend, with_groups) {
+        (Backend::Sqlite, false) => sqlite,
+        (Backend::Sqlite, true) => sqlite_groups,
+        (Backend::Postgres, false) => postgres,
+        (Backend::Postgres, true) => postgres_groups,
+    }
 }
 
 fn build_select(backend: Backend, with_groups: bool) -> String {

@@ -161,7 +161,9 @@ pub fn answer(state: &AppState, base: &str, status: StatusCode, shape: Shape, re
         Shape::List { total, start_index } => {
             // The list around no resources, split where they go.
             let mut list = render::list_response(total, start_index, Vec::new());
-            list["itemsPerPage"] = resources.len().into();
+            if let Some(fields) = list.as_object_mut() {
+                fields.insert("itemsPerPage".into(), resources.len().into());
+            }
             let all = serde_json::to_string(&list).unwrap_or_default();
             let at = all
                 .find("\"Resources\":[]")
