@@ -1,7 +1,7 @@
 //! `ServiceProviderConfig`, `ResourceTypes` and `Schemas` (RFC 7644 §4): what this server
 //! supports, truthfully, with its limits.
 
-use super::render::list_response;
+use super::render::ListJson;
 use super::{respond, ScimAuth, ScimFailure, MAX_COUNT};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -64,7 +64,7 @@ pub async fn resource_types(State(state): State<AppState>, auth: ScimAuth) -> Re
         .iter()
         .filter_map(|id| resource_type_doc(id, &base))
         .collect();
-    respond(StatusCode::OK, list_response(all.len() as i64, 1, all), None)
+    respond(StatusCode::OK, ListJson::new(all.len() as i64, 1, all), None)
 }
 
 pub async fn resource_type(
@@ -85,7 +85,7 @@ pub async fn schemas(State(state): State<AppState>, auth: ScimAuth) -> Response 
         .iter()
         .filter_map(|u| schema_document(u, &base, &auth.connection.organizations))
         .collect();
-    respond(StatusCode::OK, list_response(all.len() as i64, 1, all), None)
+    respond(StatusCode::OK, ListJson::new(all.len() as i64, 1, all), None)
 }
 
 pub async fn schema(

@@ -148,7 +148,7 @@ pub fn answer(state: &AppState, base: &str, status: StatusCode, shape: Shape, re
             .collect();
         return match shape {
             Shape::List { total, start_index } => {
-                respond(status, render::list_response(total, start_index, values), None)
+                respond(status, render::ListJson::new(total, start_index, values), None)
             }
             Shape::One { version, location } => {
                 respond(status, values.pop().unwrap_or(Value::Null), Some((version, location)))
@@ -159,16 +159,8 @@ pub fn answer(state: &AppState, base: &str, status: StatusCode, shape: Shape, re
     let mut text = Vec::new();
     let (head, tail, version) = match shape {
         Shape::List { total, start_index } => {
-            // The list around no resources, split where they go.
-            let mut list = render::list_response(total, start_index, Vec::new());
-            if let Some(fields) = list.as_object_mut() {
-                fields.insert("itemsPerPage".into(), resources.len().into());
-            }
-            let all = serde_json::to_string(&list).unwrap_or_default();
-            let at = all
-                .find("\"Resources\":[]")
-                .map_or(all.len(), |i| i + "\"Resources\":[".len());
-            (all[..at].to_string(), all[at..].to_string(), None)
+            let (head, tail) = render::ListJson::around_resources(total, start_index, resources.len());
+            (head, tail, None)
         }
         Shape::One { version, location } => (String::new(), String::new(), Some((version, location))),
     };

@@ -29,47 +29,15 @@ fn meta(kind: &'static str, location: &str, created: i64, updated: i64, version:
     serde_json::to_value(meta).unwrap_or_default()
 }
 
+/// A User as a JSON value, for projection: the one rendering ([`UserJson`]) read back.
 pub fn user(u: &ScimUser, base: &str) -> Value {
-    user_from(u.resource.clone(), u, base)
+    serde_json::to_value(UserJson { user: u, base }).unwrap_or(Value::Null)
 }
 
-/// [`user`] when the resource is no longer needed: its document is used, not copied.
-pub fn user_owned(mut u: ScimUser, base: &str) -> Value {
-    let doc = std::mem::take(&mut u.resource);
-    user_from(doc, &u, base)
-}
-
-fn user_from(mut doc: Map<String, Value>, u: &ScimUser, base: &str) -> Value {
-    let groups = u.groups.as_deref().unwrap_or_default();
-    let mut schemas = vec![Value::String(urn::USER.into())];
-    for ext in [urn::ENTERPRISE_USER, urn::DOCKER_USER] {
-        if doc.contains_key(ext) {
-            schemas.push(Value::String(ext.into()));
-        }
-    }
-    let location = format!("{base}/Users/{}", u.id);
-    doc.insert("schemas".into(), Value::Array(schemas));
-    doc.insert("id".into(), Value::String(u.id.clone()));
-    if let Some(name) = &u.username {
-        doc.insert("displayName".into(), Value::String(name.clone()));
-    }
-    if !groups.is_empty() {
-        let list: Vec<Value> = groups
-            .iter()
-            .map(|(id, display)| serde_json::to_value(GroupRef { id, display, base }).unwrap_or_default())
-            .collect();
-        doc.insert("groups".into(), Value::Array(list));
-    }
-    doc.insert(
-        "meta".into(),
-        meta("User", &location, u.created_at, u.updated_at, u.version),
-    );
-    Value::Object(doc)
-}
-
-/// [`user`] written straight out: the same JSON, byte for byte and key for key, without
-/// building it as a `Value` first and dropping it after. For answers without projection,
-/// the common case: an IdP's `userName eq` lookup, the answer to a write.
+/// A User as SCIM JSON: the stored document with `schemas`, `id`, `displayName`,
+/// `groups` and `meta`, written straight out, keys in the order a `Map` keeps them (no
+/// `Value` is built for the common answers: an IdP's `userName eq` lookup, the answer to
+/// a write). The only rendering of a User; [`user`] reads it back for projection.
 pub struct UserJson<'a> {
     pub user: &'a ScimUser,
     pub base: &'a str,
@@ -81,7 +49,7 @@ impl Serialize for UserJson<'_> {
         let groups = u.groups.as_deref().unwrap_or_default();
         // The computed attributes, in key order, merged into the stored document's (a
         // `Map` iterates in key order). A stored attribute of the same name gives way to
-        // the computed one, as in [`user_from`].
+        // the computed one.
         let computed = ["displayName", "groups", "id", "meta", "schemas"]
             .into_iter()
             .filter(|k| match *k {
@@ -134,18 +102,49 @@ impl Serialize for UserJson<'_> {
     }
 }
 
-/// [`list_response`] written straight out, byte for byte the same.
-pub struct ListJson<'a, T> {
+/// A ListResponse (RFC 7644 §3.4.2), written straight out, keys in the order a `Map`
+/// keeps them. The only rendering of a list.
+pub struct ListJson<T> {
     pub total: i64,
     pub start_index: i64,
-    pub resources: &'a [T],
+    pub items_per_page: usize,
+    pub resources: Vec<T>,
 }
 
-impl<T: Serialize> Serialize for ListJson<'_, T> {
+impl<T: Serialize> ListJson<T> {
+    pub fn new(total: i64, start_index: i64, resources: Vec<T>) -> Self {
+        Self {
+            total,
+            start_index,
+            items_per_page: resources.len(),
+            resources,
+        }
+    }
+}
+
+impl ListJson<Value> {
+    /// The list's text before and after its `items_per_page` resources, for a list whose
+    /// resources are written as they are read. `Resources` is the first key, so the text
+    /// of the list without resources is that head, `[]`, and the tail.
+    pub fn around_resources(total: i64, start_index: i64, items_per_page: usize) -> (String, String) {
+        const HEAD: &str = "{\"Resources\":[";
+        let empty = Self {
+            total,
+            start_index,
+            items_per_page,
+            resources: Vec::new(),
+        };
+        let text = serde_json::to_string(&empty).unwrap_or_default();
+        let tail = text.strip_prefix(HEAD).unwrap_or_default().to_string();
+        (HEAD.to_string(), tail)
+    }
+}
+
+impl<T: Serialize> Serialize for ListJson<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
-        map.serialize_entry("Resources", self.resources)?;
-        map.serialize_entry("itemsPerPage", &self.resources.len())?;
+        map.serialize_entry("Resources", &self.resources)?;
+        map.serialize_entry("itemsPerPage", &self.items_per_page)?;
         map.serialize_entry("schemas", &[urn::LIST_RESPONSE])?;
         map.serialize_entry("startIndex", &self.start_index)?;
         map.serialize_entry("totalResults", &self.total)?;
@@ -293,17 +292,6 @@ impl Params {
     }
 }
 
-pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    // Built by hand: `json!` would copy the resources through `to_value`.
-    let mut list = Map::new();
-    list.insert("schemas".into(), json!([urn::LIST_RESPONSE]));
-    list.insert("totalResults".into(), total.into());
-    list.insert("startIndex".into(), start_index.into());
-    list.insert("itemsPerPage".into(), resources.len().into());
-    list.insert("Resources".into(), Value::Array(resources));
-    Value::Object(list)
-}
-
 /// An incoming resource as stored: read-only and meta attributes dropped, `password`
 /// ignored, nulls removed, known names in canonical spelling, string booleans made
 /// booleans. Unknown attributes are kept as sent.
@@ -373,37 +361,92 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn a_user_written_straight_out_is_the_user_document_byte_for_byte() {
-        for u in cases() {
-            let straight = serde_json::to_vec(&UserJson { user: &u, base: BASE }).unwrap();
-            let built = serde_json::to_vec(&user(&u, BASE)).unwrap();
-            assert_eq!(String::from_utf8(straight).unwrap(), String::from_utf8(built).unwrap());
+    /// The keys of the JSON object `text`, in the order written.
+    fn keys_in_order(text: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(text);
+        struct Keys<'a>(&'a mut Vec<String>);
+        impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+                while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
+                    self.0.push(k);
+                }
+                Ok(())
+            }
         }
+        serde::Deserializer::deserialize_map(&mut de, Keys(&mut keys)).unwrap();
+        keys
     }
 
     #[test]
-    fn a_list_written_straight_out_is_the_list_response_byte_for_byte() {
+    fn a_user_is_its_document_with_the_computed_attributes_in_key_order() {
+        for u in cases() {
+            let text = serde_json::to_string(&UserJson { user: &u, base: BASE }).unwrap();
+            let keys = keys_in_order(&text);
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(keys, sorted, "each key once, in order: {text}");
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            // Computed attributes win over stored ones of the same name.
+            assert_eq!(doc["id"], u.id.as_str());
+            assert_eq!(doc["meta"]["version"], "W/\"7\"");
+            assert_eq!(doc["meta"]["resourceType"], "User");
+            assert_eq!(doc["meta"]["location"], format!("{BASE}/Users/{}", u.id));
+            assert_eq!(doc["schemas"][0], urn::USER);
+            if let Some(name) = &u.username {
+                assert_eq!(doc["displayName"], name.as_str());
+            }
+            // Every stored attribute is there, but those computed.
+            for (k, v) in &u.resource {
+                if !["id", "meta", "schemas", "displayName", "groups"].contains(&k.as_str()) {
+                    assert_eq!(&doc[k], v, "{k}");
+                }
+            }
+            // The projection's value is the same rendering.
+            assert_eq!(user(&u, BASE), doc);
+        }
+        let full = &cases()[1];
+        let doc = user(full, BASE);
+        assert_eq!(
+            doc["schemas"],
+            json!([urn::USER, urn::ENTERPRISE_USER, urn::DOCKER_USER])
+        );
+        assert_eq!(
+            doc["groups"],
+            json!([
+                { "$ref": format!("{BASE}/Groups/g2"), "display": "acme:b", "value": "g2" },
+                { "$ref": format!("{BASE}/Groups/g1"), "display": "acme:a", "value": "g1" }
+            ])
+        );
+    }
+
+    #[test]
+    fn a_list_response_and_its_text_around_the_resources() {
         let users = cases();
         for (total, start) in [(0, 1), (4, 1), (250, 101)] {
             let views: Vec<_> = users.iter().map(|user| UserJson { user, base: BASE }).collect();
-            let straight = serde_json::to_vec(&ListJson {
-                total,
-                start_index: start,
-                resources: &views,
-            })
-            .unwrap();
-            let built = list_response(total, start, users.iter().map(|u| user(u, BASE)).collect());
-            assert_eq!(straight, serde_json::to_vec(&built).unwrap());
-            let empty = ListJson::<UserJson> {
-                total,
-                start_index: start,
-                resources: &[],
-            };
+            let text = serde_json::to_string(&ListJson::new(total, start, views)).unwrap();
+            let list: Value = serde_json::from_str(&text).unwrap();
+            let resources: Vec<Value> = users.iter().map(|u| user(u, BASE)).collect();
             assert_eq!(
-                serde_json::to_vec(&empty).unwrap(),
-                serde_json::to_vec(&list_response(total, start, Vec::new())).unwrap()
+                list,
+                json!({
+                    "Resources": resources,
+                    "itemsPerPage": users.len(),
+                    "schemas": [urn::LIST_RESPONSE],
+                    "startIndex": start,
+                    "totalResults": total,
+                })
             );
+            // Written around resources streamed one by one, it is the same text.
+            let (head, tail) = ListJson::around_resources(total, start, users.len());
+            let items: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
+            assert_eq!(format!("{head}{}{tail}", items.join(",")), text);
         }
     }
 

@@ -71,7 +71,7 @@ pub async fn search_all(
         .await?;
     let mut resources: Vec<members::Resource> = found_users
         .into_iter()
-        .map(|u| members::Resource::Whole(p.project(render::user_owned(u, &base))))
+        .map(|u| members::Resource::Whole(p.project(render::user(&u, &base))))
         .collect();
     resources.extend(
         found_groups

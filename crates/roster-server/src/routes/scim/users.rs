@@ -49,20 +49,16 @@ async fn list_with(state: AppState, auth: ScimAuth, p: Params) -> Result<Respons
         .await?;
     if !p.projects() {
         let resources: Vec<_> = rows.iter().map(|user| render::UserJson { user, base: &base }).collect();
-        let list = render::ListJson {
-            total,
-            start_index: start,
-            resources: &resources,
-        };
-        return Ok(respond(StatusCode::OK, list, None));
+        return Ok(respond(
+            StatusCode::OK,
+            render::ListJson::new(total, start, resources),
+            None,
+        ));
     }
-    let resources = rows
-        .into_iter()
-        .map(|u| p.project(render::user_owned(u, &base)))
-        .collect();
+    let resources = rows.iter().map(|u| p.project(render::user(u, &base))).collect();
     Ok(respond(
         StatusCode::OK,
-        render::list_response(total, start, resources),
+        render::ListJson::new(total, start, resources),
         None,
     ))
 }
