@@ -1,7 +1,7 @@
 //! Directory rules that depend on state, as pure functions the store calls inside the
 //! transaction that applies their outcome.
 
-use crate::{DomainError, Email, MemberState, Role};
+use crate::{DomainError, DomainName, Email, MemberState, Role};
 
 /// Invitations expire after 14 days (spec §1).
 pub const INVITATION_LIFETIME_MS: i64 = 14 * 24 * 60 * 60 * 1000;
@@ -59,6 +59,88 @@ pub fn check_last_owner(active_owners: i64, before: OwnerView, after: Option<Own
     Ok(())
 }
 
+/// T2, S6: a membership that goes from active to deactivated ends the user's sessions
+/// for the company at once.
+pub fn deactivation_ends_sessions(before: MemberState, after: MemberState) -> bool {
+    before == MemberState::Active && after == MemberState::Deactivated
+}
+
+/// An account cannot be deleted while it is the last active owner of an organization
+/// (`sole_owner_of`: those organizations' names).
+pub fn check_account_deletion(email: &str, sole_owner_of: &[String]) -> Result<(), DomainError> {
+    if sole_owner_of.is_empty() {
+        return Ok(());
+    }
+    Err(DomainError::conflict(
+        "last_owner",
+        format!(
+            "'{email}' is the last active owner of {}. Make another member an owner first.",
+            sole_owner_of.join(", ")
+        ),
+    ))
+}
+
+/// A company proves it owns a domain; public mail domains belong to nobody's company.
+pub fn check_company_domain(domain: &DomainName) -> Result<(), DomainError> {
+    if domain.is_public_mail_domain() {
+        return Err(DomainError::conflict(
+            "public_domain",
+            format!("'{domain}' is a public mail domain and cannot be verified by a company"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a connection's settings must satisfy on their own.
+pub fn check_connection_settings(
+    jit: bool,
+    scim: bool,
+    default_session_minutes: Option<i64>,
+) -> Result<(), DomainError> {
+    // J8: JIT can be turned off only while SCIM is on.
+    if !jit && !scim {
+        return Err(DomainError::conflict(
+            "jit_requires_scim",
+            "JIT provisioning can be turned off only while SCIM is on",
+        ));
+    }
+    // T1: a session lasts a whole number of minutes greater than 0.
+    if default_session_minutes.is_some_and(|m| m <= 0) {
+        return Err(DomainError::invalid(
+            "invalid_session_minutes",
+            "default_session_minutes must be a whole number greater than 0",
+        ));
+    }
+    Ok(())
+}
+
+/// A4: a connection serves only domains its company has verified.
+pub fn check_connection_domain(domain: &DomainName, verified: bool, company: &str) -> Result<(), DomainError> {
+    if verified {
+        return Ok(());
+    }
+    Err(DomainError::conflict(
+        "domain_not_verified",
+        format!("domain '{domain}' is not a verified domain of company '{company}'"),
+    ))
+}
+
+/// A connection serves only its own company's organizations.
+pub fn check_connection_organization(
+    organization: &str,
+    organization_company_id: &str,
+    company_id: &str,
+    company: &str,
+) -> Result<(), DomainError> {
+    if organization_company_id == company_id {
+        return Ok(());
+    }
+    Err(DomainError::conflict(
+        "foreign_organization",
+        format!("organization '{organization}' does not belong to company '{company}'"),
+    ))
+}
+
 /// Username candidates for a new account: the email's local part reduced to
 /// `[a-z0-9]`, then with the suffixes 1 to 9, then with six-digit suffixes spread by a
 /// hash of the email. The store takes the first that is free.
@@ -91,6 +173,79 @@ pub fn username_candidates(email: &Email) -> impl Iterator<Item = String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn t2_s6_only_deactivating_an_active_membership_ends_sessions() {
+        use MemberState::{Active, Deactivated};
+        let cases = [
+            (Active, Deactivated, true),
+            (Active, Active, false),
+            (Deactivated, Deactivated, false),
+            (Deactivated, Active, false),
+        ];
+        for (before, after, ends) in cases {
+            assert_eq!(
+                deactivation_ends_sessions(before, after),
+                ends,
+                "{before:?} → {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_owner_of_an_organization_cannot_be_deleted() {
+        assert!(check_account_deletion("jo@acme.test", &[]).is_ok());
+        let e = check_account_deletion("jo@acme.test", &["acme".into(), "beta".into()]).unwrap_err();
+        assert_eq!(e.code, "last_owner");
+        assert_eq!(
+            e.message,
+            "'jo@acme.test' is the last active owner of acme, beta. Make another member an owner first."
+        );
+    }
+
+    #[test]
+    fn public_mail_domains_are_refused_to_companies() {
+        assert!(check_company_domain(&DomainName::parse("acme.example").unwrap()).is_ok());
+        let e = check_company_domain(&DomainName::parse("gmail.com").unwrap()).unwrap_err();
+        assert_eq!(e.code, "public_domain");
+    }
+
+    #[test]
+    fn j8_jit_off_needs_scim_on_and_t1_sessions_last_minutes() {
+        let cases: &[(bool, bool, Option<i64>, Option<&str>)] = &[
+            (true, false, None, None),
+            (false, true, None, None),
+            (true, true, Some(1), None),
+            (false, false, None, Some("jit_requires_scim")),
+            (true, false, Some(0), Some("invalid_session_minutes")),
+            (true, false, Some(-5), Some("invalid_session_minutes")),
+        ];
+        for (jit, scim, minutes, want) in cases {
+            let got = check_connection_settings(*jit, *scim, *minutes).err().map(|e| e.code);
+            assert_eq!(got, *want, "jit={jit} scim={scim} minutes={minutes:?}");
+        }
+        assert_eq!(
+            check_connection_settings(true, false, Some(0)).unwrap_err().kind,
+            crate::DomainErrorKind::Invalid
+        );
+    }
+
+    #[test]
+    fn a4_a_connection_serves_verified_domains_of_its_own_company_only() {
+        let d = DomainName::parse("acme.example").unwrap();
+        assert!(check_connection_domain(&d, true, "acme").is_ok());
+        assert_eq!(
+            check_connection_domain(&d, false, "acme").unwrap_err().message,
+            "domain 'acme.example' is not a verified domain of company 'acme'"
+        );
+        assert!(check_connection_organization("eng", "co1", "co1", "acme").is_ok());
+        assert_eq!(
+            check_connection_organization("eng", "co2", "co1", "acme")
+                .unwrap_err()
+                .code,
+            "foreign_organization"
+        );
+    }
 
     #[test]
     fn j9_seat_limit_blocks_at_capacity() {

@@ -251,7 +251,7 @@ pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> 
 fn event_from_row(r: &db::Row) -> Result<Event, StoreError> {
     let json = |col: &str| -> Result<Option<Value>, StoreError> {
         let text: Option<String> = r.try_get(col)?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        text.map(|t| crate::from_json_text(&t)).transpose()
     };
     Ok(Event {
         seq: r.try_get("seq")?,

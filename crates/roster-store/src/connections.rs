@@ -6,7 +6,8 @@ use crate::db::{self, Conn};
 use crate::directory::companies::{self, Company};
 use crate::directory::{is_id, organizations};
 use crate::{new_id, Ctx, StoreError};
-use roster_core::{DomainName, Name, Protocol};
+use roster_core::signin::AttributeNames;
+use roster_core::{rules, DomainName, Name, Protocol};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -29,6 +30,8 @@ pub struct Connection {
     /// Protocol settings (IdP endpoints, certificates, client credentials, extra
     /// attribute names); shaped and redacted by the server.
     pub settings: Value,
+    /// The connection's own attribute names (A3), read from its settings.
+    pub attribute_names: AttributeNames,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -70,7 +73,8 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
     .fetch_all(&mut *conn)
     .await?;
     let protocol: String = row.try_get("protocol")?;
-    let settings: String = row.try_get("settings")?;
+    // Stored settings that do not decode are corrupt data, never an empty default.
+    let settings: Value = crate::from_json_text(&row.try_get::<String, _>("settings")?)?;
     Ok(Connection {
         id,
         company_id: row.try_get("company_id")?,
@@ -86,7 +90,12 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
         default_session_minutes: row.try_get("default_session_minutes")?,
         domains,
         organizations: orgs,
-        settings: serde_json::from_str(&settings).unwrap_or(Value::Null),
+        attribute_names: match settings.get("attribute_names") {
+            Some(names) => serde_json::from_value(names.clone())
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+            None => AttributeNames::default(),
+        },
+        settings,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -136,21 +145,7 @@ async fn validate(
     spec: &Spec,
     self_id: Option<&str>,
 ) -> Result<(String, Vec<String>), StoreError> {
-    // J8: JIT can be turned off only while SCIM is on.
-    if !spec.jit && !spec.scim {
-        return Err(StoreError::rule(
-            "jit_requires_scim",
-            "JIT provisioning can be turned off only while SCIM is on",
-        ));
-    }
-    if let Some(m) = spec.default_session_minutes {
-        if m <= 0 {
-            return Err(StoreError::invalid(
-                "invalid_session_minutes",
-                "default_session_minutes must be a whole number greater than 0",
-            ));
-        }
-    }
+    rules::check_connection_settings(spec.jit, spec.scim, spec.default_session_minutes)?;
     for d in &spec.domains {
         let verified: Option<Option<i64>> =
             db::query_scalar("SELECT verified_at FROM domains WHERE company_id = $1 AND domain = $2")
@@ -158,12 +153,7 @@ async fn validate(
                 .bind(d.as_str())
                 .fetch_optional(&mut *conn)
                 .await?;
-        if !matches!(verified, Some(Some(_))) {
-            return Err(StoreError::rule(
-                "domain_not_verified",
-                format!("domain '{d}' is not a verified domain of company '{}'", company.name),
-            ));
-        }
+        rules::check_connection_domain(d, matches!(verified, Some(Some(_))), &company.name)?;
         let served_by: Option<String> = db::query_scalar(
             "SELECT c.name FROM connection_domains cd JOIN connections c ON c.id = cd.connection_id \
              WHERE cd.domain = $1 AND ($2 IS NULL OR c.id <> $2)",
@@ -189,15 +179,7 @@ async fn validate(
     }
     for id in &org_ids {
         let org = organizations::find(conn, id).await?;
-        if org.company_id != company.id {
-            return Err(StoreError::rule(
-                "foreign_organization",
-                format!(
-                    "organization '{}' does not belong to company '{}'",
-                    org.name, company.name
-                ),
-            ));
-        }
+        rules::check_connection_organization(&org.name, &org.company_id, &company.id, &company.name)?;
     }
     Ok((default_org.id, org_ids))
 }

@@ -69,12 +69,7 @@ pub async fn find(conn: &mut Conn, company: &Company, domain: &str) -> Result<Do
 }
 
 pub async fn add(conn: &mut Conn, ctx: &Ctx, company: &Company, domain: &DomainName) -> Result<Domain, StoreError> {
-    if domain.is_public_mail_domain() {
-        return Err(StoreError::rule(
-            "public_domain",
-            format!("'{domain}' is a public mail domain and cannot be verified by a company"),
-        ));
-    }
+    roster_core::rules::check_company_domain(domain)?;
     if find(conn, company, domain.as_str()).await.is_ok() {
         return Err(StoreError::conflict(
             "domain_exists",

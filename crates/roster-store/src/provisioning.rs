@@ -12,19 +12,10 @@ use crate::directory::users::{self, Profile};
 use crate::directory::{members, teams};
 use crate::{Ctx, StoreError};
 use roster_core::plan::{Account, Change, Plan};
-use roster_core::signin::AttributeNames;
 use roster_core::state::{ConnectionState, InvitationState, MembershipState, OrgState, SignInState, UserState};
 use roster_core::{DomainName, Email, MemberState, Name, Role, Source};
 use serde_json::json;
 use std::collections::HashMap;
-
-/// The connection's own attribute names (A3), from its settings.
-pub fn attribute_names(c: &connections::Connection) -> AttributeNames {
-    c.settings
-        .get("attribute_names")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
-}
 
 /// A stored team name: valid when it was written, else our data is corrupt.
 fn team_name(raw: &str) -> Result<Name, StoreError> {
@@ -240,7 +231,7 @@ pub async fn load(
             default_organization_id: connection.default_organization_id.clone(),
             default_team: connection.default_team.as_deref().map(team_name).transpose()?,
             default_session_minutes: connection.default_session_minutes,
-            attribute_names: attribute_names(connection),
+            attribute_names: connection.attribute_names.clone(),
         },
         user,
         invitations,

@@ -69,7 +69,7 @@ async fn sign_in(app: &TestApp, connection: &str, attributes: Value) -> Result<S
         .write(move |db| {
             Box::pin(async move {
                 let c = connections::find(db, &connection).await?;
-                let facts = read_facts(&raw, Protocol::Saml, &provisioning::attribute_names(&c))
+                let facts = read_facts(&raw, Protocol::Saml, &c.attribute_names)
                     .map_err(|d| StoreError::rule("denied", d.message))?;
                 let (outcome, known) = service::sign_in::plan(db, &c, &facts, now).await?;
                 let SignIn::Allowed(allowed) = outcome else {

@@ -269,7 +269,7 @@ pub async fn set(
     .bind(&before.user_id)
     .execute(&mut *conn)
     .await?;
-    if state == MemberState::Deactivated && before.state == MemberState::Active {
+    if rules::deactivation_ends_sessions(before.state, state) {
         end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
     }
     audit::record(

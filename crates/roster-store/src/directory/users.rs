@@ -257,16 +257,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
     .bind(&user.id)
     .fetch_all(&mut *conn)
     .await?;
-    if !sole.is_empty() {
-        return Err(StoreError::rule(
-            "last_owner",
-            format!(
-                "'{}' is the last active owner of {}. Make another member an owner first.",
-                user.email,
-                sole.join(", ")
-            ),
-        ));
-    }
+    roster_core::rules::check_account_deletion(&user.email, &sole)?;
     db::query("DELETE FROM users WHERE id = $1")
         .bind(&user.id)
         .execute(&mut *conn)

@@ -87,7 +87,7 @@ impl ConnectionView {
             Protocol::Oidc => oidc.as_ref().is_some_and(|o| o.client_secret.is_some()),
         };
         let is_saml = c.protocol == Protocol::Saml;
-        let attribute_names = roster_store::provisioning::attribute_names(&c);
+        let attribute_names = c.attribute_names.clone();
         let (idp_certificates_info, warnings) = saml.as_ref().map(|s| s.certificate_report(now)).unwrap_or_default();
         Self {
             idp_certificates_info,

@@ -3,7 +3,7 @@
 
 mod audit;
 mod companies;
-mod connection_settings;
+pub(crate) mod connection_settings;
 mod connections;
 mod domains;
 mod errors;

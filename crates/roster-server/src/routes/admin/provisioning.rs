@@ -17,7 +17,7 @@ use roster_core::signin::{read_facts, RawAttributes};
 use roster_core::Protocol;
 use roster_store::audit::{self, Event, Query};
 use roster_store::directory::{members, organizations, users};
-use roster_store::{connections, provisioning};
+use roster_store::connections;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -181,7 +181,7 @@ async fn preview(
         .read(move |db| {
             Box::pin(async move {
                 let connection = connections::find(db, &id).await?;
-                let facts = match read_facts(&raw, source, &provisioning::attribute_names(&connection)) {
+                let facts = match read_facts(&raw, source, &connection.attribute_names) {
                     Ok(f) => f,
                     Err(denial) => {
                         return Ok(PreviewView {

@@ -7,6 +7,7 @@
 
 use super::{safe_return_to, saml_urls, session_cookie, SsoFailure};
 use crate::service::sign_in::{self, Outcome};
+use crate::routes::admin::connection_settings::SamlSettings;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
@@ -22,9 +23,8 @@ use roster_saml::{
     decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
 };
 use roster_store::connections::{self, Connection};
-use roster_store::{provisioning, saml, Ctx};
+use roster_store::{saml, Ctx};
 use serde::Deserialize;
-use serde_json::Value;
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
@@ -51,22 +51,16 @@ impl SamlConfig {
         if c.protocol != Protocol::Saml {
             return Err(SsoFailure::not_configured("not a SAML connection"));
         }
-        let s = c.settings.get("saml").cloned().unwrap_or(Value::Null);
-        let text = |k: &str| {
-            s.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .filter(|v| !v.trim().is_empty())
+        let s: SamlSettings = match c.settings.get("saml") {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| SsoFailure::not_configured(format!("the stored SAML settings do not read: {e}")))?,
+            None => SamlSettings::default(),
         };
-        let flag = |k: &str, d: bool| s.get(k).and_then(Value::as_bool).unwrap_or(d);
-        let mut entity = text("idp_entity_id");
-        let mut sso = text("idp_sso_url");
-        let mut certs: Vec<String> = s
-            .get("idp_certificates")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default();
-        if let Some(xml) = text("idp_metadata_xml") {
+        let present = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        let mut entity = present(s.idp_entity_id);
+        let mut sso = present(s.idp_sso_url);
+        let mut certs = s.idp_certificates;
+        if let Some(xml) = present(s.idp_metadata_xml) {
             let m = parse_idp_metadata(&xml).map_err(|e| SsoFailure::not_configured(e.to_string()))?;
             entity.get_or_insert(m.entity_id);
             sso.get_or_insert(m.sso_url);
@@ -86,18 +80,17 @@ impl SamlConfig {
             return Err(SsoFailure::not_configured("no IdP signing certificate"));
         }
         let skew = s
-            .get("clock_skew_seconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(DEFAULT_SKEW_SECS)
+            .clock_skew_seconds
+            .map_or(DEFAULT_SKEW_SECS, i64::from)
             .clamp(0, MAX_SKEW_SECS);
         Ok(Self {
             idp_entity_id,
             idp_sso_url,
             idp_keys,
-            allow_sha1: flag("allow_sha1", false),
-            allow_cbc: flag("allow_cbc", false),
+            allow_sha1: s.allow_sha1,
+            allow_cbc: s.allow_cbc,
             clock_skew_ms: skew * 1000,
-            sign_requests: flag("sign_requests", true),
+            sign_requests: s.sign_requests.unwrap_or(true),
         })
     }
 }
@@ -363,8 +356,8 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         values: v.attributes.clone(),
         name_id: v.name_id.clone(),
     };
-    let facts = read_facts(&raw, Protocol::Saml, &provisioning::attribute_names(c))
-        .map_err(|d| SsoFailure::denied(&d, describe(&v)))?;
+    let facts =
+        read_facts(&raw, Protocol::Saml, &c.attribute_names).map_err(|d| SsoFailure::denied(&d, describe(&v)))?;
     let ctx = Ctx::new(
         "sso",
         Some(facts.email.value.as_str().to_string()),
