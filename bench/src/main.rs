@@ -182,7 +182,7 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
         Scenario::ScimGroupPatch => {
             // Even requests add a member outside the group, odd ones remove it again.
             let id = shared.ids.get(((n / 2) % shared.ids.len().max(1) as u64) as usize).ok_or("no users")?;
-            let op = if n % 2 == 0 {
+            let op = if n.is_multiple_of(2) {
                 json!({ "op": "add", "path": "members", "value": [{ "value": id }] })
             } else {
                 json!({ "op": "remove", "path": format!("members[value eq \"{id}\"]") })

@@ -5,46 +5,40 @@
 //! connection clears the cache on this node at once; other nodes sharing a PostgreSQL
 //! database see the change within that second.
 
+use moka::sync::Cache;
 use roster_store::connections::Connection;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(1);
-const MAX_ENTRIES: usize = 10_000;
+const MAX_ENTRIES: u64 = 10_000;
 
-/// When it was cached, the token id, the connection.
-type Entry = (Instant, String, Arc<Connection>);
-
-#[derive(Default)]
 pub struct ScimAuthCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Token hash → (token id, connection).
+    entries: Cache<String, (String, Arc<Connection>)>,
+}
+
+impl Default for ScimAuthCache {
+    fn default() -> Self {
+        Self {
+            entries: Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(TTL).build(),
+        }
+    }
 }
 
 impl ScimAuthCache {
     /// (token id, connection) for the token whose hash is `key`, if cached and fresh.
     pub fn get(&self, key: &str) -> Option<(String, Arc<Connection>)> {
-        let entries = self.entries.lock().ok()?;
-        let (at, token_id, connection) = entries.get(key)?;
-        (at.elapsed() < TTL).then(|| (token_id.clone(), connection.clone()))
+        self.entries.get(key)
     }
 
     pub fn put(&self, key: String, token_id: String, connection: Arc<Connection>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.retain(|_, (at, _, _)| at.elapsed() < TTL);
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
-                }
-            }
-            entries.insert(key, (Instant::now(), token_id, connection));
-        }
+        self.entries.insert(key, (token_id, connection));
     }
 
-    /// Forget everything: a token was revoked or a connection changed.
+    /// Forget everything: a token was revoked or a connection changed. Reads see it at
+    /// once.
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
+        self.entries.invalidate_all();
     }
 }

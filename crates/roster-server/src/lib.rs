@@ -17,6 +17,7 @@ pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod service;
 pub mod state;

@@ -1,13 +1,13 @@
 //! The signed-in person: `GET /api/v1/me` (JSON), `GET /me` (a page), `POST /sso/logout`.
 
-use super::page::escape_html;
-use super::{session_token, SESSION_COOKIE};
+use super::{cleared_session_cookie, session_token};
 use crate::error::ApiError;
+use crate::pages;
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use roster_store::directory::users;
 use roster_store::sessions::{self, MembershipView};
 use serde::Serialize;
@@ -85,33 +85,15 @@ pub async fn me_json(State(state): State<AppState>, headers: HeaderMap) -> Resul
 /// `GET /me`: the same, as a page (where a sign-in lands by default).
 pub async fn me_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let Some(me) = load(&state, &headers).await? else {
-        let mut r = (
-            StatusCode::UNAUTHORIZED,
-            Html("<!doctype html><html><body><h1>Not signed in</h1><p>Sign in through your company's SSO.</p></body></html>\n"),
-        )
-            .into_response();
-        r.extensions_mut().insert(crate::error::Rendered);
-        return Ok(r);
+        return Ok(pages::respond(StatusCode::UNAUTHORIZED, &pages::NotSignedIn));
     };
-    let mut rows = String::new();
-    for m in &me.memberships {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&m.organization),
-            escape_html(&m.role),
-            escape_html(&m.state),
-            escape_html(&m.teams.join(", "))
-        ));
-    }
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head><body>\
-         <h1>Signed in as {}</h1><p>{} · session until {}</p>\
-         <table><tr><th>Organization</th><th>Role</th><th>State</th><th>Teams</th></tr>{rows}</table></body></html>\n",
-        escape_html(&me.user.full_name),
-        escape_html(&me.user.email),
-        escape_html(&me.session.expires_at),
-    );
-    Ok(([(header::CACHE_CONTROL, "no-store")], Html(body)).into_response())
+    let page = pages::SignedIn {
+        full_name: &me.user.full_name,
+        email: &me.user.email,
+        expires_at: &me.session.expires_at,
+        memberships: &me.memberships,
+    };
+    Ok(pages::respond(StatusCode::OK, &page))
 }
 
 /// `POST /sso/logout`: ends the session and clears the cookie.
@@ -123,6 +105,6 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
             .write(move |db| Box::pin(async move { sessions::end(db, &token, now).await }))
             .await?;
     }
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear = cleared_session_cookie(&state.config);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }

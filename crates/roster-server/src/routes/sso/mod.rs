@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 pub use page::SsoFailure;
 
@@ -65,29 +66,34 @@ pub fn safe_return_to(raw: Option<&str>, config: &Config) -> Result<String, &'st
     }
 }
 
+/// The session cookie: `HttpOnly`, `SameSite=Lax`, for the whole site, `Secure` when
+/// the public URL is https, living `max_age_secs` (0 clears it).
+fn session_cookie_with(value: String, max_age_secs: i64, config: &Config) -> String {
+    Cookie::build((SESSION_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(config.public_url.starts_with("https://"))
+        .max_age(time::Duration::seconds(max_age_secs.max(0)))
+        .build()
+        .to_string()
+}
+
 /// The `Set-Cookie` value of a new session.
 pub fn session_cookie(token: &str, max_age_secs: i64, config: &Config) -> String {
-    let secure = if config.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        max_age_secs.max(0)
-    )
+    session_cookie_with(token.to_string(), max_age_secs, config)
+}
+
+/// The `Set-Cookie` value that ends the session cookie.
+pub fn cleared_session_cookie(config: &Config) -> String {
+    session_cookie_with(String::new(), 0, config)
 }
 
 /// The session token of the request's cookie, if any.
 pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.trim().to_string())
+    CookieJar::from_headers(headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().trim().to_string())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 

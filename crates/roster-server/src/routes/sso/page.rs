@@ -1,11 +1,11 @@
 //! What a failed sign-in shows and records. The person gets a plain message and the
 //! trace id; the admin gets the detail in the connection's error log (E1).
 
-use crate::error::Rendered;
+use crate::pages;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use roster_core::plan::Denial;
 use roster_saml::SamlError;
 use roster_store::error_log::{self, Entry};
@@ -132,27 +132,10 @@ impl SsoFailure {
     }
 
     fn page(&self, trace: &str) -> Response {
-        let mut text = self.message.clone();
+        let mut message = self.message.clone();
         if !self.has_trace {
-            text.push_str(&format!(" TraceID: {trace}"));
+            message.push_str(&format!(" TraceID: {trace}"));
         }
-        let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head>\
-             <body><h1>Sign-in failed</h1><p>{}</p></body></html>\n",
-            escape_html(&text)
-        );
-        let mut resp = (self.status, Html(body)).into_response();
-        resp.headers_mut()
-            .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-        resp.extensions_mut().insert(Rendered);
-        resp
+        pages::respond(self.status, &pages::SignInFailed { message: &message })
     }
-}
-
-pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

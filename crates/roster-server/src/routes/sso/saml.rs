@@ -6,8 +6,8 @@
 //! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
 
 use super::{safe_return_to, saml_urls, session_cookie, SsoFailure};
-use crate::service::sign_in::{self, Outcome};
 use crate::routes::admin::connection_settings::SamlSettings;
+use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
