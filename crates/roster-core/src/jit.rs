@@ -45,7 +45,7 @@ fn deactivated(org: &str) -> Denial {
 /// Plans one SSO sign-in. `facts` has already passed A1–A3; A4's domain check, A5's
 /// organization check and every J/G/T rule happen here.
 pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
-    let conn = &state.connection;
+    let connection = &state.connection;
     let email = &facts.email.value;
     let subject = Subject {
         email: email.clone(),
@@ -69,7 +69,7 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
     if let Some(o) = facts
         .organization
         .as_ref()
-        .filter(|o| conn.org_by_name(&o.value).is_none())
+        .filter(|o| connection.org_by_name(&o.value).is_none())
     {
         warnings.push(Warning::new(
             "A5",
@@ -90,12 +90,12 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
 
     // J2 / J8: the account.
     let account = match &state.user {
-        None if conn.jit => Account::Create(Cause::new("J2", format!("no account for {email}; JIT is on"))),
+        None if connection.jit => Account::Create(Cause::new("J2", format!("no account for {email}; JIT is on"))),
         None if !state.invitations.is_empty() => {
             Account::Create(Cause::new("J8", format!("pending invitation for {email}")))
         }
         None => return deny(not_assigned(email.as_str()), warnings),
-        Some(user) if conn.jit && user.full_name != facts.full_name.value => Account::Rename {
+        Some(user) if connection.jit && user.full_name != facts.full_name.value => Account::Rename {
             user_id: user.id.clone(),
             cause: Cause::new(
                 "J5",
@@ -112,7 +112,7 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
 
     // J3: pending invitations to the connection's organizations are accepted.
     for inv in &state.invitations {
-        let Some(org) = conn.org(&inv.organization_id) else {
+        let Some(org) = connection.org(&inv.organization_id) else {
             continue;
         };
         match model.membership(&org.id).map(|m| m.state) {
@@ -167,14 +167,18 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
     let mut deactivated_in: Option<String> = None;
     // J7/S6: someone whose every membership in the connection's organizations is
     // deactivated was deprovisioned; JIT gives them nothing new anywhere.
-    let deprovisioned = !model.any_active() && model.memberships.iter().any(|m| conn.org(&m.organization_id).is_some());
+    let deprovisioned = !model.any_active()
+        && model
+            .memberships
+            .iter()
+            .any(|m| connection.org(&m.organization_id).is_some());
     if deprovisioned {
         warnings.push(Warning::new(
             "J7",
             "every membership of this connection's organizations is deactivated; JIT adds nothing",
         ));
     }
-    if conn.jit && !deprovisioned {
+    if connection.jit && !deprovisioned {
         for target in targets(state, facts, &model, &mut warnings) {
             let org = target.org;
             match model.membership(&org.id).map(|m| m.state) {
@@ -237,7 +241,7 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
     }
 
     SignIn::Allowed(SignInPlan {
-        session: session(facts, conn.default_session_minutes),
+        session: session(facts, connection.default_session_minutes),
         plan: Plan {
             subject,
             account,

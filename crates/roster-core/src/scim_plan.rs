@@ -69,13 +69,13 @@ fn invalid(detail: String) -> Refusal {
 }
 
 fn target<'s>(state: &'s SignInState, facts: &ScimUserFacts) -> Result<Target<'s>, Refusal> {
-    let conn = &state.connection;
+    let connection = &state.connection;
     let org = match &facts.organization {
-        Some(name) => conn
+        Some(name) => connection
             .org_by_name(name)
             .ok_or_else(|| invalid(format!("dockerOrg '{name}' is not an organization of this connection")))?,
-        None => conn
-            .org(&conn.default_organization_id)
+        None => connection
+            .org(&connection.default_organization_id)
             .ok_or_else(|| Refusal::new(RefusalKind::Conflict, "the connection has no default organization"))?,
     };
     let role = facts
@@ -85,10 +85,10 @@ fn target<'s>(state: &'s SignInState, facts: &ScimUserFacts) -> Result<Target<'s
         .transpose()?;
     let team = match &facts.team {
         Some(t) => Some(Name::parse_team(t).map_err(|e| invalid(format!("dockerTeam: {}", e.message)))?),
-        None => conn
+        None => connection
             .default_team
             .clone()
-            .filter(|_| org.id == conn.default_organization_id),
+            .filter(|_| org.id == connection.default_organization_id),
     };
     Ok(Target { org, team, role })
 }

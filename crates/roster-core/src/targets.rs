@@ -19,7 +19,7 @@ pub(crate) fn targets<'s>(
     model: &Model<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Vec<Target<'s>> {
-    let conn = &state.connection;
+    let connection = &state.connection;
 
     // J4.1 / G1–G3: mapped groups.
     let mut mapped = Vec::new();
@@ -31,7 +31,7 @@ pub(crate) fn targets<'s>(
             ));
             continue;
         };
-        match conn.org_by_name(org_name) {
+        match connection.org_by_name(org_name) {
             Some(org) => match crate::Name::parse_team(team) {
                 Ok(t) => mapped.push(Target {
                     org,
@@ -55,11 +55,11 @@ pub(crate) fn targets<'s>(
     let org_attr = facts
         .organization
         .as_ref()
-        .and_then(|o| conn.org_by_name(&o.value).map(|org| (org, o)));
+        .and_then(|o| connection.org_by_name(&o.value).map(|org| (org, o)));
     if org_attr.is_some() || facts.team.is_some() {
         let Some(org) = org_attr
             .map(|(o, _)| o)
-            .or_else(|| conn.org(&conn.default_organization_id))
+            .or_else(|| connection.org(&connection.default_organization_id))
         else {
             return Vec::new();
         };
@@ -81,12 +81,15 @@ pub(crate) fn targets<'s>(
     // J4.3: not yet a member of any of the connection's organizations. A deactivated
     // membership counts: JIT must not let a deprovisioned person back in through the
     // default organization (J7, S6).
-    let any_membership = model.memberships.iter().any(|m| conn.org(&m.organization_id).is_some());
+    let any_membership = model
+        .memberships
+        .iter()
+        .any(|m| connection.org(&m.organization_id).is_some());
     if !any_membership {
-        if let Some(org) = conn.org(&conn.default_organization_id) {
+        if let Some(org) = connection.org(&connection.default_organization_id) {
             return vec![Target {
                 org,
-                team: conn.default_team.clone(),
+                team: connection.default_team.clone(),
                 rule: "J4",
                 because: "not yet a member of the connection's organizations: its default organization and team".into(),
             }];

@@ -13,9 +13,10 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
-/// One change to record. `before`/`after` are the object's relevant fields.
+/// An audit event to record for one change. `before`/`after` are the object's relevant
+/// fields.
 #[derive(Debug, Default, Clone)]
-pub struct Change<'a> {
+pub struct NewEvent<'a> {
     pub action: &'a str,
     pub object_kind: &'a str,
     pub object_id: &'a str,
@@ -38,7 +39,7 @@ tokio::task_local! {
     static JOURNAL: RefCell<Vec<Pending>>;
 }
 
-pub async fn record(conn: &mut Conn, ctx: &Ctx, change: Change<'_>) -> Result<(), StoreError> {
+pub async fn record(conn: &mut Conn, ctx: &Ctx, event: NewEvent<'_>) -> Result<(), StoreError> {
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
     let json_text = |v: Option<Value>| -> Result<Value, StoreError> {
         Ok(match v {
@@ -51,17 +52,17 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx, change: Change<'_>) -> Result<()
         Value::from(ctx.now),
         Value::String(ctx.actor_kind.to_string()),
         text(ctx.actor_id.as_deref()),
-        Value::String(change.action.to_string()),
-        Value::String(change.object_kind.to_string()),
-        Value::String(change.object_id.to_string()),
-        text(change.company_id),
-        text(change.organization_id),
-        text(change.connection_id.or(ctx.connection_id.as_deref())),
-        text(change.user_id),
-        json_text(change.before)?,
-        json_text(change.after)?,
-        text(change.rule.or(ctx.cause.as_ref().map(|c| c.rule))),
-        change
+        Value::String(event.action.to_string()),
+        Value::String(event.object_kind.to_string()),
+        Value::String(event.object_id.to_string()),
+        text(event.company_id),
+        text(event.organization_id),
+        text(event.connection_id.or(ctx.connection_id.as_deref())),
+        text(event.user_id),
+        json_text(event.before)?,
+        json_text(event.after)?,
+        text(event.rule.or(ctx.cause.as_ref().map(|c| c.rule))),
+        event
             .reason
             .or_else(|| ctx.cause.as_ref().map(|c| c.reason.clone()))
             .map_or(Value::Null, Value::String),

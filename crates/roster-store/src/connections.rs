@@ -1,7 +1,7 @@
 //! SSO connections (spec §1): a company's link to one IdP, the verified domains it
 //! serves and the organizations it provisions into.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::directory::companies::{self, Company};
 use crate::directory::{is_id, organizations};
@@ -262,7 +262,7 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, company: &str, spec: &Spec) -> R
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "connection.create",
             object_kind: "connection",
             object_id: &id,
@@ -322,7 +322,7 @@ pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, spec: &Spec) -> Result
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "connection.update",
             object_kind: "connection",
             object_id: &before.id,
@@ -352,7 +352,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreErr
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "connection.delete",
             object_kind: "connection",
             object_id: &c.id,

@@ -1,7 +1,7 @@
 //! Company domains and their verification (spec §1: proven by a DNS TXT record; public
 //! mail domains refused). The DNS lookup itself is the server's; this records results.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::directory::companies::Company;
 use crate::{Ctx, StoreError};
@@ -87,7 +87,7 @@ pub async fn add(conn: &mut Conn, ctx: &Ctx, company: &Company, domain: &DomainN
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "domain.add",
             object_kind: "domain",
             object_id: domain.as_str(),
@@ -143,7 +143,7 @@ pub async fn mark_verified(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "domain.verify",
             object_kind: "domain",
             object_id: &d.domain,
@@ -190,7 +190,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, company: &Company, domain: &str)
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "domain.delete",
             object_kind: "domain",
             object_id: &d.domain,

@@ -4,7 +4,7 @@
 //! between them is roster-core's; this module decides nothing. One audit event per
 //! change, carrying the change's rule and reason.
 
-use crate::audit::{self, Change as AuditChange};
+use crate::audit::{self, NewEvent};
 use crate::connections;
 use crate::db::{self, Conn, FromRow};
 use crate::directory::organizations::{self, Organization};
@@ -383,7 +383,7 @@ pub async fn apply_changes(
                 audit::record(
                     conn,
                     &ctx,
-                    AuditChange {
+                    NewEvent {
                         action: "invitation.accept",
                         object_kind: "invitation",
                         object_id: invitation_id,
@@ -448,7 +448,7 @@ pub async fn apply_changes(
                 audit::record(
                     conn,
                     &ctx,
-                    AuditChange {
+                    NewEvent {
                         action: if link { "scim_user.link" } else { "scim_user.unlink" },
                         object_kind: "user",
                         object_id: uid,
@@ -478,7 +478,7 @@ pub async fn apply_changes(
                 audit::record(
                     conn,
                     &ctx,
-                    AuditChange {
+                    NewEvent {
                         action: "session.end",
                         object_kind: "user",
                         object_id: uid,

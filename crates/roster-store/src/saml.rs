@@ -2,7 +2,7 @@
 //! (InResponseTo must name one; each is used once) and the replay cache of assertion IDs.
 //! All of it lives in the database, so every node of a cluster sees the same.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use serde_json::json;
@@ -78,7 +78,7 @@ pub async fn add_key(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "saml_sp_key.create",
             object_kind: "saml_sp_key",
             object_id: &id,

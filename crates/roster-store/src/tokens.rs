@@ -6,7 +6,7 @@
 //! hash is compared. Admin tokens are few and may be chosen by the operator
 //! (`ROSTER_ADMIN_TOKEN`), so every active one is compared.
 
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use base64::Engine;
@@ -74,7 +74,7 @@ async fn insert_admin(conn: &mut Conn, ctx: &Ctx, name: &str, secret: &str) -> R
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "admin_token.create",
             object_kind: "admin_token",
             object_id: &id,
@@ -110,7 +110,7 @@ pub async fn revoke_admin(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), St
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "admin_token.revoke",
             object_kind: "admin_token",
             object_id: id,
@@ -207,7 +207,7 @@ pub async fn create_scim(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "scim_token.create",
             object_kind: "scim_token",
             object_id: &id,
@@ -259,7 +259,7 @@ pub async fn revoke_scim(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "scim_token.revoke",
             object_kind: "scim_token",
             object_id: id,

@@ -183,7 +183,7 @@ async fn postgres_failing_writes_roll_back_alone() {
 /// recorded, every column as given (NULLs, quotes, unicode, JSON before/after); an
 /// event recorded on a connection outside a write is inserted at once.
 async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
-    use roster_store::audit::{self, Change};
+    use roster_store::audit::{self, NewEvent};
     store.migrate().await.unwrap();
     let mut c = ctx("trace-\"q\"-é");
     c.actor_id = Some("admin:1".into());
@@ -195,7 +195,7 @@ async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
                     audit::record(
                         db,
                         &c.because("S6", format!("reason {i} \u{1F600} 'quoted' \"too\"")),
-                        Change {
+                        NewEvent {
                             action: "test.event",
                             object_kind: "thing",
                             object_id: &object_id,
@@ -265,7 +265,7 @@ async fn audit_events_of_a_write_keep_order_and_content(store: Store) {
                 audit::record(
                     conn,
                     &ctx("bare"),
-                    Change {
+                    NewEvent {
                         action: "test.bare",
                         object_kind: "thing",
                         object_id: "x",

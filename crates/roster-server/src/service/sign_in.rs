@@ -4,7 +4,7 @@
 
 use roster_core::plan::{plan_sign_in, Denied, SignIn};
 use roster_core::signin::SignInFacts;
-use roster_store::audit::{self, Change};
+use roster_store::audit::{self, NewEvent};
 use roster_store::connections::Connection;
 use roster_store::provisioning::{self, Known};
 use roster_store::sessions::{self, Session};
@@ -64,7 +64,7 @@ pub async fn sign_in(
     audit::record(
         conn,
         &ctx.because(plan.session.rule, plan.session.because.clone()),
-        Change {
+        NewEvent {
             action: "session.start",
             object_kind: "session",
             object_id: &session.id,

@@ -1,5 +1,5 @@
 use super::is_id;
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::Name;
@@ -67,7 +67,7 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, name: &Name) -> Result<Company, 
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "company.create",
             object_kind: "company",
             object_id: &company.id,
@@ -107,7 +107,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "company.delete",
             object_kind: "company",
             object_id: &company.id,

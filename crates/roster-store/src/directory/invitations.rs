@@ -1,6 +1,6 @@
 use super::organizations::{self, Organization};
 use super::teams;
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Email, Role};
@@ -102,7 +102,7 @@ pub async fn create(
         audit::record(
             conn,
             ctx,
-            Change {
+            NewEvent {
                 action: "invitation.expire",
                 object_kind: "invitation",
                 object_id: old,
@@ -147,7 +147,7 @@ pub async fn create(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "invitation.create",
             object_kind: "invitation",
             object_id: &id,
@@ -177,7 +177,7 @@ pub async fn revoke(conn: &mut Conn, ctx: &Ctx, org: &Organization, id: &str) ->
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "invitation.revoke",
             object_kind: "invitation",
             object_id: &inv.id,

@@ -1,7 +1,7 @@
 use super::organizations::{self, Organization};
 use super::teams;
 use super::users::{self, Profile, User};
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{Ctx, StoreError};
 use roster_core::rules::{self, OwnerView};
@@ -166,7 +166,7 @@ pub async fn insert(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "membership.add",
             object_kind: "membership",
             object_id: &format!("{}/{}", org.id, user.id),
@@ -275,7 +275,7 @@ pub async fn set(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "membership.update",
             object_kind: "membership",
             object_id: &format!("{}/{}", org.id, before.user_id),
@@ -319,7 +319,7 @@ pub async fn remove(conn: &mut Conn, ctx: &Ctx, org: &Organization, user_ident: 
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "membership.remove",
             object_kind: "membership",
             object_id: &format!("{}/{}", org.id, before.user_id),

@@ -1,5 +1,5 @@
 use super::{companies, is_id};
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Name};
@@ -135,7 +135,7 @@ pub async fn create(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "organization.create",
             object_kind: "organization",
             object_id: &id,
@@ -184,7 +184,7 @@ pub async fn update(conn: &mut Conn, ctx: &Ctx, ident: &str, up: Update) -> Resu
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "organization.update",
             object_kind: "organization",
             object_id: &before.id,
@@ -235,7 +235,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "organization.delete",
             object_kind: "organization",
             object_id: &org.id,

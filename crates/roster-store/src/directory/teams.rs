@@ -1,5 +1,5 @@
 use super::is_id;
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::directory::organizations::Organization;
 use crate::{new_id, Ctx, StoreError};
@@ -104,7 +104,7 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name)
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "team.create",
             object_kind: "team",
             object_id: &id,
@@ -141,7 +141,7 @@ pub async fn ensure(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name)
         audit::record(
             conn,
             ctx,
-            Change {
+            NewEvent {
                 action: "team.create",
                 object_kind: "team",
                 object_id: &id,
@@ -176,7 +176,7 @@ pub async fn rename(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "team.update",
             object_kind: "team",
             object_id: &team.id,
@@ -200,7 +200,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, org: &Organization, ident: &str)
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "team.delete",
             object_kind: "team",
             object_id: &team.id,
@@ -266,7 +266,7 @@ pub async fn add_known_member(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "team_member.add",
             object_kind: "team",
             object_id: &team.id,
@@ -317,7 +317,7 @@ pub async fn take_out(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "team_member.remove",
             object_kind: "team",
             object_id: &team.id,

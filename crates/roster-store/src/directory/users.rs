@@ -1,5 +1,5 @@
 use super::is_id;
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{new_id, Ctx, StoreError};
 use roster_core::{rules, Email};
@@ -144,7 +144,7 @@ pub async fn create_new(
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "user.create",
             object_kind: "user",
             object_id: &id,
@@ -216,7 +216,7 @@ pub async fn update_profile_from(conn: &mut Conn, ctx: &Ctx, before: User, p: &P
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "user.update",
             object_kind: "user",
             object_id: &before.id,
@@ -265,7 +265,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "user.delete",
             object_kind: "user",
             object_id: &user.id,

@@ -5,7 +5,7 @@
 
 use super::filter_sql::Resource;
 use super::{page, users, ListQuery};
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn, FromRow};
 use crate::directory::organizations::Organization;
 use crate::directory::teams::Team;
@@ -371,7 +371,7 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx, g: &ScimGroup, action: &str) -> 
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action,
             object_kind: "scim_group",
             object_id: &g.id,

@@ -3,7 +3,7 @@
 
 use super::filter_sql::Resource;
 use super::{page, ListQuery};
-use crate::audit::{self, Change};
+use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn};
 use crate::{backend_of, Backend, Ctx, StoreError};
 use roster_core::plan::RefusalKind;
@@ -240,7 +240,7 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, action: &str) -> R
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action,
             object_kind: "scim_user",
             object_id: &u.id,
@@ -260,7 +260,7 @@ pub async fn hold(conn: &mut Conn, ctx: &Ctx, u: &ScimUser, why: &str) -> Result
     audit::record(
         conn,
         ctx,
-        Change {
+        NewEvent {
             action: "scim_user.held",
             object_kind: "scim_user",
             object_id: &u.id,

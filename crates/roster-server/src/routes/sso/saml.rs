@@ -364,11 +364,11 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         current_trace_id(),
         now,
     );
-    let conn = c.clone();
+    let connection = c.clone();
     let cap = v.session_not_on_or_after_ms;
     let outcome = state
         .store
-        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &conn, &facts, cap).await }))
+        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, cap).await }))
         .await
         .map_err(SsoFailure::store)?;
     match outcome {
