@@ -22,8 +22,9 @@ pub struct Joiner {
     pub user_id: String,
     /// Their membership of the team's organization, if any.
     pub membership: Option<MemberState>,
-    /// The connection's SCIM User for this account is active (S6).
-    pub scim_active: bool,
+    /// Whether the connection's SCIM User for this account is active; `None` when no
+    /// SCIM User of the connection links it.
+    pub scim_active: Option<bool>,
 }
 
 /// G4: `joiner` joins `team` of `org` as a member of the Group `group`. Someone not yet
@@ -34,10 +35,11 @@ pub fn plan_join(org: &OrgRef, team: &Name, group: &str, joiner: &Joiner) -> Vec
     let cause = Cause::new("G4", format!("member of SCIM Group '{group}'"));
     let mut changes = Vec::with_capacity(2);
     if joiner.membership.is_none() {
-        let state = if joiner.scim_active {
-            MemberState::Active
-        } else {
+        // S6: only someone the connection deactivated joins deactivated.
+        let state = if joiner.scim_active == Some(false) {
             MemberState::Deactivated
+        } else {
+            MemberState::Active
         };
         changes.push(Change::AddMembership {
             org: org.clone(),
@@ -112,7 +114,7 @@ mod tests {
         let joiner = Joiner {
             user_id: "u1".into(),
             membership: None,
-            scim_active: true,
+            scim_active: Some(true),
         };
         let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
         assert_eq!(changes.len(), 2);
@@ -139,7 +141,7 @@ mod tests {
         let joiner = Joiner {
             user_id: "u1".into(),
             membership: None,
-            scim_active: false,
+            scim_active: Some(false),
         };
         let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
         assert!(matches!(
@@ -152,12 +154,29 @@ mod tests {
     }
 
     #[test]
+    fn g4_s6_an_account_no_scim_user_links_joins_active() {
+        let joiner = Joiner {
+            user_id: "u1".into(),
+            membership: None,
+            scim_active: None,
+        };
+        let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
+        assert!(matches!(
+            &changes[0],
+            Change::AddMembership {
+                state: MemberState::Active,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn g4_a_member_only_joins_the_team_whatever_their_state() {
         for state in [MemberState::Active, MemberState::Deactivated] {
             let joiner = Joiner {
                 user_id: "u1".into(),
                 membership: Some(state),
-                scim_active: true,
+                scim_active: Some(true),
             };
             let changes = plan_join(&acme(), &team("eng"), "acme:eng", &joiner);
             assert_eq!(changes.len(), 1, "{state:?}");

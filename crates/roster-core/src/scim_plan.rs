@@ -189,6 +189,36 @@ fn active_changes(
     Ok(())
 }
 
+/// What SCIM provisioning does with a User resource's account.
+#[derive(Debug, Clone)]
+pub enum Provisioning {
+    /// S1: the resource is kept without an account, for this reason, and provisioned
+    /// once its email is in one of the connection's verified domains.
+    Hold(String),
+    /// The account's changes.
+    Apply(Box<Plan>),
+}
+
+/// S1: why a resource whose `userName` and `emails` hold no email address has no account.
+pub const HOLD_WITHOUT_EMAIL: &str = "neither userName nor emails holds an email address";
+
+/// S1, S4–S6: the account of a SCIM User resource, as it is after a request. `linked`:
+/// the resource already provisions an account (an update); otherwise it is a create.
+pub fn plan_provisioning(state: &SignInState, facts: &ScimUserFacts, linked: bool) -> Result<Provisioning, Refusal> {
+    if linked {
+        return plan_update(state, facts).map(|p| Provisioning::Apply(Box::new(p)));
+    }
+    // S1: accounts are made only in the connection's verified domains; anything else
+    // could take over another company's future account.
+    if state.user.is_none() && !domain_verified(state, &facts.email) {
+        return Ok(Provisioning::Hold(format!(
+            "'{}' is not in a verified domain of this connection",
+            facts.email.domain()
+        )));
+    }
+    plan_create(state, facts).map(|p| Provisioning::Apply(Box::new(p)))
+}
+
 /// SCIM POST /Users (S4, S5, S6).
 pub fn plan_create(state: &SignInState, facts: &ScimUserFacts) -> Result<Plan, Refusal> {
     let mut changes = Vec::new();

@@ -286,3 +286,31 @@ fn scim_plans_are_idempotent() {
         "S6 keeps teams"
     );
 }
+
+#[test]
+fn s1_a_user_outside_the_verified_domains_is_held_not_refused() {
+    use roster_core::scim_plan::{plan_provisioning, Provisioning};
+    match plan_provisioning(&state(None), &facts("ceo@other-company.test"), false).unwrap() {
+        Provisioning::Hold(why) => assert_eq!(
+            why,
+            "'other-company.test' is not in a verified domain of this connection"
+        ),
+        Provisioning::Apply(p) => panic!("an account was planned: {:?}", changes(&p)),
+    }
+    // In a verified domain it is a create (S5); an existing account elsewhere is S4's
+    // to refuse; a linked resource is an update.
+    let Provisioning::Apply(p) = plan_provisioning(&state(None), &facts("jo@example.com"), false).unwrap() else {
+        panic!("held")
+    };
+    assert_eq!(changes(&p)[0], "create_user [S5]");
+    let e = plan_provisioning(&state(existing(false, vec![])), &facts("jo@elsewhere.test"), false).unwrap_err();
+    assert_eq!(e.kind, RefusalKind::Exists);
+    let u = existing(
+        true,
+        vec![member("o1", Role::Member, MemberState::Active, &["everyone"])],
+    );
+    let Provisioning::Apply(p) = plan_provisioning(&state(u), &facts("jo@example.com"), true).unwrap() else {
+        panic!("held")
+    };
+    assert_eq!(changes(&p), Vec::<String>::new(), "nothing to change");
+}

@@ -51,6 +51,11 @@ impl StoreError {
     pub fn refused(kind: RefusalKind, detail: impl Into<String>) -> Self {
         Self::Refused(Refusal::new(kind, detail))
     }
+    /// A value read from the database that does not parse: our data is corrupt, not the
+    /// request.
+    pub fn corrupt(e: DomainError) -> Self {
+        Self::Database(sqlx::Error::Decode(Box::new(e)))
+    }
     /// A rule refuses a valid change (409-like).
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
         Self::Rule(DomainError::conflict(code, message))
@@ -63,7 +68,7 @@ impl StoreError {
 
 /// A stored value that does not parse: our data is corrupt, not the request (500).
 pub(crate) fn corrupt(e: DomainError) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(Box::new(e)))
+    StoreError::corrupt(e)
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -3,8 +3,8 @@
 //! what joining or leaving does to each member, is decided by roster-core's
 //! `group_plan`; this runs load → plan → apply for every member concerned.
 
-use roster_core::group_plan::{self, Joiner};
-use roster_core::plan::{OrgRef, RefusalKind};
+use roster_core::group_plan;
+use roster_core::plan::{Change, OrgRef, RefusalKind};
 use roster_core::Name;
 use roster_scim::patch::MemberOp;
 use roster_store::connections::Connection;
@@ -25,8 +25,16 @@ struct GroupTeam {
 }
 
 impl GroupTeam {
+    fn org_ref(&self) -> OrgRef {
+        OrgRef {
+            id: self.org.id.clone(),
+            name: self.org.name.clone(),
+        }
+    }
+
     fn from_rows(org: Organization, team: Team) -> Result<Self, StoreError> {
-        let name = Name::parse_team(&team.name)?;
+        // Stored team names were valid when written: one that is not is corrupt data.
+        let name = Name::parse_team(&team.name).map_err(StoreError::corrupt)?;
         Ok(Self { org, team, name })
     }
 }
@@ -76,130 +84,95 @@ async fn stored_team(conn: &mut Conn, g: &ScimGroup) -> Result<Option<GroupTeam>
     }
 }
 
-/// Applies one member's changes, with the rows already read.
-async fn apply_for(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    t: &GroupTeam,
-    joiner: Option<&Joiner>,
-    user_id: &str,
-    changes: &[roster_core::plan::Change],
-) -> Result<(), StoreError> {
-    let mut target = Target {
-        connection_id: &connection.id,
-        company_id: &t.org.company_id,
-        user_id,
-        email: None,
-        account: None,
-        organizations: [(t.org.id.clone(), t.org.clone())].into_iter().collect(),
-        teams: vec![t.team.clone()],
-        member_of: joiner
-            .filter(|j| j.membership.is_some())
-            .map(|_| t.org.id.clone())
-            .into_iter()
-            .collect(),
-        scim_user: None,
-    };
-    provisioning::apply_changes(conn, ctx, &mut target, changes).await
+/// A Group's members, as they change, with the team the Group is (G4): joining and
+/// leaving it for each member concerned.
+struct Members<'a> {
+    ctx: &'a Ctx,
+    connection: &'a Connection,
+    group: &'a ScimGroup,
+    team: Option<&'a GroupTeam>,
 }
 
-fn org_ref(t: &GroupTeam) -> OrgRef {
-    OrgRef {
-        id: t.org.id.clone(),
-        name: t.org.name.clone(),
+impl Members<'_> {
+    /// Applies one account's changes, with the rows already read.
+    async fn apply_for(
+        &self,
+        conn: &mut Conn,
+        t: &GroupTeam,
+        user_id: &str,
+        member: bool,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let mut target = Target {
+            connection_id: &self.connection.id,
+            company_id: &t.org.company_id,
+            user_id,
+            email: None,
+            account: None,
+            organizations: [(t.org.id.clone(), t.org.clone())].into_iter().collect(),
+            teams: vec![t.team.clone()],
+            member_of: if member { vec![t.org.id.clone()] } else { Vec::new() },
+            scim_user: None,
+        };
+        provisioning::apply_changes(conn, self.ctx, &mut target, changes).await
     }
-}
 
-/// G4: `accounts` join the Group's team.
-async fn join(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    group: &str,
-    team: Option<&GroupTeam>,
-    accounts: &[String],
-) -> Result<(), StoreError> {
-    let Some(t) = team else { return Ok(()) };
-    for uid in accounts {
-        let joiner = rows::joiner(conn, &connection.id, &t.org.id, uid).await?;
-        let changes = group_plan::plan_join(&org_ref(t), &t.name, group, &joiner);
-        apply_for(conn, ctx, connection, t, Some(&joiner), uid, &changes).await?;
+    /// G4: `accounts` join the Group's team.
+    async fn join(&self, conn: &mut Conn, accounts: &[String]) -> Result<(), StoreError> {
+        let Some(t) = self.team else { return Ok(()) };
+        for uid in accounts {
+            let joiner = rows::joiner(conn, &self.connection.id, &t.org.id, uid).await?;
+            let changes = group_plan::plan_join(&t.org_ref(), &t.name, &self.group.display_name, &joiner);
+            self.apply_for(conn, t, uid, joiner.membership.is_some(), &changes)
+                .await?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// G4: `accounts` leave the Group's team, and only it.
-async fn leave(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    group: &str,
-    team: Option<&GroupTeam>,
-    accounts: &[String],
-) -> Result<(), StoreError> {
-    let Some(t) = team else { return Ok(()) };
-    let change = [group_plan::plan_leave(&org_ref(t), &t.name, group)];
-    for uid in accounts {
-        apply_for(conn, ctx, connection, t, None, uid, &change).await?;
+    /// G4: `accounts` leave the Group's team, and only it.
+    async fn leave(&self, conn: &mut Conn, accounts: &[String]) -> Result<(), StoreError> {
+        let Some(t) = self.team else { return Ok(()) };
+        let change = [group_plan::plan_leave(&t.org_ref(), &t.name, &self.group.display_name)];
+        for uid in accounts {
+            self.apply_for(conn, t, uid, false, &change).await?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-async fn add(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    g: &ScimGroup,
-    team: Option<&GroupTeam>,
-    ids: &[String],
-) -> Result<(), StoreError> {
-    let joined = rows::add_members(conn, g, ids).await?;
-    join(conn, ctx, connection, &g.display_name, team, &joined).await
-}
+    async fn add(&self, conn: &mut Conn, ids: &[String]) -> Result<(), StoreError> {
+        let joined = rows::add_members(conn, self.group, ids).await?;
+        self.join(conn, &joined).await
+    }
 
-async fn remove(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    g: &ScimGroup,
-    team: Option<&GroupTeam>,
-    ids: &[String],
-) -> Result<(), StoreError> {
-    let left = rows::remove_members(conn, g, ids).await?;
-    leave(conn, ctx, connection, &g.display_name, team, &left).await
-}
+    async fn remove(&self, conn: &mut Conn, ids: &[String]) -> Result<(), StoreError> {
+        let left = rows::remove_members(conn, self.group, ids).await?;
+        self.leave(conn, &left).await
+    }
 
-async fn apply_members(
-    conn: &mut Conn,
-    ctx: &Ctx,
-    connection: &Connection,
-    g: &ScimGroup,
-    team: Option<&GroupTeam>,
-    ops: &[MemberOp],
-) -> Result<(), StoreError> {
-    for op in ops {
-        match op {
-            MemberOp::Add(ids) => add(conn, ctx, connection, g, team, ids).await?,
-            MemberOp::Remove(ids) => remove(conn, ctx, connection, g, team, ids).await?,
-            MemberOp::RemoveAll => {
-                let all = rows::all_member_ids(conn, &g.id).await?;
-                remove(conn, ctx, connection, g, team, &all).await?;
-            }
-            MemberOp::Replace(ids) => {
-                // Replacing the whole list is inherently as large as the list.
-                rows::resolve(conn, &g.connection_id, ids).await?;
-                let current = rows::all_member_ids(conn, &g.id).await?;
-                let wanted: HashSet<&String> = ids.iter().collect();
-                let have: HashSet<&String> = current.iter().collect();
-                let gone: Vec<String> = current.iter().filter(|c| !wanted.contains(c)).cloned().collect();
-                let new: Vec<String> = ids.iter().filter(|i| !have.contains(i)).cloned().collect();
-                remove(conn, ctx, connection, g, team, &gone).await?;
-                add(conn, ctx, connection, g, team, &new).await?;
+    async fn apply(&self, conn: &mut Conn, ops: &[MemberOp]) -> Result<(), StoreError> {
+        for op in ops {
+            match op {
+                MemberOp::Add(ids) => self.add(conn, ids).await?,
+                MemberOp::Remove(ids) => self.remove(conn, ids).await?,
+                MemberOp::RemoveAll => {
+                    let all = rows::all_member_ids(conn, &self.group.id).await?;
+                    self.remove(conn, &all).await?;
+                }
+                MemberOp::Replace(ids) => {
+                    // Replacing the whole list is inherently as large as the list.
+                    rows::resolve(conn, &self.group.connection_id, ids).await?;
+                    let current = rows::all_member_ids(conn, &self.group.id).await?;
+                    let wanted: HashSet<&String> = ids.iter().collect();
+                    let have: HashSet<&String> = current.iter().collect();
+                    let gone: Vec<String> = current.iter().filter(|c| !wanted.contains(c)).cloned().collect();
+                    let new: Vec<String> = ids.iter().filter(|i| !have.contains(i)).cloned().collect();
+                    self.remove(conn, &gone).await?;
+                    self.add(conn, &new).await?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// SCIM POST /Groups.
@@ -225,7 +198,13 @@ pub async fn create(
     };
     rows::write_row(conn, &g, true, 0).await?;
     rows::record(conn, ctx, &g, "scim_group.create").await?;
-    add(conn, ctx, connection, &g, team.as_ref(), member_ids).await?;
+    let members = Members {
+        ctx,
+        connection,
+        group: &g,
+        team: team.as_ref(),
+    };
+    members.add(conn, member_ids).await?;
     Ok(g)
 }
 
@@ -258,20 +237,30 @@ pub async fn update(
     // A rename that changes the mapped team moves the members with it (G4).
     if old_team.as_ref().map(|t| &t.team.id) != new_team.as_ref().map(|t| &t.team.id) {
         let accounts = rows::member_accounts(conn, &g.id).await?;
-        leave(
-            conn,
+        let before = Members {
             ctx,
             connection,
-            &current.display_name,
-            old_team.as_ref(),
-            &accounts,
-        )
-        .await?;
-        join(conn, ctx, connection, &g.display_name, new_team.as_ref(), &accounts).await?;
+            group: current,
+            team: old_team.as_ref(),
+        };
+        before.leave(conn, &accounts).await?;
+        let after = Members {
+            ctx,
+            connection,
+            group: &g,
+            team: new_team.as_ref(),
+        };
+        after.join(conn, &accounts).await?;
     }
     rows::write_row(conn, &g, false, current.version).await?;
     rows::record(conn, ctx, &g, "scim_group.update").await?;
-    apply_members(conn, ctx, connection, &g, new_team.as_ref(), member_ops).await?;
+    let members = Members {
+        ctx,
+        connection,
+        group: &g,
+        team: new_team.as_ref(),
+    };
+    members.apply(conn, member_ops).await?;
     Ok(g)
 }
 
@@ -284,7 +273,13 @@ pub async fn delete(
 ) -> Result<(), StoreError> {
     let team = stored_team(conn, current).await?;
     let all = rows::all_member_ids(conn, &current.id).await?;
-    remove(conn, ctx, connection, current, team.as_ref(), &all).await?;
+    let members = Members {
+        ctx,
+        connection,
+        group: current,
+        team: team.as_ref(),
+    };
+    members.remove(conn, &all).await?;
     rows::delete_row(conn, &current.id).await?;
     rows::record(conn, ctx, current, "scim_group.delete").await
 }

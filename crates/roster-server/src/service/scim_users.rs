@@ -1,8 +1,8 @@
 //! SCIM Users (S1, S3–S6): the resource's row, and its account provisioned through the
 //! SCIM planner — load → plan → apply in the caller's transaction.
 
-use roster_core::plan::{Plan, Refusal, RefusalKind};
-use roster_core::scim_plan::{self, ScimUserFacts};
+use roster_core::plan::{Change, Refusal, RefusalKind};
+use roster_core::scim_plan::{self, Provisioning, ScimUserFacts};
 use roster_core::Email;
 use roster_scim::urn;
 use roster_store::connections::Connection;
@@ -102,7 +102,7 @@ async fn provision(
     row: Row,
 ) -> Result<(), StoreError> {
     let Some(email) = account_email(conn, u).await? else {
-        return rows::hold(conn, ctx, u, "neither userName nor emails holds an email address").await;
+        return rows::hold(conn, ctx, u, scim_plan::HOLD_WITHOUT_EMAIL).await;
     };
     let (state, mut known) = provisioning::load(conn, connection, &email, &[], ctx.now).await?;
     known.scim_user = Some(ScimLink {
@@ -110,24 +110,14 @@ async fn provision(
         row_written: row == Row::Written,
     });
     let facts = facts(&u.resource, email.clone(), u.active);
-    let plan: Plan = if u.user_id.is_some() {
-        scim_plan::plan_update(&state, &facts)?
-    } else {
-        if state.user.is_none() && !scim_plan::domain_verified(&state, &email) {
-            // S1: accounts are made only in the connection's verified domains. The
-            // resource is kept and provisioned once its email is in one.
-            let why = format!("'{}' is not in a verified domain of this connection", email.domain());
-            return rows::hold(conn, ctx, u, &why).await;
-        }
-        scim_plan::plan_create(&state, &facts)?
+    let plan = match scim_plan::plan_provisioning(&state, &facts, u.user_id.is_some())? {
+        Provisioning::Hold(why) => return rows::hold(conn, ctx, u, &why).await,
+        Provisioning::Apply(plan) => *plan,
     };
     let ctx = ctx.via_connection(&connection.id);
     let applied = provisioning::apply_with(conn, &ctx, &plan, connection, known).await?;
     // An unwritten row takes an account only through a link of this plan.
-    let links = plan
-        .changes
-        .iter()
-        .any(|c| matches!(c, roster_core::plan::Change::LinkAccount(_)));
+    let links = plan.changes.iter().any(|c| matches!(c, Change::LinkAccount(_)));
     if row == Row::Written || links {
         let uid = applied.user_id;
         // The account's username and email change only when it is (re)linked; the row

@@ -217,7 +217,7 @@ pub async fn team_by_id(conn: &mut Conn, team_id: &str) -> Result<Option<(Organi
 
 /// What joining a team through a Group depends on for `user_id` (G4, S6): their
 /// membership of `org_id`, and, when they have none, whether the connection's SCIM
-/// User for them is active.
+/// User for them is active (`None` when none links them, or when it was not read).
 pub async fn joiner(conn: &mut Conn, connection_id: &str, org_id: &str, user_id: &str) -> Result<Joiner, StoreError> {
     let member: Option<String> =
         db::query_scalar("SELECT state FROM memberships WHERE organization_id = $1 AND user_id = $2")
@@ -230,16 +230,15 @@ pub async fn joiner(conn: &mut Conn, connection_id: &str, org_id: &str, user_id:
         .map(MemberState::parse)
         .transpose()
         .map_err(crate::error::corrupt)?;
+    // Read only when it matters: for someone not yet in the organization.
     let scim_active = match membership {
-        Some(_) => true,
+        Some(_) => None,
         None => {
-            let active: Option<bool> =
-                db::query_scalar("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
-                    .bind(connection_id)
-                    .bind(user_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            active.unwrap_or(true)
+            db::query_scalar("SELECT active FROM scim_users WHERE connection_id = $1 AND user_id = $2")
+                .bind(connection_id)
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?
         }
     };
     Ok(Joiner {

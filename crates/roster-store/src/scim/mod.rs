@@ -76,8 +76,7 @@ pub(crate) async fn page(
     let backend = backend_of(conn);
     let (cond, binds) = match &q.filter {
         Some(f) => {
-            let sql = filter_sql::translate(f, resource, backend, 2)
-                .map_err(|e| crate::StoreError::InvalidFilter(e.detail))?;
+            let sql = filter_sql::translate(f, resource, backend, 2)?;
             (format!(" AND {}", sql.text), sql.filter_binds(2).to_vec())
         }
         None => (String::new(), Vec::new()),

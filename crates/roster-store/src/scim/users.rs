@@ -163,25 +163,33 @@ fn taken(user_name: &str) -> StoreError {
     )
 }
 
+/// `sql` with the row's columns bound as `$1` (id) to `$11` (updated_at), as the insert
+/// and the update both name them.
+fn with_row<'q>(sql: &'q str, u: &ScimUser, email_key: Option<&str>) -> Result<db::Query<'q>, StoreError> {
+    Ok(db::query(sql)
+        .bind(&u.id)
+        .bind(&u.connection_id)
+        .bind(&u.user_name)
+        .bind(u.user_name.to_lowercase())
+        .bind(u.external_id.as_deref())
+        .bind(email_key)
+        .bind(u.active)
+        .bind(crate::json_text(&u.resource)?)
+        .bind(u.version)
+        .bind(u.created_at)
+        .bind(u.updated_at))
+}
+
 /// Writes a new User's row, with the account it links. `email_key`: the key of the
 /// email it provisions, for lookups by email. The unique (connection, userName) decides
 /// a race of two creates: the loser is refused as `Exists`.
 pub async fn insert(conn: &mut Conn, u: &ScimUser, email_key: Option<&str>) -> Result<(), StoreError> {
-    let n = db::query(
+    let n = with_row(
         "INSERT INTO scim_users (id, connection_id, user_name, user_name_key, external_id, email_key, active, resource, version, created_at, updated_at, user_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (connection_id, user_name_key) DO NOTHING",
-    )
-    .bind(&u.id)
-    .bind(&u.connection_id)
-    .bind(&u.user_name)
-    .bind(u.user_name.to_lowercase())
-    .bind(u.external_id.as_deref())
-    .bind(email_key)
-    .bind(u.active)
-    .bind(crate::json_text(&u.resource)?)
-    .bind(u.version)
-    .bind(u.created_at)
-    .bind(u.updated_at)
+        u,
+        email_key,
+    )?
     .bind(u.user_id.as_deref())
     .execute(conn)
     .await?
@@ -201,21 +209,12 @@ pub async fn update(
     email_key: Option<&str>,
     expected_version: i64,
 ) -> Result<(), StoreError> {
-    let n = db::query(
+    let n = with_row(
         "UPDATE scim_users SET connection_id = $2, user_name = $3, user_name_key = $4, external_id = $5, email_key = $6, active = $7, \
          resource = $8, version = $9, created_at = $10, updated_at = $11 WHERE id = $1 AND version = $12",
-    )
-    .bind(&u.id)
-    .bind(&u.connection_id)
-    .bind(&u.user_name)
-    .bind(u.user_name.to_lowercase())
-    .bind(u.external_id.as_deref())
-    .bind(email_key)
-    .bind(u.active)
-    .bind(crate::json_text(&u.resource)?)
-    .bind(u.version)
-    .bind(u.created_at)
-    .bind(u.updated_at)
+        u,
+        email_key,
+    )?
     .bind(expected_version)
     .execute(conn)
     .await?

@@ -78,30 +78,26 @@ impl SsoFailure {
         )
     }
 
-    /// A store failure during a sign-in, classified once ([`crate::error::Failure`]);
-    /// ours are logged there with the trace id.
+    /// A store failure during a sign-in: the person may try again later; the cause is
+    /// logged with the trace id (ours by the classification, [`crate::error::Failure`];
+    /// the others here) and kept, with its code, in the connection's error log.
     pub fn store(e: roster_store::StoreError) -> Self {
         let f = crate::error::Failure::from(e);
-        match f.kind {
-            crate::error::Kind::NotFound => Self::new(
-                StatusCode::NOT_FOUND,
-                "no_connection",
-                "There is no such SSO connection. Check the sign-in link.",
-                f.message,
-            ),
-            crate::error::Kind::Internal => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "internal",
-                "Sign-in is unavailable right now. Try again in a moment.",
-                "a failure on the server's side (see the server log for this trace id)",
-            ),
-            _ => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                f.code,
-                "Sign-in is unavailable right now. Try again in a moment.",
-                f.message,
-            ),
+        if f.kind != crate::error::Kind::Internal {
+            tracing::error!(code = f.code, error = %f.message, trace_id = %current_trace_id(), "sign-in failed in the store");
         }
+        let detail = match f.kind {
+            crate::error::Kind::Internal => {
+                "a failure on the server's side (see the server log for this trace id)".to_string()
+            }
+            _ => f.message,
+        };
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            f.code,
+            "Sign-in is unavailable right now. Try again in a moment.",
+            detail,
+        )
     }
 
     /// Records the failure for `connection_id` (when known) and renders the page.

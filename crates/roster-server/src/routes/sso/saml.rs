@@ -23,7 +23,7 @@ use roster_saml::{
     decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
 };
 use roster_store::connections::{self, Connection};
-use roster_store::{saml, Ctx};
+use roster_store::{saml, Ctx, StoreError};
 use serde::Deserialize;
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
@@ -101,7 +101,15 @@ async fn find_connection(state: &AppState, id: &str) -> Result<Connection, SsoFa
         .store
         .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
         .await
-        .map_err(SsoFailure::store)
+        .map_err(|e| match e {
+            StoreError::NotFound { .. } => SsoFailure::new(
+                StatusCode::NOT_FOUND,
+                "no_connection",
+                "There is no such SSO connection. Check the sign-in link.",
+                "no such connection",
+            ),
+            other => SsoFailure::store(other),
+        })
         .and_then(|c| {
             if c.protocol == Protocol::Saml {
                 Ok(c)
