@@ -1,58 +1,82 @@
-//! SCIM errors (RFC 7644 §3.12): an HTTP status, an optional `scimType` and a detail.
+//! SCIM errors as the protocol names them (RFC 7644 §3.12): what went wrong, with its
+//! `scimType` where the RFC defines one, and a detail. Which HTTP status each kind is
+//! answered with, and the error body itself, are the server's to write.
 
-use serde_json::{json, Value};
+/// What kind of SCIM error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidFilter,
+    InvalidPath,
+    InvalidValue,
+    InvalidSyntax,
+    NoTarget,
+    Mutability,
+    Uniqueness,
+    /// The resource (or endpoint) does not exist.
+    NotFound,
+    /// `If-Match` names a version the resource no longer has (RFC 7644 §3.14).
+    PreconditionFailed,
+}
+
+impl ErrorKind {
+    /// The `scimType` of this kind, where RFC 7644 §3.12 defines one.
+    pub fn scim_type(self) -> Option<&'static str> {
+        match self {
+            Self::InvalidFilter => Some("invalidFilter"),
+            Self::InvalidPath => Some("invalidPath"),
+            Self::InvalidValue => Some("invalidValue"),
+            Self::InvalidSyntax => Some("invalidSyntax"),
+            Self::NoTarget => Some("noTarget"),
+            Self::Mutability => Some("mutability"),
+            Self::Uniqueness => Some("uniqueness"),
+            Self::NotFound | Self::PreconditionFailed => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {detail}")]
+#[error("{detail}")]
 pub struct ScimError {
-    pub status: u16,
-    pub scim_type: Option<&'static str>,
+    pub kind: ErrorKind,
     pub detail: String,
 }
 
 impl ScimError {
-    pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
         Self {
-            status,
-            scim_type,
+            kind,
             detail: detail.into(),
         }
     }
     pub fn invalid_filter(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidFilter"), detail)
+        Self::new(ErrorKind::InvalidFilter, detail)
     }
     pub fn invalid_path(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidPath"), detail)
+        Self::new(ErrorKind::InvalidPath, detail)
     }
     pub fn invalid_value(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidValue"), detail)
+        Self::new(ErrorKind::InvalidValue, detail)
     }
     pub fn invalid_syntax(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidSyntax"), detail)
+        Self::new(ErrorKind::InvalidSyntax, detail)
     }
     pub fn no_target(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("noTarget"), detail)
+        Self::new(ErrorKind::NoTarget, detail)
     }
     pub fn mutability(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("mutability"), detail)
+        Self::new(ErrorKind::Mutability, detail)
     }
     pub fn uniqueness(detail: impl Into<String>) -> Self {
-        Self::new(409, Some("uniqueness"), detail)
+        Self::new(ErrorKind::Uniqueness, detail)
     }
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, None, detail)
+        Self::new(ErrorKind::NotFound, detail)
     }
-
-    /// The error body: `status` is a string (RFC 7644 §3.12).
-    pub fn body(&self) -> Value {
-        let mut body = json!({
-            "schemas": [crate::urn::ERROR],
-            "status": self.status.to_string(),
-            "detail": self.detail,
-        });
-        if let (Some(t), Some(obj)) = (self.scim_type, body.as_object_mut()) {
-            obj.insert("scimType".into(), Value::String(t.into()));
-        }
-        body
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PreconditionFailed, detail)
+    }
+    /// The `scimType` of this error, where RFC 7644 §3.12 defines one.
+    pub fn scim_type(&self) -> Option<&'static str> {
+        self.kind.scim_type()
     }
 }

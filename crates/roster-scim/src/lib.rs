@@ -16,7 +16,7 @@ pub mod patch;
 pub mod path;
 pub mod schema;
 
-pub use error::ScimError;
+pub use error::{ErrorKind, ScimError};
 
 /// The schema URNs Roster serves.
 pub mod urn {

@@ -110,7 +110,7 @@ mod tests {
     fn bad_paths_are_refused() {
         for bad in ["", "1abc", "a.b.c", "a b", "name.", ".x", &"a".repeat(600)] {
             let e = AttrPath::parse(bad).unwrap_err();
-            assert_eq!(e.scim_type, Some("invalidPath"), "{bad}");
+            assert_eq!(e.scim_type(), Some("invalidPath"), "{bad}");
         }
     }
 }

@@ -326,8 +326,7 @@ pub fn normalize_errors(scim: bool, resp: Response) -> Response {
             s if s.is_server_error() => "internal error",
             s => s.canonical_reason().unwrap_or("bad request"),
         };
-        let e = roster_scim::ScimError::new(status.as_u16(), None, detail);
-        let mut out = crate::routes::scim::ScimFailure(e).into_response();
+        let mut out = crate::routes::scim::ScimFailure::new(status, detail).into_response();
         if let Some(allow) = allow {
             out.headers_mut().insert(header::ALLOW, allow);
         }

@@ -199,7 +199,7 @@ async fn update(
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = if_match {
-                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                    if let Err(e) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }
@@ -295,7 +295,7 @@ pub async fn delete(
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = if_match {
-                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                    if let Err(e) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }

@@ -25,7 +25,7 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use roster_scim::ScimError;
+use roster_scim::{ErrorKind, ScimError};
 use roster_store::connections::{self, Connection};
 use roster_store::{tokens, Ctx, StoreError};
 use serde_json::{Map, Value};
@@ -149,26 +149,44 @@ pub fn normalize_path(req: &mut axum::extract::Request) {
 }
 
 async fn unknown() -> ScimFailure {
-    ScimFailure(ScimError::not_found("no such SCIM endpoint"))
+    ScimError::not_found("no such SCIM endpoint").into()
 }
 
-/// A SCIM error as a response.
-#[derive(Debug)]
-pub struct ScimFailure(pub ScimError);
+/// A SCIM error as a response: the status, the `scimType` where there is one, and the
+/// detail, in the SCIM Error body (`status` as a string, RFC 7644 §3.12).
+#[derive(Debug, Clone)]
+pub struct ScimFailure {
+    pub status: StatusCode,
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+impl ScimFailure {
+    /// A failure the protocol crate does not name (authentication, limits, ours).
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            scim_type: None,
+            detail: detail.into(),
+        }
+    }
+}
 
 impl IntoResponse for ScimFailure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
-        if status.is_server_error() {
-            tracing::error!(detail = %self.0.detail, trace_id = %current_trace_id(), "SCIM request failed");
+        if self.status.is_server_error() {
+            tracing::error!(detail = %self.detail, trace_id = %current_trace_id(), "SCIM request failed");
         }
-        let mut resp = (
-            status,
-            [(header::CONTENT_TYPE, CONTENT_TYPE)],
-            self.0.body().to_string(),
-        )
-            .into_response();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let mut body = serde_json::json!({
+            "schemas": [roster_scim::urn::ERROR],
+            "status": self.status.as_u16().to_string(),
+            "detail": self.detail,
+        });
+        if let (Some(t), Some(fields)) = (self.scim_type, body.as_object_mut()) {
+            fields.insert("scimType".into(), Value::String(t.into()));
+        }
+        let mut resp = (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -178,22 +196,39 @@ impl IntoResponse for ScimFailure {
 
 impl From<ScimError> for ScimFailure {
     fn from(e: ScimError) -> Self {
-        Self(e)
+        let status = match e.kind {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Uniqueness => StatusCode::CONFLICT,
+            ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ErrorKind::InvalidFilter
+            | ErrorKind::InvalidPath
+            | ErrorKind::InvalidValue
+            | ErrorKind::InvalidSyntax
+            | ErrorKind::NoTarget
+            | ErrorKind::Mutability => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            scim_type: e.scim_type(),
+            detail: e.detail,
+        }
     }
 }
 
 impl From<StoreError> for ScimFailure {
     fn from(e: StoreError) -> Self {
         let f = Failure::from(e);
-        let status = f.kind.status().as_u16();
-        Self(match f.kind {
-            Kind::Internal => ScimError::new(
-                status,
-                None,
+        match f.kind {
+            Kind::Internal => Self::new(
+                f.kind.status(),
                 format!("internal error; quote trace id {}", current_trace_id()),
             ),
-            kind => ScimError::new(status, kind.scim_type(), f.message),
-        })
+            kind => Self {
+                status: kind.status(),
+                scim_type: kind.scim_type(),
+                detail: f.message,
+            },
+        }
     }
 }
 
@@ -219,11 +254,10 @@ impl FromRequestParts<AppState> for ScimAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let unauthorized = || {
-            ScimFailure(ScimError::new(
-                401,
-                None,
+            ScimFailure::new(
+                StatusCode::UNAUTHORIZED,
                 "a valid SCIM token is required: Authorization: Bearer <token>",
-            ))
+            )
         };
         let token = bearer_or_bare(parts).ok_or_else(unauthorized)?;
         let key = tokens::hash_secret(&token);
@@ -262,11 +296,10 @@ impl FromRequestParts<AppState> for ScimAuth {
             }
         }
         if !connection.scim {
-            return Err(ScimFailure(ScimError::new(
-                403,
-                None,
+            return Err(ScimFailure::new(
+                StatusCode::FORBIDDEN,
                 format!("SCIM provisioning is turned off for connection '{}'", connection.name),
-            )));
+            ));
         }
         Ok(Self { connection, token_id })
     }
@@ -276,23 +309,24 @@ impl FromRequestParts<AppState> for ScimAuth {
 pub fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ScimFailure> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ScimError::new(413, None, "the request body is larger than this server accepts")
+            ScimFailure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than this server accepts",
+            )
         } else {
-            ScimError::invalid_syntax(format!("the request body could not be read: {}", r.body_text()))
+            ScimError::invalid_syntax(format!("the request body could not be read: {}", r.body_text())).into()
         }
     })?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))?;
     match value {
         Value::Object(m) => Ok(m),
-        _ => Err(ScimFailure(ScimError::invalid_syntax(
-            "the request body must be a JSON object",
-        ))),
+        _ => Err(ScimError::invalid_syntax("the request body must be a JSON object").into()),
     }
 }
 
 /// `If-Match` (RFC 7644 §3.14): the resource must still be at that version.
-pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailure> {
+pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimError> {
     let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -304,10 +338,8 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ScimFailu
     if ok {
         Ok(())
     } else {
-        Err(ScimFailure(ScimError::new(
-            412,
-            None,
-            format!("the resource has changed: its version is {current}"),
+        Err(ScimError::precondition_failed(format!(
+            "the resource has changed: its version is {current}"
         )))
     }
 }

@@ -258,7 +258,7 @@ fn int(raw: &Option<String>, name: &str) -> Result<Option<i64>, ScimFailure> {
         Some(s) => s
             .parse::<i64>()
             .map(Some)
-            .map_err(|_| ScimFailure(ScimError::invalid_value(format!("{name} must be a whole number")))),
+            .map_err(|_| ScimFailure::from(ScimError::invalid_value(format!("{name} must be a whole number")))),
     }
 }
 
@@ -268,13 +268,12 @@ impl Params {
             None | Some("") => None,
             Some(f) => Some(filter::parse(f)?),
         };
-        let sort =
-            match self.sort_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                None => None,
-                Some(s) => Some(sort_column(resource, s).ok_or_else(|| {
-                    ScimFailure(ScimError::invalid_value(format!("sorting by '{s}' is not supported")))
-                })?),
-            };
+        let sort = match self.sort_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(sort_column(resource, s).ok_or_else(|| {
+                ScimFailure::from(ScimError::invalid_value(format!("sorting by '{s}' is not supported")))
+            })?),
+        };
         let descending = self
             .sort_order
             .as_deref()

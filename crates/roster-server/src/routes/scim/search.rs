@@ -24,7 +24,7 @@ pub async fn search_all(
     let group_q = p.list_query(Resource::Groups);
     let (start, count) = match (&user_q, &group_q) {
         (Ok(q), _) | (_, Ok(q)) => (q.start_index, q.count),
-        (Err(e), Err(_)) => return Err(ScimFailure(e.0.clone())),
+        (Err(e), Err(_)) => return Err(e.clone()),
     };
     let base = auth.base_url(&state);
     let connection_id = auth.connection.id.clone();

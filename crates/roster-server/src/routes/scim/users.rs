@@ -26,7 +26,7 @@ const READ_ONLY: &[&str] = &["groups", "displayName"];
 
 pub fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ScimFailure> {
     q.map(|Query(p)| p)
-        .map_err(|e| ScimFailure(ScimError::invalid_value(format!("bad query string: {}", e.body_text()))))
+        .map_err(|e| ScimError::invalid_value(format!("bad query string: {}", e.body_text())).into())
 }
 
 fn if_match(headers: &HeaderMap) -> Option<HeaderMap> {
@@ -154,7 +154,7 @@ async fn update(
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
                 if let Some(h) = headers {
-                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                    if let Err(e) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }
@@ -222,7 +222,7 @@ pub async fn delete(
                     return Ok(Err(ScimError::not_found("no such User")));
                 };
                 if let Some(h) = headers {
-                    if let Err(ScimFailure(e)) = check_if_match(h, current.version) {
+                    if let Err(e) = check_if_match(h, current.version) {
                         return Ok(Err(e));
                     }
                 }
