@@ -7,13 +7,26 @@ use crate::signin::split_group;
 use crate::{MemberState, Name, Role, Source};
 
 /// G1, G4: a Group named `organization:team`, whose organization is one of the
-/// connection's (`organizations`, by name, case-insensitively), is that team. `None` for
-/// a name that maps nothing: such a Group is kept and returned but gives no team.
-pub fn group_team<'a>(display_name: &str, organizations: &'a [String]) -> Option<(&'a str, Name)> {
+/// connection's (`organizations`: (id, name) pairs, matched by name, case-insensitively),
+/// is that team: the organization's id and the team's name. `None` for a name that maps
+/// nothing: such a Group is kept and returned but gives no team. The organization is
+/// resolved among the connection's own, never by looking a name up as an id.
+pub fn group_team<'a>(
+    display_name: &str,
+    organizations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<(&'a str, Name)> {
     let (org_name, team_name) = split_group(display_name)?;
-    let org = organizations.iter().find(|o| o.eq_ignore_ascii_case(org_name))?;
+    let (org_id, _) = organizations
+        .into_iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(org_name))?;
     let team = Name::parse_team(team_name).ok()?;
-    Some((org.as_str(), team))
+    Some((org_id, team))
+}
+
+/// G1, G4: a Group feeds its team only while the team's organization is one of the
+/// connection's; after the organization is disconnected, the Group maps nothing.
+pub fn still_maps(team_organization_id: &str, connected: &[String]) -> bool {
+    connected.iter().any(|id| id == team_organization_id)
 }
 
 /// What joining a team through a Group depends on, for one account.
@@ -72,8 +85,8 @@ pub fn plan_leave(org: &OrgRef, team: &Name, group: &str) -> Change {
 mod tests {
     use super::*;
 
-    fn orgs() -> Vec<String> {
-        vec!["Acme".to_string(), "beta".to_string()]
+    fn orgs() -> Vec<(&'static str, &'static str)> {
+        vec![("o1", "Acme"), ("o2", "beta")]
     }
 
     fn acme() -> OrgRef {
@@ -91,22 +104,31 @@ mod tests {
     fn g1_g4_group_names_map_to_a_connected_organization_and_team() {
         let orgs = orgs();
         let cases: &[(&str, Option<(&str, &str)>)] = &[
-            ("acme:engineering", Some(("Acme", "engineering"))),
-            ("ACME:Engineering", Some(("Acme", "Engineering"))),
+            ("acme:engineering", Some(("o1", "engineering"))),
+            ("ACME:Engineering", Some(("o1", "Engineering"))),
             // G1: split at the first ':' only.
-            ("beta:ops:oncall", Some(("beta", "ops:oncall"))),
-            // G4: names that map nothing.
+            ("beta:ops:oncall", Some(("o2", "ops:oncall"))),
+            // G4: names that map nothing; an organization's id is not its name.
             ("gamma:ops", None),
+            ("o1:ops", None),
             ("acme:", None),
             (":ops", None),
             ("Everyone", None),
             ("acme:a/b", None),
         ];
         for (name, want) in cases {
-            let got = group_team(name, &orgs).map(|(o, t)| (o.to_string(), t.as_str().to_string()));
+            let got = group_team(name, orgs.iter().copied()).map(|(o, t)| (o.to_string(), t.as_str().to_string()));
             let want = want.map(|(o, t)| (o.to_string(), t.to_string()));
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn g1_g4_a_group_maps_only_while_its_organization_is_connected() {
+        let connected = vec!["o1".to_string(), "o2".to_string()];
+        assert!(still_maps("o1", &connected));
+        assert!(!still_maps("o3", &connected));
+        assert!(!still_maps("o1", &[]));
     }
 
     #[test]

@@ -212,13 +212,21 @@ impl Name {
     }
 
     /// Organization names may not contain ':' — group mapping splits `organization:team`
-    /// at the first ':' (G1) — nor '/', which would break addressing by name in URLs.
+    /// at the first ':' (G1) — nor '/', which would break addressing by name in URLs; nor
+    /// look like an id (a UUID): objects are addressed by id or name, and a name that
+    /// reads as another organization's id could be taken for it.
     pub fn parse_organization(raw: &str) -> Result<Self, DomainError> {
         let name = Self::parse(raw, "organization")?;
         if name.original.contains(':') || name.original.contains('/') {
             return Err(DomainError::invalid(
                 "invalid_name",
                 "organization name must not contain ':' or '/'",
+            ));
+        }
+        if uuid::Uuid::try_parse(&name.original).is_ok() {
+            return Err(DomainError::invalid(
+                "invalid_name",
+                "organization name must not look like an id (a UUID)",
             ));
         }
         Ok(name)
@@ -441,6 +449,9 @@ mod tests {
     #[test]
     fn organization_names_refuse_colon() {
         assert!(Name::parse_organization("acme:eng").is_err());
+        // An organization named like an id could be taken for another one.
+        assert!(Name::parse_organization("0194f0aa-0000-7000-8000-000000000001").is_err());
+        assert!(Name::parse_organization("0194F0AA00007000800000000000000A").is_err());
         assert!(Name::parse_team("a:b").is_ok());
         assert!(Name::parse_organization("  ").is_err());
         assert!(Name::parse_organization(&"x".repeat(101)).is_err());

@@ -27,6 +27,8 @@ pub struct Connection {
     pub default_session_minutes: Option<i64>,
     pub domains: Vec<String>,
     pub organizations: Vec<String>,
+    /// The same organizations' ids, in the same order.
+    pub organization_ids: Vec<String>,
     /// Protocol settings (IdP endpoints, certificates, client credentials, extra
     /// attribute names); shaped and redacted by the server.
     pub settings: Value,
@@ -65,13 +67,19 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
         .bind(&id)
         .fetch_all(&mut *conn)
         .await?;
-    let orgs = db::query_scalar(
-        "SELECT o.name FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
+    let rows = db::query(
+        "SELECT o.id, o.name FROM connection_organizations co JOIN organizations o ON o.id = co.organization_id \
          WHERE co.connection_id = $1 ORDER BY o.name_key",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
     .await?;
+    let mut orgs = Vec::with_capacity(rows.len());
+    let mut organization_ids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        organization_ids.push(r.try_get::<String, _>("id")?);
+        orgs.push(r.try_get::<String, _>("name")?);
+    }
     let protocol: String = row.try_get("protocol")?;
     // Stored settings that do not decode are corrupt data, never an empty default.
     let settings: Value = crate::from_json_text(&row.try_get::<String, _>("settings")?)?;
@@ -90,6 +98,7 @@ async fn load(conn: &mut Conn, row: &db::Row) -> Result<Connection, StoreError> 
         default_session_minutes: row.try_get("default_session_minutes")?,
         domains,
         organizations: orgs,
+        organization_ids,
         attribute_names: match settings.get("attribute_names") {
             Some(names) => serde_json::from_value(names.clone())
                 .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
@@ -207,6 +216,16 @@ async fn write_links(conn: &mut Conn, id: &str, domains: &[DomainName], org_ids:
             .execute(&mut *conn)
             .await?;
     }
+    // A SCIM Group whose team belongs to an organization no longer connected maps
+    // nothing (G1, G4): its link to the team is cleared with the disconnection.
+    db::query(
+        "UPDATE scim_groups SET team_id = NULL WHERE connection_id = $1 AND team_id IS NOT NULL AND team_id NOT IN \
+         (SELECT t.id FROM teams t JOIN connection_organizations co ON co.organization_id = t.organization_id \
+          WHERE co.connection_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

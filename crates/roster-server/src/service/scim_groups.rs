@@ -57,10 +57,15 @@ async fn mapped_team(
     connection: &Connection,
     display_name: &str,
 ) -> Result<Option<GroupTeam>, StoreError> {
-    let Some((org_name, team_name)) = group_plan::group_team(display_name, &connection.organizations) else {
+    let connected = connection
+        .organization_ids
+        .iter()
+        .map(String::as_str)
+        .zip(connection.organizations.iter().map(String::as_str));
+    let Some((org_id, team_name)) = group_plan::group_team(display_name, connected) else {
         return Ok(None);
     };
-    let org = organizations::find(conn, org_name).await?;
+    let org = organizations::find(conn, org_id).await?;
     let team = teams::ensure(
         conn,
         &ctx.because("G4", format!("SCIM Group '{display_name}'")),
@@ -75,12 +80,15 @@ async fn mapped_team(
     }))
 }
 
-/// The team a Group was mapped to when it was written.
-async fn stored_team(conn: &mut Conn, g: &ScimGroup) -> Result<Option<GroupTeam>, StoreError> {
+/// The team a Group was mapped to when it was written, while its organization is still
+/// one of the connection's (G1, G4).
+async fn stored_team(conn: &mut Conn, connection: &Connection, g: &ScimGroup) -> Result<Option<GroupTeam>, StoreError> {
     let Some(team_id) = &g.team_id else { return Ok(None) };
     match rows::team_by_id(conn, team_id).await? {
-        Some((org, team)) => Ok(Some(GroupTeam::from_rows(org, team)?)),
-        None => Ok(None),
+        Some((org, team)) if group_plan::still_maps(&org.id, &connection.organization_ids) => {
+            Ok(Some(GroupTeam::from_rows(org, team)?))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -219,7 +227,7 @@ pub async fn update(
     member_ops: &[MemberOp],
 ) -> Result<ScimGroup, StoreError> {
     let display_name = display_name_of(&doc)?;
-    let old_team = stored_team(conn, current).await?;
+    let old_team = stored_team(conn, connection, current).await?;
     let new_team = if display_name == current.display_name {
         old_team.clone()
     } else {
@@ -271,7 +279,7 @@ pub async fn delete(
     connection: &Connection,
     current: &ScimGroup,
 ) -> Result<(), StoreError> {
-    let team = stored_team(conn, current).await?;
+    let team = stored_team(conn, connection, current).await?;
     let all = rows::all_member_ids(conn, &current.id).await?;
     let members = Members {
         ctx,

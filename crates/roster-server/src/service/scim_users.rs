@@ -143,6 +143,10 @@ pub async fn create(
     doc: Map<String, Value>,
 ) -> Result<ScimUser, StoreError> {
     let user_name = user_name_of(&doc)?;
+    let active = scim_plan::active_on_create(doc.get("active").and_then(Value::as_bool));
+    let mut doc = doc;
+    // The stored resource says the state it has, sent or not.
+    doc.insert("active".into(), Value::Bool(active));
     let mut u = ScimUser {
         id: new_id(),
         connection_id: connection.id.clone(),
@@ -151,7 +155,7 @@ pub async fn create(
         account_email: None,
         user_name,
         external_id: text(&doc, &["externalId"]),
-        active: scim_plan::active_on_create(doc.get("active").and_then(Value::as_bool)),
+        active,
         resource: doc,
         version: 1,
         created_at: ctx.now,
@@ -192,6 +196,9 @@ pub async fn replace(
         return Err(taken(&user_name));
     }
     let active = scim_plan::active_on_replace(doc.get("active").and_then(Value::as_bool), current.active);
+    let mut doc = doc;
+    // S6 (deviation): a replacement without `active` keeps the state, and says so.
+    doc.insert("active".into(), Value::Bool(active));
     let mut u = ScimUser {
         user_name,
         external_id: text(&doc, &["externalId"]),

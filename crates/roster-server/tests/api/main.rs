@@ -20,6 +20,7 @@ mod saml_attacks;
 mod saml_scim;
 mod scim;
 mod scim_groups;
+mod scim_hardening;
 mod scim_large_groups;
 mod scim_provisioning;
 mod teams;

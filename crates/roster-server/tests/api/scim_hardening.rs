@@ -1,0 +1,150 @@
+//! SCIM behaviours hardened against what IdPs really send and what an attacker could
+//! try, on both backends.
+
+use crate::helpers::{spawn_app, Backend};
+use crate::scim::{member, setup, Scim, USER};
+use reqwest::Method;
+use serde_json::json;
+
+crate::on_both_backends!(
+    s6_a_put_without_active_keeps_the_state_and_returns_it,
+    g1_g4_a_group_stops_feeding_its_team_once_its_organization_is_disconnected,
+    organizations_named_like_ids_are_refused,
+);
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+async fn s6_a_put_without_active_keeps_the_state_and_returns_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.example").await;
+    let scim = Scim { app: &app, token };
+    let created = scim
+        .post(
+            "/Users",
+            json!({ "schemas": [USER], "userName": "jo@acme.example", "name": { "givenName": "Jo", "familyName": "B" } }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    // Created without `active`: active, and the resource says so.
+    assert_eq!(created.body["active"], true, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    // Deactivated (S6), then replaced by a PUT that leaves `active` out.
+    let off = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{ "op": "replace", "path": "active", "value": false }]),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(member(&app, "acme", "jo@acme.example").await["state"], "deactivated");
+    let put = scim
+        .call(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [USER], "userName": "jo@acme.example", "name": { "givenName": "Jo", "familyName": "Bloggs" } })),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["active"], false, "a PUT without active keeps it: {}", put.body);
+    assert_eq!(put.body["name"]["familyName"], "Bloggs");
+    let got = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(got.body["active"], false, "{}", got.body);
+    assert_eq!(
+        member(&app, "acme", "jo@acme.example").await["state"],
+        "deactivated",
+        "S6: the membership stays deactivated"
+    );
+    // `enabled` is accepted as `active`.
+    let on = scim
+        .call(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [USER], "userName": "jo@acme.example", "enabled": true })),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(on.body["active"], true, "{}", on.body);
+    assert_eq!(member(&app, "acme", "jo@acme.example").await["state"], "active");
+}
+
+async fn g1_g4_a_group_stops_feeding_its_team_once_its_organization_is_disconnected(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (cid, token) = setup(&app, "acme", "acme.example").await;
+    let scim = Scim { app: &app, token };
+    let mut users = Vec::new();
+    for name in ["ann", "bob"] {
+        let u = scim
+            .post(
+                "/Users",
+                json!({ "schemas": [USER], "userName": format!("{name}@acme.example") }),
+            )
+            .await;
+        assert_eq!(u.status, 201, "{}", u.body);
+        users.push(u.body["id"].as_str().unwrap().to_string());
+    }
+    let g = scim
+        .post(
+            "/Groups",
+            json!({ "schemas": [GROUP], "displayName": "acme-eu:ops", "members": [{ "value": users[0] }] }),
+        )
+        .await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        member(&app, "acme-eu", "ann@acme.example").await["teams"],
+        json!(["ops"])
+    );
+
+    // acme-eu is no longer one of the connection's organizations.
+    let patched = app
+        .patch(
+            &format!("/api/v1/connections/{cid}"),
+            json!({ "organizations": ["acme"] }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let add = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "add", "path": "members", "value": [{ "value": users[1] }] }]),
+        )
+        .await;
+    assert!(add.status == 200 || add.status == 204, "{}", add.body);
+    assert_eq!(
+        member(&app, "acme-eu", "bob@acme.example").await,
+        serde_json::Value::Null,
+        "G1: a disconnected organization gets no member through the Group"
+    );
+    // Reconnected, the Group's name maps again on its next change.
+    let back = app
+        .patch(
+            &format!("/api/v1/connections/{cid}"),
+            json!({ "organizations": ["acme", "acme-eu"] }),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let rename = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "replace", "path": "displayName", "value": "acme-eu:sre" }]),
+        )
+        .await;
+    assert!(rename.status == 200 || rename.status == 204, "{}", rename.body);
+    assert_eq!(
+        member(&app, "acme-eu", "bob@acme.example").await["teams"],
+        json!(["sre"])
+    );
+}
+
+async fn organizations_named_like_ids_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app
+        .post(
+            "/api/v1/organizations",
+            json!({ "name": "0194f0aa-0000-7000-8000-000000000001" }),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "invalid_name");
+}
