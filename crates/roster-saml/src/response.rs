@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, HashSet};
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// How old an assertion may be when it arrives (by its IssueInstant), before the clock
+/// skew: five minutes, as long as the test IdPs' and real IdPs' Conditions usually last.
+pub const MAX_ASSERTION_AGE_MS: i64 = 5 * 60 * 1000;
 
 /// What the SP expects of a response to one connection.
 #[derive(Debug, Clone, Copy)]
@@ -345,6 +348,21 @@ fn read_assertion(
             return Err(SamlError::Expired("the assertion has expired (NotOnOrAfter)".into()));
         }
     }
+    // Policy: an assertion is used fresh. Its IssueInstant (required by SAML 2.0 core
+    // §2.3.3) lies within MAX_ASSERTION_AGE_MS of now, whatever its Conditions allow, so
+    // an assertion obtained once cannot be held back and played later.
+    let issued = instant_attr(doc, assertion, "IssueInstant")?
+        .ok_or_else(|| SamlError::Malformed("the assertion has no IssueInstant".into()))?;
+    if issued > now + skew {
+        return Err(SamlError::Expired(
+            "the assertion is issued in the future (IssueInstant)".into(),
+        ));
+    }
+    if now >= issued + MAX_ASSERTION_AGE_MS + skew {
+        return Err(SamlError::Expired(
+            "the assertion was issued too long ago (IssueInstant)".into(),
+        ));
+    }
     let restrictions: Vec<NodeId> = doc
         .children_named(conditions, NS_ASSERTION, "AudienceRestriction")
         .collect();
@@ -379,6 +397,13 @@ fn read_assertion(
     for st in doc.children_named(assertion, NS_ASSERTION, "AttributeStatement") {
         for attr in doc.children_named(st, NS_ASSERTION, "Attribute") {
             let Some(name) = doc.attr(attr, "Name") else { continue };
+            // Policy: one Attribute per Name. Two would leave it to the reader which
+            // values count (the first, the last, all): refused as ambiguous.
+            if attributes.contains_key(name) {
+                return Err(SamlError::Malformed(format!(
+                    "the attribute '{name}' appears more than once"
+                )));
+            }
             let values = attributes.entry(name.to_string()).or_default();
             for v in doc.children_named(attr, NS_ASSERTION, "AttributeValue") {
                 if doc.attr_ns(v, NS_XSI, "nil") == Some("true") {

@@ -175,6 +175,18 @@ fn protocol_checks_refuse_what_is_not_for_us() {
     s.not_before_ms = now + 600_000;
     s.not_on_or_after_ms = now + 900_000;
     cases.push(("not yet valid", s, |e| matches!(e, SamlError::Expired(_))));
+    // Policy: an assertion is used fresh, whatever its Conditions allow.
+    let mut s = base();
+    s.now_ms = now - 600_000;
+    s.not_before_ms = now - 660_000;
+    s.not_on_or_after_ms = now + 300_000;
+    cases.push(("issued ten minutes ago", s, |e| matches!(e, SamlError::Expired(_))));
+    let mut s = base();
+    s.now_ms = now + 600_000;
+    cases.push(("issued in the future", s, |e| matches!(e, SamlError::Expired(_))));
+    // Policy: one Attribute per Name; two are ambiguous.
+    let s = base().attr("dockerRole", &["member"]).attr("dockerRole", &["owner"]);
+    cases.push(("an attribute twice", s, |e| matches!(e, SamlError::Malformed(_))));
     let mut s = base();
     s.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into();
     cases.push(("non-success status", s, |e| matches!(e, SamlError::Status(_))));

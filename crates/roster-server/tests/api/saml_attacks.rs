@@ -186,6 +186,21 @@ async fn attacks_through_the_acs_change_nothing(backend: Backend) {
         "InResponseTo of a request never issued",
         idp.response(&spec(&app, &conn, Shape::Okta, ATTACKER).in_response_to("_never_issued")),
     ));
+    // Policy: one Attribute per Name, and an assertion used fresh.
+    cases.push((
+        "an attribute twice",
+        idp.response(
+            &spec(&app, &conn, Shape::Okta, ATTACKER)
+                .in_response_to(&new_request(&app, &conn).await)
+                .attr("dockerRole", &["member"])
+                .attr("dockerRole", &["owner"]),
+        ),
+    ));
+    let mut stale = spec(&app, &conn, Shape::Okta, ATTACKER)
+        .in_response_to(&new_request(&app, &conn).await)
+        .at(app.clock.now() - 600_000);
+    stale.not_on_or_after_ms = app.clock.now() + 300_000;
+    cases.push(("issued ten minutes ago", idp.response(&stale)));
     cases.push((
         "IdP-initiated while off",
         idp.response(&spec(&app, &conn, Shape::Okta, ATTACKER)),
