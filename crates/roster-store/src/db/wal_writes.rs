@@ -5,7 +5,8 @@
 //! pages, so it made some 300 system calls before its one sync. This VFS wraps the
 //! default one and, for log files only, gathers consecutive writes in a buffer that
 //! reaches the file in one write before anything that must see the file: a sync, a
-//! read, a size, a truncate, a file control, a close, or a write somewhere else. Every
+//! read, a size, a truncate, a file control, or a write somewhere else (a close drops
+//! it: it belongs to no commit). Every
 //! other file (the database, the shared index) is the default VFS's own, untouched.
 //!
 //! Sound only on a connection whose every commit syncs the log (`synchronous=FULL`) and
@@ -240,15 +241,15 @@ unsafe fn flush(p: *mut ffi::sqlite3_file) -> c_int {
     rc
 }
 
+/// Closes the log, dropping whatever is still buffered. A commit syncs, and a sync
+/// writes the buffer first, so what is left was never part of a commit: frames of a
+/// transaction the connection abandoned by closing mid-way, whose write lock is already
+/// released (and whose rollback hook could no longer find the log). Written now, they
+/// could overwrite frames another connection has committed since; dropped, the file is
+/// as a power cut at this point would leave it.
 unsafe extern "C" fn close(p: *mut ffi::sqlite3_file) -> c_int {
-    let flushed = flush(p);
-    let closed = forward!(p, xClose, ffi::SQLITE_OK);
     std::ptr::drop_in_place(std::ptr::addr_of_mut!((*p.cast::<LogFile>()).buf));
-    if flushed != ffi::SQLITE_OK {
-        flushed
-    } else {
-        closed
-    }
+    forward!(p, xClose, ffi::SQLITE_OK)
 }
 
 unsafe extern "C" fn write(p: *mut ffi::sqlite3_file, data: *const c_void, amount: c_int, offset: i64) -> c_int {
@@ -544,6 +545,38 @@ mod tests {
         let (rows, bytes, check) = facts(&other);
         assert_eq!((rows, check.as_str()), (5_001, "ok"));
         assert_eq!(bytes, 5_000 * 1_000 + 10);
+    }
+
+    #[test]
+    fn a_connection_closed_mid_transaction_writes_nothing_more_to_the_log() {
+        let (_dir, path) = scratch();
+        let writer = open_sqlite_writer(&path, PRAGMAS).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            .unwrap();
+        insert_all(&writer, 0..2_000, 1_000);
+        // Another connection keeps the log in place when the writer closes.
+        let other = open_sqlite(&path, &["PRAGMA synchronous = FULL"]).unwrap();
+        assert_eq!(facts(&other).0, 2_000);
+        let log = format!("{path}-wal");
+        let log_len = || std::fs::metadata(&log).unwrap().len();
+        // With a cache of 10 pages the update spills into the log before it ends; the
+        // last of it is still buffered when the connection closes, never committed.
+        writer
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA cache_size = 10; BEGIN")
+            .unwrap();
+        writer.execute("UPDATE t SET body = randomblob(1000)", []).unwrap();
+        let (_, buffered) = log_state(&writer);
+        assert!(buffered > 0, "the transaction's last frames are buffered");
+        let before = log_len();
+        drop(writer);
+        assert_eq!(log_len(), before, "the abandoned frames never reached the log");
+        let (rows, bytes, check) = facts(&other);
+        assert_eq!((rows, bytes, check.as_str()), (2_000, 2_000 * 1_000, "ok"));
+        // The database takes new commits as usual.
+        let again = open_sqlite_writer(&path, PRAGMAS).unwrap();
+        insert_all(&again, 5_000..5_010, 10);
+        assert_eq!(facts(&other).0, 2_010);
     }
 
     #[test]
