@@ -6,8 +6,8 @@
 //! default one and, for log files only, gathers consecutive writes in a buffer that
 //! reaches the file in one write before anything that must see the file: a sync, a
 //! read, a size, a truncate, a file control, or a write somewhere else (a close drops
-//! it: it belongs to no commit). Every
-//! other file (the database, the shared index) is the default VFS's own, untouched.
+//! it: it belongs to no commit). Every other file (the database, the shared index) is
+//! the default VFS's own, untouched.
 //!
 //! Sound only on a connection whose every commit syncs the log (`synchronous=FULL`) and
 //! whose log frames never straddle a sync (SQLite pads a commit to a sector boundary,
