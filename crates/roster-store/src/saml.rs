@@ -104,6 +104,7 @@ pub async fn remember_request(
     id: &str,
     connection_id: &str,
     return_to: &str,
+    browser_hash: &str,
     now: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
@@ -112,35 +113,54 @@ pub async fn remember_request(
         .execute(&mut *conn)
         .await?;
     db::query(
-        "INSERT INTO saml_requests (id, connection_id, return_to, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO saml_requests (id, connection_id, return_to, created_at, expires_at, browser_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(connection_id)
     .bind(return_to)
     .bind(now)
     .bind(expires_at)
+    .bind(browser_hash)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// Uses up the request `id` of `connection_id`: its `return_to` when it was issued for
-/// this connection and has not expired or been used; `None` otherwise.
+/// this connection to the browser whose binding secret hashes to `browser_hash`, and has
+/// not expired or been used; `None` otherwise (and the request stays for its browser).
 pub async fn take_request(
     conn: &mut Conn,
     id: &str,
     connection_id: &str,
+    browser_hash: &str,
     now: i64,
 ) -> Result<Option<String>, StoreError> {
     let row = db::query(
-        "DELETE FROM saml_requests WHERE id = $1 AND connection_id = $2 AND expires_at > $3 RETURNING return_to",
+        "DELETE FROM saml_requests WHERE id = $1 AND connection_id = $2 AND expires_at > $3 AND browser_hash = $4 \
+         RETURNING return_to",
     )
     .bind(id)
     .bind(connection_id)
     .bind(now)
+    .bind(browser_hash)
     .fetch_optional(conn)
     .await?;
     row.map(|r| r.try_get("return_to")).transpose()
+}
+
+/// Whether `id` is a live request of `connection_id`, whichever browser it is bound to
+/// (to tell a response from another browser from one that answers nothing).
+pub async fn request_pending(conn: &mut Conn, id: &str, connection_id: &str, now: i64) -> Result<bool, StoreError> {
+    let found: Option<String> =
+        db::query_scalar("SELECT id FROM saml_requests WHERE id = $1 AND connection_id = $2 AND expires_at > $3")
+            .bind(id)
+            .bind(connection_id)
+            .bind(now)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// Records that an assertion was used. False when it was already (a replay).

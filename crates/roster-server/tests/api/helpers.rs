@@ -131,6 +131,9 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     /// Base URL of the metrics listener, when asked for.
     pub metrics_base: Option<String>,
+    /// The cookies a browser signing in through this server holds (`name=value`): the
+    /// SAML login sets them, the ACS reads them.
+    pub browser: std::sync::Mutex<Vec<String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     // Declared last: the database goes after the server.
@@ -199,6 +202,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         .expect("server");
     });
     TestApp {
+        browser: Default::default(),
         base,
         metrics_base,
         client: reqwest::Client::new(),

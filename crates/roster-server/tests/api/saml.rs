@@ -76,6 +76,11 @@ pub(crate) async fn login(app: &TestApp, conn: &str, return_to: &str) -> (String
         .await
         .unwrap();
     assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap_or_default());
+    // The browser keeps the cookie binding the request to it.
+    for c in resp.headers().get_all(SET_COOKIE) {
+        let pair = c.to_str().unwrap().split(';').next().unwrap().to_string();
+        app.browser.lock().unwrap().push(pair);
+    }
     let location = resp.headers()[LOCATION].to_str().unwrap().to_string();
     let url = url::Url::parse(&location).unwrap();
     let query: Vec<(String, String)> = url
@@ -115,17 +120,31 @@ impl AcsAnswer {
     }
 }
 
+/// Posts a response to the ACS from the browser that signed in (with its cookies).
 pub(crate) async fn post_acs(app: &TestApp, conn: &str, xml: &str, relay: Option<&str>) -> AcsAnswer {
+    let cookies = app.browser.lock().unwrap().join("; ");
+    post_acs_from(app, conn, xml, relay, &cookies).await
+}
+
+/// Posts a response to the ACS from a browser holding `cookies`.
+pub(crate) async fn post_acs_from(
+    app: &TestApp,
+    conn: &str,
+    xml: &str,
+    relay: Option<&str>,
+    cookies: &str,
+) -> AcsAnswer {
     let mut form = vec![("SAMLResponse", roster_testidp::post_field(xml))];
     if let Some(r) = relay {
         form.push(("RelayState", r.to_string()));
     }
-    let resp = no_redirects()
+    let mut req = no_redirects()
         .post(app.url(&format!("/sso/saml/{conn}/acs")))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .form(&form);
+    if !cookies.is_empty() {
+        req = req.header("cookie", cookies);
+    }
+    let resp = req.send().await.unwrap();
     AcsAnswer {
         status: resp.status().as_u16(),
         headers: resp.headers().clone(),

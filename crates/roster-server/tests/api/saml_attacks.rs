@@ -3,7 +3,7 @@
 //! directory (only the connection's error log grows).
 
 use crate::helpers::{spawn_app, Backend, TestApp};
-use crate::saml::{connection, new_request, post_acs, setup, spec, IDP_ENTITY};
+use crate::saml::{connection, new_request, post_acs, post_acs_from, setup, spec, IDP_ENTITY};
 use roster_store::Store;
 use roster_testidp::attacks::*;
 use roster_testidp::{Idp, Shape, Signing};
@@ -11,7 +11,8 @@ use serde_json::json;
 
 crate::on_both_backends!(
     attacks_through_the_acs_change_nothing,
-    replays_are_refused_across_the_cache
+    replays_are_refused_across_the_cache,
+    a_sign_in_completes_only_in_the_browser_that_started_it,
 );
 
 const ATTACKER: &str = "eve@acme.test";
@@ -315,4 +316,43 @@ async fn replays_are_refused_across_the_cache(backend: Backend) {
     let xml = idp.response(&s);
     assert_eq!(post_acs(&app, &conn, &xml, None).await.status, 303);
     assert_eq!(post_acs(&app, &conn, &xml, None).await.status, 400);
+}
+
+/// Login CSRF: an attacker starts a sign-in in their browser, gets the IdP's response for
+/// their own account, and makes the victim's browser post it. The response answers a
+/// real request, but the victim's browser does not hold that request's binding cookie.
+async fn a_sign_in_completes_only_in_the_browser_that_started_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let idp = Idp::rsa(IDP_ENTITY);
+    let conn = setup(&app, &idp, json!({})).await;
+    let irt = new_request(&app, &conn).await;
+    let binding = app.browser.lock().unwrap().last().cloned().unwrap();
+    assert!(binding.starts_with(&format!("roster_sso{irt}=")), "{binding}");
+    let xml = idp.response(&spec(&app, &conn, Shape::Okta, ATTACKER).in_response_to(&irt));
+
+    let before = snapshot(&app).await;
+    let wrong = format!("roster_sso{irt}=roster_not_the_secret");
+    for (browser, cookies) in [("no cookie", String::new()), ("another secret", wrong)] {
+        let a = post_acs_from(&app, &conn, &xml, None, &cookies).await;
+        assert_eq!(a.status, 400, "{browser}: {}", a.body);
+        assert!(a.cookie().is_none(), "{browser}: a session cookie was set");
+        assert!(a.body.contains("started in another browser"), "{browser}: {}", a.body);
+    }
+    assert_eq!(snapshot(&app).await, before, "nothing changed");
+    let errors = app.get(&format!("/api/v1/connections/{conn}/errors")).await;
+    assert!(
+        errors.body.to_string().contains("saml_other_browser"),
+        "the error log says why: {}",
+        errors.body
+    );
+
+    // The browser that started it completes it, once, and its binding cookie is cleared.
+    let ok = post_acs(&app, &conn, &xml, None).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cleared = ok
+        .headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with(&format!("roster_sso{irt}=;")));
+    assert!(cleared, "{:?}", ok.headers);
 }

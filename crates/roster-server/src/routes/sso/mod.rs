@@ -89,6 +89,46 @@ pub fn cleared_session_cookie(config: &Config) -> String {
     session_cookie_with(String::new(), 0, config)
 }
 
+/// The cookie binding a pending SP-initiated sign-in to the browser that started it, one
+/// per request (two tabs may sign in at once): named after the request, `HttpOnly`, ten
+/// minutes. On https it is `__Host-`, `Secure` and `SameSite=None`, since the IdP posts
+/// the response back cross-site; on plain http (local use) it carries none of the three.
+fn request_cookie_with(request_id: &str, value: String, max_age_secs: i64, config: &Config) -> String {
+    let https = config.public_url.starts_with("https://");
+    let mut cookie = Cookie::build((request_cookie_name(request_id, https), value))
+        .path("/")
+        .http_only(true)
+        .max_age(time::Duration::seconds(max_age_secs.max(0)));
+    if https {
+        cookie = cookie.secure(true).same_site(SameSite::None);
+    }
+    cookie.build().to_string()
+}
+
+fn request_cookie_name(request_id: &str, https: bool) -> String {
+    let prefix = if https { "__Host-" } else { "" };
+    format!("{prefix}roster_sso{request_id}")
+}
+
+/// The `Set-Cookie` value binding request `request_id` to this browser.
+pub fn request_cookie(request_id: &str, secret: &str, max_age_secs: i64, config: &Config) -> String {
+    request_cookie_with(request_id, secret.to_string(), max_age_secs, config)
+}
+
+/// The `Set-Cookie` value that ends request `request_id`'s binding cookie.
+pub fn cleared_request_cookie(request_id: &str, config: &Config) -> String {
+    request_cookie_with(request_id, String::new(), 0, config)
+}
+
+/// The secret of the browser's binding cookie for request `request_id`, if it sent one.
+pub fn request_binding(headers: &axum::http::HeaderMap, request_id: &str, config: &Config) -> Option<String> {
+    let name = request_cookie_name(request_id, config.public_url.starts_with("https://"));
+    CookieJar::from_headers(headers)
+        .get(&name)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
 /// The session token of the request's cookie, if any.
 pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
     CookieJar::from_headers(headers)
@@ -100,6 +140,36 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_binding_cookie_is_host_only_and_cross_site_on_https_only() {
+        let https = Config::new("sqlite://x", "https://roster.example");
+        let c = request_cookie("_abc", "s3cret", 600, &https);
+        for attr in [
+            "__Host-roster_sso_abc=s3cret",
+            "HttpOnly",
+            "Secure",
+            "SameSite=None",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(c.contains(attr), "{attr} in {c}");
+        }
+        let http = Config::new("sqlite://x", "http://127.0.0.1:8080");
+        let c = request_cookie("_abc", "s3cret", 600, &http);
+        assert!(c.starts_with("roster_sso_abc=s3cret"), "{c}");
+        for attr in ["Secure", "SameSite", "__Host-"] {
+            assert!(!c.contains(attr), "{attr} in {c}");
+        }
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::COOKIE,
+            "other=1; __Host-roster_sso_abc=s3cret".parse().unwrap(),
+        );
+        assert_eq!(request_binding(&headers, "_abc", &https).as_deref(), Some("s3cret"));
+        assert_eq!(request_binding(&headers, "_abc", &http), None);
+        assert_eq!(request_binding(&headers, "_other", &https), None);
+    }
 
     #[test]
     fn return_to_is_a_path_or_an_allowed_origin() {

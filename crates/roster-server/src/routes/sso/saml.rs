@@ -5,14 +5,16 @@
 //! and records the assertion ID against replay, then in a second transaction plans and
 //! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
 
-use super::{safe_return_to, saml_urls, session_cookie, SsoFailure};
+use super::{
+    cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, session_cookie, SsoFailure,
+};
 use crate::routes::admin::connection_settings::SamlSettings;
 use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::signin::{read_facts, RawAttributes};
 use roster_core::Protocol;
@@ -23,7 +25,7 @@ use roster_saml::{
     decode_post, verify_response, AlgorithmPolicy, Expectations, Limits, SamlError, SpKey, VerifiedAssertion,
 };
 use roster_store::connections::{self, Connection};
-use roster_store::{saml, Ctx, StoreError};
+use roster_store::{saml, tokens, Ctx, StoreError};
 use serde::Deserialize;
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
@@ -220,16 +222,22 @@ pub async fn login(State(state): State<AppState>, Path(id): Path<String>, Query(
         Err(f) => return f.respond(&state, None, &request).await,
     };
     match login_url(&state, &c, q.return_to.as_deref()).await {
-        Ok(url) => (
+        Ok((url, binding)) => (
             StatusCode::FOUND,
-            [(header::LOCATION, url), (header::CACHE_CONTROL, "no-store".into())],
+            [
+                (header::LOCATION, url),
+                (header::CACHE_CONTROL, "no-store".into()),
+                (header::SET_COOKIE, binding),
+            ],
         )
             .into_response(),
         Err(f) => f.respond(&state, Some(&c.id), &request).await,
     }
 }
 
-async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) -> Result<String, SsoFailure> {
+/// The IdP's URL with the AuthnRequest, and the `Set-Cookie` binding the request to
+/// this browser.
+async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) -> Result<(String, String), SsoFailure> {
     let cfg = SamlConfig::load(c)?;
     let return_to = safe_return_to(return_to, &state.config).map_err(|why| {
         SsoFailure::new(
@@ -258,17 +266,22 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
     }
     .redirect_url(&request_id, signer.as_ref())
     .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
+    // Login CSRF: only the browser holding this secret can complete the sign-in.
+    let secret = tokens::random_secret();
+    let cookie = request_cookie(&request_id, &secret, REQUEST_TTL_MS / 1000, &state.config);
+    let browser_hash = tokens::hash_secret(&secret);
     let cid = c.id.clone();
     state
         .store
         .write(move |db| {
             Box::pin(async move {
-                saml::remember_request(db, &request_id, &cid, &return_to, now, now + REQUEST_TTL_MS).await
+                let expires = now + REQUEST_TTL_MS;
+                saml::remember_request(db, &request_id, &cid, &return_to, &browser_hash, now, expires).await
             })
         })
         .await
         .map_err(SsoFailure::store)?;
-    Ok(url)
+    Ok((url, cookie))
 }
 
 /// Runs `verify` (parsing, canonicalization, RSA) on the blocking pool, never on an
@@ -290,24 +303,26 @@ async fn verify_off_the_runtime(
 enum Gate {
     Go(String),
     UnknownRequest,
+    /// The request is pending, but this browser did not start it (login CSRF).
+    OtherBrowser,
     Replay,
     IdpInitiatedOff,
 }
 
 /// `POST /sso/saml/{id}/acs`: form `SAMLResponse`, `RelayState`.
-pub async fn acs(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn acs(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let request = format!("POST /sso/saml/{id}/acs");
     let c = match find_connection(&state, &id).await {
         Ok(c) => c,
         Err(f) => return f.respond(&state, None, &request).await,
     };
-    match acs_flow(&state, &c, &body).await {
+    match acs_flow(&state, &c, &headers, &body).await {
         Ok(resp) => resp,
         Err(f) => f.respond(&state, Some(&c.id), &request).await,
     }
 }
 
-async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Response, SsoFailure> {
+async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &[u8]) -> Result<Response, SsoFailure> {
     let mut saml_response = None;
     let mut relay_state = None;
     for (k, v) in url::form_urlencoded::parse(body) {
@@ -359,7 +374,7 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
     })
     .await?;
 
-    let return_to = gate(state, c, &v, relay_state.as_deref()).await?;
+    let return_to = gate(state, c, &v, headers, relay_state.as_deref()).await?;
     let raw = RawAttributes {
         values: v.attributes.clone(),
         name_id: v.name_id.clone(),
@@ -383,7 +398,7 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
         Outcome::Denied(denied) => Err(SsoFailure::denied(&denied.denial, describe(&v))),
         Outcome::Allowed { session, token, .. } => {
             let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
-            Ok((
+            let mut resp = (
                 StatusCode::SEE_OTHER,
                 [
                     (header::LOCATION, return_to),
@@ -391,7 +406,14 @@ async fn acs_flow(state: &AppState, c: &Connection, body: &[u8]) -> Result<Respo
                     (header::CACHE_CONTROL, "no-store".into()),
                 ],
             )
-                .into_response())
+                .into_response();
+            // The request's binding cookie has served its one use.
+            if let Some(irt) = &v.in_response_to {
+                if let Ok(clear) = HeaderValue::from_str(&cleared_request_cookie(irt, &state.config)) {
+                    resp.headers_mut().append(header::SET_COOKIE, clear);
+                }
+            }
+            Ok(resp)
         }
     }
 }
@@ -402,6 +424,7 @@ async fn gate(
     state: &AppState,
     c: &Connection,
     v: &VerifiedAssertion,
+    headers: &HeaderMap,
     relay: Option<&str>,
 ) -> Result<String, SsoFailure> {
     let now = state.now();
@@ -411,13 +434,21 @@ async fn gate(
     let keep_until = v.replay_until_ms;
     let allow_idp = c.idp_initiated;
     let idp_return = safe_return_to(relay, &state.config).unwrap_or_else(|_| "/me".to_string());
+    // The binding secret this browser holds for the request answered, if any; a missing
+    // one hashes to no stored request.
+    let browser_hash = irt
+        .as_deref()
+        .and_then(|id| request_binding(headers, id, &state.config))
+        .map(|secret| tokens::hash_secret(&secret))
+        .unwrap_or_default();
     let decided = state
         .store
         .write(move |db| {
             Box::pin(async move {
                 let return_to = match irt {
-                    Some(id) => match saml::take_request(db, &id, &cid, now).await? {
+                    Some(id) => match saml::take_request(db, &id, &cid, &browser_hash, now).await? {
                         Some(r) => r,
+                        None if saml::request_pending(db, &id, &cid, now).await? => return Ok(Gate::OtherBrowser),
                         None => return Ok(Gate::UnknownRequest),
                     },
                     None if !allow_idp => return Ok(Gate::IdpInitiatedOff),
@@ -439,6 +470,15 @@ async fn gate(
             "This sign-in has expired or was already used. Start the sign-in again.",
             format!(
                 "InResponseTo '{}' is not a pending request of this connection (unknown, used, expired, or another connection's)",
+                v.in_response_to.as_deref().unwrap_or_default()
+            ),
+        )),
+        Gate::OtherBrowser => Err(SsoFailure::new(
+            StatusCode::BAD_REQUEST,
+            "saml_other_browser",
+            "This sign-in was started in another browser, or has expired. Start the sign-in again.",
+            format!(
+                "InResponseTo '{}' names a pending request, but this browser does not hold its binding cookie",
                 v.in_response_to.as_deref().unwrap_or_default()
             ),
         )),
