@@ -5,7 +5,7 @@
 use crate::model::{seats_message, Model};
 use crate::plan::{
     Account, Cause, Change, Denial, Denied, OrgRef, Plan, SessionPlan, SignIn, SignInPlan, Subject,
-    DEFAULT_SESSION_MINUTES,
+    DEFAULT_SESSION_MINUTES, MAX_SESSION_MINUTES,
 };
 use crate::signin::{SignInFacts, Warning};
 use crate::state::{MembershipState, SignInState};
@@ -251,19 +251,27 @@ pub fn plan_sign_in(state: &SignInState, facts: &SignInFacts) -> SignIn {
     })
 }
 
-/// T1: `dockerSessionMinutes`, else the connection's default, else 24 hours.
+/// T1: `dockerSessionMinutes`, else the connection's default, else 24 hours; never
+/// longer than 90 days.
 fn session(facts: &SignInFacts, connection_default: Option<i64>) -> SessionPlan {
+    let capped = |minutes: i64, because: String| {
+        if minutes > MAX_SESSION_MINUTES {
+            SessionPlan {
+                minutes: MAX_SESSION_MINUTES,
+                rule: "T1",
+                because: format!("{because}, cut to the longest session, 90 days"),
+            }
+        } else {
+            SessionPlan {
+                minutes,
+                rule: "T1",
+                because,
+            }
+        }
+    };
     match (&facts.session_minutes, connection_default) {
-        (Some(m), _) => SessionPlan {
-            minutes: i64::from(m.value),
-            rule: "T1",
-            because: format!("{} = {}", m.attribute, m.value),
-        },
-        (None, Some(d)) => SessionPlan {
-            minutes: d,
-            rule: "T1",
-            because: "the connection's default session length".into(),
-        },
+        (Some(m), _) => capped(i64::from(m.value), format!("{} = {}", m.attribute, m.value)),
+        (None, Some(d)) => capped(d, "the connection's default session length".into()),
         (None, None) => SessionPlan {
             minutes: DEFAULT_SESSION_MINUTES,
             rule: "T1",

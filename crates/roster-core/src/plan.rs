@@ -18,6 +18,10 @@ pub use crate::jit::plan_sign_in;
 /// Browser sessions without `dockerSessionMinutes` or a connection default (T1).
 pub const DEFAULT_SESSION_MINUTES: i64 = 24 * 60;
 
+/// The longest session T1 knows (long-lived client sessions: 90 days); a longer
+/// `dockerSessionMinutes` or connection default is cut to it.
+pub const MAX_SESSION_MINUTES: i64 = 90 * 24 * 60;
+
 /// Why a change is made: the spec rule (`J2`, `G2`, …) and the value behind it, in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cause {

@@ -104,11 +104,11 @@ pub fn check_connection_settings(
             "JIT provisioning can be turned off only while SCIM is on",
         ));
     }
-    // T1: a session lasts a whole number of minutes greater than 0.
-    if default_session_minutes.is_some_and(|m| m <= 0) {
+    // T1: a session lasts a whole number of minutes greater than 0, at most 90 days.
+    if default_session_minutes.is_some_and(|m| m <= 0 || m > crate::plan::MAX_SESSION_MINUTES) {
         return Err(DomainError::invalid(
             "invalid_session_minutes",
-            "default_session_minutes must be a whole number greater than 0",
+            "default_session_minutes must be a whole number from 1 to 129600 (90 days)",
         ));
     }
     Ok(())
@@ -219,6 +219,8 @@ mod tests {
             (false, false, None, Some("jit_requires_scim")),
             (true, false, Some(0), Some("invalid_session_minutes")),
             (true, false, Some(-5), Some("invalid_session_minutes")),
+            (true, false, Some(129_600), None),
+            (true, false, Some(129_601), Some("invalid_session_minutes")),
         ];
         for (jit, scim, minutes, want) in cases {
             let got = check_connection_settings(*jit, *scim, *minutes).err().map(|e| e.code);

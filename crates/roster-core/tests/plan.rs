@@ -456,6 +456,25 @@ fn t1_session_minutes() {
 }
 
 #[test]
+fn t1_no_session_lasts_longer_than_90_days() {
+    let p = plan_sign_in(
+        &state(connection(), None),
+        &facts(&[("dockerSessionMinutes", &["129601"])]),
+    );
+    let s = p.session.unwrap();
+    assert_eq!(s.minutes, 129_600);
+    assert_eq!(
+        s.because,
+        "dockerSessionMinutes = 129601, cut to the longest session, 90 days"
+    );
+    let p = plan_sign_in(
+        &state(connection(), None),
+        &facts(&[("dockerSessionMinutes", &["129600"])]),
+    );
+    assert_eq!(p.session.unwrap().minutes, 129_600);
+}
+
+#[test]
 fn applying_a_plan_makes_the_next_one_empty() {
     let mut s = state(connection(), None);
     s.invitations.push(InvitationState {

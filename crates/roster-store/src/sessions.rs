@@ -76,6 +76,27 @@ pub async fn find_live(conn: &mut Conn, token: &str, now: i64) -> Result<Option<
     .transpose()
 }
 
+/// Whether `user_id` still has an active membership in one of `connection_id`'s
+/// organizations, those rows locked until the transaction ends (PostgreSQL runs writes in
+/// parallel: a deactivation that commits first is seen here, one that comes later waits
+/// and then ends the session this transaction starts).
+pub async fn lock_active_membership(conn: &mut Conn, user_id: &str, connection_id: &str) -> Result<bool, StoreError> {
+    let lock = match crate::backend_of(conn) {
+        crate::Backend::Postgres => " FOR UPDATE OF m",
+        crate::Backend::Sqlite => "",
+    };
+    let found = db::query(&format!(
+        "SELECT m.organization_id FROM memberships m JOIN connection_organizations co \
+         ON co.organization_id = m.organization_id WHERE co.connection_id = $1 AND m.user_id = $2 \
+         AND m.state = 'active'{lock}"
+    ))
+    .bind(connection_id)
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(!found.is_empty())
+}
+
 /// Ends the session the token belongs to (sign-out).
 pub async fn end(conn: &mut Conn, token: &str, now: i64) -> Result<bool, StoreError> {
     let done = db::query("UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")

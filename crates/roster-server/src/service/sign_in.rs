@@ -33,14 +33,23 @@ pub async fn plan(
     Ok((plan_sign_in(&state, facts), known))
 }
 
+/// What the browser brings to a sign-in besides the IdP's facts.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    /// The end the IdP set for the session (SAML `SessionNotOnOrAfter`).
+    pub idp_not_after: Option<i64>,
+    /// The token of the session this browser already holds: a new sign-in ends it.
+    pub previous_session: Option<String>,
+}
+
 /// Plans and applies the sign-in of `facts` through `connection`. The session lasts the
-/// plan's minutes, and never past `idp_not_after` when the IdP set one (T1).
+/// plan's minutes, and never past the IdP's end for it (T1).
 pub async fn sign_in(
     conn: &mut Conn,
     ctx: &Ctx,
     connection: &Connection,
     facts: &SignInFacts,
-    idp_not_after: Option<i64>,
+    browser: &Browser,
 ) -> Result<Outcome, StoreError> {
     let (outcome, known) = plan(conn, connection, facts, ctx.now).await?;
     let plan = match outcome {
@@ -51,7 +60,34 @@ pub async fn sign_in(
     let user_id = provisioning::apply_with(conn, &ctx, &plan.plan, connection, known)
         .await?
         .user_id;
-    let expires_at = plan.session.expires_at(ctx.now, idp_not_after);
+    // The plan found an active membership; a deactivation racing this sign-in either
+    // committed before this read (refused here, nothing kept) or waits for this commit
+    // and then ends the session too (S6, T2).
+    if !sessions::lock_active_membership(conn, &user_id, &connection.id).await? {
+        return Err(StoreError::conflict(
+            "membership_changed",
+            "the membership changed during the sign-in; sign in again",
+        ));
+    }
+    if let Some(previous) = &browser.previous_session {
+        // One session per browser: a new sign-in ends the one it had.
+        if sessions::end(conn, previous, ctx.now).await? {
+            audit::record(
+                conn,
+                &ctx.because("T1", "a new sign-in in the same browser"),
+                NewEvent {
+                    action: "session.end",
+                    object_kind: "user",
+                    object_id: &user_id,
+                    company_id: Some(&connection.company_id),
+                    user_id: Some(&user_id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+    }
+    let expires_at = plan.session.expires_at(ctx.now, browser.idp_not_after);
     let (session, token) = sessions::start(
         conn,
         &user_id,

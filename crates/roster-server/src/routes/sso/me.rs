@@ -34,7 +34,7 @@ pub struct Me {
 
 /// The live session's user and memberships (in the session's company), or `None`.
 async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<Me>, ApiError> {
-    let Some(token) = session_token(headers) else {
+    let Some(token) = session_token(headers, &state.config) else {
         return Ok(None);
     };
     let now = state.now();
@@ -98,7 +98,7 @@ pub async fn me_page(State(state): State<AppState>, headers: HeaderMap) -> Resul
 
 /// `POST /sso/logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(token) = session_token(&headers) {
+    if let Some(token) = session_token(&headers, &state.config) {
         let now = state.now();
         state
             .store

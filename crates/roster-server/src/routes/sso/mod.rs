@@ -19,7 +19,15 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 pub use page::SsoFailure;
 
-pub const SESSION_COOKIE: &str = "roster_session";
+/// The session cookie's name; `__Host-` (no Domain, Path=/, Secure) when the public URL
+/// is https.
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.public_url.starts_with("https://") {
+        "__Host-roster_session"
+    } else {
+        "roster_session"
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,7 +77,7 @@ pub fn safe_return_to(raw: Option<&str>, config: &Config) -> Result<String, &'st
 /// The session cookie: `HttpOnly`, `SameSite=Lax`, for the whole site, `Secure` when
 /// the public URL is https, living `max_age_secs` (0 clears it).
 fn session_cookie_with(value: String, max_age_secs: i64, config: &Config) -> String {
-    Cookie::build((SESSION_COOKIE, value))
+    Cookie::build((session_cookie_name(config), value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -130,9 +138,9 @@ pub fn request_binding(headers: &axum::http::HeaderMap, request_id: &str, config
 }
 
 /// The session token of the request's cookie, if any.
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+pub fn session_token(headers: &axum::http::HeaderMap, config: &Config) -> Option<String> {
     CookieJar::from_headers(headers)
-        .get(SESSION_COOKIE)
+        .get(session_cookie_name(config))
         .map(|c| c.value().trim().to_string())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
@@ -169,6 +177,30 @@ mod tests {
         assert_eq!(request_binding(&headers, "_abc", &https).as_deref(), Some("s3cret"));
         assert_eq!(request_binding(&headers, "_abc", &http), None);
         assert_eq!(request_binding(&headers, "_other", &https), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_only_on_https() {
+        let https = Config::new("sqlite://x", "https://roster.example");
+        let c = session_cookie("tok", 60, &https);
+        for attr in [
+            "__Host-roster_session=tok",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+        ] {
+            assert!(c.contains(attr), "{attr} in {c}");
+        }
+        let http = Config::new("sqlite://x", "http://127.0.0.1:8080");
+        assert!(session_cookie("tok", 60, &http).starts_with("roster_session=tok"));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::COOKIE,
+            "roster_session=a; __Host-roster_session=b".parse().unwrap(),
+        );
+        assert_eq!(session_token(&headers, &https).as_deref(), Some("b"));
+        assert_eq!(session_token(&headers, &http).as_deref(), Some("a"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
 
 use super::{
-    cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, session_cookie, SsoFailure,
+    cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, session_cookie, session_token,
+    SsoFailure,
 };
 use crate::routes::admin::connection_settings::SamlSettings;
 use crate::service::sign_in::{self, Outcome};
@@ -388,10 +389,13 @@ async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &
         now,
     );
     let connection = c.clone();
-    let cap = v.session_not_on_or_after_ms;
+    let browser = sign_in::Browser {
+        idp_not_after: v.session_not_on_or_after_ms,
+        previous_session: session_token(headers, &state.config),
+    };
     let outcome = state
         .store
-        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, cap).await }))
+        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, &browser).await }))
         .await
         .map_err(SsoFailure::store)?;
     match outcome {
