@@ -169,7 +169,19 @@ impl Schemas {
         } else {
             None
         };
-        let attr = schema::find(attrs, &path.attr).or(common).ok_or_else(unknown)?;
+        let found = schema::find(attrs, &path.attr).or(common).map(|a| (container, a));
+        // Without a URN, a name no core attribute has may be an extension's: Entra sends
+        // the enterprise `manager` as plain `manager`.
+        let found = found.or_else(|| {
+            if path.schema.is_some() {
+                return None;
+            }
+            self.extensions.iter().find_map(|ext| {
+                let attrs = schema::attrs_of(ext)?;
+                schema::find(attrs, &path.attr).map(|a| (Some(*ext), a))
+            })
+        });
+        let (container, attr) = found.ok_or_else(unknown)?;
         if let Some(sub) = &path.sub {
             attr.find_sub(sub).ok_or_else(unknown)?;
         }
@@ -219,6 +231,7 @@ pub fn apply(doc: &mut Map<String, Value>, schemas: &Schemas, ops: &[Operation])
         }
     }
     normalize(doc, schemas);
+    validate(doc, schemas)?;
     Ok(members)
 }
 
@@ -463,10 +476,21 @@ fn apply_path(
         },
         (Op::Add | Op::Replace, Some(s)) => {
             let v = value.cloned().unwrap_or(Value::Null);
-            let entry = target.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = target.entry(key.clone()).or_insert_with(|| {
+                if attr.multi {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Object(Map::new())
+                }
+            });
             match entry {
                 Value::Object(o) => {
                     o.insert(s.clone(), v);
+                }
+                // The legacy form of a multi-valued sub-attribute without a filter
+                // (`addresses.locality`): with no value yet, it makes the first one.
+                Value::Array(items) if items.is_empty() => {
+                    items.push(Value::Object(Map::from_iter([(s.clone(), v)])));
                 }
                 Value::Array(items) => {
                     for item in items.iter_mut() {
@@ -497,7 +521,7 @@ fn apply_path(
             }
         }
         (Op::Add | Op::Replace, None) => {
-            let v = value.cloned().unwrap_or(Value::Null);
+            let v = single_complex(attr, value.cloned().unwrap_or(Value::Null));
             match (attr.kind, target.get_mut(&key), &v) {
                 // A complex single value: the given sub-attributes replace theirs.
                 (Type::Complex, Some(Value::Object(cur)), Value::Object(new)) if !attr.multi => {
@@ -522,6 +546,94 @@ fn apply_path(
         }
     }
     Ok(())
+}
+
+/// A single-valued complex attribute with a `value` sub-attribute (the enterprise
+/// `manager`) as Entra sends it in its two forms: a bare value (`"<id>"`) is that
+/// `value`; a list of one object (`[{"$ref": null, "value": "<id>"}]`) is that object.
+/// Null sub-attributes are dropped.
+fn single_complex(attr: &Attr, v: Value) -> Value {
+    if attr.kind != Type::Complex || attr.multi || attr.find_sub("value").is_none() {
+        return v;
+    }
+    let object = match v {
+        Value::String(_) | Value::Number(_) => Map::from_iter([("value".to_string(), v)]),
+        Value::Array(mut items) if items.len() == 1 => match items.pop() {
+            Some(Value::Object(o)) => o,
+            Some(other) => return Value::Array(vec![other]),
+            None => return Value::Array(items),
+        },
+        Value::Object(o) => o,
+        other => return other,
+    };
+    Value::Object(object.into_iter().filter(|(_, x)| !x.is_null()).collect())
+}
+
+/// Checks every known attribute of `doc` against its schema type (RFC 7643 §2.3):
+/// booleans are booleans, strings and references strings, date-times RFC 3339 strings,
+/// complex values objects, multi-valued ones lists. Unknown attributes are kept as sent.
+pub fn validate(doc: &Map<String, Value>, schemas: &Schemas) -> Result<(), ScimError> {
+    fn check(v: &Value, a: &'static Attr, at: &str, element: bool) -> Result<(), ScimError> {
+        let wrong =
+            |want: &str| ScimError::invalid_value(format!("'{at}' must be {want}, not {}", clip(&v.to_string())));
+        if a.multi && !element {
+            let Value::Array(items) = v else {
+                return Err(wrong("a list"));
+            };
+            return items.iter().try_for_each(|i| check(i, a, at, true));
+        }
+        match (a.kind, v) {
+            (Type::Boolean, Value::Bool(_)) | (Type::String | Type::Reference, Value::String(_)) => Ok(()),
+            (Type::DateTime, Value::String(s)) if is_date_time(s) => Ok(()),
+            (Type::Complex, Value::Object(o)) => check_all(o, a.sub, at),
+            (Type::Boolean, _) => Err(wrong("true or false")),
+            (Type::String, _) => Err(wrong("a string")),
+            (Type::Reference, _) => Err(wrong("a reference (a string)")),
+            (Type::DateTime, _) => Err(wrong("an RFC 3339 date and time")),
+            (Type::Complex, _) => Err(wrong("an object")),
+        }
+    }
+    fn check_all(o: &Map<String, Value>, attrs: &'static [Attr], at: &str) -> Result<(), ScimError> {
+        for (k, v) in o {
+            if let Some(a) = schema::find(attrs, k) {
+                let name = if at.is_empty() {
+                    a.name.to_string()
+                } else {
+                    format!("{at}.{}", a.name)
+                };
+                check(v, a, &name, false)?;
+            }
+        }
+        Ok(())
+    }
+    if let Some(core) = schema::attrs_of(schemas.core) {
+        check_all(doc, core, "")?;
+    }
+    for ext in schemas.extensions {
+        if let (Some(Value::Object(o)), Some(attrs)) = (doc.get(*ext), schema::attrs_of(ext)) {
+            check_all(o, attrs, ext)?;
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` followed by optional fractions and a zone: the shape of an
+/// RFC 3339 date-time.
+fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() >= 20
+        && digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19)
 }
 
 /// Brings a document to its stored form: known attribute names in their canonical

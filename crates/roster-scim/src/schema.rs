@@ -156,6 +156,43 @@ const EMAIL_SUB: &[Attr] = &[
     },
 ];
 
+/// The sub-attributes every multi-valued attribute of RFC 7643 §2.4 has: a value, its
+/// display, its type and whether it is the primary one.
+const fn plural_sub(value: Type, value_description: &'static str, types: &'static [&'static str]) -> [Attr; 4] {
+    [
+        attr("value", value, value_description),
+        attr("display", Type::String, "A human-readable name."),
+        attr("type", Type::String, "The kind of value.").canonical(types),
+        attr("primary", Type::Boolean, "The primary value."),
+    ]
+}
+
+const PHONE_SUB: &[Attr] = &plural_sub(
+    Type::String,
+    "The phone number.",
+    &["work", "home", "mobile", "fax", "pager", "other"],
+);
+const IM_SUB: &[Attr] = &plural_sub(
+    Type::String,
+    "The instant messaging address.",
+    &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+);
+const PHOTO_SUB: &[Attr] = &plural_sub(Type::Reference, "The URL of the photo.", &["photo", "thumbnail"]);
+const ENTITLEMENT_SUB: &[Attr] = &plural_sub(Type::String, "The entitlement.", &[]);
+const ROLE_SUB: &[Attr] = &plural_sub(Type::String, "The role.", &[]);
+const CERTIFICATE_SUB: &[Attr] = &plural_sub(Type::String, "The certificate, base64 DER.", &[]);
+
+const ADDRESS_SUB: &[Attr] = &[
+    attr("formatted", Type::String, "The full address, formatted for display."),
+    attr("streetAddress", Type::String, "The street address."),
+    attr("locality", Type::String, "The city or locality."),
+    attr("region", Type::String, "The state or region."),
+    attr("postalCode", Type::String, "The postal code."),
+    attr("country", Type::String, "The country, ISO 3166-1 alpha-2."),
+    attr("type", Type::String, "The kind of address.").canonical(&["work", "home", "other"]),
+    attr("primary", Type::Boolean, "The primary address."),
+];
+
 const GROUP_REF_SUB: &[Attr] = &[
     attr("value", Type::String, "The id of the Group.").read_only(),
     attr("$ref", Type::Reference, "The URI of the Group.")
@@ -197,6 +234,32 @@ pub const USER_ATTRS: &[Attr] = &[
         "false deactivates the person's memberships and ends their sessions.",
     ),
     attr("emails", Type::Complex, "Email addresses.").multi().sub(EMAIL_SUB),
+    attr("profileUrl", Type::Reference, "The person's online profile."),
+    attr("phoneNumbers", Type::Complex, "Phone numbers.")
+        .multi()
+        .sub(PHONE_SUB),
+    attr("ims", Type::Complex, "Instant messaging addresses.")
+        .multi()
+        .sub(IM_SUB),
+    attr("photos", Type::Complex, "Photos of the person.")
+        .multi()
+        .sub(PHOTO_SUB),
+    attr("addresses", Type::Complex, "Physical mailing addresses.")
+        .multi()
+        .sub(ADDRESS_SUB),
+    attr("entitlements", Type::Complex, "Entitlements of the person.")
+        .multi()
+        .sub(ENTITLEMENT_SUB),
+    attr(
+        "roles",
+        Type::Complex,
+        "Roles of the person (not Roster's organization roles).",
+    )
+    .multi()
+    .sub(ROLE_SUB),
+    attr("x509Certificates", Type::Complex, "X.509 certificates of the person.")
+        .multi()
+        .sub(CERTIFICATE_SUB),
     attr("groups", Type::Complex, "The Groups the person is a member of.")
         .multi()
         .read_only()

@@ -250,3 +250,113 @@ fn bad_patches_are_scim_errors() {
     .unwrap_err();
     assert_eq!(e.scim_type(), Some("invalidFilter"));
 }
+
+fn ops(list: Value) -> Value {
+    json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": list })
+}
+
+#[test]
+fn entra_default_mapping_fills_addresses_and_phone_numbers() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([
+            { "op": "Add", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 Main St" },
+            { "op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Springfield" },
+            { "op": "Add", "path": "addresses[type eq \"work\"].region", "value": "IL" },
+            { "op": "Add", "path": "addresses[type eq \"work\"].postalCode", "value": "62701" },
+            { "op": "Add", "path": "addresses[type eq \"work\"].country", "value": "US" },
+            { "op": "Add", "path": "addresses[type eq \"work\"].formatted", "value": "1 Main St, Springfield" },
+            { "op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555 0100" },
+            { "op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0101" },
+            { "op": "Add", "path": "phoneNumbers[type eq \"fax\"].value", "value": "+1 555 0102" },
+        ])),
+    )
+    .unwrap();
+    assert_eq!(
+        doc["addresses"],
+        json!([{ "type": "work", "streetAddress": "1 Main St", "locality": "Springfield", "region": "IL",
+                 "postalCode": "62701", "country": "US", "formatted": "1 Main St, Springfield" }])
+    );
+    assert_eq!(
+        doc["phoneNumbers"],
+        json!([{ "type": "work", "value": "+1 555 0100" }, { "type": "mobile", "value": "+1 555 0101" },
+               { "type": "fax", "value": "+1 555 0102" }])
+    );
+    // A later change replaces only the matching value.
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([{ "op": "Replace", "path": "addresses[type eq \"work\"].locality", "value": "Chicago" }])),
+    )
+    .unwrap();
+    assert_eq!(doc["addresses"][0]["locality"], "Chicago");
+    assert_eq!(doc["addresses"][0]["streetAddress"], "1 Main St");
+}
+
+#[test]
+fn the_legacy_form_without_a_filter_makes_or_changes_the_value() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([
+            { "op": "Add", "path": "addresses.locality", "value": "Springfield" },
+            { "op": "Replace", "path": "addresses.postalCode", "value": "62701" },
+            { "op": "Add", "path": "phoneNumbers.value", "value": "+1 555 0100" },
+        ])),
+    )
+    .unwrap();
+    assert_eq!(
+        doc["addresses"],
+        json!([{ "locality": "Springfield", "postalCode": "62701" }])
+    );
+    assert_eq!(doc["phoneNumbers"], json!([{ "value": "+1 555 0100" }]));
+}
+
+#[test]
+fn entra_sets_the_manager_in_both_its_forms() {
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([{ "op": "Add", "path": format!("{}:manager", urn::ENTERPRISE_USER), "value": "boss-1" }])),
+    )
+    .unwrap();
+    assert_eq!(doc[urn::ENTERPRISE_USER]["manager"], json!({ "value": "boss-1" }));
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([{ "op": "Replace", "path": "manager", "value": [{ "$ref": null, "value": "boss-2" }] }])),
+    )
+    .unwrap();
+    assert_eq!(doc[urn::ENTERPRISE_USER]["manager"], json!({ "value": "boss-2" }));
+}
+
+#[test]
+fn values_are_checked_against_their_schema_types() {
+    let cases = [
+        json!([{ "op": "replace", "path": "active", "value": "maybe" }]),
+        json!([{ "op": "replace", "path": "active", "value": 1 }]),
+        json!([{ "op": "replace", "path": "title", "value": { "a": 1 } }]),
+        json!([{ "op": "replace", "path": "name", "value": "Jo" }]),
+        json!([{ "op": "add", "path": "emails[type eq \"home\"].primary", "value": "sometimes" }]),
+        json!([{ "op": "replace", "value": { "name.givenName": 7 } }]),
+        json!([{ "op": "add", "path": "addresses", "value": ["not an object"] }]),
+    ];
+    for body in cases {
+        let mut doc = user();
+        let e = patch(&mut doc, &USER, ops(body.clone())).unwrap_err();
+        assert_eq!(e.scim_type(), Some("invalidValue"), "{body}: {e}");
+    }
+    // Okta and Entra's string booleans stay accepted.
+    let mut doc = user();
+    patch(
+        &mut doc,
+        &USER,
+        ops(json!([{ "op": "Replace", "path": "active", "value": "False" }])),
+    )
+    .unwrap();
+    assert_eq!(doc["active"], false);
+}

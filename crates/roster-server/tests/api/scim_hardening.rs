@@ -2,7 +2,7 @@
 //! try, on both backends.
 
 use crate::helpers::{spawn_app, Backend};
-use crate::scim::{member, setup, Scim, USER};
+use crate::scim::{assert_scim_error, member, setup, Scim, ENTERPRISE, USER};
 use reqwest::Method;
 use serde_json::json;
 
@@ -10,6 +10,7 @@ crate::on_both_backends!(
     s6_a_put_without_active_keeps_the_state_and_returns_it,
     g1_g4_a_group_stops_feeding_its_team_once_its_organization_is_disconnected,
     organizations_named_like_ids_are_refused,
+    entra_attribute_mapping_and_type_checks,
 );
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -147,4 +148,77 @@ async fn organizations_named_like_ids_are_refused(backend: Backend) {
         .await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert_eq!(a.body["error"]["code"], "invalid_name");
+}
+
+/// What Microsoft Entra ID's default attribute mapping sends, and values of the wrong
+/// type, which change nothing.
+async fn entra_attribute_mapping_and_type_checks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.example").await;
+    let scim = Scim { app: &app, token };
+    let boss = scim
+        .post("/Users", json!({ "schemas": [USER], "userName": "boss@acme.example" }))
+        .await;
+    let boss_id = boss.body["id"].as_str().unwrap().to_string();
+    let jo = scim
+        .post("/Users", json!({ "schemas": [USER], "userName": "jo@acme.example" }))
+        .await;
+    assert_eq!(jo.status, 201, "{}", jo.body);
+    let id = jo.body["id"].as_str().unwrap().to_string();
+    let r = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                { "op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Springfield" },
+                { "op": "Add", "path": "addresses[type eq \"work\"].postalCode", "value": "62701" },
+                { "op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0101" },
+                { "op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss_id },
+                { "op": "Add", "path": "active", "value": "True" },
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = scim.get(&format!("/Users/{id}")).await.body;
+    assert_eq!(
+        got["addresses"],
+        json!([{ "type": "work", "locality": "Springfield", "postalCode": "62701" }])
+    );
+    assert_eq!(
+        got["phoneNumbers"],
+        json!([{ "type": "mobile", "value": "+1 555 0101" }])
+    );
+    assert_eq!(got[ENTERPRISE]["manager"], json!({ "value": boss_id }));
+    // The older form of the manager, without the URN.
+    let r = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{ "op": "Replace", "path": "manager", "value": [{ "$ref": null, "value": "someone-else" }] }]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        scim.get(&format!("/Users/{id}")).await.body[ENTERPRISE]["manager"],
+        json!({ "value": "someone-else" })
+    );
+
+    // A value of the wrong type is refused, and nothing changes.
+    let version = scim.get(&format!("/Users/{id}")).await.body["meta"]["version"].clone();
+    let bad = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{ "op": "replace", "path": "active", "value": "maybe" }]),
+        )
+        .await;
+    assert_scim_error(&bad, 400, Some("invalidValue"));
+    let after = scim.get(&format!("/Users/{id}")).await.body;
+    assert_eq!(after["active"], true);
+    assert_eq!(after["meta"]["version"], version);
+    let bad = scim
+        .post(
+            "/Users",
+            json!({ "schemas": [USER], "userName": "x@acme.example", "active": "maybe" }),
+        )
+        .await;
+    assert_scim_error(&bad, 400, Some("invalidValue"));
+    assert_eq!(member(&app, "acme", "x@acme.example").await, serde_json::Value::Null);
 }

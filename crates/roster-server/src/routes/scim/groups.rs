@@ -140,7 +140,7 @@ pub async fn create(
     let p = params(q)?;
     let body = json_body(body)?;
     let ids = member_ids(&body)?;
-    let doc = render::incoming(body, &SCHEMAS, &["members"]);
+    let doc = render::incoming(body, &SCHEMAS, &["members"])?;
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
     let job = Arc::new((ctx, auth.connection, doc, ids));
@@ -236,7 +236,7 @@ pub async fn replace(
     let p = params(q)?;
     let body = json_body(body)?;
     let ids = member_ids(&body)?;
-    let doc = render::incoming(body, &SCHEMAS, &["members"]);
+    let doc = render::incoming(body, &SCHEMAS, &["members"])?;
     update(
         state,
         auth,

@@ -298,7 +298,7 @@ pub fn incoming(
     mut doc: Map<String, Value>,
     schemas: &roster_scim::patch::Schemas,
     read_only: &[&str],
-) -> Map<String, Value> {
+) -> Result<Map<String, Value>, ScimError> {
     doc.retain(|k, v| {
         !v.is_null()
             && !["schemas", "id", "meta", "password"]
@@ -307,7 +307,9 @@ pub fn incoming(
                 .any(|r| k.eq_ignore_ascii_case(r))
     });
     roster_scim::patch::normalize(&mut doc, schemas);
-    doc
+    // Every known attribute's value fits its type, or nothing is stored.
+    roster_scim::patch::validate(&doc, schemas)?;
+    Ok(doc)
 }
 
 #[cfg(test)]

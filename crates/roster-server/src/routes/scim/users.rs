@@ -114,7 +114,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ScimFailure> {
     let p = params(q)?;
-    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
+    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY)?;
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
     let job = Arc::new((ctx, auth.connection, doc));
@@ -179,7 +179,7 @@ pub async fn replace(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ScimFailure> {
     let p = params(q)?;
-    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY);
+    let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY)?;
     update(state, auth, id, if_match(&headers), p, move |_| Ok(doc.clone())).await
 }
 
