@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
 secs="${SECONDS_PER_RUN:-10}"
 conc="${CONCURRENCY:-32}"
-token="bench-admin-token-$$"
+token="bench-admin-token-$$-0123456789abcdefgh"
 pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 cargo build --release --locked -p roster-server -p roster-bench >/dev/null

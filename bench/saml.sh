@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ros
 responses="${RESPONSES:-6000}"
 users="${USERS:-1000}"
 conc="${CONCURRENCY:-32}"
-token="bench-admin-token-$$-0123456789"
+token="bench-admin-token-$$-0123456789abcdefgh"
 pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 port=18097
 

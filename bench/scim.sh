@@ -33,7 +33,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ros
 users="${USERS:-100000}"
 secs="${SECONDS_PER_RUN:-10}"
 conc="${CONCURRENCY:-32}"
-token="bench-admin-token-$$-0123456789"
+token="bench-admin-token-$$-0123456789abcdefgh"
 pg_admin="${ROSTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 port=18098
 # The server runs on one core, the load generator on the other.

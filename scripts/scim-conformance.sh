@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-token="conformance-admin-token-$$-0123456789"
+token="conformance-admin-token-$$-0123456789abcdef"
 passed=0
 failed=0
 

@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone)]
+/// The shortest admin token an operator may choose.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+#[derive(Clone)]
 pub struct Config {
     /// Database URL: `sqlite://PATH` or `postgres://…`.
     pub database_url: String,
@@ -22,6 +25,33 @@ pub struct Config {
     pub return_origins: Vec<String>,
 }
 
+/// Never prints a secret: the admin token and the database URL's password are redacted.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("dns_resolver", &self.dns_resolver)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("sqlite_batch", &self.sqlite_batch)
+            .field("return_origins", &self.return_origins)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl Config {
     pub const DEFAULT_DATABASE: &'static str = "sqlite://./roster-data/roster.db";
 
@@ -36,5 +66,22 @@ impl Config {
             sqlite_batch: 256,
             return_origins: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let mut c = Config::new("postgres://roster:hunter2@db.internal/roster", "https://sso.example");
+        c.admin_token = Some("a-very-long-admin-token-that-is-secret".into());
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("a-very-long-admin-token"),
+            "{text}"
+        );
+        assert!(text.contains("redacted") && text.contains("db.internal"), "{text}");
     }
 }

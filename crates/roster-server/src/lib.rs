@@ -41,6 +41,8 @@ pub enum LaunchError {
     Dns(String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Opens the store and applies migrations.
@@ -60,6 +62,17 @@ pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
 /// Builds the application state: store (migrated), resolver, clock; ensures an admin
 /// token exists and returns a freshly generated one to be shown once.
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState, Option<String>), LaunchError> {
+    // An operator's admin token is a long random secret, as the generated one is.
+    if config
+        .admin_token
+        .as_ref()
+        .is_some_and(|t| t.chars().count() < config::MIN_ADMIN_TOKEN_CHARS)
+    {
+        return Err(LaunchError::Config(format!(
+            "ROSTER_ADMIN_TOKEN must be at least {} characters: use a long random secret",
+            config::MIN_ADMIN_TOKEN_CHARS
+        )));
+    }
     let store = open_store(&config).await?;
     let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();

@@ -99,6 +99,25 @@ fn init_logging(format: LogFormat) {
 /// Registration has to happen before the server answers its first request: a signal
 /// handler installed lazily, when the future is first polled, leaves a window in which
 /// SIGTERM still has its default action and kills the process without draining.
+/// A secret from the environment: `NAME`, or the contents of the file `NAME_FILE` names
+/// (trailing newline dropped), never both. Empty is unset.
+fn secret_from_env(name: &str) -> Result<Option<String>, String> {
+    let direct = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let file = std::env::var(format!("{name}_FILE"))
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => Err(format!("set {name} or {name}_FILE, not both")),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{name}_FILE {path}: {e}"))?;
+            let v = text.trim_end_matches(['\r', '\n']).to_string();
+            Ok(Some(v).filter(|v| !v.trim().is_empty()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let signalled = {
@@ -161,16 +180,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 None => None,
             };
             let mut config = Config::new(db.database, public_url.unwrap_or_else(|| format!("http://{listen}")));
-            config.admin_token = std::env::var("ROSTER_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty());
+            config.admin_token = secret_from_env("ROSTER_ADMIN_TOKEN")?;
             config.dns_resolver = dns_resolver;
             config.max_body_bytes = max_body_bytes;
             config.sqlite_batch = sqlite_batch;
             config.return_origins = return_origins;
-            if config.admin_token.as_ref().is_some_and(|t| t.len() < 20) {
-                tracing::warn!("ROSTER_ADMIN_TOKEN is shorter than 20 characters: use a long random secret");
-            }
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");

@@ -435,8 +435,8 @@ impl Store {
     }
 }
 
-/// Normalises `sqlite://PATH` (relative or absolute) and creates the parent folder:
-/// (the file path, the sqlx URL of the file).
+/// Normalises `sqlite://PATH` (relative or absolute) and creates the parent folder and
+/// the file: (the file path, the sqlx URL of the file).
 fn sqlite_url(url: &str) -> Result<(String, String), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -444,12 +444,6 @@ fn sqlite_url(url: &str) -> Result<(String, String), StoreError> {
         return Err(StoreError::Config(
             "an in-memory SQLite database loses every change on exit: give a file path, sqlite://PATH".into(),
         ));
-    }
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
-        }
     }
     // Roster sets the connection up itself (WAL, synchronous commits, foreign keys):
     // a parameter would be ignored, so it is refused rather than silently dropped.
@@ -459,7 +453,44 @@ fn sqlite_url(url: &str) -> Result<(String, String), StoreError> {
             roster_core::truncate(p, 60)
         )));
     }
+    // The directory and the file hold the whole directory of people and its secrets:
+    // made private to the server's user (0700, 0600) when Roster creates them; an
+    // existing folder or file keeps the modes its operator gave it. SQLite gives its log
+    // and shared-index files the database file's mode.
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            private_dir(parent).map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    private_file(path).map_err(|e| StoreError::Config(format!("cannot create {path}: {e}")))?;
     Ok((path.to_string(), format!("sqlite://{path}?mode=rwc")))
+}
+
+#[cfg(unix)]
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates the database file, empty and private, unless it exists.
+fn private_file(path: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A fresh row id: a UUIDv7, time-ordered with 74 random bits. Rows made together sit
@@ -475,4 +506,24 @@ pub fn new_id() -> String {
 /// SCIM create about 3% of its instructions.
 pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("roster-modes-{}", uuid::Uuid::new_v4().simple()));
+        let path = root.join("data").join("roster.db");
+        let (file, _) = super::sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root.join("data")), 0o700);
+        assert_eq!(mode(std::path::Path::new(&file)), 0o600);
+        // A refused URL creates nothing.
+        let other = root.join("other").join("x.db");
+        assert!(super::sqlite_url(&format!("sqlite://{}?cache=shared", other.display())).is_err());
+        assert!(!other.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -196,9 +196,6 @@ pub async fn replace(
         return Err(taken(&user_name));
     }
     let active = scim_plan::active_on_replace(doc.get("active").and_then(Value::as_bool), current.active);
-    let mut doc = doc;
-    // S6 (deviation): a replacement without `active` keeps the state, and says so.
-    doc.insert("active".into(), Value::Bool(active));
     let mut u = ScimUser {
         user_name,
         external_id: text(&doc, &["externalId"]),

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     sigterm_drains_and_exits_zero,
     generated_admin_token_is_printed_once,
     migrate_applies_and_exits,
+    admin_tokens_are_long_and_may_come_from_a_file,
 );
 
 struct Server {
@@ -308,4 +309,64 @@ async fn migrate_applies_and_exits(backend: Backend) {
         .await
         .unwrap();
     assert!(again.status.success(), "migrations are idempotent");
+}
+
+/// An operator's admin token is at least 32 characters (refused at start otherwise), and
+/// may be given in a file (`ROSTER_ADMIN_TOKEN_FILE`), as every secret setting.
+async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .env("ROSTER_ADMIN_TOKEN", "short-token")
+        .env_remove("ROSTER_ADMIN_TOKEN_FILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 32 characters"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("roster-token-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("admin-token");
+    std::fs::write(&file, format!("{ADMIN_TOKEN}\n")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db.url,
+        "--log-format",
+        "json",
+    ])
+    .env_remove("ROSTER_ADMIN_TOKEN")
+    .env("ROSTER_ADMIN_TOKEN_FILE", &file)
+    .env("ROSTER_LOG", "warn,roster=info")
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("start timeout")
+            .expect("read")
+            .expect("roster exited");
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if v["message"] == "roster serving" {
+                break format!("http://{}", v["listen"].as_str().unwrap());
+            }
+        }
+    };
+    let status = reqwest::Client::new()
+        .get(format!("{base}/api/v1/organizations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the token from the file is the admin token");
+    child.kill().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,6 +9,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use roster_core::scim_plan;
 use roster_scim::patch::{self, Schemas};
 use roster_scim::{urn, ScimError};
 use roster_store::scim::filter_sql::Resource;
@@ -180,7 +181,15 @@ pub async fn replace(
 ) -> Result<Response, ScimFailure> {
     let p = params(q)?;
     let doc = render::incoming(json_body(body)?, &SCHEMAS, READ_ONLY)?;
-    update(state, auth, id, if_match(&headers), p, move |_| Ok(doc.clone())).await
+    update(state, auth, id, if_match(&headers), p, move |current| {
+        let mut doc = doc.clone();
+        // S6 (deviation): a PUT without `active` leaves it as it was, and says so. (A
+        // PATCH that removes it removes the attribute; the state stays as it was.)
+        doc.entry("active")
+            .or_insert(Value::Bool(scim_plan::active_on_replace(None, current.active)));
+        Ok(doc)
+    })
+    .await
 }
 
 pub async fn patch(

@@ -123,7 +123,10 @@ impl SsoFailure {
                 tracing::error!(error = %e, trace_id = %trace, "could not record a sign-in failure");
             }
         }
-        tracing::info!(code = %self.code, detail = %self.detail, status = self.status.as_u16(), trace_id = %trace, "sign-in failed");
+        // The detail may hold the NameID and attribute values: the error log (admins
+        // only) keeps it; the log at INFO does not.
+        tracing::info!(code = %self.code, status = self.status.as_u16(), trace_id = %trace, "sign-in failed");
+        tracing::debug!(code = %self.code, detail = %self.detail, trace_id = %trace, "sign-in failure detail");
         self.page(&trace)
     }
 
