@@ -11,3 +11,19 @@
 pub mod scim_groups;
 pub mod scim_users;
 pub mod sign_in;
+
+use roster_core::plan::RefusalKind;
+use roster_store::StoreError;
+use serde_json::{Map, Value};
+
+/// A resource's required name (`userName`, a Group's `displayName`): 1 to 256
+/// characters once trimmed.
+pub(crate) fn required_name(doc: &Map<String, Value>, key: &str) -> Result<String, StoreError> {
+    match doc.get(key).and_then(Value::as_str).map(str::trim) {
+        Some(v) if !v.is_empty() && v.chars().count() <= 256 => Ok(v.to_string()),
+        _ => Err(StoreError::refused(
+            RefusalKind::InvalidValue,
+            format!("{key} is required: 1 to 256 characters"),
+        )),
+    }
+}

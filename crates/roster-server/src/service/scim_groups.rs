@@ -4,7 +4,7 @@
 //! `group_plan`; this runs load → plan → apply for every member concerned.
 
 use roster_core::group_plan;
-use roster_core::plan::{Change, OrgRef, RefusalKind};
+use roster_core::plan::{Change, OrgRef};
 use roster_core::Name;
 use roster_scim::patch::MemberOp;
 use roster_store::connections::Connection;
@@ -36,16 +36,6 @@ impl GroupTeam {
         // Stored team names were valid when written: one that is not is corrupt data.
         let name = Name::parse_team(&team.name).map_err(StoreError::corrupt)?;
         Ok(Self { org, team, name })
-    }
-}
-
-fn display_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
-    match doc.get("displayName").and_then(Value::as_str).map(str::trim) {
-        Some(d) if !d.is_empty() && d.chars().count() <= 256 => Ok(d.to_string()),
-        _ => Err(StoreError::refused(
-            RefusalKind::InvalidValue,
-            "displayName is required: 1 to 256 characters",
-        )),
     }
 }
 
@@ -191,7 +181,7 @@ pub async fn create(
     doc: Map<String, Value>,
     member_ids: &[String],
 ) -> Result<ScimGroup, StoreError> {
-    let display_name = display_name_of(&doc)?;
+    let display_name = super::required_name(&doc, "displayName")?;
     let team = mapped_team(conn, ctx, connection, &display_name).await?;
     let g = ScimGroup {
         id: new_id(),
@@ -226,7 +216,7 @@ pub async fn update(
     doc: Map<String, Value>,
     member_ops: &[MemberOp],
 ) -> Result<ScimGroup, StoreError> {
-    let display_name = display_name_of(&doc)?;
+    let display_name = super::required_name(&doc, "displayName")?;
     let old_team = stored_team(conn, connection, current).await?;
     let new_team = if display_name == current.display_name {
         old_team.clone()

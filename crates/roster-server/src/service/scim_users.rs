@@ -59,16 +59,6 @@ fn facts(doc: &Map<String, Value>, email: Email, active: bool) -> ScimUserFacts 
     }
 }
 
-fn user_name_of(doc: &Map<String, Value>) -> Result<String, StoreError> {
-    match doc.get("userName").and_then(Value::as_str).map(str::trim) {
-        Some(u) if !u.is_empty() && u.chars().count() <= 256 => Ok(u.to_string()),
-        _ => Err(StoreError::refused(
-            RefusalKind::InvalidValue,
-            "userName is required: 1 to 256 characters",
-        )),
-    }
-}
-
 fn taken(user_name: &str) -> StoreError {
     StoreError::Refused(Refusal::new(
         RefusalKind::Exists,
@@ -142,7 +132,7 @@ pub async fn create(
     connection: &Connection,
     doc: Map<String, Value>,
 ) -> Result<ScimUser, StoreError> {
-    let user_name = user_name_of(&doc)?;
+    let user_name = super::required_name(&doc, "userName")?;
     let active = scim_plan::active_on_create(doc.get("active").and_then(Value::as_bool));
     let mut doc = doc;
     // The stored resource says the state it has, sent or not.
@@ -188,7 +178,7 @@ pub async fn replace(
     current: &ScimUser,
     doc: Map<String, Value>,
 ) -> Result<ScimUser, StoreError> {
-    let user_name = user_name_of(&doc)?;
+    let user_name = super::required_name(&doc, "userName")?;
     // Only a changed userName can collide with another User's.
     if user_name.to_lowercase() != current.user_name.to_lowercase()
         && rows::user_name_taken(conn, &connection.id, &user_name.to_lowercase(), Some(&current.id)).await?
