@@ -221,63 +221,75 @@ impl Parser {
                 if self.peek() == Some(&Token::OpenBracket) {
                     self.pos += 1;
                     self.enter()?;
-                    let inner = self.or()?;
+                    let mut inner = self.or()?;
                     self.expect(Token::CloseBracket, "']'")?;
                     self.depth -= 1;
+                    // `emails[type eq "work"].value eq "…"` (what Entra ID sends to match
+                    // by work email): a value of `emails` that matches the filter and
+                    // whose sub-attribute matches the comparison.
+                    if let Some(Token::Word(next)) = self.peek() {
+                        if let Some(sub) = next.strip_prefix('.') {
+                            let sub = sub.to_string();
+                            self.pos += 1;
+                            let sub_path = AttrPath::parse(&sub).map_err(|e| ScimError::invalid_filter(e.detail))?;
+                            let compared = self.comparison(sub_path, &sub)?;
+                            inner = Filter::And(Box::new(inner), Box::new(compared));
+                        }
+                    }
                     return Ok(Filter::ValuePath {
                         path,
                         filter: Box::new(inner),
                     });
                 }
-                self.terms += 1;
-                if self.terms > MAX_TERMS {
-                    return Err(ScimError::invalid_filter(format!(
-                        "the filter has more than {MAX_TERMS} comparisons"
-                    )));
-                }
-                let op_word = match self.next() {
-                    Some(Token::Word(w)) => w,
-                    _ => {
-                        return Err(ScimError::invalid_filter(format!(
-                            "expected an operator after '{}'",
-                            clip(&word)
-                        )))
-                    }
-                };
-                if op_word.eq_ignore_ascii_case("pr") {
-                    return Ok(Filter::Present(path));
-                }
-                let op = CompareOp::parse(&op_word).ok_or_else(|| {
-                    ScimError::invalid_filter(format!("'{}' is not a filter operator", clip(&op_word)))
-                })?;
-                let value = match self.next() {
-                    Some(Token::Str(s)) => Value::String(s),
-                    Some(Token::Word(w)) => match w.to_ascii_lowercase().as_str() {
-                        "true" => Value::Bool(true),
-                        "false" => Value::Bool(false),
-                        "null" => Value::Null,
-                        _ => serde_json::from_str::<serde_json::Number>(&w)
-                            .map(Value::Number)
-                            .map_err(|_| {
-                                ScimError::invalid_filter(format!("'{}' is not a value: quote strings", clip(&w)))
-                            })?,
-                    },
-                    _ => return Err(ScimError::invalid_filter(format!("expected a value after '{op_word}'"))),
-                };
-                match (op, &value) {
-                    (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, v) if !v.is_string() => {
-                        Err(ScimError::invalid_filter(format!("'{op_word}' compares strings only")))
-                    }
-                    (CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le, Value::Bool(_) | Value::Null) => {
-                        Err(ScimError::invalid_filter(format!(
-                            "'{op_word}' cannot compare booleans or null"
-                        )))
-                    }
-                    _ => Ok(Filter::Compare { path, op, value }),
-                }
+                self.comparison(path, &word)
             }
             Some(other) => Err(ScimError::invalid_filter(format!("unexpected {other:?} in the filter"))),
             None => Err(ScimError::invalid_filter("the filter ends too early")),
+        }
+    }
+
+    /// `path pr`, or `path op value`, after `path` (spelled `word`) was read.
+    fn comparison(&mut self, path: AttrPath, word: &str) -> Result<Filter, ScimError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(ScimError::invalid_filter(format!(
+                "the filter has more than {MAX_TERMS} comparisons"
+            )));
+        }
+        let op_word = match self.next() {
+            Some(Token::Word(w)) => w,
+            _ => {
+                return Err(ScimError::invalid_filter(format!(
+                    "expected an operator after '{}'",
+                    clip(word)
+                )))
+            }
+        };
+        if op_word.eq_ignore_ascii_case("pr") {
+            return Ok(Filter::Present(path));
+        }
+        let op = CompareOp::parse(&op_word)
+            .ok_or_else(|| ScimError::invalid_filter(format!("'{}' is not a filter operator", clip(&op_word))))?;
+        let value = match self.next() {
+            Some(Token::Str(s)) => Value::String(s),
+            Some(Token::Word(w)) => match w.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                _ => serde_json::from_str::<serde_json::Number>(&w)
+                    .map(Value::Number)
+                    .map_err(|_| ScimError::invalid_filter(format!("'{}' is not a value: quote strings", clip(&w))))?,
+            },
+            _ => return Err(ScimError::invalid_filter(format!("expected a value after '{op_word}'"))),
+        };
+        match (op, &value) {
+            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, v) if !v.is_string() => {
+                Err(ScimError::invalid_filter(format!("'{op_word}' compares strings only")))
+            }
+            (CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le, Value::Bool(_) | Value::Null) => Err(
+                ScimError::invalid_filter(format!("'{op_word}' cannot compare booleans or null")),
+            ),
+            _ => Ok(Filter::Compare { path, op, value }),
         }
     }
 }
@@ -368,6 +380,16 @@ mod tests {
         };
         assert_eq!(path.attr, "emails");
         assert!(matches!(*filter, Filter::And(..)));
+        // Entra's match by work email: a value path, then a sub-attribute comparison.
+        let f = parse(r#"emails[type eq "work"].value eq "jo@acme.example""#).unwrap();
+        let Filter::ValuePath { path, filter } = f else {
+            panic!()
+        };
+        assert_eq!(path.attr, "emails");
+        let Filter::And(l, r) = *filter else { panic!() };
+        assert_eq!(*l, cmp("type", CompareOp::Eq, json!("work")));
+        assert_eq!(*r, cmp("value", CompareOp::Eq, json!("jo@acme.example")));
+        assert!(parse(r#"emails[type eq "work"].value"#).is_err());
         let f =
             parse(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#).unwrap();
         let Filter::Compare { path, .. } = f else { panic!() };

@@ -8,7 +8,7 @@ use roster_scim::urn;
 use roster_store::connections::Connection;
 use roster_store::directory::users;
 use roster_store::provisioning::{self, ScimLink};
-use roster_store::scim::users::{self as rows, ScimUser};
+use roster_store::scim::users::{self as rows, EmailRow, ScimUser};
 use roster_store::{new_id, Conn, Ctx, StoreError};
 use serde_json::{Map, Value};
 
@@ -31,6 +31,26 @@ pub fn provisioning_email(doc: &Map<String, Value>) -> Option<Email> {
         .chain(emails.iter())
         .filter_map(|e| e.get("value").and_then(Value::as_str))
         .find_map(|v| Email::parse(v).ok())
+}
+
+/// Every email address of a resource, for filters on emails.
+fn email_rows(doc: &Map<String, Value>) -> Vec<EmailRow> {
+    let Some(Value::Array(emails)) = doc.get("emails") else {
+        return Vec::new();
+    };
+    let mut rows: Vec<EmailRow> = emails
+        .iter()
+        .filter_map(|e| {
+            Some(EmailRow {
+                key: e.get("value")?.as_str()?.trim().to_lowercase(),
+                type_key: e.get("type").and_then(Value::as_str).map(str::to_lowercase),
+                primary: e.get("primary").and_then(Value::as_bool) == Some(true),
+            })
+        })
+        .filter(|r| !r.key.is_empty())
+        .collect();
+    rows.dedup();
+    rows
 }
 
 fn text(doc: &Map<String, Value>, path: &[&str]) -> Option<String> {
@@ -167,6 +187,7 @@ pub async fn create(
     }
     let email_key = provisioning_email(&u.resource);
     rows::insert(conn, &u, email_key.as_ref().map(Email::key)).await?;
+    rows::write_emails(conn, &u, &email_rows(&u.resource), false).await?;
     Ok(u)
 }
 
@@ -197,6 +218,12 @@ pub async fn replace(
     };
     let email_key = provisioning_email(&u.resource);
     rows::update(conn, &u, email_key.as_ref().map(Email::key), current.version).await?;
+    // Most changes leave the addresses and the userName as they were: then their rows
+    // stay.
+    let emails = email_rows(&u.resource);
+    if emails != email_rows(&current.resource) || u.user_name.to_lowercase() != current.user_name.to_lowercase() {
+        rows::write_emails(conn, &u, &emails, true).await?;
+    }
     rows::record(conn, ctx, &u, "scim_user.update").await?;
     provision(conn, ctx, connection, &mut u, Row::Written).await?;
     Ok(u)

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     g1_g4_a_group_stops_feeding_its_team_once_its_organization_is_disconnected,
     organizations_named_like_ids_are_refused,
     entra_attribute_mapping_and_type_checks,
+    entra_matches_users_by_work_email,
 );
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -221,4 +222,58 @@ async fn entra_attribute_mapping_and_type_checks(backend: Backend) {
         .await;
     assert_scim_error(&bad, 400, Some("invalidValue"));
     assert_eq!(member(&app, "acme", "x@acme.example").await, serde_json::Value::Null);
+}
+
+/// Entra ID, with the work email as its matching attribute, asks
+/// `emails[type eq "work"].value eq "…"`: every address of every User counts, not only
+/// the one that provisions the account, and the type must match.
+async fn entra_matches_users_by_work_email(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.example").await;
+    let scim = Scim { app: &app, token };
+    let jo = scim
+        .post(
+            "/Users",
+            json!({ "schemas": [USER], "userName": "jo.upn@acme.example",
+                    "emails": [{ "value": "Jo@Acme.example", "type": "work" }, { "value": "jo@home.test", "type": "home" }] }),
+        )
+        .await;
+    assert_eq!(jo.status, 201, "{}", jo.body);
+    let jo_id = jo.body["id"].as_str().unwrap().to_string();
+    scim.post(
+        "/Users",
+        json!({ "schemas": [USER], "userName": "ann@acme.example",
+                "emails": [{ "value": "jo@acme.example", "type": "home" }] }),
+    )
+    .await;
+    let find = |filter: &'static str| {
+        let scim = &scim;
+        async move {
+            let q: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            scim.get(&format!("/Users?filter={q}")).await.body
+        }
+    };
+    let found = find(r#"emails[type eq "work"].value eq "jo@acme.example""#).await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], jo_id.as_str());
+    // Any address, of any type; and a type alone.
+    assert_eq!(find(r#"emails.value eq "jo@home.test""#).await["totalResults"], 1);
+    assert_eq!(find(r#"emails[value eq "jo@acme.example"]"#).await["totalResults"], 2);
+    assert_eq!(find(r#"emails[type eq "home"]"#).await["totalResults"], 2);
+    // A changed address is found by its new value only.
+    let r = scim
+        .patch(
+            &format!("/Users/{jo_id}"),
+            json!([{ "op": "replace", "path": "emails[type eq \"work\"].value", "value": "jo.new@acme.example" }]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        find(r#"emails[type eq "work"].value eq "jo@acme.example""#).await["totalResults"],
+        0
+    );
+    assert_eq!(
+        find(r#"emails[type eq "work"].value eq "jo.new@acme.example""#).await["totalResults"],
+        1
+    );
 }

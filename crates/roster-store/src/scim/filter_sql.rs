@@ -137,25 +137,29 @@ fn column(
     let sub_is = |name: &str| sub_name.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(name));
     if container.is_none() {
         if is("id") && sub_name.is_none() {
-            return Ok(Column::Exact("id"));
+            return Ok(Column::Exact("r.id"));
         }
         if is("externalId") && sub_name.is_none() {
-            return Ok(Column::Exact("external_id"));
+            return Ok(Column::Exact("r.external_id"));
         }
         if is("meta") && sub_is("created") {
-            return Ok(Column::Time("created_at"));
+            return Ok(Column::Time("r.created_at"));
         }
         if is("meta") && sub_is("lastModified") {
-            return Ok(Column::Time("updated_at"));
+            return Ok(Column::Time("r.updated_at"));
         }
         match resource {
-            Resource::Users if is("userName") && sub_name.is_none() => return Ok(Column::Folded("user_name_key")),
-            Resource::Users if is("active") && sub_name.is_none() => return Ok(Column::Bool("active")),
+            Resource::Users if is("userName") && sub_name.is_none() => return Ok(Column::Folded("r.user_name_key")),
+            Resource::Users if is("active") && sub_name.is_none() => return Ok(Column::Bool("r.active")),
+            // Every address of a User is in scim_user_emails (aliased `e`): a condition
+            // on emails runs there, one value at a time (see `walk`).
             Resource::Users if is("emails") && (sub_name.is_none() || sub_is("value")) => {
-                return Ok(Column::Folded("email_key"))
+                return Ok(Column::Folded("e.email_key"))
             }
+            Resource::Users if is("emails") && sub_is("type") => return Ok(Column::Folded("e.type_key")),
+            Resource::Users if is("emails") && sub_is("primary") => return Ok(Column::Bool("e.is_primary")),
             Resource::Groups if is("displayName") && sub_name.is_none() => {
-                return Ok(Column::Folded("display_name_key"))
+                return Ok(Column::Folded("r.display_name_key"))
             }
             Resource::Groups if is("members") && (sub_name.is_none() || sub_is("value")) => return Ok(Column::Member),
             _ => {}
@@ -190,7 +194,7 @@ pub fn narrows(filter: &Filter, resource: Resource) -> bool {
     let indexed = |path: &AttrPath, of: Option<&AttrPath>| {
         matches!(
             column(resource, Backend::Sqlite, path, of),
-            Ok(Column::Folded(_) | Column::Exact(_))
+            Ok(Column::Folded(c) | Column::Exact(c)) if c != "e.type_key"
         )
     };
     // `eq null` asks for the resources without a value: not an index lookup.
@@ -200,14 +204,7 @@ pub fn narrows(filter: &Filter, resource: Resource) -> bool {
             op: CompareOp::Eq,
             value,
         } => !value.is_null() && indexed(path, None),
-        Filter::ValuePath { path, filter } => match filter.as_ref() {
-            Filter::Compare {
-                path: inner,
-                op: CompareOp::Eq,
-                value,
-            } => !value.is_null() && indexed(inner, Some(path)),
-            _ => false,
-        },
+        Filter::ValuePath { path, filter } => value_path_narrows(filter, path, &indexed),
         Filter::And(a, b) => narrows(a, resource) || narrows(b, resource),
         _ => false,
     }
@@ -269,8 +266,8 @@ fn compare(sql: &mut Sql, col: Column, op: CompareOp, value: &Value) -> Result<S
             };
             let p = sql.bind(Bind::Bool(b));
             match op {
-                CompareOp::Eq => format!("r.{c} = {p}"),
-                CompareOp::Ne => format!("r.{c} <> {p}"),
+                CompareOp::Eq => format!("{c} = {p}"),
+                CompareOp::Ne => format!("{c} <> {p}"),
                 _ => return Err(invalid("booleans compare with 'eq' or 'ne'")),
             }
         }
@@ -279,7 +276,7 @@ fn compare(sql: &mut Sql, col: Column, op: CompareOp, value: &Value) -> Result<S
                 return Err(invalid("dates compare with eq, ne, gt, ge, lt or le"));
             }
             let p = sql.bind(Bind::Int(parse_time(value)?));
-            format!("r.{c} {} {p}", sql_op(op))
+            format!("{c} {} {p}", sql_op(op))
         }
         Column::Folded(c) | Column::Exact(c) => {
             let folded = matches!(col, Column::Folded(_));
@@ -287,13 +284,13 @@ fn compare(sql: &mut Sql, col: Column, op: CompareOp, value: &Value) -> Result<S
             let v = if folded { v.to_lowercase() } else { v };
             if like {
                 let p = sql.bind(Bind::Text(like_pattern(&v, op)));
-                format!("r.{c} LIKE {p} ESCAPE '\\'")
+                format!("{c} LIKE {p} ESCAPE '\\'")
             } else if op == CompareOp::Ne {
                 let p = sql.bind(Bind::Text(v));
-                format!("(r.{c} IS NULL OR r.{c} <> {p})")
+                format!("({c} IS NULL OR {c} <> {p})")
             } else {
                 let p = sql.bind(Bind::Text(v));
-                format!("r.{c} {} {p}", sql_op(op))
+                format!("{c} {} {p}", sql_op(op))
             }
         }
         Column::Json(expr) => {
@@ -316,14 +313,86 @@ fn present(col: Column) -> String {
     match col {
         Column::Member => "EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = r.id)".into(),
         Column::Bool(_) => "1 = 1".into(),
-        Column::Time(c) => format!("r.{c} IS NOT NULL"),
-        Column::Folded(c) | Column::Exact(c) => format!("(r.{c} IS NOT NULL AND r.{c} <> '')"),
+        Column::Time(c) => format!("{c} IS NOT NULL"),
+        Column::Folded(c) | Column::Exact(c) => format!("({c} IS NOT NULL AND {c} <> '')"),
         Column::Json(e) => format!("({e} IS NOT NULL AND {e} <> '')"),
     }
 }
 
+/// Inside `attr[…]`: an `eq` on an indexed sub-attribute, alone or in an `and`.
+fn value_path_narrows(f: &Filter, outer: &AttrPath, indexed: &dyn Fn(&AttrPath, Option<&AttrPath>) -> bool) -> bool {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } => !value.is_null() && indexed(path, Some(outer)),
+        Filter::And(a, b) => value_path_narrows(a, outer, indexed) || value_path_narrows(b, outer, indexed),
+        _ => false,
+    }
+}
+
+/// Whether `path` (inside `outer`, if any) names a User's emails, whose values are rows
+/// of scim_user_emails.
+fn is_emails(resource: Resource, path: &AttrPath) -> bool {
+    resource == Resource::Users
+        && path.attr.eq_ignore_ascii_case("emails")
+        && path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(urn::USER))
+}
+
+/// `condition` over one email value (`e`) of the User: some value matches. The connection
+/// is the query's first parameter; the User is found by its unique (connection, userName
+/// key), one index probe per matching address.
+fn some_email(condition: &str) -> String {
+    format!(
+        "r.user_name_key IN (SELECT e.user_name_key FROM scim_user_emails e WHERE e.connection_id = $1 AND {condition})"
+    )
+}
+
 fn walk(sql: &mut Sql, resource: Resource, f: &Filter, outer: Option<&AttrPath>) -> Result<String, StoreError> {
     let backend = sql.backend;
+    // A condition on emails outside `emails[…]` is about one value: `emails.value eq x`
+    // is `emails[value eq x]`.
+    if outer.is_none() {
+        let on_emails = match f {
+            Filter::Compare { path, value, .. } if !value.is_null() => is_emails(resource, path),
+            Filter::Present(path) => is_emails(resource, path),
+            _ => false,
+        };
+        if on_emails {
+            let (Filter::Compare { path, .. } | Filter::Present(path)) = f else {
+                return Err(invalid("a condition on emails"));
+            };
+            let whole = AttrPath::parse("emails").map_err(|e| invalid(e.detail))?;
+            let one = match &path.sub {
+                Some(sub) => AttrPath::parse(sub).map_err(|e| invalid(e.detail))?,
+                None => AttrPath::parse("value").map_err(|e| invalid(e.detail))?,
+            };
+            let inner = match f {
+                Filter::Compare { op, value, .. } => {
+                    compare(sql, column(resource, backend, &one, Some(&whole))?, *op, value)?
+                }
+                _ => present(column(resource, backend, &one, Some(&whole))?),
+            };
+            return Ok(some_email(&inner));
+        }
+        if let Filter::Compare {
+            path,
+            op,
+            value: Value::Null,
+        } = f
+        {
+            if is_emails(resource, path) {
+                // `emails eq null`: no value at all.
+                let any = some_email("1 = 1");
+                return match op {
+                    CompareOp::Eq => Ok(format!("NOT {any}")),
+                    CompareOp::Ne => Ok(any),
+                    _ => Err(invalid("null compares with 'eq' or 'ne' only")),
+                };
+            }
+        }
+    }
     Ok(match f {
         Filter::Compare { path, op, value } => {
             if value.is_null() {
@@ -354,7 +423,13 @@ fn walk(sql: &mut Sql, resource: Resource, f: &Filter, outer: Option<&AttrPath>)
             if outer.is_some() {
                 return Err(invalid("value paths do not nest"));
             }
-            walk(sql, resource, filter, Some(path))?
+            let inner = walk(sql, resource, filter, Some(path))?;
+            if is_emails(resource, path) {
+                // Every condition inside holds for one and the same value.
+                some_email(&inner)
+            } else {
+                inner
+            }
         }
     })
 }
@@ -390,9 +465,29 @@ mod tests {
         .unwrap();
         assert_eq!(text, "(r.external_id = $2 AND (NOT r.active = $3))");
         assert_eq!(binds, [Bind::Text("00u1".into()), Bind::Bool(true)]);
+        // Emails: every address, one value at a time, from scim_user_emails.
         let (text, binds) = t(r#"emails[value sw "a_b"]"#, Resource::Users, Backend::Sqlite).unwrap();
-        assert_eq!(text, r"r.email_key LIKE $2 ESCAPE '\'");
+        assert_eq!(
+            text,
+            r"r.user_name_key IN (SELECT e.user_name_key FROM scim_user_emails e WHERE e.connection_id = $1 AND e.email_key LIKE $2 ESCAPE '\')"
+        );
         assert_eq!(binds, [Bind::Text(r"a\_b%".into())]);
+        let (text, binds) = t(
+            r#"emails[type eq "Work"].value eq "Jo@Acme.example""#,
+            Resource::Users,
+            Backend::Postgres,
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "r.user_name_key IN (SELECT e.user_name_key FROM scim_user_emails e WHERE e.connection_id = $1 AND (e.type_key = $2 AND e.email_key = $3))"
+        );
+        assert_eq!(binds, [Bind::Text("work".into()), Bind::Text("jo@acme.example".into())]);
+        let (text, _) = t(r#"emails.type eq "work""#, Resource::Users, Backend::Sqlite).unwrap();
+        assert_eq!(
+            text,
+            "r.user_name_key IN (SELECT e.user_name_key FROM scim_user_emails e WHERE e.connection_id = $1 AND e.type_key = $2)"
+        );
         let (text, _) = t(
             r#"members[value eq "u1"] or displayName eq "acme:eng""#,
             Resource::Groups,
@@ -432,6 +527,12 @@ mod tests {
         let n = |f: &str, r: Resource| narrows(&parse(f).unwrap(), r);
         assert!(n(r#"userName eq "jo@example.com""#, Resource::Users));
         assert!(n(r#"emails[value eq "jo@example.com"]"#, Resource::Users));
+        assert!(n(
+            r#"emails[type eq "work"].value eq "jo@example.com""#,
+            Resource::Users
+        ));
+        assert!(n(r#"emails.value eq "jo@example.com""#, Resource::Users));
+        assert!(!n(r#"emails[type eq "work"]"#, Resource::Users));
         assert!(n(r#"active eq true and externalId eq "00u1""#, Resource::Users));
         assert!(n(r#"displayName eq "acme:eng""#, Resource::Groups));
         for f in [
@@ -455,7 +556,7 @@ mod tests {
     #[test]
     fn unsupported_filters_are_invalid_filter() {
         for f in [
-            r#"emails.type eq "work""#,
+            r#"emails.display eq "work""#,
             r#"nosuch eq "x""#,
             r#"urn:example:ext:foo eq "x""#,
             r#"active gt "2020""#,

@@ -94,7 +94,11 @@ pub(crate) async fn page(
     sql.push_str(select);
     sql.push_str(" WHERE r.connection_id = $1");
     sql.push_str(&cond);
-    sql.push_str(" ORDER BY r.");
+    // A lookup finds its few rows by index and sorts them; SQLite would otherwise walk
+    // the order's index over the whole connection to save that sort, where the rows come
+    // from a subquery (emails). Unary `+` keeps the order's index out of the choice.
+    let sort_by_index = !(backend == crate::Backend::Sqlite && q.is_lookup(resource));
+    sql.push_str(if sort_by_index { " ORDER BY r." } else { " ORDER BY +r." });
     sql.push_str(q.sort.unwrap_or("created_at"));
     sql.push_str(if q.descending { " DESC" } else { " ASC" });
     let _ = write!(sql, ", r.id LIMIT ${n} OFFSET ${}", n + 1);

@@ -225,6 +225,42 @@ pub async fn update(
     Ok(())
 }
 
+/// One email address of a User, as filters on emails read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailRow {
+    /// The address, lower-cased.
+    pub key: String,
+    /// Its `type`, lower-cased.
+    pub type_key: Option<String>,
+    pub primary: bool,
+}
+
+/// Writes the User's email addresses for filters (with its userName's key), replacing
+/// those it had (`replace`: the User's row was written before).
+pub async fn write_emails(conn: &mut Conn, u: &ScimUser, emails: &[EmailRow], replace: bool) -> Result<(), StoreError> {
+    if replace {
+        db::query("DELETE FROM scim_user_emails WHERE scim_user_id = $1")
+            .bind(&u.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for e in emails {
+        db::query(
+            "INSERT INTO scim_user_emails (scim_user_id, connection_id, user_name_key, email_key, type_key, is_primary) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&u.id)
+        .bind(&u.connection_id)
+        .bind(u.user_name.to_lowercase())
+        .bind(&e.key)
+        .bind(e.type_key.as_deref())
+        .bind(e.primary)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Deletes a User's row (its Group memberships go with it).
 pub async fn delete_row(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     db::query("DELETE FROM scim_users WHERE id = $1")
