@@ -15,6 +15,7 @@ mod matching;
 pub mod patch;
 pub mod path;
 pub mod schema;
+pub mod stored;
 
 pub use error::{ErrorKind, ScimError};
 

@@ -23,4 +23,5 @@ mod scim_groups;
 mod scim_hardening;
 mod scim_large_groups;
 mod scim_provisioning;
+mod sessions;
 mod teams;

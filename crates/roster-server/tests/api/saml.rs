@@ -16,7 +16,6 @@ crate::on_both_backends!(
     denials_show_the_spec_message_and_reach_the_error_log,
     connections_from_metadata_and_certificate_warnings,
     sso_start_routes_by_domain_and_sessions_end,
-    one_session_per_browser_and_none_longer_than_90_days,
 );
 
 pub(crate) const IDP_ENTITY: &str = "https://idp.example.test/app/exk1";
@@ -558,50 +557,4 @@ async fn sso_start_routes_by_domain_and_sessions_end(backend: Backend) {
         .unwrap();
     assert_eq!(out.status(), 204);
     assert_eq!(me(&app, &cookie).await.0, 401);
-}
-
-/// T1: a new sign-in in a browser ends the session that browser held, and no session
-/// lasts longer than 90 days whatever `dockerSessionMinutes` says.
-async fn one_session_per_browser_and_none_longer_than_90_days(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({})).await;
-    let sign_in = |minutes: &'static str| {
-        let app = &app;
-        let idp = &idp;
-        let conn = conn.clone();
-        async move {
-            let s = spec(app, &conn, Shape::Okta, "ann@acme.test")
-                .attr("dockerSessionMinutes", &[minutes])
-                .in_response_to(&new_request(app, &conn).await);
-            idp.response(&s)
-        }
-    };
-    let first = post_acs(&app, &conn, &sign_in("600").await, None).await;
-    assert_eq!(first.status, 303, "{}", first.body);
-    let first_cookie = first.cookie().unwrap();
-    assert_eq!(me(&app, &first_cookie).await.0, 200);
-
-    // The same browser signs in again: it brings its session cookie along.
-    let xml = sign_in("9999999").await;
-    let bindings = app.browser.lock().unwrap().join("; ");
-    let second = post_acs_from(&app, &conn, &xml, None, &format!("{bindings}; {first_cookie}")).await;
-    assert_eq!(second.status, 303, "{}", second.body);
-    let second_cookie = second.cookie().unwrap();
-    assert_ne!(second_cookie, first_cookie);
-    assert_eq!(me(&app, &first_cookie).await.0, 401, "the browser's old session ended");
-    let (status, body) = me(&app, &second_cookie).await;
-    assert_eq!(status, 200, "{body}");
-    let expires = time::OffsetDateTime::parse(
-        body["session"]["expires_at"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let expires_ms = i64::try_from(expires.unix_timestamp_nanos() / 1_000_000).unwrap();
-    assert_eq!(expires_ms - app.clock.now(), 90 * 86_400_000, "capped at 90 days");
-    assert!(
-        second.headers[SET_COOKIE].to_str().unwrap().contains("Max-Age=7776000"),
-        "{:?}",
-        second.headers
-    );
 }
