@@ -2,6 +2,7 @@
 //! valid admin token: admin handlers take one, so a handler that forgot the check does
 //! not compile.
 
+use crate::abuse::ClientIp;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
@@ -41,13 +42,25 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let found = state
-            .store
-            .read(move |db| Box::pin(async move { tokens::verify_admin(db, &token).await }))
-            .await?;
-        found
-            .map(|token_id| Admin { token_id })
-            .ok_or_else(ApiError::unauthorized)
+        let found = match bearer(parts) {
+            Some(token) => {
+                state
+                    .store
+                    .read(move |db| Box::pin(async move { tokens::verify_admin(db, &token).await }))
+                    .await?
+            }
+            None => None,
+        };
+        match found {
+            Some(token_id) => Ok(Admin { token_id }),
+            // Failed authentications are limited per client (abuse limits).
+            None => Err(match parts.extensions.get::<ClientIp>() {
+                Some(ClientIp(ip)) => match state.limits.auth_failed(*ip) {
+                    Ok(()) => ApiError::unauthorized(),
+                    Err(t) => ApiError::too_many(t),
+                },
+                None => ApiError::unauthorized(),
+            }),
+        }
     }
 }

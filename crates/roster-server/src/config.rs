@@ -23,6 +23,13 @@ pub struct Config {
     pub sqlite_batch: usize,
     /// Origins (`https://app.example`) a sign-in may return to, besides this server's.
     pub return_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from any
+    /// other peer the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Sign-in requests (`/sso/…`) one client may make per minute.
+    pub sso_requests_per_minute: u32,
+    /// Failed token authentications (admin API, SCIM) one client may make per minute.
+    pub auth_failures_per_minute: u32,
 }
 
 /// Never prints a secret: the admin token and the database URL's password are redacted.
@@ -37,6 +44,9 @@ impl std::fmt::Debug for Config {
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("sqlite_batch", &self.sqlite_batch)
             .field("return_origins", &self.return_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("sso_requests_per_minute", &self.sso_requests_per_minute)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .finish()
     }
 }
@@ -65,6 +75,9 @@ impl Config {
             request_timeout_secs: 30,
             sqlite_batch: 256,
             return_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            sso_requests_per_minute: 600,
+            auth_failures_per_minute: 30,
         }
     }
 }

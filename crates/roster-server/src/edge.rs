@@ -8,24 +8,32 @@
 //! 5. the request deadline ([`crate::deadline`]), counting from arrival;
 //! 6. the body limit ([`crate::limits`]), reading the body whole before the route.
 //!
+//! It also finds the client's address and holds sign-in requests to the per-client
+//! limit ([`crate::abuse`]).
+//!
 //! One layer rather than six: each `from_fn` layer boxes the request's future, clones
 //! the service below it and moves the request again, about a fifth of the cost of a
 //! request that does no work.
 
-use crate::{deadline, error, limits, metrics, routes, trace};
-use axum::extract::{Request, State};
+use crate::{abuse, deadline, error, limits, metrics, routes, trace};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The limits every request is held to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Limits {
     /// Largest request body kept, in bytes.
     pub max_body: usize,
     /// How long a request may take, from its arrival.
     pub timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
+    /// Limits on what anyone can reach without a credential.
+    pub abuse: std::sync::Arc<abuse::Limits>,
 }
 
 pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) -> Response {
@@ -35,13 +43,32 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
     trace::serve(id, span, async move {
         let tracked = metrics::begin(&mut req);
         let scim = req.uri().path().starts_with("/scim/");
-        let resp = deadline::within(limits.timeout, arrived, async move {
-            match limits::read_body(limits.max_body, req).await {
-                Ok(req) => next.run(req).await,
-                Err(refused) => refused,
+        // The client, for the abuse limits (the TCP peer, or behind a trusted proxy the
+        // address it forwards).
+        let client = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| abuse::client_ip(peer.ip(), req.headers(), &limits.trusted_proxies));
+        if let Some(ip) = client {
+            req.extensions_mut().insert(abuse::ClientIp(ip));
+        }
+        // Sign-in endpoints answer anyone: each client gets so many a minute.
+        let refused = match client {
+            Some(ip) if req.uri().path().starts_with("/sso/") => limits.abuse.sso_request(ip).err(),
+            _ => None,
+        };
+        let resp = match refused {
+            Some(too_many) => too_many.into_response(),
+            None => {
+                deadline::within(limits.timeout, arrived, async move {
+                    match limits::read_body(limits.max_body, req).await {
+                        Ok(req) => next.run(req).await,
+                        Err(refused) => refused,
+                    }
+                })
+                .await
             }
-        })
-        .await;
+        };
         let resp = error::normalize_errors(scim, resp);
         tracked.finish(&resp);
         resp

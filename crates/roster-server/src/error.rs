@@ -141,6 +141,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), when a limit was reached.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -149,6 +151,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -160,6 +163,17 @@ impl ApiError {
             "unauthorized",
             "a valid admin token is required: Authorization: Bearer <token>",
         )
+    }
+    /// A limit on requests without a valid credential was reached (`abuse`).
+    pub fn too_many(t: crate::abuse::TooMany) -> Self {
+        Self {
+            retry_after: Some(t.retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many requests from this client; retry after the time in Retry-After",
+            )
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -199,6 +213,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read: the connection cannot carry another
             // request, so say so instead of letting the client reuse it.
@@ -317,18 +337,23 @@ pub fn normalize_errors(scim: bool, resp: Response) -> Response {
         return resp;
     }
     let allow = resp.headers().get(header::ALLOW).cloned();
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
     if scim {
         // The SCIM endpoints answer in SCIM's own error format (RFC 7644 §3.12).
         let detail = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this server accepts",
             StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
             StatusCode::REQUEST_TIMEOUT => "the request took too long",
+            StatusCode::TOO_MANY_REQUESTS => "too many requests from this client; retry after the time in Retry-After",
             s if s.is_server_error() => "internal error",
             s => s.canonical_reason().unwrap_or("bad request"),
         };
         let mut out = crate::routes::scim::ScimFailure::new(status, detail).into_response();
         if let Some(allow) = allow {
             out.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Some(r) = retry_after {
+            out.headers_mut().insert(header::RETRY_AFTER, r);
         }
         return out;
     }
@@ -339,12 +364,20 @@ pub fn normalize_errors(scim: bool, resp: Response) -> Response {
         }
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         StatusCode::REQUEST_TIMEOUT => ApiError::new(status, "timeout", "the request took too long"),
+        StatusCode::TOO_MANY_REQUESTS => ApiError::new(
+            status,
+            "too_many_requests",
+            "too many requests from this client; retry after the time in Retry-After",
+        ),
         s if s.is_server_error() => ApiError::internal(),
         s => ApiError::new(s, "bad_request", s.canonical_reason().unwrap_or("bad request")),
     }
     .into_response();
     if let Some(allow) = allow {
         err.headers_mut().insert(header::ALLOW, allow);
+    }
+    if let Some(r) = retry_after {
+        err.headers_mut().insert(header::RETRY_AFTER, r);
     }
     err
 }

@@ -8,6 +8,7 @@
 //!   body limit, in one layer.
 //! - Routes mirror the URL space under [`routes`].
 
+pub mod abuse;
 pub mod auth;
 pub mod auth_cache;
 pub mod config;
@@ -80,6 +81,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
     let generated = store
         .write(move |db| Box::pin(async move { tokens::bootstrap_admin(db, &ctx, configured.as_deref()).await }))
         .await?;
+    let limits = Arc::new(abuse::Limits::new(
+        config.sso_requests_per_minute,
+        config.auth_failures_per_minute,
+    ));
     Ok((
         AppState {
             store,
@@ -87,6 +92,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             clock,
             dns,
             scim_auth: Default::default(),
+            limits,
         },
         generated,
     ))
@@ -125,14 +131,17 @@ pub async fn launch(
     let limits = edge::Limits {
         max_body: state.config.max_body_bytes,
         timeout: Duration::from_secs(state.config.request_timeout_secs),
+        trusted_proxies: state.config.trusted_proxies.clone().into(),
+        abuse: state.limits.clone(),
     };
     let app = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(limits, edge::edge))
+        .layer(middleware::from_fn_with_state(limits.clone(), edge::edge))
         .layer(DefaultBodyLimit::max(limits.max_body))
         .service(router(state));
     let result = axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        // The TCP peer, for the abuse limits' client address.
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;

@@ -67,6 +67,15 @@ enum Command {
         /// An origin (https://app.example) a sign-in may return to besides this server; repeatable, or comma-separated.
         #[arg(long = "return-origin", env = "ROSTER_RETURN_ORIGINS", value_delimiter = ',')]
         return_origins: Vec<String>,
+        /// A proxy (IP) whose X-Forwarded-For names the client; repeatable, or comma-separated.
+        #[arg(long = "trusted-proxy", env = "ROSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Sign-in requests (/sso/…) one client may make per minute; over it, 429.
+        #[arg(long, env = "ROSTER_SSO_REQUESTS_PER_MINUTE", default_value_t = 600)]
+        sso_requests_per_minute: u32,
+        /// Failed admin or SCIM token authentications one client may make per minute; over it, 429.
+        #[arg(long, env = "ROSTER_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+        auth_failures_per_minute: u32,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -169,6 +178,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             max_body_bytes,
             sqlite_batch,
             return_origins,
+            trusted_proxies,
+            sso_requests_per_minute,
+            auth_failures_per_minute,
         } => {
             init_logging(db.log_format);
             let shutdown = shutdown_signal()?;
@@ -185,6 +197,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.max_body_bytes = max_body_bytes;
             config.sqlite_batch = sqlite_batch;
             config.return_origins = return_origins;
+            config.trusted_proxies = trusted_proxies;
+            config.sso_requests_per_minute = sso_requests_per_minute;
+            config.auth_failures_per_minute = auth_failures_per_minute;
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");

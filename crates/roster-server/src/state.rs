@@ -25,6 +25,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub dns: TxtResolver,
     pub scim_auth: Arc<crate::auth_cache::ScimAuthCache>,
+    /// Limits on what anyone can reach without a credential.
+    pub limits: Arc<crate::abuse::Limits>,
 }
 
 impl AppState {

@@ -145,6 +145,11 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Serve Prometheus metrics on a second listener.
     pub metrics: bool,
+    /// The abuse limits: sign-in requests and failed authentications per client and
+    /// minute, and the proxies trusted for X-Forwarded-For.
+    pub sso_requests_per_minute: u32,
+    pub auth_failures_per_minute: u32,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Options {
@@ -153,6 +158,9 @@ impl Default for Options {
             dns_resolver: None,
             max_body_bytes: 1024 * 1024,
             metrics: false,
+            sso_requests_per_minute: 600,
+            auth_failures_per_minute: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -176,6 +184,9 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
             .unwrap_or_else(|| "127.0.0.1:9".parse().expect("addr")),
     );
     config.max_body_bytes = options.max_body_bytes;
+    config.sso_requests_per_minute = options.sso_requests_per_minute;
+    config.auth_failures_per_minute = options.auth_failures_per_minute;
+    config.trusted_proxies = options.trusted_proxies.clone();
     let clock = Arc::new(TestClock(AtomicI64::new(1_790_000_000_000)));
     let (state, generated) = roster_server::build_state(config, clock.clone())
         .await

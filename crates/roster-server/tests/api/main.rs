@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod abuse;
 mod admin_auth;
 mod companies_domains;
 mod connections;

@@ -14,6 +14,7 @@ mod render;
 mod search;
 mod users;
 
+use crate::abuse::ClientIp;
 use crate::auth::bearer_or_bare;
 use crate::error::{Failure, Kind};
 use crate::state::AppState;
@@ -159,6 +160,8 @@ pub struct ScimFailure {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// Seconds to wait before trying again (`Retry-After`), when a limit was reached.
+    pub retry_after: Option<u64>,
 }
 
 impl ScimFailure {
@@ -168,6 +171,7 @@ impl ScimFailure {
             status,
             scim_type: None,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 }
@@ -190,6 +194,12 @@ impl IntoResponse for ScimFailure {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         resp
     }
 }
@@ -211,6 +221,7 @@ impl From<ScimError> for ScimFailure {
             status,
             scim_type: e.scim_type(),
             detail: e.detail,
+            retry_after: None,
         }
     }
 }
@@ -227,6 +238,7 @@ impl From<StoreError> for ScimFailure {
                 status: kind.status(),
                 scim_type: kind.scim_type(),
                 detail: f.message,
+                retry_after: None,
             },
         }
     }
@@ -253,11 +265,20 @@ impl FromRequestParts<AppState> for ScimAuth {
     type Rejection = ScimFailure;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            ScimFailure::new(
+        // Failed authentications are limited per client (abuse limits).
+        let client = parts.extensions.get::<ClientIp>().copied();
+        let unauthorized = || match client.map(|ClientIp(ip)| state.limits.auth_failed(ip)) {
+            Some(Err(t)) => ScimFailure {
+                retry_after: Some(t.retry_after_secs),
+                ..ScimFailure::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed authentications from this client; retry after the time in Retry-After",
+                )
+            },
+            _ => ScimFailure::new(
                 StatusCode::UNAUTHORIZED,
                 "a valid SCIM token is required: Authorization: Bearer <token>",
-            )
+            ),
         };
         let token = bearer_or_bare(parts).ok_or_else(unauthorized)?;
         let key = tokens::hash_secret(&token);
