@@ -7,7 +7,7 @@
 //! Profile (status, issuers, destination, bearer confirmation, conditions, audience).
 //! Identity is read only from that verified assertion element.
 
-use crate::dsig::{self, AlgorithmPolicy};
+use crate::dsig::{self, AlgorithmPolicy, NS_DSIG};
 use crate::encrypted::decrypt_assertion;
 use crate::keys::{SpKey, TrustedKey};
 use crate::xml::{Document, Limits, NodeId};
@@ -130,6 +130,64 @@ fn check_issuer(doc: &Document, parent: NodeId, expected: &str, required: bool) 
     }
 }
 
+/// The elements a Response may hold (SAML core §3.2.2, §3.3.3): anything else there is
+/// refused, not skipped.
+const RESPONSE_CHILDREN: &[(&str, &str)] = &[
+    (NS_ASSERTION, "Issuer"),
+    (NS_DSIG, "Signature"),
+    (NS_PROTOCOL, "Extensions"),
+    (NS_PROTOCOL, "Status"),
+    (NS_ASSERTION, "Assertion"),
+    (NS_ASSERTION, "EncryptedAssertion"),
+];
+
+/// The elements an Assertion may hold (SAML core §2.3.3).
+const ASSERTION_CHILDREN: &[(&str, &str)] = &[
+    (NS_ASSERTION, "Issuer"),
+    (NS_DSIG, "Signature"),
+    (NS_ASSERTION, "Subject"),
+    (NS_ASSERTION, "Conditions"),
+    (NS_ASSERTION, "Advice"),
+    (NS_ASSERTION, "Statement"),
+    (NS_ASSERTION, "AuthnStatement"),
+    (NS_ASSERTION, "AuthzDecisionStatement"),
+    (NS_ASSERTION, "AttributeStatement"),
+];
+
+/// Policy: every element of the Response and the Assertion stands where the schema puts
+/// it. An element out of place (an `Assertion` in a look-alike namespace beside the real
+/// one, an unknown child) is refused rather than ignored: a reader that did not ignore it
+/// would see another message.
+fn check_children(doc: &Document, parent: NodeId, allowed: &[(&str, &str)], what: &str) -> Result<(), SamlError> {
+    for c in doc.child_elements(parent) {
+        if !allowed.iter().any(|(ns, local)| doc.is(c, ns, local)) {
+            let (local, ns) = doc
+                .element(c)
+                .map(|e| (e.local.as_str(), e.ns.as_deref().unwrap_or("no namespace")))
+                .unwrap_or_default();
+            return Err(SamlError::Malformed(format!(
+                "the {what} holds an element it may not: <{local}> in {ns}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No element anywhere is named like a SAML message part without being one.
+fn check_look_alikes(doc: &Document) -> Result<(), SamlError> {
+    for id in doc.elements() {
+        let Some(e) = doc.element(id) else { continue };
+        let saml = matches!(e.ns.as_deref(), Some(NS_ASSERTION | NS_PROTOCOL));
+        if !saml && matches!(e.local.as_str(), "Assertion" | "EncryptedAssertion" | "Response") {
+            return Err(SamlError::Malformed(format!(
+                "an element named <{}> is not in the SAML namespace",
+                e.local
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Verifies a decoded SAML Response against `exp`. Nothing in the result comes from
 /// outside the element whose signature verified.
 pub fn verify_response(xml: &str, exp: &Expectations<'_>) -> Result<VerifiedAssertion, SamlError> {
@@ -143,6 +201,8 @@ pub fn verify_response(xml: &str, exp: &Expectations<'_>) -> Result<VerifiedAsse
     }
     let mut ids = HashSet::new();
     check_unique_ids(&doc, &mut ids)?;
+    check_look_alikes(&doc)?;
+    check_children(&doc, root, RESPONSE_CHILDREN, "Response")?;
     let response_id = doc.attr(root, "ID").unwrap_or_default().to_string();
     if response_id.is_empty() {
         return Err(SamlError::Malformed("the Response has no ID".into()));
@@ -213,6 +273,7 @@ pub fn verify_response(xml: &str, exp: &Expectations<'_>) -> Result<VerifiedAsse
         let text = decrypt_assertion(&doc, direct, exp.sp_keys, exp.allow_cbc)?;
         decrypted = Document::parse_in_scope(&text, exp.limits, &doc.in_scope(direct))?;
         check_unique_ids(&decrypted, &mut ids)?;
+        check_look_alikes(&decrypted)?;
         if !decrypted.is(decrypted.root, NS_ASSERTION, "Assertion")
             || count_named(&decrypted, NS_ASSERTION, "Assertion") != 1
             || count_named(&decrypted, NS_ASSERTION, "EncryptedAssertion") != 0
@@ -226,6 +287,7 @@ pub fn verify_response(xml: &str, exp: &Expectations<'_>) -> Result<VerifiedAsse
         (&doc, direct)
     };
 
+    check_children(adoc, assertion, ASSERTION_CHILDREN, "Assertion")?;
     let assertion_signed = match dsig::signature_of(adoc, assertion)? {
         Some(sig) => {
             dsig::verify(adoc, assertion, sig, exp.idp_keys, exp.policy)?;

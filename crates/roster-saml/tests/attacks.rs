@@ -278,3 +278,42 @@ fn work_bounds_are_refused_before_any_crypto() {
         SamlError::TooLarge(_)
     ));
 }
+
+/// Policy: an element out of its schema place is refused, not ignored. The Assertion's
+/// signature stays valid (the additions are outside it), so before this policy each
+/// response below was accepted with the look-alike skipped.
+#[test]
+fn elements_out_of_place_are_refused() {
+    let idp = Idp::rsa("https://idp.example/app");
+    let signed = idp.response(&Spec::new(Shape::Entra, ACS, SP, ATTACKER).signing(Signing::Assertion));
+    verify(&idp, &signed).unwrap();
+    let beside_status = |extra: &str| signed.replacen("</samlp:Status>", &format!("</samlp:Status>{extra}"), 1);
+    let cases = [
+        (
+            "an Assertion in a look-alike namespace",
+            beside_status(
+                r#"<x:Assertion xmlns:x="urn:oasis:names:tc:SAML:2.0:assertion:"><x:Subject/></x:Assertion>"#,
+            ),
+        ),
+        (
+            "an unknown child of the Response",
+            beside_status(r#"<samlp:Note>hello</samlp:Note>"#),
+        ),
+        (
+            "a look-alike hidden in Extensions",
+            signed.replacen(
+                "<samlp:Status>",
+                r#"<samlp:Extensions><e:Response xmlns:e="urn:example:evil"/></samlp:Extensions><samlp:Status>"#,
+                1,
+            ),
+        ),
+    ];
+    for (name, xml) in cases {
+        assert_ne!(xml, signed, "{name}: the construction changed nothing");
+        let e = refused(&idp, name, &xml);
+        assert!(
+            matches!(e, SamlError::Malformed(_)),
+            "{name}: refused for the wrong reason: {e}"
+        );
+    }
+}

@@ -187,7 +187,21 @@ async fn attacks_through_the_acs_change_nothing(backend: Backend) {
         "InResponseTo of a request never issued",
         idp.response(&spec(&app, &conn, Shape::Okta, ATTACKER).in_response_to("_never_issued")),
     ));
-    // Policy: one Attribute per Name, and an assertion used fresh.
+    // Policy: nothing out of its schema place, one Attribute per Name, an assertion used
+    // fresh.
+    let entra = idp.response(
+        &spec(&app, &conn, Shape::Entra, ATTACKER)
+            .in_response_to(&new_request(&app, &conn).await)
+            .signing(Signing::Assertion),
+    );
+    cases.push((
+        "an Assertion in a look-alike namespace",
+        entra.replacen(
+            "</samlp:Status>",
+            r#"</samlp:Status><x:Assertion xmlns:x="urn:oasis:names:tc:SAML:2.0:assertion:"/>"#,
+            1,
+        ),
+    ));
     cases.push((
         "an attribute twice",
         idp.response(
