@@ -27,6 +27,7 @@ pub mod trace;
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Router};
 use config::Config;
+use roster_store::retention;
 use roster_store::{tokens, Ctx, Store, StoreOptions};
 use state::{AppState, Clock, SystemClock};
 use std::future::Future;
@@ -106,6 +107,9 @@ pub fn router(state: AppState) -> Router {
     routes::router(state).layer(middleware::from_fn(metrics::label_route))
 }
 
+/// How often the store's growing tables are purged (`roster_store::retention`).
+const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
+
 /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
 /// and closes the store (committing queued writes).
 pub async fn launch(
@@ -126,6 +130,32 @@ pub async fn launch(
                     let _ = stop.recv().await;
                 })
                 .await;
+        });
+    }
+    // What only grows with traffic is purged every few minutes, and once at start.
+    {
+        let store = state.store.clone();
+        let clock = state.clock.clone();
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PURGE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.recv() => break,
+                }
+                let now = clock.now_ms();
+                let purged = store
+                    .write(move |db| {
+                        Box::pin(async move { retention::purge(db, now, retention::Policy::default()).await })
+                    })
+                    .await;
+                match purged {
+                    Ok(p) => tracing::debug!(?p, "purged"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge"),
+                }
+            }
         });
     }
     let limits = edge::Limits {

@@ -26,6 +26,7 @@ pub mod domains;
 mod error;
 pub mod error_log;
 pub mod provisioning;
+pub mod retention;
 pub mod saml;
 pub mod scim;
 pub mod sessions;

@@ -6,7 +6,8 @@ crate::on_both_backends!(
     concurrent_changes_respect_seats_and_owners,
     openapi_describes_the_admin_api,
     metrics_on_their_own_listener,
-    concurrent_creates_of_one_name_give_one_201
+    concurrent_creates_of_one_name_give_one_201,
+    retention_purges_what_only_grows,
 );
 
 /// Every call of interfaces.md's admin table is in the generated document.
@@ -146,4 +147,92 @@ async fn concurrent_changes_respect_seats_and_owners(backend: Backend) {
         left.as_array().unwrap().iter().filter(|m| m["role"] == "owner").count(),
         1
     );
+}
+
+/// The error log keeps the newest entries per connection; finished sessions, unanswered
+/// sign-in requests and spent replay-cache entries go once their time is over (the
+/// replay cache with a margin for nodes whose clocks run ahead).
+async fn retention_purges_what_only_grows(backend: Backend) {
+    use roster_store::retention::{purge, Policy, Purged};
+    use roster_store::{error_log, saml, sessions, Store};
+    let app = spawn_app(backend).await;
+    let (connection, _) = crate::scim::setup(&app, "acme", "acme.example").await;
+    let user = app.add_member("acme", "jo@acme.example", "member").await;
+    let user_id = user["user_id"].as_str().unwrap().to_string();
+    let store = Store::connect(&app.db.url, Default::default()).await.unwrap();
+    let now = app.clock.now();
+    let (cid, uid) = (connection.clone(), user_id.clone());
+    store
+        .write(move |db| {
+            Box::pin(async move {
+                for i in 0..5 {
+                    let entry = error_log::Entry {
+                        seq: 0,
+                        at: now + i,
+                        kind: "scim".into(),
+                        request: format!("GET /scim/v2/Users/{i}"),
+                        status: 400,
+                        code: None,
+                        detail: format!("error {i}"),
+                        trace_id: format!("t{i}"),
+                    };
+                    error_log::record(db, &cid, &entry).await?;
+                }
+                // Written last, so that no write's own clean-up takes them first.
+                saml::remember_request(db, "_live", &cid, "/me", "h", now, now + 600_000).await?;
+                saml::remember_request(db, "_gone", &cid, "/me", "h", now - 700_000, now - 100_000).await?;
+                // Spent a minute ago (inside the margin); spent an hour ago.
+                saml::first_use(db, &cid, "a-recent", now - 60_000, now).await?;
+                saml::first_use(db, &cid, "a-old", now - 3_600_000, now).await?;
+                let company: Option<String> =
+                    roster_store::db::query_scalar("SELECT company_id FROM connections WHERE id = $1")
+                        .bind(&cid)
+                        .fetch_optional(&mut *db)
+                        .await?;
+                let company = company.unwrap();
+                // Expired two days ago; live.
+                sessions::start(db, &uid, &company, &cid, now - 3 * 86_400_000, now - 2 * 86_400_000).await?;
+                sessions::start(db, &uid, &company, &cid, now, now + 3_600_000).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let policy = Policy {
+        errors_per_connection: 3,
+        ..Policy::default()
+    };
+    let purged = store
+        .write(move |db| Box::pin(async move { purge(db, now, policy).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        purged,
+        Purged {
+            errors: 2,
+            sessions: 1,
+            requests: 1,
+            replays: 1
+        }
+    );
+    let cid = connection.clone();
+    let kept = store
+        .read(move |db| Box::pin(async move { error_log::list(db, &cid, None, 100).await }))
+        .await
+        .unwrap();
+    let details: Vec<&str> = kept.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(details, ["error 4", "error 3", "error 2"], "the newest, newest first");
+    // Nothing more to purge; a replay within the margin is still remembered.
+    let again = store
+        .write(move |db| Box::pin(async move { purge(db, now, policy).await }))
+        .await
+        .unwrap();
+    assert_eq!(again, Purged::default());
+    let cid = connection.clone();
+    let replayed = store
+        .write(move |db| Box::pin(async move { saml::first_use(db, &cid, "a-recent", now + 60_000, now).await }))
+        .await
+        .unwrap();
+    assert!(!replayed, "the recent assertion is still a replay");
+    store.close().await;
 }
