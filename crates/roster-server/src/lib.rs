@@ -94,6 +94,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             dns,
             scim_auth: Default::default(),
             limits,
+            sp_keys: moka::sync::Cache::new(1_000),
         },
         generated,
     ))

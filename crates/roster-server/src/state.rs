@@ -27,6 +27,8 @@ pub struct AppState {
     pub scim_auth: Arc<crate::auth_cache::ScimAuthCache>,
     /// Limits on what anyone can reach without a credential.
     pub limits: Arc<crate::abuse::Limits>,
+    /// SAML SP keys, parsed, by key id.
+    pub sp_keys: moka::sync::Cache<String, Arc<roster_saml::keys::SpKey>>,
 }
 
 impl AppState {

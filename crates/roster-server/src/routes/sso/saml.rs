@@ -28,7 +28,7 @@ use roster_saml::{
 use roster_store::connections::{self, Connection};
 use roster_store::{saml, tokens, Ctx, StoreError};
 use serde::Deserialize;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
 /// How long an AuthnRequest may be answered.
@@ -185,6 +185,17 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
         .map_err(SsoFailure::store)
 }
 
+/// The SP key `k`, parsed once and then kept (by the key's id, so a rotation's new key is
+/// parsed on its first use): a login then costs no private-key parsing.
+fn parsed_sp_key(state: &AppState, k: &saml::SpKey) -> Result<Arc<SpKey>, SamlError> {
+    if let Some(parsed) = state.sp_keys.get(&k.id) {
+        return Ok(parsed);
+    }
+    let parsed = Arc::new(SpKey::from_pem(&k.private_key_pem)?);
+    state.sp_keys.insert(k.id.clone(), parsed.clone());
+    Ok(parsed)
+}
+
 /// `GET /sso/saml/{id}/metadata`: the SP metadata to give the IdP.
 pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let result = async {
@@ -250,22 +261,28 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
     })?;
     let keys = sp_keys(state, c).await?;
     let signer = match (cfg.sign_requests, keys.first()) {
-        (true, Some(k)) => {
-            Some(SpKey::from_pem(&k.private_key_pem).map_err(|e| SsoFailure::not_configured(e.to_string()))?)
-        }
+        (true, Some(k)) => Some(parsed_sp_key(state, k).map_err(|e| SsoFailure::not_configured(e.to_string()))?),
         _ => None,
     };
     let request_id = format!("_{}", uuid::Uuid::new_v4().simple());
     let now = state.now();
     let (entity, acs) = saml_urls(&state.config.public_url, &c.id);
-    let url = AuthnRequest {
-        id: &request_id,
-        issue_instant_ms: now,
-        sp_entity_id: &entity,
-        acs_url: &acs,
-        idp_sso_url: &cfg.idp_sso_url,
-    }
-    .redirect_url(&request_id, signer.as_ref())
+    // The RSA signature is a few milliseconds of CPU: on the blocking pool, not on a
+    // thread serving requests.
+    let id = request_id.clone();
+    let idp_sso_url = cfg.idp_sso_url;
+    let url = tokio::task::spawn_blocking(move || {
+        AuthnRequest {
+            id: &id,
+            issue_instant_ms: now,
+            sp_entity_id: &entity,
+            acs_url: &acs,
+            idp_sso_url: &idp_sso_url,
+        }
+        .redirect_url(&id, signer.as_deref())
+    })
+    .await
+    .map_err(SsoFailure::internal)?
     .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
     // Login CSRF: only the browser holding this secret can complete the sign-in.
     let secret = tokens::random_secret();
