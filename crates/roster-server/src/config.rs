@@ -30,6 +30,8 @@ pub struct Config {
     pub sso_requests_per_minute: u32,
     /// Failed token authentications (admin API, SCIM) one client may make per minute.
     pub auth_failures_per_minute: u32,
+    /// A session unused this long ends (T1: 30 days without use).
+    pub session_idle_minutes: u32,
 }
 
 /// Never prints a secret: the admin token and the database URL's password are redacted.
@@ -47,6 +49,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("sso_requests_per_minute", &self.sso_requests_per_minute)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("session_idle_minutes", &self.session_idle_minutes)
             .finish()
     }
 }
@@ -78,6 +81,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             sso_requests_per_minute: 600,
             auth_failures_per_minute: 30,
+            session_idle_minutes: 30 * 24 * 60,
         }
     }
 }

@@ -76,6 +76,9 @@ enum Command {
         /// Failed admin or SCIM token authentications one client may make per minute; over it, 429.
         #[arg(long, env = "ROSTER_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
         auth_failures_per_minute: u32,
+        /// A session unused this many minutes ends (T1: 30 days without use).
+        #[arg(long, env = "ROSTER_SESSION_IDLE_MINUTES", default_value_t = 30 * 24 * 60)]
+        session_idle_minutes: u32,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -181,6 +184,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             trusted_proxies,
             sso_requests_per_minute,
             auth_failures_per_minute,
+            session_idle_minutes,
         } => {
             init_logging(db.log_format);
             let shutdown = shutdown_signal()?;
@@ -200,6 +204,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.trusted_proxies = trusted_proxies;
             config.sso_requests_per_minute = sso_requests_per_minute;
             config.auth_failures_per_minute = auth_failures_per_minute;
+            config.session_idle_minutes = session_idle_minutes;
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");

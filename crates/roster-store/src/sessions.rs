@@ -14,9 +14,15 @@ pub struct Session {
     pub connection_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// When it was last used (refreshed at most once a minute, [`touch`]).
+    pub last_seen_at: i64,
 }
 
-/// Starts a session; returns it with the token for the cookie.
+/// `last_seen_at` is written at most this often.
+pub const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Starts a session that ends at `expires_at`, or earlier after `idle_timeout_ms` without
+/// use; returns it with the token for the cookie.
 pub async fn start(
     conn: &mut Conn,
     user_id: &str,
@@ -24,12 +30,13 @@ pub async fn start(
     connection_id: &str,
     now: i64,
     expires_at: i64,
+    idle_timeout_ms: Option<i64>,
 ) -> Result<(Session, String), StoreError> {
     let token = random_secret();
     let id = new_id();
     db::query(
-        "INSERT INTO sessions (id, token_hash, user_id, company_id, connection_id, created_at, expires_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+        "INSERT INTO sessions (id, token_hash, user_id, company_id, connection_id, created_at, expires_at, last_seen_at, \
+         idle_timeout_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)",
     )
     .bind(&id)
     .bind(hash_secret(&token))
@@ -38,6 +45,7 @@ pub async fn start(
     .bind(connection_id)
     .bind(now)
     .bind(expires_at)
+    .bind(idle_timeout_ms)
     .execute(conn)
     .await?;
     Ok((
@@ -48,16 +56,19 @@ pub async fn start(
             connection_id: Some(connection_id.to_string()),
             created_at: now,
             expires_at,
+            last_seen_at: now,
         },
         token,
     ))
 }
 
-/// The live session (not ended, not expired) the token belongs to.
+/// The live session (not ended, not expired, not idle past its timeout) the token
+/// belongs to.
 pub async fn find_live(conn: &mut Conn, token: &str, now: i64) -> Result<Option<Session>, StoreError> {
     let row = db::query(
-        "SELECT id, user_id, company_id, connection_id, created_at, expires_at FROM sessions \
-         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        "SELECT id, user_id, company_id, connection_id, created_at, expires_at, last_seen_at FROM sessions \
+         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2 \
+         AND (idle_timeout_ms IS NULL OR last_seen_at + idle_timeout_ms > $2)",
     )
     .bind(hash_secret(token))
     .bind(now)
@@ -71,9 +82,20 @@ pub async fn find_live(conn: &mut Conn, token: &str, now: i64) -> Result<Option<
             connection_id: r.try_get("connection_id")?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
+            last_seen_at: r.try_get("last_seen_at")?,
         })
     })
     .transpose()
+}
+
+/// Records that session `id` was used at `now` (the idle timeout counts from here).
+pub async fn touch(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
+    db::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Whether `user_id` still has an active membership in one of `connection_id`'s

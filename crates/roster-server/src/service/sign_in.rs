@@ -40,6 +40,8 @@ pub struct Browser {
     pub idp_not_after: Option<i64>,
     /// The token of the session this browser already holds: a new sign-in ends it.
     pub previous_session: Option<String>,
+    /// The session ends after this long without use (ms).
+    pub idle_timeout_ms: Option<i64>,
 }
 
 /// Plans and applies the sign-in of `facts` through `connection`. The session lasts the
@@ -95,6 +97,7 @@ pub async fn sign_in(
         &connection.id,
         ctx.now,
         expires_at,
+        browser.idle_timeout_ms,
     )
     .await?;
     audit::record(

@@ -150,6 +150,8 @@ pub struct Options {
     pub sso_requests_per_minute: u32,
     pub auth_failures_per_minute: u32,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Minutes a session may go unused.
+    pub session_idle_minutes: u32,
 }
 
 impl Default for Options {
@@ -161,6 +163,7 @@ impl Default for Options {
             sso_requests_per_minute: 600,
             auth_failures_per_minute: 30,
             trusted_proxies: Vec::new(),
+            session_idle_minutes: 30 * 24 * 60,
         }
     }
 }
@@ -187,6 +190,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     config.sso_requests_per_minute = options.sso_requests_per_minute;
     config.auth_failures_per_minute = options.auth_failures_per_minute;
     config.trusted_proxies = options.trusted_proxies.clone();
+    config.session_idle_minutes = options.session_idle_minutes;
     let clock = Arc::new(TestClock(AtomicI64::new(1_790_000_000_000)));
     let (state, generated) = roster_server::build_state(config, clock.clone())
         .await

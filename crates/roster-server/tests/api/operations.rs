@@ -191,8 +191,17 @@ async fn retention_purges_what_only_grows(backend: Backend) {
                         .await?;
                 let company = company.unwrap();
                 // Expired two days ago; live.
-                sessions::start(db, &uid, &company, &cid, now - 3 * 86_400_000, now - 2 * 86_400_000).await?;
-                sessions::start(db, &uid, &company, &cid, now, now + 3_600_000).await?;
+                sessions::start(
+                    db,
+                    &uid,
+                    &company,
+                    &cid,
+                    now - 3 * 86_400_000,
+                    now - 2 * 86_400_000,
+                    None,
+                )
+                .await?;
+                sessions::start(db, &uid, &company, &cid, now, now + 3_600_000, None).await?;
                 Ok(())
             })
         })

@@ -1,12 +1,15 @@
 //! Browser sessions a SAML sign-in yields (T1), on both backends.
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Options};
 use crate::saml::{me, new_request, post_acs, post_acs_from, setup, spec, IDP_ENTITY};
 use reqwest::header::SET_COOKIE;
 use roster_testidp::{Idp, Shape};
 use serde_json::json;
 
-crate::on_both_backends!(one_session_per_browser_and_none_longer_than_90_days,);
+crate::on_both_backends!(
+    one_session_per_browser_and_none_longer_than_90_days,
+    an_unused_session_ends_after_its_idle_timeout,
+);
 
 /// T1: a new sign-in in a browser ends the session that browser held, and no session
 /// lasts longer than 90 days whatever `dockerSessionMinutes` says.
@@ -52,4 +55,31 @@ async fn one_session_per_browser_and_none_longer_than_90_days(backend: Backend) 
         "{:?}",
         second.headers
     );
+}
+
+/// A session unused for its idle timeout ends before its absolute end; each use (at
+/// most once a minute) starts the idle time again.
+async fn an_unused_session_ends_after_its_idle_timeout(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            session_idle_minutes: 10,
+            ..Options::default()
+        },
+    )
+    .await;
+    let idp = Idp::rsa(IDP_ENTITY);
+    let conn = setup(&app, &idp, json!({})).await;
+    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test").in_response_to(&new_request(&app, &conn).await);
+    let signed_in = post_acs(&app, &conn, &idp.response(&s), None).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let cookie = signed_in.cookie().unwrap();
+    // Used after 8 minutes, then 8 more: never 10 minutes unused.
+    app.clock.advance_ms(8 * 60_000);
+    assert_eq!(me(&app, &cookie).await.0, 200);
+    app.clock.advance_ms(8 * 60_000);
+    assert_eq!(me(&app, &cookie).await.0, 200);
+    // Then 11 minutes unused: ended, although its 24 hours are not over.
+    app.clock.advance_ms(11 * 60_000);
+    assert_eq!(me(&app, &cookie).await.0, 401);
 }

@@ -50,22 +50,36 @@ async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<Me>, ApiEr
                     Some(company) => sessions::memberships(db, &s.user_id, company).await?,
                     None => Vec::new(),
                 };
-                Ok(Some(Me {
-                    user: MeUser {
-                        id: user.id,
-                        email: user.email,
-                        username: user.username,
-                        full_name: user.full_name,
+                Ok(Some((
+                    s.id.clone(),
+                    s.last_seen_at,
+                    Me {
+                        user: MeUser {
+                            id: user.id,
+                            email: user.email,
+                            username: user.username,
+                            full_name: user.full_name,
+                        },
+                        memberships,
+                        session: MeSession {
+                            expires_at: ts(s.expires_at),
+                        },
                     },
-                    memberships,
-                    session: MeSession {
-                        expires_at: ts(s.expires_at),
-                    },
-                }))
+                )))
             })
         })
         .await?;
-    Ok(me)
+    let Some((id, last_seen_at, me)) = me else {
+        return Ok(None);
+    };
+    // The idle timeout counts from the last use, written at most once a minute.
+    if now - last_seen_at >= sessions::TOUCH_EVERY_MS {
+        state
+            .store
+            .write(move |db| Box::pin(async move { sessions::touch(db, &id, now).await }))
+            .await?;
+    }
+    Ok(Some(me))
 }
 
 fn no_session() -> ApiError {

@@ -409,6 +409,7 @@ async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &
     let browser = sign_in::Browser {
         idp_not_after: v.session_not_on_or_after_ms,
         previous_session: session_token(headers, &state.config),
+        idle_timeout_ms: Some(i64::from(state.config.session_idle_minutes) * 60_000),
     };
     let outcome = state
         .store
