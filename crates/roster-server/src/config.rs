@@ -32,6 +32,8 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// A session unused this long ends (T1: 30 days without use).
     pub session_idle_minutes: u32,
+    /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
+    pub max_in_flight: usize,
 }
 
 /// Never prints a secret: the admin token and the database URL's password are redacted.
@@ -50,6 +52,7 @@ impl std::fmt::Debug for Config {
             .field("sso_requests_per_minute", &self.sso_requests_per_minute)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -82,6 +85,7 @@ impl Config {
             sso_requests_per_minute: 600,
             auth_failures_per_minute: 30,
             session_idle_minutes: 30 * 24 * 60,
+            max_in_flight: 1024,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Limits {
     pub trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
     /// Limits on what anyone can reach without a credential.
     pub abuse: std::sync::Arc<abuse::Limits>,
+    /// One permit per request being served: a cap on the work in flight.
+    pub in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) -> Response {
@@ -52,6 +54,21 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
         if let Some(ip) = client {
             req.extensions_mut().insert(abuse::ClientIp(ip));
         }
+        // Past the cap on requests in flight the server answers at once rather than
+        // queueing without bound (health checks are always answered).
+        let path = req.uri().path();
+        let permit = if path == "/healthz" || path == "/readyz" {
+            None
+        } else {
+            match limits.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let resp = error::normalize_errors(scim, busy());
+                    tracked.finish(&resp);
+                    return resp;
+                }
+            }
+        };
         // Sign-in endpoints answer anyone: each client gets so many a minute.
         let refused = match client {
             Some(ip) if req.uri().path().starts_with("/sso/") => limits.abuse.sso_request(ip).err(),
@@ -69,9 +86,20 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
                 .await
             }
         };
+        drop(permit);
         let resp = error::normalize_errors(scim, resp);
         tracked.finish(&resp);
         resp
     })
     .await
+}
+
+/// 503: the server is serving as many requests as it takes; try again in a second.
+fn busy() -> Response {
+    let mut resp = axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    resp
 }

@@ -345,6 +345,7 @@ pub fn normalize_errors(scim: bool, resp: Response) -> Response {
             StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
             StatusCode::REQUEST_TIMEOUT => "the request took too long",
             StatusCode::TOO_MANY_REQUESTS => "too many requests from this client; retry after the time in Retry-After",
+            StatusCode::SERVICE_UNAVAILABLE => "the server is busy; retry after the time in Retry-After",
             s if s.is_server_error() => "internal error",
             s => s.canonical_reason().unwrap_or("bad request"),
         };
@@ -368,6 +369,11 @@ pub fn normalize_errors(scim: bool, resp: Response) -> Response {
             status,
             "too_many_requests",
             "too many requests from this client; retry after the time in Retry-After",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::new(
+            status,
+            "unavailable",
+            "the server is busy; retry after the time in Retry-After",
         ),
         s if s.is_server_error() => ApiError::internal(),
         s => ApiError::new(s, "bad_request", s.canonical_reason().unwrap_or("bad request")),

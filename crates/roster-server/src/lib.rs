@@ -164,6 +164,7 @@ pub async fn launch(
         timeout: Duration::from_secs(state.config.request_timeout_secs),
         trusted_proxies: state.config.trusted_proxies.clone().into(),
         abuse: state.limits.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight.max(1))),
     };
     let app = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(limits.clone(), edge::edge))

@@ -40,6 +40,8 @@ struct DbArgs {
     log_format: LogFormat,
 }
 
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Apply migrations and serve.
@@ -79,6 +81,9 @@ enum Command {
         /// A session unused this many minutes ends (T1: 30 days without use).
         #[arg(long, env = "ROSTER_SESSION_IDLE_MINUTES", default_value_t = 30 * 24 * 60)]
         session_idle_minutes: u32,
+        /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
+        #[arg(long, env = "ROSTER_MAX_IN_FLIGHT", default_value_t = 1024)]
+        max_in_flight: usize,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -185,6 +190,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             sso_requests_per_minute,
             auth_failures_per_minute,
             session_idle_minutes,
+            max_in_flight,
         } => {
             init_logging(db.log_format);
             let shutdown = shutdown_signal()?;
@@ -205,6 +211,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.sso_requests_per_minute = sso_requests_per_minute;
             config.auth_failures_per_minute = auth_failures_per_minute;
             config.session_idle_minutes = session_idle_minutes;
+            config.max_in_flight = max_in_flight;
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");

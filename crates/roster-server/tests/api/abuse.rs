@@ -11,6 +11,7 @@ crate::on_both_backends!(
     sign_in_requests_are_limited_per_client,
     failed_authentications_are_limited_per_client,
     forwarded_clients_count_only_behind_a_trusted_proxy,
+    requests_in_flight_are_capped,
 );
 
 /// `GET /sso/start` as the client `forwarded_for` (when given), through the proxy.
@@ -128,4 +129,62 @@ async fn forwarded_clients_count_only_behind_a_trusted_proxy(backend: Backend) {
     assert_eq!(start(&direct, Some("203.0.113.1")).await.status(), 404);
     assert_eq!(start(&direct, Some("203.0.113.2")).await.status(), 404);
     assert_too_many(&start(&direct, Some("203.0.113.3")).await);
+}
+
+/// Past the cap on requests in flight, the server answers 503 with Retry-After at once
+/// instead of queueing; health checks are always answered. A request whose body is slow
+/// to come holds its place meanwhile.
+async fn requests_in_flight_are_capped(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(
+        backend,
+        Options {
+            max_in_flight: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let head = format!(
+        "POST /api/v1/organizations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    // A slow client sends its headers and the start of its body, then waits. Once the
+    // server reads its body it holds the one place (should a probe get there first, the
+    // slow client is refused instead: it tries again).
+    let mut busy = None;
+    let mut slow = None;
+    for _ in 0..20 {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app
+            .client
+            .get(app.url("/api/v1/organizations"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            busy = Some(r);
+            slow = Some(conn);
+            break;
+        }
+    }
+    let busy = busy.expect("a second request is refused while the first holds the place");
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    // The slow client goes away: its place is free again.
+    drop(slow);
+    let mut ok = false;
+    for _ in 0..50 {
+        if app.get("/api/v1/organizations").await.status == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok, "the place was given back");
 }

@@ -152,6 +152,8 @@ pub struct Options {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Minutes a session may go unused.
     pub session_idle_minutes: u32,
+    /// Requests served at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for Options {
@@ -164,6 +166,7 @@ impl Default for Options {
             auth_failures_per_minute: 30,
             trusted_proxies: Vec::new(),
             session_idle_minutes: 30 * 24 * 60,
+            max_in_flight: 1024,
         }
     }
 }
@@ -191,6 +194,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     config.auth_failures_per_minute = options.auth_failures_per_minute;
     config.trusted_proxies = options.trusted_proxies.clone();
     config.session_idle_minutes = options.session_idle_minutes;
+    config.max_in_flight = options.max_in_flight;
     let clock = Arc::new(TestClock(AtomicI64::new(1_790_000_000_000)));
     let (state, generated) = roster_server::build_state(config, clock.clone())
         .await
