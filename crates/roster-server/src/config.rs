@@ -34,6 +34,9 @@ pub struct Config {
     pub session_idle_minutes: u32,
     /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
     pub max_in_flight: usize,
+    /// The key secrets at rest are sealed with (base64 of 32 bytes); `None`: the key file
+    /// beside the SQLite database (or `./roster-data/`), made on first start.
+    pub secret_key: Option<String>,
 }
 
 /// Never prints a secret: the admin token and the database URL's password are redacted.
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("max_in_flight", &self.max_in_flight)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -86,6 +90,7 @@ impl Config {
             auth_failures_per_minute: 30,
             session_idle_minutes: 30 * 24 * 60,
             max_in_flight: 1024,
+            secret_key: None,
         }
     }
 }

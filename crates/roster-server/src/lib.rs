@@ -20,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pages;
 pub mod routes;
+pub mod secrets;
 pub mod service;
 pub mod state;
 pub mod trace;
@@ -61,6 +62,88 @@ pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
     Ok(store)
 }
 
+/// The key secrets are sealed with: the configured one, or the key file beside the
+/// SQLite database (`./roster-data/` for PostgreSQL), made on first start with mode 0600.
+fn load_sealer(config: &Config) -> Result<secrets::Sealer, LaunchError> {
+    let bad = |e: secrets::SecretError| LaunchError::Config(format!("secret key: {e}"));
+    if let Some(key) = &config.secret_key {
+        return secrets::Sealer::from_base64(key).map_err(bad);
+    }
+    let dir = match config.database_url.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let path = rest.trim_start_matches("//");
+            let path = path.split_once('?').map_or(path, |(p, _)| p);
+            std::path::Path::new(path)
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default()
+        }
+        None => std::path::PathBuf::from("roster-data"),
+    };
+    let file = dir.join("secret.key");
+    if !file.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| LaunchError::Config(format!("{}: {e}", dir.display())))?;
+        // Written whole under another name, then linked into place: a node starting at
+        // the same moment reads a whole key or makes its own link fail and reads ours.
+        let tmp = dir.join(format!(".secret.key.{}", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let key = secrets::Sealer::generate().map_err(bad)?;
+        let written = options
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{key}\n").as_bytes()));
+        written.map_err(|e| LaunchError::Config(format!("{}: {e}", tmp.display())))?;
+        let linked = std::fs::hard_link(&tmp, &file);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => tracing::warn!(
+                path = %file.display(),
+                "generated the secret key that seals SP keys at rest: back it up with the database; every node of one database needs the same key (--secret-key-file)"
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(LaunchError::Config(format!("{}: {e}", file.display()))),
+        }
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| LaunchError::Config(format!("{}: {e}", file.display())))?;
+    secrets::Sealer::from_base64(&text).map_err(bad)
+}
+
+/// Seals the secrets stored before sealing, and checks that every sealed one opens with
+/// this key (a wrong key is refused at start, not at the first sign-in).
+async fn seal_stored_secrets(store: &Store, sealer: &Arc<secrets::Sealer>) -> Result<(), LaunchError> {
+    let stored = store
+        .read(|db| Box::pin(async move { roster_store::saml::private_keys(db).await }))
+        .await?;
+    let mut to_seal = Vec::new();
+    for (id, text) in stored {
+        if secrets::Sealer::is_sealed(&text) {
+            sealer
+                .open(&text)
+                .map_err(|e| LaunchError::Config(format!("secret key: {e}")))?;
+        } else {
+            let sealed = sealer
+                .seal(&text)
+                .map_err(|e| LaunchError::Config(format!("secret key: {e}")))?;
+            to_seal.push((id, sealed));
+        }
+    }
+    if !to_seal.is_empty() {
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    for (id, sealed) in &to_seal {
+                        roster_store::saml::set_private_key(db, id, sealed).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 /// Builds the application state: store (migrated), resolver, clock; ensures an admin
 /// token exists and returns a freshly generated one to be shown once.
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppState, Option<String>), LaunchError> {
@@ -75,7 +158,9 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             config::MIN_ADMIN_TOKEN_CHARS
         )));
     }
+    let sealer = Arc::new(load_sealer(&config)?);
     let store = open_store(&config).await?;
+    seal_stored_secrets(&store, &sealer).await?;
     let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();
     let ctx = Ctx::new("system", None, "startup", clock.now_ms());
@@ -95,6 +180,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             scim_auth: Default::default(),
             limits,
             sp_keys: moka::sync::Cache::new(1_000),
+            sealer,
         },
         generated,
     ))

@@ -84,6 +84,10 @@ enum Command {
         /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
         #[arg(long, env = "ROSTER_MAX_IN_FLIGHT", default_value_t = 1024)]
         max_in_flight: usize,
+        /// File holding the key (base64 of 32 bytes) that seals secrets at rest; or set
+        /// ROSTER_SECRET_KEY. Default: secret.key beside the SQLite file, made on first start.
+        #[arg(long, env = "ROSTER_SECRET_KEY_FILE")]
+        secret_key_file: Option<std::path::PathBuf>,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -191,6 +195,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             auth_failures_per_minute,
             session_idle_minutes,
             max_in_flight,
+            secret_key_file,
         } => {
             init_logging(db.log_format);
             let shutdown = shutdown_signal()?;
@@ -212,6 +217,15 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.auth_failures_per_minute = auth_failures_per_minute;
             config.session_idle_minutes = session_idle_minutes;
             config.max_in_flight = max_in_flight;
+            let direct_key = std::env::var("ROSTER_SECRET_KEY").ok().filter(|v| !v.trim().is_empty());
+            config.secret_key = match (direct_key, secret_key_file) {
+                (Some(_), Some(_)) => return Err("set ROSTER_SECRET_KEY or --secret-key-file, not both".into()),
+                (Some(k), None) => Some(k),
+                (None, Some(path)) => Some(
+                    std::fs::read_to_string(&path).map_err(|e| format!("--secret-key-file {}: {e}", path.display()))?,
+                ),
+                (None, None) => None,
+            };
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {
                 println!("Generated the admin token (shown only this once; only its hash is stored):\n\n    {token}\n");

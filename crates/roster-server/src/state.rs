@@ -29,6 +29,8 @@ pub struct AppState {
     pub limits: Arc<crate::abuse::Limits>,
     /// SAML SP keys, parsed, by key id.
     pub sp_keys: moka::sync::Cache<String, Arc<roster_saml::keys::SpKey>>,
+    /// Seals and opens secrets at rest.
+    pub sealer: Arc<crate::secrets::Sealer>,
 }
 
 impl AppState {

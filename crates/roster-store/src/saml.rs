@@ -188,3 +188,23 @@ pub async fn first_use(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Every SP key's id and stored private key (to seal those stored before sealing).
+pub async fn private_keys(conn: &mut Conn) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = db::query("SELECT id, private_key_pem FROM saml_sp_keys")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("private_key_pem")?)))
+        .collect()
+}
+
+/// Replaces SP key `id`'s stored private key.
+pub async fn set_private_key(conn: &mut Conn, id: &str, stored: &str) -> Result<(), StoreError> {
+    db::query("UPDATE saml_sp_keys SET private_key_pem = $1 WHERE id = $2")
+        .bind(stored)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
+/// The key the test servers seal secrets with (base64 of 32 bytes).
+pub const SECRET_KEY: &str = "cm9zdGVyLXRlc3Qtc2VjcmV0LWtleS0wMTIzNDU2Nzg=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -182,6 +184,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let base = format!("http://{addr}");
     let mut config = Config::new(db.url.clone(), base.clone());
     config.admin_token = Some(ADMIN_TOKEN.into());
+    config.secret_key = Some(SECRET_KEY.into());
     // Tests on the loopback resolver never touch the network; the default points at a
     // closed port so an accidental lookup fails fast instead of leaving the machine.
     config.dns_resolver = Some(

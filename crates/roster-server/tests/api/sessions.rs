@@ -1,6 +1,6 @@
 //! Browser sessions a SAML sign-in yields (T1), on both backends.
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend, Options};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Options, ADMIN_TOKEN, SECRET_KEY};
 use crate::saml::{me, new_request, post_acs, post_acs_from, setup, spec, IDP_ENTITY};
 use reqwest::header::SET_COOKIE;
 use roster_testidp::{Idp, Shape};
@@ -9,6 +9,7 @@ use serde_json::json;
 crate::on_both_backends!(
     one_session_per_browser_and_none_longer_than_90_days,
     an_unused_session_ends_after_its_idle_timeout,
+    sp_keys_are_sealed_at_rest,
 );
 
 /// T1: a new sign-in in a browser ends the session that browser held, and no session
@@ -82,4 +83,65 @@ async fn an_unused_session_ends_after_its_idle_timeout(backend: Backend) {
     // Then 11 minutes unused: ended, although its 24 hours are not over.
     app.clock.advance_ms(11 * 60_000);
     assert_eq!(me(&app, &cookie).await.0, 401);
+}
+
+/// Secrets at rest: the SP private key made on the first login is stored sealed, a key
+/// stored before sealing is sealed at the next start, and a start with another key is
+/// refused rather than failing sign-ins later.
+async fn sp_keys_are_sealed_at_rest(backend: Backend) {
+    use roster_store::{saml, Store};
+    let app = spawn_app(backend).await;
+    let idp = Idp::rsa(IDP_ENTITY);
+    let conn = setup(&app, &idp, json!({})).await;
+    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test").in_response_to(&new_request(&app, &conn).await);
+    assert_eq!(post_acs(&app, &conn, &idp.response(&s), None).await.status, 303);
+    let store = Store::connect(&app.db.url, Default::default()).await.unwrap();
+    let stored = store
+        .read(|db| Box::pin(async move { saml::private_keys(db).await }))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    let (id, sealed) = stored[0].clone();
+    assert!(
+        sealed.starts_with("sealed:v1:") && !sealed.contains("PRIVATE KEY"),
+        "{sealed}"
+    );
+
+    // A key stored in the clear (before sealing existed) is sealed at the next start.
+    let pem = roster_server::secrets::Sealer::from_base64(SECRET_KEY)
+        .unwrap()
+        .open(&sealed)
+        .unwrap();
+    let (id2, pem2) = (id.clone(), pem.clone());
+    store
+        .write(move |db| Box::pin(async move { saml::set_private_key(db, &id2, &pem2).await }))
+        .await
+        .unwrap();
+    let restart = |key: &str| {
+        let mut config = roster_server::config::Config::new(app.db.url.clone(), app.base.clone());
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.secret_key = Some(key.into());
+        roster_server::build_state(config, roster_server::system_clock())
+    };
+    let (state, _) = restart(SECRET_KEY).await.unwrap();
+    state.store.close().await;
+    let stored = store
+        .read(|db| Box::pin(async move { saml::private_keys(db).await }))
+        .await
+        .unwrap();
+    assert!(
+        roster_server::secrets::Sealer::is_sealed(&stored[0].1),
+        "sealed at start"
+    );
+    // Another key: refused at start, naming the problem.
+    let other = roster_server::secrets::Sealer::generate().unwrap();
+    let err = restart(&other)
+        .await
+        .err()
+        .expect("a start with another key is refused");
+    assert!(err.to_string().contains("another secret key"), "{err}");
+    // The sign-in still works with the key that sealed it.
+    let s = spec(&app, &conn, Shape::Okta, "bob@acme.test").in_response_to(&new_request(&app, &conn).await);
+    assert_eq!(post_acs(&app, &conn, &idp.response(&s), None).await.status, 303);
+    store.close().await;
 }

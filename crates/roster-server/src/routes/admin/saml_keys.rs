@@ -113,6 +113,11 @@ async fn rotate(
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
     let ctx = admin.ctx(&state);
     let cid = c.id.clone();
+    // The private key is stored sealed (secrets at rest).
+    let sealed_key = state
+        .sealer
+        .seal(&material.private_key_pem)
+        .map_err(|e| ApiError::from(crate::error::Failure::internal(&e)))?;
     let retire_at = now + i64::from(overlap_days) * 86_400_000;
     let keys = state
         .store
@@ -122,7 +127,7 @@ async fn rotate(
                     db,
                     &ctx,
                     &cid,
-                    &material.private_key_pem,
+                    &sealed_key,
                     &material.certificate_pem,
                     material.not_after_ms,
                     Some(retire_at),

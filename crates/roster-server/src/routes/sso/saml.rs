@@ -159,6 +159,11 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
     })?;
     let ctx = Ctx::new("system", None, current_trace_id(), now);
     let cid = connection.id.clone();
+    // The private key is stored sealed (secrets at rest).
+    let sealed_key = state
+        .sealer
+        .seal(&material.private_key_pem)
+        .map_err(SsoFailure::internal)?;
     state
         .store
         .write(move |db| {
@@ -172,7 +177,7 @@ pub async fn sp_keys(state: &AppState, connection: &Connection) -> Result<Vec<sa
                     db,
                     &ctx,
                     &cid,
-                    &material.private_key_pem,
+                    &sealed_key,
                     &material.certificate_pem,
                     material.not_after_ms,
                     None,
@@ -191,7 +196,11 @@ fn parsed_sp_key(state: &AppState, k: &saml::SpKey) -> Result<Arc<SpKey>, SamlEr
     if let Some(parsed) = state.sp_keys.get(&k.id) {
         return Ok(parsed);
     }
-    let parsed = Arc::new(SpKey::from_pem(&k.private_key_pem)?);
+    let pem = state
+        .sealer
+        .open(&k.private_key_pem)
+        .map_err(|e| SamlError::Key(e.to_string()))?;
+    let parsed = Arc::new(SpKey::from_pem(&pem)?);
     state.sp_keys.insert(k.id.clone(), parsed.clone());
     Ok(parsed)
 }
@@ -367,10 +376,12 @@ async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &
         .await
         .map_err(SsoFailure::store)?;
     let (entity, acs_url) = saml_urls(&state.config.public_url, &c.id);
+    let sealer = state.sealer.clone();
     let v = verify_off_the_runtime(move || {
         let sp_keys: Vec<SpKey> = stored
             .iter()
-            .filter_map(|k| SpKey::from_pem(&k.private_key_pem).ok())
+            .filter_map(|k| sealer.open(&k.private_key_pem).ok())
+            .filter_map(|pem| SpKey::from_pem(&pem).ok())
             .collect();
         let limits = Limits::default();
         let xml = decode_post(&field, limits)?;
