@@ -37,6 +37,9 @@ pub struct Config {
     /// The key secrets at rest are sealed with (base64 of 32 bytes); `None`: the key file
     /// beside the SQLite database (or `./roster-data/`), made on first start.
     pub secret_key: Option<String>,
+    /// The key secrets were sealed with before `secret_key` (key rotation): what it
+    /// sealed is re-sealed with `secret_key` at start.
+    pub previous_secret_key: Option<String>,
 }
 
 /// Never prints a secret: the admin token and the database URL's password are redacted.
@@ -57,6 +60,10 @@ impl std::fmt::Debug for Config {
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("max_in_flight", &self.max_in_flight)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "previous_secret_key",
+                &self.previous_secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -91,6 +98,7 @@ impl Config {
             session_idle_minutes: 30 * 24 * 60,
             max_in_flight: 1024,
             secret_key: None,
+            previous_secret_key: None,
         }
     }
 }

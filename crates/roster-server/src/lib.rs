@@ -110,24 +110,29 @@ fn load_sealer(config: &Config) -> Result<secrets::Sealer, LaunchError> {
     secrets::Sealer::from_base64(&text).map_err(bad)
 }
 
-/// Seals the secrets stored before sealing, and checks that every sealed one opens with
-/// this key (a wrong key is refused at start, not at the first sign-in).
-async fn seal_stored_secrets(store: &Store, sealer: &Arc<secrets::Sealer>) -> Result<(), LaunchError> {
+/// Seals the secrets stored before sealing, re-seals those the previous key sealed (key
+/// rotation), and checks that every other sealed one opens with this key (a wrong key is
+/// refused at start, not at the first sign-in).
+async fn seal_stored_secrets(
+    store: &Store,
+    sealer: &Arc<secrets::Sealer>,
+    previous: Option<&secrets::Sealer>,
+) -> Result<(), LaunchError> {
+    let refused = |e: secrets::SecretError| LaunchError::Config(format!("secret key: {e}"));
     let stored = store
         .read(|db| Box::pin(async move { roster_store::saml::private_keys(db).await }))
         .await?;
     let mut to_seal = Vec::new();
     for (id, text) in stored {
-        if secrets::Sealer::is_sealed(&text) {
-            sealer
-                .open(&text)
-                .map_err(|e| LaunchError::Config(format!("secret key: {e}")))?;
-        } else {
-            let sealed = sealer
-                .seal(&text)
-                .map_err(|e| LaunchError::Config(format!("secret key: {e}")))?;
-            to_seal.push((id, sealed));
-        }
+        let plain = match previous {
+            _ if !secrets::Sealer::is_sealed(&text) => text,
+            Some(old) if old.sealed_by_me(&text) => old.open(&text).map_err(refused)?,
+            _ => {
+                sealer.open(&text).map_err(refused)?;
+                continue;
+            }
+        };
+        to_seal.push((id, sealer.seal(&plain).map_err(refused)?));
     }
     if !to_seal.is_empty() {
         store
@@ -159,8 +164,14 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
         )));
     }
     let sealer = Arc::new(load_sealer(&config)?);
+    let previous = config
+        .previous_secret_key
+        .as_deref()
+        .map(secrets::Sealer::from_base64)
+        .transpose()
+        .map_err(|e| LaunchError::Config(format!("previous secret key: {e}")))?;
     let store = open_store(&config).await?;
-    seal_stored_secrets(&store, &sealer).await?;
+    seal_stored_secrets(&store, &sealer, previous.as_ref()).await?;
     let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();
     let ctx = Ctx::new("system", None, "startup", clock.now_ms());

@@ -88,6 +88,10 @@ enum Command {
         /// ROSTER_SECRET_KEY. Default: secret.key beside the SQLite file, made on first start.
         #[arg(long, env = "ROSTER_SECRET_KEY_FILE")]
         secret_key_file: Option<std::path::PathBuf>,
+        /// File holding the key secrets were sealed with before (key rotation): what it
+        /// sealed is re-sealed with the current key at start.
+        #[arg(long, env = "ROSTER_PREVIOUS_SECRET_KEY_FILE")]
+        previous_secret_key_file: Option<std::path::PathBuf>,
     },
     /// Apply migrations and exit.
     Migrate {
@@ -196,6 +200,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             session_idle_minutes,
             max_in_flight,
             secret_key_file,
+            previous_secret_key_file,
         } => {
             init_logging(db.log_format);
             let shutdown = shutdown_signal()?;
@@ -225,6 +230,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     std::fs::read_to_string(&path).map_err(|e| format!("--secret-key-file {}: {e}", path.display()))?,
                 ),
                 (None, None) => None,
+            };
+            config.previous_secret_key = match previous_secret_key_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("--previous-secret-key-file {}: {e}", path.display()))?,
+                ),
+                None => None,
             };
             let (state, generated) = roster_server::build_state(config, roster_server::system_clock()).await?;
             if let Some(token) = generated {

@@ -104,6 +104,13 @@ impl Sealer {
     pub fn is_sealed(text: &str) -> bool {
         text.starts_with(PREFIX)
     }
+
+    /// Whether `text` was sealed by this key.
+    pub fn sealed_by_me(&self, text: &str) -> bool {
+        text.strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(id, _)| id == self.id)
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +140,7 @@ mod tests {
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
         assert!(matches!(sealer.open(&tampered), Err(SecretError::Damaged)));
+        assert!(sealer.sealed_by_me(&sealed) && !other.sealed_by_me(&sealed));
         // A value from before sealing reads as it is.
         assert_eq!(sealer.open("plain").unwrap(), "plain");
         assert!(matches!(Sealer::from_base64("c2hvcnQ="), Err(SecretError::BadKey)));

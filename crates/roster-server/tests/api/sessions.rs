@@ -117,13 +117,14 @@ async fn sp_keys_are_sealed_at_rest(backend: Backend) {
         .write(move |db| Box::pin(async move { saml::set_private_key(db, &id2, &pem2).await }))
         .await
         .unwrap();
-    let restart = |key: &str| {
+    let restart = |key: &str, previous: Option<&str>| {
         let mut config = roster_server::config::Config::new(app.db.url.clone(), app.base.clone());
         config.admin_token = Some(ADMIN_TOKEN.into());
         config.secret_key = Some(key.into());
+        config.previous_secret_key = previous.map(str::to_string);
         roster_server::build_state(config, roster_server::system_clock())
     };
-    let (state, _) = restart(SECRET_KEY).await.unwrap();
+    let (state, _) = restart(SECRET_KEY, None).await.unwrap();
     state.store.close().await;
     let stored = store
         .read(|db| Box::pin(async move { saml::private_keys(db).await }))
@@ -133,15 +134,29 @@ async fn sp_keys_are_sealed_at_rest(backend: Backend) {
         roster_server::secrets::Sealer::is_sealed(&stored[0].1),
         "sealed at start"
     );
+    // The sign-in still works with the key that sealed it.
+    let s = spec(&app, &conn, Shape::Okta, "bob@acme.test").in_response_to(&new_request(&app, &conn).await);
+    assert_eq!(post_acs(&app, &conn, &idp.response(&s), None).await.status, 303);
     // Another key: refused at start, naming the problem.
     let other = roster_server::secrets::Sealer::generate().unwrap();
-    let err = restart(&other)
+    let err = restart(&other, None)
         .await
         .err()
         .expect("a start with another key is refused");
     assert!(err.to_string().contains("another secret key"), "{err}");
-    // The sign-in still works with the key that sealed it.
-    let s = spec(&app, &conn, Shape::Okta, "bob@acme.test").in_response_to(&new_request(&app, &conn).await);
-    assert_eq!(post_acs(&app, &conn, &idp.response(&s), None).await.status, 303);
+    // Key rotation: the new key with the previous one re-seals what the previous sealed.
+    let (state, _) = restart(&other, Some(SECRET_KEY)).await.unwrap();
+    state.store.close().await;
+    let stored = store
+        .read(|db| Box::pin(async move { saml::private_keys(db).await }))
+        .await
+        .unwrap();
+    let new_key = roster_server::secrets::Sealer::from_base64(&other).unwrap();
+    assert!(new_key.sealed_by_me(&stored[0].1), "re-sealed under the new key");
+    assert_eq!(new_key.open(&stored[0].1).unwrap(), pem);
+    // From then on the new key alone starts, and the old one is refused.
+    let (state, _) = restart(&other, None).await.unwrap();
+    state.store.close().await;
+    assert!(restart(SECRET_KEY, None).await.is_err());
     store.close().await;
 }
