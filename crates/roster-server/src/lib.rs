@@ -112,16 +112,51 @@ fn load_sealer(config: &Config) -> Result<secrets::Sealer, LaunchError> {
 
 /// Seals the secrets stored before sealing, re-seals those the previous key sealed (key
 /// rotation), and checks that every other sealed one opens with this key (a wrong key is
-/// refused at start, not at the first sign-in).
+/// refused at start, not at the first sign-in). The secrets: SAML SP private keys and
+/// OIDC connections' client secrets.
 async fn seal_stored_secrets(
     store: &Store,
     sealer: &Arc<secrets::Sealer>,
     previous: Option<&secrets::Sealer>,
 ) -> Result<(), LaunchError> {
-    let refused = |e: secrets::SecretError| LaunchError::Config(format!("secret key: {e}"));
-    let stored = store
-        .read(|db| Box::pin(async move { roster_store::saml::private_keys(db).await }))
+    let (keys, client_secrets) = store
+        .read(|db| {
+            Box::pin(async move {
+                Ok((
+                    roster_store::saml::private_keys(db).await?,
+                    roster_store::connections::oidc_client_secrets(db).await?,
+                ))
+            })
+        })
         .await?;
+    let keys = reseal(sealer, previous, keys)?;
+    let client_secrets = reseal(sealer, previous, client_secrets)?;
+    if !keys.is_empty() || !client_secrets.is_empty() {
+        store
+            .write(move |db| {
+                Box::pin(async move {
+                    for (id, sealed) in &keys {
+                        roster_store::saml::set_private_key(db, id, sealed).await?;
+                    }
+                    for (id, sealed) in &client_secrets {
+                        roster_store::connections::set_oidc_client_secret(db, id, sealed).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Of `stored` `(id, text)` pairs, those to write back sealed under `sealer`: the ones
+/// in the clear and the ones `previous` sealed. Fails on one no known key opens.
+fn reseal(
+    sealer: &secrets::Sealer,
+    previous: Option<&secrets::Sealer>,
+    stored: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, LaunchError> {
+    let refused = |e: secrets::SecretError| LaunchError::Config(format!("secret key: {e}"));
     let mut to_seal = Vec::new();
     for (id, text) in stored {
         let plain = match previous {
@@ -134,19 +169,7 @@ async fn seal_stored_secrets(
         };
         to_seal.push((id, sealer.seal(&plain).map_err(refused)?));
     }
-    if !to_seal.is_empty() {
-        store
-            .write(move |db| {
-                Box::pin(async move {
-                    for (id, sealed) in &to_seal {
-                        roster_store::saml::set_private_key(db, id, sealed).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .await?;
-    }
-    Ok(())
+    Ok(to_seal)
 }
 
 /// Builds the application state: store (migrated), resolver, clock; ensures an admin

@@ -408,3 +408,36 @@ pub async fn find_by_domain(conn: &mut Conn, domain: &str) -> Result<Option<Conn
     }
     Ok(None)
 }
+
+/// Every OIDC connection's stored client secret, as `(connection id, stored text)`.
+pub async fn oidc_client_secrets(conn: &mut Conn) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = db::query("SELECT id, settings FROM connections WHERE protocol = 'oidc'")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let settings: Value = crate::from_json_text(&r.try_get::<String, _>("settings")?)?;
+        if let Some(secret) = settings.pointer("/oidc/client_secret").and_then(Value::as_str) {
+            out.push((r.try_get("id")?, secret.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces OIDC connection `id`'s stored client secret, leaving its other settings.
+pub async fn set_oidc_client_secret(conn: &mut Conn, id: &str, stored: &str) -> Result<(), StoreError> {
+    let text: String = db::query_scalar("SELECT settings FROM connections WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut settings: Value = crate::from_json_text(&text)?;
+    if let Some(slot) = settings.pointer_mut("/oidc/client_secret") {
+        *slot = Value::String(stored.to_owned());
+    }
+    db::query("UPDATE connections SET settings = $1 WHERE id = $2")
+        .bind(settings.to_string())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

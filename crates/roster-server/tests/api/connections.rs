@@ -1,4 +1,6 @@
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN, SECRET_KEY};
+use roster_server::secrets::Sealer;
+use roster_store::{connections, Store};
 use serde_json::{json, Value};
 
 crate::on_both_backends!(
@@ -177,6 +179,53 @@ async fn oidc_connection_keeps_its_secret(backend: Backend) {
         a.body["oidc"]["client_secret_set"], true,
         "a PATCH without the secret keeps it"
     );
+
+    // At rest the secret is only sealed, and it opens to what the admin sent.
+    let store = Store::connect(&app.db.url, Default::default()).await.unwrap();
+    let stored_secret = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let all = store
+                .read(|db| Box::pin(async move { connections::oidc_client_secrets(db).await }))
+                .await
+                .unwrap();
+            assert_eq!(all.len(), 1);
+            all[0].1.clone()
+        }
+    };
+    let key = Sealer::from_base64(SECRET_KEY).unwrap();
+    let sealed = stored_secret(&store).await;
+    assert!(
+        Sealer::is_sealed(&sealed) && !sealed.contains("s3cret-value"),
+        "{sealed}"
+    );
+    assert_eq!(key.open(&sealed).unwrap(), "s3cret-value");
+    let too_long = app
+        .patch(
+            &format!("/api/v1/connections/{id}"),
+            json!({ "oidc": { "issuer": "https://accounts.google.com", "client_id": "c", "client_secret": "x".repeat(1025) } }),
+        )
+        .await;
+    assert_eq!(too_long.status, 400);
+    assert_eq!(too_long.body["error"]["code"], "invalid_client_secret");
+
+    // One stored in the clear (before sealing existed) is sealed at the next start.
+    let cid = id.to_string();
+    store
+        .write(move |db| Box::pin(async move { connections::set_oidc_client_secret(db, &cid, "s3cret-value").await }))
+        .await
+        .unwrap();
+    let mut config = roster_server::config::Config::new(app.db.url.clone(), app.base.clone());
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    config.secret_key = Some(SECRET_KEY.into());
+    let (state, _) = roster_server::build_state(config, roster_server::system_clock())
+        .await
+        .unwrap();
+    state.store.close().await;
+    let sealed = stored_secret(&store).await;
+    assert!(key.sealed_by_me(&sealed), "{sealed}");
+    assert_eq!(key.open(&sealed).unwrap(), "s3cret-value");
+    store.close().await;
 }
 
 async fn scim_tokens_hash_only_and_revoke_at_once(backend: Backend) {

@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use crate::routes::ts;
+use crate::secrets::Sealer;
 use roster_core::signin::AttributeNames;
 use roster_core::Protocol;
 use roster_saml::keys::parse_certificates;
@@ -237,12 +238,25 @@ impl OidcSettings {
                 "client_id must be 1..512 characters",
             ));
         }
-        if self.client_secret.as_deref().is_some_and(|s| s.len() > 1024) {
+        Ok(())
+    }
+
+    /// Checks the client secret an admin sent and seals it for storage: it is kept only
+    /// sealed under the server's secret key (the store never holds it in the clear).
+    pub fn seal_secret(&mut self, sealer: &Sealer) -> Result<(), ApiError> {
+        let Some(plain) = self.client_secret.take() else {
+            return Ok(());
+        };
+        if plain.is_empty() || plain.len() > 1024 {
             return Err(ApiError::bad_request(
                 "invalid_client_secret",
-                "client_secret is longer than 1024 characters",
+                "client_secret must be 1..1024 characters",
             ));
         }
+        let sealed = sealer
+            .seal(&plain)
+            .map_err(|e| ApiError::from(crate::error::Failure::internal(&e)))?;
+        self.client_secret = Some(sealed);
         Ok(())
     }
 }

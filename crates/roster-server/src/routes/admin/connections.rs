@@ -125,6 +125,11 @@ impl ConnectionView {
     }
 }
 
+/// OIDC settings from an admin, with the client secret sealed for storage.
+fn sealed(oidc: Option<OidcSettings>, state: &AppState) -> Result<Option<OidcSettings>, ApiError> {
+    oidc.map(|mut o| o.seal_secret(&state.sealer).map(|()| o)).transpose()
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
@@ -218,7 +223,7 @@ async fn create(
         idp_initiated: body.idp_initiated.unwrap_or(false),
         default_session_minutes: body.default_session_minutes.map(i64::from),
         settings: with_attribute_names(
-            settings_json(protocol, resolve_metadata(body.saml).await?, body.oidc)?,
+            settings_json(protocol, resolve_metadata(body.saml).await?, sealed(body.oidc, &state)?)?,
             body.attribute_names,
         )?,
     };
@@ -294,6 +299,7 @@ async fn update(
         .transpose()?;
     let attribute_names = body.attribute_names;
     let saml = resolve_metadata(body.saml).await?;
+    let oidc = sealed(body.oidc, &state)?;
     let ctx = admin.ctx(&state);
     let c = state
         .store
@@ -301,9 +307,9 @@ async fn update(
             Box::pin(async move {
                 let cur = connections::find(db, &id).await?;
                 let mut settings = cur.settings.clone();
-                if saml.is_some() || body.oidc.is_some() {
+                if saml.is_some() || oidc.is_some() {
                     // Keep a stored OIDC client secret when the PATCH does not repeat it.
-                    let mut oidc = body.oidc;
+                    let mut oidc = oidc;
                     if let (Some(new), Some(old)) = (
                         oidc.as_mut(),
                         cur.settings
