@@ -48,6 +48,9 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
 
 pub struct Limits {
     sso: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sign-in requests per connection, whoever makes them: one connection's flood
+    /// cannot take the server from the others.
+    sso_connection: DefaultKeyedRateLimiter<String>,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Checks since the limiters last forgot clients that went quiet.
     checks: AtomicU64,
@@ -74,22 +77,28 @@ impl IntoResponse for TooMany {
 }
 
 impl Limits {
-    pub fn new(sso_per_minute: u32, auth_failures_per_minute: u32) -> Self {
+    pub fn new(sso_per_minute: u32, sso_per_connection_per_minute: u32, auth_failures_per_minute: u32) -> Self {
         Self {
             sso: RateLimiter::keyed(per_minute(sso_per_minute)),
+            sso_connection: RateLimiter::keyed(per_minute(sso_per_connection_per_minute)),
             auth_failures: RateLimiter::keyed(per_minute(auth_failures_per_minute)),
             checks: AtomicU64::new(0),
         }
     }
 
-    fn check(&self, limiter: &DefaultKeyedRateLimiter<IpAddr>, client: IpAddr) -> Result<(), TooMany> {
+    fn check<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+    ) -> Result<(), TooMany> {
         // Every so often forget the clients whose buckets are full again, so that the
         // map stays as small as the clients that are active.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.sso.retain_recent();
+            self.sso_connection.retain_recent();
             self.auth_failures.retain_recent();
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             TooMany {
                 retry_after_secs: wait.as_secs().max(1),
@@ -97,16 +106,31 @@ impl Limits {
         })
     }
 
-    /// A sign-in request from `client`.
-    pub fn sso_request(&self, client: IpAddr) -> Result<(), TooMany> {
-        self.check(&self.sso, client)
+    /// A sign-in request from `client` to `path` (`/sso/…`): held to the client's limit,
+    /// then, when the path names a connection, to that connection's.
+    pub fn sso_request(&self, client: IpAddr, path: &str) -> Result<(), TooMany> {
+        self.check(&self.sso, &client)?;
+        match connection_of(path) {
+            Some(id) => self.check(&self.sso_connection, &id.to_owned()),
+            None => Ok(()),
+        }
     }
 
     /// A failed token authentication from `client`: over the limit, it is answered 429
     /// rather than 401.
     pub fn auth_failed(&self, client: IpAddr) -> Result<(), TooMany> {
-        self.check(&self.auth_failures, client)
+        self.check(&self.auth_failures, &client)
     }
+}
+
+/// The connection id in a sign-in path `/sso/{saml|oidc}/{id}/…`; ids are UUIDs, so a
+/// longer segment names none.
+fn connection_of(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/sso/saml/")
+        .or_else(|| path.strip_prefix("/sso/oidc/"))?;
+    let id = rest.split('/').next()?;
+    (!id.is_empty() && id.len() <= 64).then_some(id)
 }
 
 #[cfg(test)]
@@ -136,14 +160,37 @@ mod tests {
 
     #[test]
     fn a_client_over_its_quota_waits_others_do_not() {
-        let limits = Limits::new(2, 1);
+        let limits = Limits::new(2, 100, 1);
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
-        assert!(limits.sso_request(a).is_ok());
-        assert!(limits.sso_request(a).is_ok());
-        let refused = limits.sso_request(a).unwrap_err();
+        assert!(limits.sso_request(a, "/sso/start").is_ok());
+        assert!(limits.sso_request(a, "/sso/start").is_ok());
+        let refused = limits.sso_request(a, "/sso/start").unwrap_err();
         assert!(refused.retry_after_secs >= 1 && refused.retry_after_secs <= 60);
-        assert!(limits.sso_request(b).is_ok());
+        assert!(limits.sso_request(b, "/sso/start").is_ok());
         assert!(limits.auth_failed(a).is_ok());
         assert!(limits.auth_failed(a).is_err());
+    }
+
+    #[test]
+    fn a_connection_over_its_quota_waits_others_do_not() {
+        let limits = Limits::new(100, 2, 1);
+        let clients = [ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3")];
+        // Many clients, one connection: its quota holds whoever asks.
+        assert!(limits.sso_request(clients[0], "/sso/saml/c1/login").is_ok());
+        assert!(limits.sso_request(clients[1], "/sso/saml/c1/acs").is_ok());
+        assert!(limits.sso_request(clients[2], "/sso/saml/c1/login").is_err());
+        // Another connection, and paths that name none, are not held to it.
+        assert!(limits.sso_request(clients[2], "/sso/oidc/c2/login").is_ok());
+        assert!(limits.sso_request(clients[2], "/sso/start").is_ok());
+    }
+
+    #[test]
+    fn sign_in_paths_name_their_connection() {
+        assert_eq!(connection_of("/sso/saml/abc/acs"), Some("abc"));
+        assert_eq!(connection_of("/sso/oidc/abc/callback"), Some("abc"));
+        assert_eq!(connection_of("/sso/saml/abc"), Some("abc"));
+        assert_eq!(connection_of("/sso/start"), None);
+        assert_eq!(connection_of("/sso/saml//acs"), None);
+        assert_eq!(connection_of(&format!("/sso/saml/{}/acs", "x".repeat(65))), None);
     }
 }

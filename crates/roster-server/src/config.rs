@@ -28,6 +28,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Sign-in requests (`/sso/…`) one client may make per minute.
     pub sso_requests_per_minute: u32,
+    /// Sign-in requests one connection may receive per minute, from all clients.
+    pub sso_requests_per_connection_per_minute: u32,
     /// Failed token authentications (admin API, SCIM) one client may make per minute.
     pub auth_failures_per_minute: u32,
     /// A session unused this long ends (T1: 30 days without use).
@@ -56,6 +58,10 @@ impl std::fmt::Debug for Config {
             .field("return_origins", &self.return_origins)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("sso_requests_per_minute", &self.sso_requests_per_minute)
+            .field(
+                "sso_requests_per_connection_per_minute",
+                &self.sso_requests_per_connection_per_minute,
+            )
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("max_in_flight", &self.max_in_flight)
@@ -94,6 +100,7 @@ impl Config {
             return_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             sso_requests_per_minute: 600,
+            sso_requests_per_connection_per_minute: 6000,
             auth_failures_per_minute: 30,
             session_idle_minutes: 30 * 24 * 60,
             max_in_flight: 1024,

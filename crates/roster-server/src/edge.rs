@@ -69,9 +69,10 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
                 }
             }
         };
-        // Sign-in endpoints answer anyone: each client gets so many a minute.
+        // Sign-in endpoints answer anyone: each client, and each connection, gets so
+        // many a minute.
         let refused = match client {
-            Some(ip) if req.uri().path().starts_with("/sso/") => limits.abuse.sso_request(ip).err(),
+            Some(ip) if req.uri().path().starts_with("/sso/") => limits.abuse.sso_request(ip, req.uri().path()).err(),
             _ => None,
         };
         let resp = match refused {

@@ -203,6 +203,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
         .await?;
     let limits = Arc::new(abuse::Limits::new(
         config.sso_requests_per_minute,
+        config.sso_requests_per_connection_per_minute,
         config.auth_failures_per_minute,
     ));
     Ok((

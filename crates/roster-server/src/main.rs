@@ -75,6 +75,9 @@ enum Command {
         /// Sign-in requests (/sso/…) one client may make per minute; over it, 429.
         #[arg(long, env = "ROSTER_SSO_REQUESTS_PER_MINUTE", default_value_t = 600)]
         sso_requests_per_minute: u32,
+        /// Sign-in requests one connection may receive per minute, from all clients; over it, 429.
+        #[arg(long, env = "ROSTER_SSO_REQUESTS_PER_CONNECTION_PER_MINUTE", default_value_t = 6000)]
+        sso_requests_per_connection_per_minute: u32,
         /// Failed admin or SCIM token authentications one client may make per minute; over it, 429.
         #[arg(long, env = "ROSTER_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
         auth_failures_per_minute: u32,
@@ -196,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             return_origins,
             trusted_proxies,
             sso_requests_per_minute,
+            sso_requests_per_connection_per_minute,
             auth_failures_per_minute,
             session_idle_minutes,
             max_in_flight,
@@ -219,6 +223,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.return_origins = return_origins;
             config.trusted_proxies = trusted_proxies;
             config.sso_requests_per_minute = sso_requests_per_minute;
+            config.sso_requests_per_connection_per_minute = sso_requests_per_connection_per_minute;
             config.auth_failures_per_minute = auth_failures_per_minute;
             config.session_idle_minutes = session_idle_minutes;
             config.max_in_flight = max_in_flight;

@@ -1,6 +1,6 @@
 //! Limits on what anyone can reach without a credential, on both backends: sign-in
-//! requests and failed token authentications per client, with 429 and Retry-After, and
-//! X-Forwarded-For believed only from a trusted proxy.
+//! requests per client and per connection, failed token authentications per client,
+//! with 429 and Retry-After, and X-Forwarded-For believed only from a trusted proxy.
 
 use crate::helpers::{spawn_app_with, Backend, Options, TestApp, ADMIN_TOKEN};
 use crate::scim::setup;
@@ -9,6 +9,7 @@ use serde_json::Value;
 
 crate::on_both_backends!(
     sign_in_requests_are_limited_per_client,
+    sign_in_requests_are_limited_per_connection,
     failed_authentications_are_limited_per_client,
     forwarded_clients_count_only_behind_a_trusted_proxy,
     requests_in_flight_are_capped,
@@ -51,6 +52,32 @@ async fn sign_in_requests_are_limited_per_client(backend: Backend) {
     assert_eq!(body["error"]["code"], "too_many_requests");
     // Authenticated endpoints are not held to it.
     assert_eq!(app.get("/api/v1/organizations").await.status, 200);
+}
+
+async fn sign_in_requests_are_limited_per_connection(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            sso_requests_per_connection_per_minute: 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    let login = |id: &'static str| app.client.get(app.url(&format!("/sso/saml/{id}/login"))).send();
+    let (busy, other) = (
+        "0b1e8c2a-0000-4000-8000-000000000001",
+        "0b1e8c2a-0000-4000-8000-000000000002",
+    );
+    for _ in 0..2 {
+        assert_eq!(login(busy).await.unwrap().status(), 404, "no such connection");
+    }
+    let refused = login(busy).await.unwrap();
+    assert_too_many(&refused);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    // The same client is still served for another connection and for /sso/start.
+    assert_eq!(login(other).await.unwrap().status(), 404);
+    assert_eq!(start(&app, None).await.status(), 404);
 }
 
 async fn failed_authentications_are_limited_per_client(backend: Backend) {

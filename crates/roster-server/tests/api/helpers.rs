@@ -150,6 +150,7 @@ pub struct Options {
     /// The abuse limits: sign-in requests and failed authentications per client and
     /// minute, and the proxies trusted for X-Forwarded-For.
     pub sso_requests_per_minute: u32,
+    pub sso_requests_per_connection_per_minute: u32,
     pub auth_failures_per_minute: u32,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Minutes a session may go unused.
@@ -165,6 +166,7 @@ impl Default for Options {
             max_body_bytes: 1024 * 1024,
             metrics: false,
             sso_requests_per_minute: 600,
+            sso_requests_per_connection_per_minute: 6000,
             auth_failures_per_minute: 30,
             trusted_proxies: Vec::new(),
             session_idle_minutes: 30 * 24 * 60,
@@ -194,6 +196,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     );
     config.max_body_bytes = options.max_body_bytes;
     config.sso_requests_per_minute = options.sso_requests_per_minute;
+    config.sso_requests_per_connection_per_minute = options.sso_requests_per_connection_per_minute;
     config.auth_failures_per_minute = options.auth_failures_per_minute;
     config.trusted_proxies = options.trusted_proxies.clone();
     config.session_idle_minutes = options.session_idle_minutes;
