@@ -32,9 +32,11 @@ enum LogFormat {
 
 #[derive(clap::Args)]
 struct DbArgs {
-    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long = "database", env = "ROSTER_DATABASE_URL", default_value = Config::DEFAULT_DATABASE)]
-    database: String,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. From the environment:
+    /// ROSTER_DATABASE_URL, or the file ROSTER_DATABASE_URL_FILE names (it may hold a
+    /// password). Default: sqlite://./roster-data/roster.db.
+    #[arg(long = "database")]
+    database: Option<String>,
     /// Log format.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
@@ -122,11 +124,6 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Registers the shutdown signals at once and returns the future that waits for one.
-///
-/// Registration has to happen before the server answers its first request: a signal
-/// handler installed lazily, when the future is first polled, leaves a window in which
-/// SIGTERM still has its default action and kills the process without draining.
 /// A secret from the environment: `NAME`, or the contents of the file `NAME_FILE` names
 /// (trailing newline dropped), never both. Empty is unset.
 fn secret_from_env(name: &str) -> Result<Option<String>, String> {
@@ -146,6 +143,20 @@ fn secret_from_env(name: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// The database URL: `--database`, else `ROSTER_DATABASE_URL` or the file
+/// `ROSTER_DATABASE_URL_FILE` names, else the embedded default.
+fn database_url(flag: Option<String>) -> Result<String, String> {
+    match flag {
+        Some(url) => Ok(url),
+        None => Ok(secret_from_env("ROSTER_DATABASE_URL")?.unwrap_or_else(|| Config::DEFAULT_DATABASE.to_string())),
+    }
+}
+
+/// Registers the shutdown signals at once and returns the future that waits for one.
+///
+/// Registration has to happen before the server answers its first request: a signal
+/// handler installed lazily, when the future is first polled, leaves a window in which
+/// SIGTERM still has its default action and kills the process without draining.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let signalled = {
@@ -183,7 +194,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate { db } => {
             init_logging(db.log_format);
-            let config = Config::new(db.database, "http://127.0.0.1:8080");
+            let config = Config::new(database_url(db.database)?, "http://127.0.0.1:8080");
             roster_server::open_store(&config).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
@@ -215,7 +226,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
                 None => None,
             };
-            let mut config = Config::new(db.database, public_url.unwrap_or_else(|| format!("http://{listen}")));
+            let mut config = Config::new(
+                database_url(db.database)?,
+                public_url.unwrap_or_else(|| format!("http://{listen}")),
+            );
             config.admin_token = secret_from_env("ROSTER_ADMIN_TOKEN")?;
             config.dns_resolver = dns_resolver;
             config.max_body_bytes = max_body_bytes;

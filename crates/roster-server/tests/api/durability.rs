@@ -312,7 +312,8 @@ async fn migrate_applies_and_exits(backend: Backend) {
 }
 
 /// An operator's admin token is at least 32 characters (refused at start otherwise), and
-/// may be given in a file (`ROSTER_ADMIN_TOKEN_FILE`), as every secret setting.
+/// may be given in a file (`ROSTER_ADMIN_TOKEN_FILE`), as every secret setting: the
+/// database URL, which may hold a password, too (`ROSTER_DATABASE_URL_FILE`).
 async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
     let db = TestDb::new(backend).await;
     let out = Command::new(env!("CARGO_BIN_EXE_roster"))
@@ -330,21 +331,17 @@ async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("admin-token");
     std::fs::write(&file, format!("{ADMIN_TOKEN}\n")).unwrap();
+    let url_file = dir.join("database-url");
+    std::fs::write(&url_file, format!("{}\n", db.url)).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db.url,
-        "--log-format",
-        "json",
-    ])
-    .env_remove("ROSTER_ADMIN_TOKEN")
-    .env("ROSTER_ADMIN_TOKEN_FILE", &file)
-    .env("ROSTER_LOG", "warn,roster=info")
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("ROSTER_ADMIN_TOKEN")
+        .env_remove("ROSTER_DATABASE_URL")
+        .env("ROSTER_DATABASE_URL_FILE", &url_file)
+        .env("ROSTER_ADMIN_TOKEN_FILE", &file)
+        .env("ROSTER_LOG", "warn,roster=info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let base = loop {
@@ -368,5 +365,32 @@ async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
         .status();
     assert_eq!(status, 200, "the token from the file is the admin token");
     child.kill().await.unwrap();
+    // The server used the database the file named.
+    let store = roster_store::Store::connect(&db.url, Default::default()).await.unwrap();
+    let organizations: i64 = store
+        .read(|c| {
+            Box::pin(async move {
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM organizations")
+                    .fetch_one(c)
+                    .await
+            })
+        })
+        .await
+        .expect("the database the file named is migrated");
+    assert_eq!(organizations, 0);
+    store.close().await;
+    // Both ways at once is refused, naming the conflict.
+    let both = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ROSTER_DATABASE_URL", &db.url)
+        .env("ROSTER_DATABASE_URL_FILE", &url_file)
+        .env("ROSTER_ADMIN_TOKEN_FILE", &file)
+        .env_remove("ROSTER_ADMIN_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert!(!both.status.success());
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert!(err.contains("ROSTER_DATABASE_URL_FILE, not both"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
