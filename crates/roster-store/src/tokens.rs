@@ -136,6 +136,9 @@ pub async fn verify_admin(conn: &mut Conn, presented: &str) -> Result<Option<Str
     Ok(found)
 }
 
+/// The advisory lock key that serialises admin token bootstrapping ("roster" and 1).
+const BOOTSTRAP_LOCK: i64 = 0x726f_7374_6572_0001;
+
 /// Start-up: with `ROSTER_ADMIN_TOKEN` set, makes it the active `bootstrap` token
 /// (replacing an earlier bootstrap value); without it, on a database that has no active
 /// admin token, mints one and returns it to be printed once.
@@ -144,6 +147,15 @@ pub async fn bootstrap_admin(
     ctx: &Ctx,
     configured: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
+    // Nodes starting together on one fresh database mint one token, not one each:
+    // PostgreSQL runs their transactions in parallel, so the second waits for the first
+    // to commit and then sees its token. SQLite runs one writer at a time already.
+    if conn.backend() == crate::Backend::Postgres {
+        db::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BOOTSTRAP_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
     if let Some(secret) = configured {
         let hash = hash_secret(secret);
         let current: Vec<(String, String)> =

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     generated_admin_token_is_printed_once,
     migrate_applies_and_exits,
     admin_tokens_are_long_and_may_come_from_a_file,
+    nodes_starting_together_mint_one_admin_token,
 );
 
 struct Server {
@@ -393,4 +394,50 @@ async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
     let err = String::from_utf8_lossy(&both.stderr);
     assert!(err.contains("ROSTER_DATABASE_URL_FILE, not both"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Nodes starting at once on one fresh database mint one bootstrap admin token, not one
+/// each (only one can print it, and an unprinted token would be a live secret no one has).
+/// The first node's transaction is held open after its bootstrap, so that the second's
+/// runs while the first's token is not yet committed.
+async fn nodes_starting_together_mint_one_admin_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let connect = || roster_store::Store::connect(&db.url, Default::default());
+    let (first, second) = (connect().await.unwrap(), connect().await.unwrap());
+    first.migrate().await.unwrap();
+    let bootstrap = |store: roster_store::Store, hold: Duration| async move {
+        store
+            .write(move |c| {
+                Box::pin(async move {
+                    let ctx = roster_store::Ctx::new("system", None, "bootstrap", 1_000);
+                    let minted = roster_store::tokens::bootstrap_admin(c, &ctx, None).await?;
+                    tokio::time::sleep(hold).await;
+                    Ok(minted)
+                })
+            })
+            .await
+            .unwrap()
+    };
+    let (a, b) = tokio::join!(bootstrap(first.clone(), Duration::from_millis(500)), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        bootstrap(second.clone(), Duration::ZERO).await
+    });
+    assert_eq!(
+        usize::from(a.is_some()) + usize::from(b.is_some()),
+        1,
+        "one node mints and prints the token"
+    );
+    let active: i64 = first
+        .read(|c| {
+            Box::pin(async move {
+                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
+                    .fetch_one(c)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(active, 1, "one token exists");
+    first.close().await;
+    second.close().await;
 }
