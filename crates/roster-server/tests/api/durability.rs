@@ -283,6 +283,13 @@ async fn generated_admin_token_is_printed_once(backend: Backend) {
     );
 }
 
+/// The number a `SELECT COUNT(*) …` query gives.
+async fn count(store: &roster_store::Store, sql: &'static str) -> Result<i64, roster_store::StoreError> {
+    store
+        .read(move |c| Box::pin(async move { roster_store::db::query_scalar::<i64>(sql).fetch_one(c).await }))
+        .await
+}
+
 async fn migrate_applies_and_exits(backend: Backend) {
     let db = TestDb::new(backend).await;
     let out = Command::new(env!("CARGO_BIN_EXE_roster"))
@@ -292,16 +299,7 @@ async fn migrate_applies_and_exits(backend: Backend) {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let store = roster_store::Store::connect(&db.url, Default::default()).await.unwrap();
-    let tables: i64 = store
-        .read(|c| {
-            Box::pin(async move {
-                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM organizations")
-                    .fetch_one(c)
-                    .await
-            })
-        })
-        .await
-        .unwrap();
+    let tables = count(&store, "SELECT COUNT(*) FROM organizations").await.unwrap();
     assert_eq!(tables, 0);
     store.close().await;
     let again = Command::new(env!("CARGO_BIN_EXE_roster"))
@@ -368,14 +366,7 @@ async fn admin_tokens_are_long_and_may_come_from_a_file(backend: Backend) {
     child.kill().await.unwrap();
     // The server used the database the file named.
     let store = roster_store::Store::connect(&db.url, Default::default()).await.unwrap();
-    let organizations: i64 = store
-        .read(|c| {
-            Box::pin(async move {
-                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM organizations")
-                    .fetch_one(c)
-                    .await
-            })
-        })
+    let organizations = count(&store, "SELECT COUNT(*) FROM organizations")
         .await
         .expect("the database the file named is migrated");
     assert_eq!(organizations, 0);
@@ -427,14 +418,7 @@ async fn nodes_starting_together_mint_one_admin_token(backend: Backend) {
         1,
         "one node mints and prints the token"
     );
-    let active: i64 = first
-        .read(|c| {
-            Box::pin(async move {
-                roster_store::db::query_scalar::<i64>("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
-                    .fetch_one(c)
-                    .await
-            })
-        })
+    let active = count(&first, "SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
         .await
         .unwrap();
     assert_eq!(active, 1, "one token exists");
