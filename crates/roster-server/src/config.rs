@@ -21,6 +21,10 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// SQLite: writes per group commit (1 = commit each write on its own).
     pub sqlite_batch: usize,
+    /// SQLite: how soon commits are copied from the log into the database, and the
+    /// log's length past which it starts over (the defaults suit every deployment
+    /// measured; tests shorten them to exercise both often).
+    pub sqlite_checkpoint: roster_store::CheckpointPolicy,
     /// Origins (`https://app.example`) a sign-in may return to, besides this server's.
     pub return_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from any
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("sqlite_batch", &self.sqlite_batch)
+            .field("sqlite_checkpoint", &self.sqlite_checkpoint)
             .field("return_origins", &self.return_origins)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("sso_requests_per_minute", &self.sso_requests_per_minute)
@@ -97,6 +102,7 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             sqlite_batch: 256,
+            sqlite_checkpoint: roster_store::CheckpointPolicy::default(),
             return_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             sso_requests_per_minute: 600,

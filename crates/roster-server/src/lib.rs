@@ -54,6 +54,7 @@ pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
         &config.database_url,
         StoreOptions {
             sqlite_batch: config.sqlite_batch,
+            sqlite_checkpoint: config.sqlite_checkpoint,
             ..StoreOptions::default()
         },
     )
