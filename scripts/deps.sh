@@ -3,7 +3,8 @@
 #   - xmlsec1 (Debian package): signs and encrypts test SAML responses, and cross-checks
 #     Roster's canonicalization and signature verdicts;
 #   - a Python venv with signxml (a second, independent SAML signer) and the SCIM
-#     conformance checker scim2-tester with its runner scim2-cli.
+#     conformance checker scim2-tester with its runner scim2-cli;
+#   - Node packages under ROSTER_NODE (see the end of this file).
 # Source it (`. scripts/deps.sh`) from a script that runs with `set -euo pipefail`: it
 # exports ROSTER_VENV and ROSTER_PYTHON, and leaves the caller's shell options alone.
 
@@ -30,4 +31,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
   } || return 1
   "$ROSTER_VENV/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}" || return 1
   echo "${python_deps[*]}" >"$stamp"
+fi
+
+# Node peers, installed with npm outside the checkout: the `oidc-provider` package, a
+# certified OpenID Provider that the OIDC sign-in tests sign in through.
+export ROSTER_NODE="${ROSTER_NODE:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-node}"
+node_deps=("oidc-provider@9.13.3")
+node_stamp="$ROSTER_NODE/.roster-deps"
+if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "${node_deps[*]}" ]; then
+  command -v npm >/dev/null || apt_install nodejs npm || return 1
+  mkdir -p "$ROSTER_NODE"
+  [ -f "$ROSTER_NODE/package.json" ] || echo '{"private": true}' >"$ROSTER_NODE/package.json"
+  npm install --prefix "$ROSTER_NODE" --no-audit --no-fund --loglevel=error "${node_deps[@]}" >/dev/null || return 1
+  echo "${node_deps[*]}" >"$node_stamp"
 fi

@@ -18,6 +18,7 @@ pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod oidc_client;
 pub mod pages;
 pub mod routes;
 pub mod secrets;
@@ -217,6 +218,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             limits,
             sp_keys: moka::sync::Cache::new(1_000),
             sealer,
+            oidc: Arc::new(oidc_client::Providers::new()),
         },
         generated,
     ))

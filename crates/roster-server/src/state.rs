@@ -31,6 +31,8 @@ pub struct AppState {
     pub sp_keys: moka::sync::Cache<String, Arc<roster_saml::keys::SpKey>>,
     /// Seals and opens secrets at rest.
     pub sealer: Arc<crate::secrets::Sealer>,
+    /// The OIDC providers connections sign people in with.
+    pub oidc: Arc<crate::oidc_client::Providers>,
 }
 
 impl AppState {

@@ -25,6 +25,7 @@ pub mod directory;
 pub mod domains;
 mod error;
 pub mod error_log;
+pub mod oidc;
 pub mod provisioning;
 pub mod retention;
 pub mod saml;

@@ -40,11 +40,14 @@ pub struct Purged {
 
 /// Purges, as of `now`, what `policy` no longer keeps.
 pub async fn purge(conn: &mut Conn, now: i64, policy: Policy) -> Result<Purged, StoreError> {
-    let requests = db::query("DELETE FROM saml_requests WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let mut requests = 0;
+    for table in ["saml_requests", "oidc_requests"] {
+        requests += db::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
     let replays = db::query("DELETE FROM saml_replay WHERE expires_at <= $1")
         .bind(now.saturating_sub(REPLAY_MARGIN_MS))
         .execute(&mut *conn)

@@ -90,6 +90,15 @@ pub async fn sign_in(
         }
     }
     let expires_at = plan.session.expires_at(ctx.now, browser.idp_not_after);
+    let mut started = json!({
+        "expires_at": expires_at,
+        "minutes": plan.session.minutes,
+        "protocol": connection.protocol.as_str(),
+    });
+    // What the IdP sent that was ignored, and why (an Entra group overage among them).
+    if let (false, Some(obj)) = (plan.plan.warnings.is_empty(), started.as_object_mut()) {
+        obj.insert("warnings".into(), json!(plan.plan.warnings));
+    }
     let (session, token) = sessions::start(
         conn,
         &user_id,
@@ -109,7 +118,7 @@ pub async fn sign_in(
             object_id: &session.id,
             company_id: Some(&connection.company_id),
             user_id: Some(&user_id),
-            after: Some(json!({ "expires_at": expires_at, "minutes": plan.session.minutes })),
+            after: Some(started),
             ..Default::default()
         },
     )

@@ -159,8 +159,43 @@ async fn oidc_connection_keeps_its_secret(backend: Backend) {
     let id = c["id"].as_str().unwrap();
     assert_eq!(
         c["oidc"],
-        json!({ "issuer": "https://accounts.google.com", "client_id": "client-1", "client_secret_set": true })
+        json!({ "issuer": "https://accounts.google.com", "client_id": "client-1", "client_secret_set": true,
+                "scopes": "openid email profile", "client_auth": "client_secret_basic", "use_userinfo": true })
     );
+    // Settings an OIDC sign-in could not work with are refused with what to do instead.
+    for (oidc, code, says) in [
+        (
+            json!({ "issuer": "https://login.microsoftonline.com/common/v2.0", "client_id": "c" }),
+            "invalid_issuer",
+            "<tenant id>/v2.0",
+        ),
+        (
+            json!({ "issuer": "http://idp.example", "client_id": "c" }),
+            "invalid_issuer",
+            "https",
+        ),
+        (
+            json!({ "issuer": "https://accounts.google.com", "client_id": "c", "scopes": "email profile" }),
+            "invalid_scopes",
+            "openid",
+        ),
+        (
+            json!({ "issuer": "https://accounts.google.com", "client_id": "c", "client_auth": "private_key_jwt" }),
+            "invalid_json",
+            "",
+        ),
+    ] {
+        let a = app
+            .patch(&format!("/api/v1/connections/{id}"), json!({ "oidc": oidc }))
+            .await;
+        assert_eq!(a.status, 400, "{oidc}: {}", a.body);
+        assert!(a.error_code() == code || code == "invalid_json", "{oidc}: {}", a.body);
+        assert!(
+            a.body["error"]["message"].as_str().unwrap().contains(says),
+            "{}",
+            a.body
+        );
+    }
     assert_eq!(c["redirect_uri"], format!("{}/sso/oidc/{id}/callback", app.base));
     assert!(c["acs_url"].is_null());
     assert!(

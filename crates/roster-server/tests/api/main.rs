@@ -13,6 +13,7 @@ mod connections;
 mod durability;
 mod hostile;
 mod members;
+mod oidc;
 mod operations;
 mod organizations;
 mod provisioning;

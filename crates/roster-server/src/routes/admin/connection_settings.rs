@@ -53,12 +53,28 @@ fn is_false(b: &bool) -> bool {
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct OidcSettings {
+    /// The provider's issuer, exactly as its discovery document names it (Entra ID:
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`).
     pub issuer: String,
     pub client_id: String,
     /// Write-only: never returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// Scopes asked for (default `openid email profile`); must include `openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    /// How Roster authenticates at the token endpoint: `client_secret_basic` (default)
+    /// or `client_secret_post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub client_auth: Option<roster_oidc::provider::ClientAuth>,
+    /// Whether userinfo completes the ID token's claims (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_userinfo: Option<bool>,
 }
+
+/// The scopes asked for when a connection names none.
+pub const DEFAULT_OIDC_SCOPES: &str = "openid email profile";
 
 const MAX_CERTS: usize = 5;
 const MAX_CERT_BYTES: usize = 16 * 1024;
@@ -230,8 +246,21 @@ pub struct CertificateInfo {
 }
 
 impl OidcSettings {
-    fn validate(&self) -> Result<(), ApiError> {
-        check_url("issuer", &self.issuer)?;
+    pub fn validate(&self) -> Result<(), ApiError> {
+        roster_oidc::provider::check_issuer(self.issuer.trim())
+            .map_err(|e| ApiError::bad_request("invalid_issuer", e.to_string()))?;
+        if let Some(scopes) = &self.scopes {
+            let ok = scopes.len() <= 512
+                && scopes.split(' ').any(|s| s == "openid")
+                && scopes.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+                && !scopes.contains(['"', '\\']);
+            if !ok {
+                return Err(ApiError::bad_request(
+                    "invalid_scopes",
+                    "scopes must be space-separated, at most 512 characters, and include `openid`",
+                ));
+            }
+        }
         if self.client_id.trim().is_empty() || self.client_id.len() > 512 {
             return Err(ApiError::bad_request(
                 "invalid_client_id",

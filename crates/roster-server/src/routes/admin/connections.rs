@@ -27,6 +27,13 @@ pub struct OidcView {
     issuer: String,
     client_id: String,
     client_secret_set: bool,
+    /// Scopes asked for.
+    scopes: String,
+    /// `client_secret_basic` or `client_secret_post`.
+    #[schema(value_type = String)]
+    client_auth: roster_oidc::provider::ClientAuth,
+    /// Whether userinfo completes the ID token's claims.
+    use_userinfo: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,6 +125,11 @@ impl ConnectionView {
                 issuer: o.issuer,
                 client_id: o.client_id,
                 client_secret_set: o.client_secret.is_some(),
+                scopes: o
+                    .scopes
+                    .unwrap_or_else(|| super::connection_settings::DEFAULT_OIDC_SCOPES.to_string()),
+                client_auth: o.client_auth.unwrap_or_default(),
+                use_userinfo: o.use_userinfo.unwrap_or(true),
             }),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
@@ -125,9 +137,14 @@ impl ConnectionView {
     }
 }
 
-/// OIDC settings from an admin, with the client secret sealed for storage.
+/// OIDC settings from an admin, checked, with the client secret sealed for storage.
 fn sealed(oidc: Option<OidcSettings>, state: &AppState) -> Result<Option<OidcSettings>, ApiError> {
-    oidc.map(|mut o| o.seal_secret(&state.sealer).map(|()| o)).transpose()
+    oidc.map(|mut o| {
+        o.validate()?;
+        o.seal_secret(&state.sealer)?;
+        Ok(o)
+    })
+    .transpose()
 }
 
 #[derive(Deserialize, ToSchema)]

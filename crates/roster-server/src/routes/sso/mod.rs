@@ -2,11 +2,13 @@
 //! session they yield.
 //!
 //! - `saml`: SP metadata, the login redirect (AuthnRequest) and the ACS.
+//! - `oidc`: the login redirect (authorization code flow with PKCE) and the callback.
 //! - `start`: `GET /sso/start?email=` finds the connection by verified domain.
 //! - `me`: `GET /api/v1/me` and `/me` for the session's user, `POST /sso/logout`.
 //! - `page`: the plain failure page and the error-log entry (E1) behind it.
 
 mod me;
+pub mod oidc;
 mod page;
 pub mod saml;
 mod start;
@@ -34,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/sso/saml/{id}/metadata", get(saml::metadata))
         .route("/sso/saml/{id}/login", get(saml::login))
         .route("/sso/saml/{id}/acs", post(saml::acs))
+        .route("/sso/oidc/{id}/login", get(oidc::login))
+        .route("/sso/oidc/{id}/callback", get(oidc::callback))
         .route("/sso/start", get(start::start))
         .route("/sso/logout", post(me::logout))
         .route("/api/v1/me", get(me::me_json))

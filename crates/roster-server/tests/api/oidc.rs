@@ -1,0 +1,334 @@
+//! OIDC sign-in end to end through a real OpenID Provider (the `oidc-provider` package,
+//! run by `tests/fixtures/oidc_provider.mjs`): its login and consent pages followed as a
+//! browser would, the callback, the session and JIT provisioning; and what the callback
+//! refuses, each with no session and no directory change.
+
+use crate::helpers::{spawn_app, Backend, TestApp};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+crate::on_both_backends!(
+    signs_in_through_a_real_provider_with_jit_and_group_mapping,
+    a_callback_from_another_browser_or_used_twice_is_refused,
+    the_providers_refusals_and_unverified_emails_end_the_sign_in,
+    a_key_rotation_at_the_provider_needs_no_restart,
+);
+
+const CLIENT_ID: &str = "roster-app";
+const CLIENT_SECRET: &str = "provider-issued-client-secret-0123456789";
+
+/// The provider, running until dropped.
+struct Provider {
+    issuer: String,
+    stdin: ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    _child: Child,
+}
+
+impl Provider {
+    async fn start(redirect_uri: &str, accounts: Value) -> Self {
+        let node =
+            std::env::var("ROSTER_NODE").expect("ROSTER_NODE: run `. scripts/deps.sh` first (scripts/test.sh does)");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc_provider.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("ROSTER_NODE", node)
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("CLIENT_SECRET", CLIENT_SECRET)
+            .env("REDIRECT_URI", redirect_uri)
+            .env("ACCOUNTS", accounts.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start node");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let issuer = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("the provider starts")
+                .expect("read")
+                .expect("the provider exited");
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Some(i) = v["issuer"].as_str() {
+                    break i.to_string();
+                }
+            }
+        };
+        Self {
+            issuer,
+            stdin,
+            lines,
+            _child: child,
+        }
+    }
+
+    /// A new signing key (a new `kid`) replaces the old one.
+    async fn rotate(&mut self) {
+        self.stdin.write_all(b"rotate\n").await.unwrap();
+        loop {
+            let line = self.lines.next_line().await.unwrap().expect("the provider exited");
+            if line.contains("rotated") {
+                return;
+            }
+        }
+    }
+}
+
+fn account(email: &str, groups: &[&str]) -> Value {
+    json!({"email": email, "email_verified": true, "name": "Jo Person", "groups": groups})
+}
+
+/// The company `acme` with its verified domain, and an OIDC connection to a provider
+/// with `accounts`. Returns the connection id and the provider.
+async fn setup(app: &TestApp, accounts: Value) -> (String, Provider) {
+    // The provider stamps its tokens with the real time.
+    let real = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    app.clock.advance_ms(real - app.clock.now());
+    app.create_org("acme", None).await;
+    app.verified_domain("acme", "acme.example").await;
+    let c = app
+        .post_ok(
+            "/api/v1/connections",
+            json!({"company": "acme", "name": "acme-oidc", "protocol": "oidc", "domains": ["acme.example"],
+                   "organizations": ["acme"], "default_organization": "acme",
+                   "oidc": {"issuer": "http://127.0.0.1:9", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
+            201,
+        )
+        .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let redirect_uri = c["redirect_uri"].as_str().unwrap().to_string();
+    assert_eq!(redirect_uri, app.url(&format!("/sso/oidc/{id}/callback")));
+    assert!(
+        c.to_string().find(CLIENT_SECRET).is_none(),
+        "the secret is never returned"
+    );
+    let provider = Provider::start(&redirect_uri, accounts).await;
+    let a = app
+        .patch(
+            &format!("/api/v1/connections/{id}"),
+            json!({"oidc": {"issuer": provider.issuer, "client_id": CLIENT_ID, "scopes": "openid email profile groups"}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    (id, provider)
+}
+
+/// A browser: its own cookies, redirects followed by hand.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Follows the sign-in from Roster's login through the provider's login and consent
+/// pages (signing in as `login`), up to the URL of Roster's callback, not visited.
+async fn to_callback(app: &TestApp, b: &reqwest::Client, conn: &str, login: &str) -> String {
+    let mut url = app.url(&format!("/sso/oidc/{conn}/login?return_to=/me"));
+    let callback = app.url(&format!("/sso/oidc/{conn}/callback"));
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..20 {
+        let resp = match form.take() {
+            Some(fields) => b.post(&url).form(&fields).send().await.unwrap(),
+            None => b.get(&url).send().await.unwrap(),
+        };
+        let status = resp.status().as_u16();
+        let here = resp.url().clone();
+        if (300..400).contains(&status) {
+            let location = resp.headers()["location"].to_str().unwrap().to_string();
+            url = here.join(&location).unwrap().to_string();
+            if url.starts_with(&callback) {
+                return url;
+            }
+            continue;
+        }
+        let page = resp.text().await.unwrap();
+        assert_eq!(status, 200, "{url}: {page}");
+        // The provider's login or consent form.
+        let action = between(&page, "action=\"", "\"").unwrap_or_else(|| panic!("no form at {url}: {page}"));
+        url = here.join(&action.replace("&amp;", "&")).unwrap().to_string();
+        let mut fields = vec![(
+            "prompt".to_string(),
+            between(&page, "name=\"prompt\" value=\"", "\"").unwrap_or_default(),
+        )];
+        if page.contains("name=\"login\"") {
+            fields.push(("login".into(), login.into()));
+            fields.push(("password".into(), "any".into()));
+        }
+        form = Some(fields);
+    }
+    panic!("the sign-in did not come back to the callback");
+}
+
+fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let from = s.find(start)? + start.len();
+    let len = s.get(from..)?.find(end)?;
+    s.get(from..from + len).map(str::to_string)
+}
+
+/// Visits the callback URL; returns the status and the Location.
+async fn callback(b: &reqwest::Client, url: &str) -> (u16, String) {
+    let resp = b.get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location)
+}
+
+async fn me(app: &TestApp, b: &reqwest::Client) -> (u16, Value) {
+    let resp = b.get(app.url("/api/v1/me")).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The newest error-log entry's code for connection `conn`.
+async fn last_error(app: &TestApp, conn: &str) -> String {
+    let a = app.get(&format!("/api/v1/connections/{conn}/errors")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body["errors"][0]["code"].as_str().unwrap_or_default().to_string()
+}
+
+async fn users(app: &TestApp) -> usize {
+    let a = app.get("/api/v1/organizations/acme/members").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body.as_array().map_or(0, Vec::len)
+}
+
+async fn signs_in_through_a_real_provider_with_jit_and_group_mapping(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (conn, _provider) = setup(
+        &app,
+        json!({"jo@acme.example": account("jo@acme.example", &["acme:engineering", "acme:ops", "other"])}),
+    )
+    .await;
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+    let q: std::collections::HashMap<_, _> = url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+    assert!(q.contains_key("code") && q.contains_key("state"), "{url}");
+    let (status, location) = callback(&b, &url).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/me"),
+        "{}",
+        last_error(&app, &conn).await
+    );
+    let (status, me) = me(&app, &b).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user"]["email"], "jo@acme.example");
+    assert_eq!(me["user"]["full_name"], "Jo Person");
+    let m = &me["memberships"][0];
+    assert_eq!(m["organization"], "acme");
+    assert_eq!(m["state"], "active");
+    assert_eq!(m["teams"], json!(["engineering", "ops"]), "{me}");
+    // The audit log says the session came over OIDC.
+    let events = app.audit("limit=100").await;
+    let start = events
+        .iter()
+        .find(|e| e["action"] == "session.start")
+        .expect("session.start");
+    assert_eq!(start["after"]["protocol"], "oidc", "{start}");
+}
+
+async fn a_callback_from_another_browser_or_used_twice_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (conn, _provider) = setup(&app, json!({"jo@acme.example": account("jo@acme.example", &[])})).await;
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+    // Posted from another browser (login CSRF): refused, and the sign-in stays pending.
+    let other = browser();
+    let (status, _) = callback(&other, &url).await;
+    assert_eq!(status, 400);
+    assert_eq!(last_error(&app, &conn).await, "oidc_other_browser");
+    assert_eq!(me(&app, &other).await.0, 401);
+    assert_eq!(users(&app).await, 0, "no directory change");
+    // The browser that started it completes it, once.
+    assert_eq!(callback(&b, &url).await.0, 303);
+    let (status, _) = callback(&b, &url).await;
+    assert_eq!(status, 400);
+    assert_eq!(last_error(&app, &conn).await, "oidc_unknown_state");
+    // A made-up state.
+    let forged = url.replace("state=", "state=_0");
+    assert_eq!(callback(&b, &forged).await.0, 400);
+    assert_eq!(last_error(&app, &conn).await, "oidc_unknown_state");
+}
+
+async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut unverified = account("kim@acme.example", &[]);
+    unverified["email_verified"] = json!(false);
+    let (conn, _provider) = setup(
+        &app,
+        json!({"kim@acme.example": unverified, "eve@evil.example": account("eve@evil.example", &[])}),
+    )
+    .await;
+    // The provider answers error=access_denied.
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "kim@acme.example").await;
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = app.url(&format!(
+        "/sso/oidc/{conn}/callback?error=access_denied&error_description=no&state={state}"
+    ));
+    assert_eq!(callback(&b, &denied).await.0, 403);
+    assert_eq!(last_error(&app, &conn).await, "oidc_provider_error");
+    // email_verified false.
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "kim@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 400);
+    assert_eq!(last_error(&app, &conn).await, "oidc_email_not_verified");
+    // An email outside the connection's verified domains (A4).
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "eve@evil.example").await;
+    assert_eq!(callback(&b, &url).await.0, 403);
+    assert_eq!(me(&app, &b).await.0, 401);
+    // A code the provider does not know: its token endpoint refuses it.
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "kim@acme.example").await;
+    let wrong = url::Url::parse(&url).unwrap();
+    let pairs: Vec<(String, String)> = wrong
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "code" {
+                "not-a-code".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut wrong = wrong.clone();
+    wrong.query_pairs_mut().clear().extend_pairs(pairs);
+    assert_eq!(callback(&b, wrong.as_str()).await.0, 400);
+    assert_eq!(last_error(&app, &conn).await, "oidc_token_error");
+    assert_eq!(users(&app).await, 0, "no directory change");
+}
+
+async fn a_key_rotation_at_the_provider_needs_no_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (conn, mut provider) = setup(&app, json!({"jo@acme.example": account("jo@acme.example", &[])})).await;
+    for round in 0..2 {
+        let b = browser();
+        let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+        let (status, _) = callback(&b, &url).await;
+        assert_eq!(status, 303, "round {round}: {}", last_error(&app, &conn).await);
+        assert_eq!(me(&app, &b).await.0, 200);
+        provider.rotate().await;
+    }
+}
