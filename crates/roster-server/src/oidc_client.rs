@@ -200,8 +200,12 @@ impl Providers {
             };
             ProviderError::Unreachable(format!("{what} {why}"))
         };
-        let too_large =
-            || ProviderError::Unreachable(format!("{what} answered more than {} KiB", MAX_DOCUMENT_BYTES / 1024));
+        let too_large = || {
+            ProviderError::Invalid(OidcError::Token(format!(
+                "{what} answered more than {} KiB",
+                MAX_DOCUMENT_BYTES / 1024
+            )))
+        };
         let mut resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {

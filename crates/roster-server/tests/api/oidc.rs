@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_callback_from_another_browser_or_used_twice_is_refused,
     the_providers_refusals_and_unverified_emails_end_the_sign_in,
     a_key_rotation_at_the_provider_needs_no_restart,
+    forged_id_tokens_are_refused_at_the_callback,
 );
 
 const CLIENT_ID: &str = "roster-app";
@@ -69,10 +70,20 @@ impl Provider {
 
     /// A new signing key (a new `kid`) replaces the old one.
     async fn rotate(&mut self) {
-        self.stdin.write_all(b"rotate\n").await.unwrap();
+        self.command("rotate", "rotated").await;
+    }
+
+    /// From now on the token endpoint answers with an ID token forged as `how` says
+    /// (`off`: the genuine one).
+    async fn tamper(&mut self, how: &str) {
+        self.command(&format!("tamper {how}"), "tampering").await;
+    }
+
+    async fn command(&mut self, line: &str, ack: &str) {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
         loop {
             let line = self.lines.next_line().await.unwrap().expect("the provider exited");
-            if line.contains("rotated") {
+            if line.contains(ack) {
                 return;
             }
         }
@@ -232,6 +243,12 @@ async fn signs_in_through_a_real_provider_with_jit_and_group_mapping(backend: Ba
     assert_eq!(m["organization"], "acme");
     assert_eq!(m["state"], "active");
     assert_eq!(m["teams"], json!(["engineering", "ops"]), "{me}");
+    // The connection check finds the provider and its keys.
+    let report = app
+        .post_ok(&format!("/api/v1/connections/{conn}/check"), json!({}), 200)
+        .await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["findings"].as_array().unwrap().len(), 3, "{report}");
     // The audit log says the session came over OIDC.
     let events = app.audit("limit=100").await;
     let start = events
@@ -239,6 +256,33 @@ async fn signs_in_through_a_real_provider_with_jit_and_group_mapping(backend: Ba
         .find(|e| e["action"] == "session.start")
         .expect("session.start");
     assert_eq!(start["after"]["protocol"], "oidc", "{start}");
+}
+
+async fn the_connection_check_says_what_is_wrong(app: &TestApp, conn: &str) {
+    // No provider answers at this issuer.
+    let a = app
+        .patch(
+            &format!("/api/v1/connections/{conn}"),
+            json!({"oidc": {"issuer": "http://127.0.0.1:9", "client_id": CLIENT_ID}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let report = app
+        .post_ok(&format!("/api/v1/connections/{conn}/check"), json!({}), 200)
+        .await;
+    assert_eq!(report["ok"], false, "{report}");
+    let discovery = &report["findings"][1];
+    assert_eq!(
+        (discovery["step"].as_str(), discovery["ok"].as_bool()),
+        (Some("discovery"), Some(false))
+    );
+    assert!(
+        discovery["message"]
+            .as_str()
+            .unwrap()
+            .contains("discovery document cannot be reached"),
+        "{report}"
+    );
 }
 
 async fn a_callback_from_another_browser_or_used_twice_is_refused(backend: Backend) {
@@ -262,6 +306,7 @@ async fn a_callback_from_another_browser_or_used_twice_is_refused(backend: Backe
     let forged = url.replace("state=", "state=_0");
     assert_eq!(callback(&b, &forged).await.0, 400);
     assert_eq!(last_error(&app, &conn).await, "oidc_unknown_state");
+    the_connection_check_says_what_is_wrong(&app, &conn).await;
 }
 
 async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: Backend) {
@@ -331,4 +376,51 @@ async fn a_key_rotation_at_the_provider_needs_no_restart(backend: Backend) {
         assert_eq!(me(&app, &b).await.0, 200);
         provider.rotate().await;
     }
+}
+
+async fn forged_id_tokens_are_refused_at_the_callback(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (conn, mut provider) = setup(&app, json!({"jo@acme.example": account("jo@acme.example", &[])})).await;
+    // Each rule of the ID token check, broken in a token that otherwise comes from the
+    // provider as it is (the claim rules with the provider's own signature).
+    let forgeries = [
+        ("alg_none", "oidc_invalid_token", "'none'"),
+        ("hmac_with_public_key", "oidc_invalid_token", "'HS256'"),
+        ("key_in_header", "oidc_invalid_token", "signature does not verify"),
+        ("jku", "oidc_invalid_token", "does not hold"),
+        ("tampered_payload", "oidc_invalid_token", "signature does not verify"),
+        ("crit", "oidc_invalid_token", "crit"),
+        ("wrong_issuer", "oidc_invalid_token", "claim iss"),
+        ("wrong_audience", "oidc_invalid_token", "claim aud"),
+        ("several_audiences_without_azp", "oidc_invalid_token", "claim azp"),
+        ("wrong_azp", "oidc_invalid_token", "claim azp"),
+        ("expired", "oidc_invalid_token", "claim exp"),
+        ("issued_in_the_future", "oidc_invalid_token", "claim iat"),
+        ("not_yet_valid", "oidc_invalid_token", "claim nbf"),
+        ("no_exp", "oidc_invalid_token", "claim exp"),
+        ("wrong_nonce", "oidc_invalid_token", "claim nonce"),
+        ("no_nonce", "oidc_invalid_token", "claim nonce"),
+        ("no_sub", "oidc_invalid_token", "claim sub"),
+        ("garbage", "oidc_invalid_token", "three dot-separated"),
+        ("huge", "oidc_token_error", "more than 256 KiB"),
+    ];
+    for (how, code, why) in forgeries {
+        provider.tamper(how).await;
+        let b = browser();
+        let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+        let (status, _) = callback(&b, &url).await;
+        assert_eq!(status, 400, "{how}");
+        let log = app.get(&format!("/api/v1/connections/{conn}/errors")).await.body;
+        assert_eq!(log["errors"][0]["code"], code, "{how}: {log}");
+        let detail = log["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{how}: refused for '{detail}', not for {why}");
+        assert_eq!(me(&app, &b).await.0, 401, "{how}: no session");
+    }
+    assert_eq!(users(&app).await, 0, "no directory change");
+    // The same sign-in with the genuine token goes through.
+    provider.tamper("off").await;
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 303);
+    assert_eq!(users(&app).await, 1);
 }

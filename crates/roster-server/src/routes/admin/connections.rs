@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
+        .routes(routes!(check))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -389,4 +390,55 @@ async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<Stri
         .await?;
     state.scim_auth.clear();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One finding of a connection check.
+#[derive(Serialize, ToSchema)]
+pub struct Finding {
+    /// `settings`, `discovery` or `keys`.
+    step: String,
+    ok: bool,
+    /// What was found, or what is wrong and what to do.
+    message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckReport {
+    /// Whether every step passed: sign-in can work.
+    ok: bool,
+    findings: Vec<Finding>,
+}
+
+/// Check a connection against its IdP: for OIDC, the stored settings, the provider's
+/// discovery document (fetched now) and its signing keys, each step in words an IT
+/// admin can act on; for SAML, the stored settings.
+#[utoipa::path(post, path = "/connections/{id}/check", tag = "connections", params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = CheckReport), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn check(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CheckReport>, ApiError> {
+    let c = state
+        .store
+        .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
+        .await?;
+    let findings: Vec<Finding> = match c.protocol {
+        Protocol::Oidc => crate::routes::sso::oidc::check(&state, &c).await,
+        Protocol::Saml => vec![match crate::routes::sso::saml::SamlConfig::load(&c) {
+            Ok(_) => (
+                String::from("settings"),
+                true,
+                "the IdP's entity id, SSO URL and certificates are set".to_string(),
+            ),
+            Err(f) => ("settings".into(), false, f.detail),
+        }],
+    }
+    .into_iter()
+    .map(|(step, ok, message)| Finding { step, ok, message })
+    .collect();
+    Ok(ApiJson(CheckReport {
+        ok: findings.iter().all(|f| f.ok),
+        findings,
+    }))
 }

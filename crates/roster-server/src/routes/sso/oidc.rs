@@ -466,3 +466,56 @@ fn describe(claims: &Map<String, Value>) -> String {
     }
     out
 }
+
+/// The connection check of `c`: its settings, its provider's discovery document and its
+/// keys, fetched now (not from what sign-ins keep), as `(step, ok, message)`.
+pub async fn check(state: &AppState, c: &Connection) -> Vec<(String, bool, String)> {
+    let mut out = Vec::new();
+    let cfg = match OidcConfig::load(state, c) {
+        Ok(cfg) => {
+            out.push((
+                "settings".into(),
+                true,
+                format!(
+                    "issuer '{}', client id '{}', a client secret is set",
+                    cfg.issuer, cfg.client_id
+                ),
+            ));
+            cfg
+        }
+        Err(f) => {
+            out.push(("settings".into(), false, f.detail));
+            return out;
+        }
+    };
+    match state.oidc.discover(&cfg.issuer).await {
+        Ok(p) => {
+            let m = &p.metadata;
+            out.push((
+                "discovery".into(),
+                true,
+                format!(
+                    "found the provider: authorization endpoint {}, token endpoint {}, userinfo {}",
+                    m.authorization_endpoint,
+                    m.token_endpoint,
+                    m.userinfo_endpoint.as_deref().unwrap_or("none")
+                ),
+            ));
+            out.push((
+                "keys".into(),
+                true,
+                format!("{} signing key(s) usable in the provider's JWKS", p.jwks().len()),
+            ));
+        }
+        Err(ProviderError::Invalid(OidcError::Jwks(why))) => {
+            out.push((
+                "discovery".into(),
+                true,
+                "found the provider's discovery document".into(),
+            ));
+            out.push(("keys".into(), false, format!("the provider's JWKS: {why}")));
+        }
+        Err(e) => out.push(("discovery".into(), false, e.to_string())),
+    }
+    out
+}
