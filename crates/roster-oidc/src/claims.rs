@@ -44,6 +44,43 @@ pub fn groups_overage(claims: &Map<String, Value>) -> bool {
     !claims.contains_key("groups") && claims.get("_claim_names").and_then(|n| n.get("groups")).is_some()
 }
 
+/// The most groups read from Microsoft Graph for one sign-in.
+pub const MAX_GRAPH_GROUPS: usize = 2_000;
+
+/// One page of Microsoft Graph's `/me/transitiveMemberOf/microsoft.graph.group`: the
+/// groups' display names (their ids when a group has none) and the next page's URL,
+/// which must be on the same origin as `url`, the page's own.
+pub fn graph_page(url: &str, body: &[u8]) -> Result<(Vec<String>, Option<String>), OidcError> {
+    let bad = |why: &str| OidcError::Userinfo(format!("Microsoft Graph: {why}"));
+    let v: Value = serde_json::from_slice(body).map_err(|_| bad("the answer is not JSON"))?;
+    let items = v
+        .get("value")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no `value` array"))?;
+    let groups = items
+        .iter()
+        .filter_map(|g| {
+            g.get("displayName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .or_else(|| g.get("id").and_then(Value::as_str))
+        })
+        .map(str::to_string)
+        .collect();
+    let next = match v.get("@odata.nextLink").and_then(Value::as_str) {
+        None => None,
+        Some(next) => {
+            let here = url::Url::parse(url).map_err(|_| bad("the page's URL does not read"))?;
+            let there = url::Url::parse(next).map_err(|_| bad("the next page's URL does not read"))?;
+            if here.origin() != there.origin() {
+                return Err(bad("the next page is on another origin"));
+            }
+            Some(next.to_string())
+        }
+    };
+    Ok((groups, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +113,20 @@ mod tests {
         assert!(check_email_verified(&map(json!({"email_verified": "False"}))).is_err());
         assert!(check_email_verified(&map(json!({"email_verified": true}))).is_ok());
         assert!(check_email_verified(&map(json!({}))).is_ok());
+    }
+
+    #[test]
+    fn graph_pages_give_names_and_a_next_page_on_the_same_origin() {
+        let url = "https://graph.microsoft.com/v1.0/me/transitiveMemberOf/microsoft.graph.group";
+        let body = json!({"value": [{"id": "1", "displayName": "acme:eng"}, {"id": "2"}],
+                          "@odata.nextLink": format!("{url}?$skiptoken=x")});
+        let (groups, next) = graph_page(url, body.to_string().as_bytes()).unwrap();
+        assert_eq!(groups, ["acme:eng", "2"]);
+        assert!(next.unwrap().ends_with("$skiptoken=x"));
+        let elsewhere = json!({"value": [], "@odata.nextLink": "https://evil.example/steal"});
+        assert!(graph_page(url, elsewhere.to_string().as_bytes()).is_err());
+        assert!(graph_page(url, b"{}").is_err());
+        assert_eq!(graph_page(url, br#"{"value": []}"#).unwrap(), (vec![], None));
     }
 
     #[test]

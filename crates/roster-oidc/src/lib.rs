@@ -9,7 +9,7 @@
 //!   provider's JWKS only, with allowlisted algorithms, then every claim rule of
 //!   OpenID Connect Core §3.1.3.7.
 //! - [`claims`]: userinfo merged under the ID token's claims, `email_verified`, and
-//!   Entra's group overage.
+//!   Entra's group overage (and the Microsoft Graph pages that make up for it).
 //!
 //! Signatures are checked by `jsonwebtoken` (on aws-lc-rs). What it does not do is done
 //! here by hand: refusing `crit` headers and algorithms outside the list before any key

@@ -190,6 +190,43 @@ impl Providers {
         Ok(body)
     }
 
+    /// The groups of the person `access_token` was issued to, from Microsoft Graph at
+    /// `graph` (`/me/transitiveMemberOf`, every page, at most
+    /// [`roster_oidc::claims::MAX_GRAPH_GROUPS`]). Returns the groups and whether some
+    /// were left out.
+    pub async fn graph_groups(&self, graph: &str, access_token: &str) -> Result<(Vec<String>, bool), ProviderError> {
+        use roster_oidc::claims::{graph_page, MAX_GRAPH_GROUPS};
+        let mut url = format!(
+            "{}/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999",
+            graph.trim_end_matches('/')
+        );
+        let mut groups = Vec::new();
+        loop {
+            let req = self
+                .http
+                .get(&url)
+                .bearer_auth(access_token)
+                .header(reqwest::header::ACCEPT, "application/json");
+            let (status, body) = self.fetch(req, "Microsoft Graph").await?;
+            if status != 200 {
+                return Err(ProviderError::Unreachable(format!(
+                    "Microsoft Graph answered {status}: does the app have the GroupMember.Read.All permission, \
+                     and does `scopes` ask for it?"
+                )));
+            }
+            let (page, next) = graph_page(&url, &body)?;
+            groups.extend(page);
+            if groups.len() > MAX_GRAPH_GROUPS {
+                groups.truncate(MAX_GRAPH_GROUPS);
+                return Ok((groups, true));
+            }
+            match next {
+                Some(next) => url = next,
+                None => return Ok((groups, false)),
+            }
+        }
+    }
+
     /// Sends `req` and reads at most [`MAX_DOCUMENT_BYTES`] of the answer.
     async fn fetch(&self, req: reqwest::RequestBuilder, what: &str) -> Result<(u16, Vec<u8>), ProviderError> {
         let unreachable = |e: reqwest::Error| {

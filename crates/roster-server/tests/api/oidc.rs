@@ -15,6 +15,7 @@ crate::on_both_backends!(
     the_providers_refusals_and_unverified_emails_end_the_sign_in,
     a_key_rotation_at_the_provider_needs_no_restart,
     forged_id_tokens_are_refused_at_the_callback,
+    an_entra_group_overage_is_read_from_graph_when_asked,
 );
 
 const CLIENT_ID: &str = "roster-app";
@@ -423,4 +424,102 @@ async fn forged_id_tokens_are_refused_at_the_callback(backend: Backend) {
     let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
     assert_eq!(callback(&b, &url).await.0, 303);
     assert_eq!(users(&app).await, 1);
+}
+
+/// A stand-in for Microsoft Graph's `/me/transitiveMemberOf/microsoft.graph.group`,
+/// answering `pages` of group names as Graph does (`value`, `@odata.nextLink`) to a
+/// bearer token. Returns its base URL and the count of requests it answered.
+async fn graph_stand_in(pages: Vec<Vec<&'static str>>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1.0", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let path = "/v1.0/me/transitiveMemberOf/microsoft.graph.group";
+    let this_page = format!("{base}/me/transitiveMemberOf/microsoft.graph.group");
+    let handler = move |State(calls): State<Arc<AtomicUsize>>,
+                        headers: axum::http::HeaderMap,
+                        Query(q): Query<HashMap<String, String>>| {
+        let pages = pages.clone();
+        let this_page = this_page.clone();
+        async move {
+            let bearer = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.len() > "Bearer ".len() && v.starts_with("Bearer "));
+            if !bearer {
+                return (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": {"code": "InvalidAuthenticationToken"}})),
+                );
+            }
+            calls.fetch_add(1, Ordering::SeqCst);
+            let n: usize = q.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+            let value: Vec<Value> = pages[n]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| json!({"@odata.type": "#microsoft.graph.group", "id": format!("{n}-{i}"), "displayName": name}))
+                .collect();
+            let mut page = json!({"value": value});
+            if n + 1 < pages.len() {
+                page["@odata.nextLink"] = json!(format!("{this_page}?$skiptoken={}", n + 1));
+            }
+            (axum::http::StatusCode::OK, axum::Json(page))
+        }
+    };
+    let router = axum::Router::new()
+        .route(path, axum::routing::get(handler))
+        .with_state(calls.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (base, calls)
+}
+
+async fn an_entra_group_overage_is_read_from_graph_when_asked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Entra's overage: no `groups`, a pointer to where they are instead.
+    let overage = |email: &str| {
+        let mut a = account(email, &[]);
+        a.as_object_mut().unwrap().remove("groups");
+        a["_claim_names"] = json!({"groups": "src1"});
+        a["_claim_sources"] = json!({"src1": {"endpoint": "https://graph.windows.net/t/users/u/getMemberObjects"}});
+        a
+    };
+    let (conn, provider) = setup(
+        &app,
+        json!({"jo@acme.example": overage("jo@acme.example"), "kim@acme.example": overage("kim@acme.example")}),
+    )
+    .await;
+    // Without graph_groups: signed in without group mapping, and the session's event says why.
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "jo@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 303, "{}", last_error(&app, &conn).await);
+    let (_, me1) = me(&app, &b).await;
+    assert_eq!(me1["memberships"][0]["teams"], json!([]), "{me1}");
+    let events = app.audit("limit=100").await;
+    let start = events.iter().find(|e| e["action"] == "session.start").unwrap();
+    assert!(
+        start["after"]["warnings"].to_string().contains("left the groups out"),
+        "{start}"
+    );
+    // With graph_groups: every page of Graph read, the groups mapped.
+    let (graph, calls) = graph_stand_in(vec![vec!["acme:engineering", "acme:ops"], vec!["acme:design"]]).await;
+    let a = app
+        .patch(
+            &format!("/api/v1/connections/{conn}"),
+            json!({"oidc": {"issuer": provider.issuer, "client_id": CLIENT_ID, "scopes": "openid email profile groups",
+                            "graph_groups": true, "graph_url": graph}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "kim@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 303, "{}", last_error(&app, &conn).await);
+    let (_, me2) = me(&app, &b).await;
+    assert_eq!(me2["user"]["email"], "kim@acme.example");
+    let mut teams: Vec<String> = serde_json::from_value(me2["memberships"][0]["teams"].clone()).unwrap();
+    teams.sort();
+    assert_eq!(teams, ["design", "engineering", "ops"], "{me2}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "both pages read");
 }

@@ -71,7 +71,19 @@ pub struct OidcSettings {
     /// Whether userinfo completes the ID token's claims (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_userinfo: Option<bool>,
+    /// Microsoft Entra ID: when the token leaves the groups out (overage), read them from
+    /// Microsoft Graph with the access token (default false; the app needs the
+    /// `GroupMember.Read.All` permission, asked for in `scopes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_groups: Option<bool>,
+    /// Microsoft Graph's base URL (default `https://graph.microsoft.com/v1.0`; another
+    /// for national clouds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_url: Option<String>,
 }
+
+/// Microsoft Graph, where a group overage is made up for.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
 
 /// The scopes asked for when a connection names none.
 pub const DEFAULT_OIDC_SCOPES: &str = "openid email profile";
@@ -249,6 +261,10 @@ impl OidcSettings {
     pub fn validate(&self) -> Result<(), ApiError> {
         roster_oidc::provider::check_issuer(self.issuer.trim())
             .map_err(|e| ApiError::bad_request("invalid_issuer", e.to_string()))?;
+        if let Some(graph) = &self.graph_url {
+            roster_oidc::provider::provider_url("graph_url", graph)
+                .map_err(|why| ApiError::bad_request("invalid_url", why))?;
+        }
         if let Some(scopes) = &self.scopes {
             let ok = scopes.len() <= 512
                 && scopes.split(' ').any(|s| s == "openid")

@@ -35,6 +35,8 @@ pub struct OidcView {
     client_auth: roster_oidc::provider::ClientAuth,
     /// Whether userinfo completes the ID token's claims.
     use_userinfo: bool,
+    /// Whether an Entra group overage is made up for from Microsoft Graph.
+    graph_groups: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,6 +133,7 @@ impl ConnectionView {
                     .unwrap_or_else(|| super::connection_settings::DEFAULT_OIDC_SCOPES.to_string()),
                 client_auth: o.client_auth.unwrap_or_default(),
                 use_userinfo: o.use_userinfo.unwrap_or(true),
+                graph_groups: o.graph_groups.unwrap_or(false),
             }),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),

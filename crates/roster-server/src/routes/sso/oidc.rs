@@ -11,7 +11,7 @@ use super::{
     cleared_request_cookie, request_binding, request_cookie, safe_return_to, session_cookie, session_token, SsoFailure,
 };
 use crate::oidc_client::{Client, Provider, ProviderError};
-use crate::routes::admin::connection_settings::{OidcSettings, DEFAULT_OIDC_SCOPES};
+use crate::routes::admin::connection_settings::{OidcSettings, DEFAULT_GRAPH_URL, DEFAULT_OIDC_SCOPES};
 use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
@@ -46,6 +46,8 @@ struct OidcConfig {
     scopes: String,
     client_auth: ClientAuth,
     use_userinfo: bool,
+    /// Where to read groups from on an Entra group overage, when the connection asks.
+    graph: Option<String>,
 }
 
 impl OidcConfig {
@@ -72,6 +74,10 @@ impl OidcConfig {
             scopes: s.scopes.unwrap_or_else(|| DEFAULT_OIDC_SCOPES.to_string()),
             client_auth: s.client_auth.unwrap_or_default(),
             use_userinfo: s.use_userinfo.unwrap_or(true),
+            graph: s
+                .graph_groups
+                .unwrap_or(false)
+                .then(|| s.graph_url.unwrap_or_else(|| DEFAULT_GRAPH_URL.to_string())),
         })
     }
 }
@@ -326,15 +332,13 @@ async fn callback_flow(
         }
     }
     claims::check_email_verified(&claims).map_err(|e| refused(&e))?;
+    let overage = overage_groups(state, &cfg, tokens.access_token.as_deref(), &mut claims).await;
 
     let raw = RawAttributes::from_claims(&claims);
     let mut facts =
         read_facts(&raw, Protocol::Oidc, &c.attribute_names).map_err(|d| SsoFailure::denied(&d, describe(&claims)))?;
-    if claims::groups_overage(&claims) {
-        facts.warnings.push(Warning::new(
-            "A2",
-            "the identity provider left the groups out (too many for the token): signed in without group mapping",
-        ));
+    if let Some(warning) = overage {
+        facts.warnings.push(Warning::new("A2", warning));
     }
     let ctx = Ctx::new(
         "sso",
@@ -371,6 +375,45 @@ async fn callback_flow(
                 resp.headers_mut().append(header::SET_COOKIE, clear);
             }
             Ok(resp)
+        }
+    }
+}
+
+/// Entra ID's group overage: the token left the groups out. With `graph_groups` the
+/// groups are read from Microsoft Graph into `claims`; otherwise, or when Graph fails, the
+/// sign-in goes on without them. Returns the warning the sign-in records, if any.
+async fn overage_groups(
+    state: &AppState,
+    cfg: &OidcConfig,
+    access_token: Option<&str>,
+    claims: &mut Map<String, Value>,
+) -> Option<String> {
+    if !claims::groups_overage(claims) {
+        return None;
+    }
+    let (Some(graph), Some(token)) = (&cfg.graph, access_token) else {
+        return Some(
+            "the identity provider left the groups out (too many for the token; turn on graph_groups to read them \
+             from Microsoft Graph): signed in without group mapping"
+                .into(),
+        );
+    };
+    match state.oidc.graph_groups(graph, token).await {
+        Ok((groups, cut)) => {
+            claims.insert("groups".into(), Value::from(groups));
+            cut.then(|| {
+                format!(
+                    "more than {} groups in Microsoft Graph: only the first were read",
+                    roster_oidc::claims::MAX_GRAPH_GROUPS
+                )
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, trace_id = %current_trace_id(), "group overage: Microsoft Graph failed");
+            Some(format!(
+                "the identity provider left the groups out, and reading them from Microsoft Graph failed ({e}): \
+                 signed in without group mapping"
+            ))
         }
     }
 }
