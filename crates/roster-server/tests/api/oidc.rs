@@ -363,6 +363,31 @@ async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: B
     wrong.query_pairs_mut().clear().extend_pairs(pairs);
     assert_eq!(callback(&b, wrong.as_str()).await.0, 400);
     assert_eq!(last_error(&app, &conn).await, "oidc_token_error");
+    // RFC 9207: an `iss` that is not the issuer (a mix-up), and none from a provider that
+    // says it sends one.
+    for replace_with in [Some("https://evil.example"), None] {
+        let b = browser();
+        let url = url::Url::parse(&to_callback(&app, &b, &conn, "kim@acme.example").await).unwrap();
+        assert!(
+            url.query_pairs().any(|(k, _)| k == "iss"),
+            "oidc-provider sends iss: {url}"
+        );
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "iss" || replace_with.is_some())
+            .map(|(k, v)| {
+                let v = match (k.as_ref(), replace_with) {
+                    ("iss", Some(other)) => other.to_string(),
+                    _ => v.into_owned(),
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        let mut mixed = url.clone();
+        mixed.query_pairs_mut().clear().extend_pairs(pairs);
+        assert_eq!(callback(&b, mixed.as_str()).await.0, 400, "{replace_with:?}");
+        assert_eq!(last_error(&app, &conn).await, "oidc_token_error", "{replace_with:?}");
+    }
     assert_eq!(users(&app).await, 0, "no directory change");
 }
 
