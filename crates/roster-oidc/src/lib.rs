@@ -8,6 +8,8 @@
 //! - [`id_token`]: the JWKS and the ID token check: the signature by a key of the
 //!   provider's JWKS only, with allowlisted algorithms, then every claim rule of
 //!   OpenID Connect Core §3.1.3.7.
+//! - [`client`]: the provider side's registration rules for apps (client types, token
+//!   endpoint authentication, signing algorithms, redirect URIs compared exactly).
 //! - [`claims`]: userinfo merged under the ID token's claims, `email_verified`, and
 //!   Entra's group overage (and the Microsoft Graph pages that make up for it).
 //!
@@ -17,6 +19,7 @@
 //! refusing RSA keys under 2048 bits, and the claim checks, each with its own error.
 
 pub mod claims;
+pub mod client;
 pub mod id_token;
 pub mod provider;
 

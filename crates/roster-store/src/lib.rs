@@ -17,6 +17,7 @@
 //! memberships, invitations), [`domains`], [`connections`], [`tokens`] (admin and SCIM
 //! tokens), [`audit`].
 
+pub mod apps;
 pub mod audit;
 mod checkpoint;
 pub mod connections;

@@ -8,6 +8,7 @@ mod helpers;
 
 mod abuse;
 mod admin_auth;
+mod apps;
 mod companies_domains;
 mod connections;
 mod durability;

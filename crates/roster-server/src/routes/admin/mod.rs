@@ -1,6 +1,7 @@
 //! The admin API, `/api/v1` (interfaces.md "Admin API"). Every handler takes an
 //! [`Admin`](crate::auth::Admin); objects are addressed by id or by name.
 
+mod apps;
 mod audit;
 mod companies;
 pub(crate) mod connection_settings;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(errors::router())
         .merge(provisioning::router())
         .merge(saml_keys::router())
+        .merge(apps::router())
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
