@@ -10,6 +10,8 @@
 //!   OpenID Connect Core §3.1.3.7.
 //! - [`client`]: the provider side's registration rules for apps (client types, token
 //!   endpoint authentication, signing algorithms, redirect URIs compared exactly).
+//! - [`signing`]: the provider side's key pairs (RS256, ES256, EdDSA), their public JWKs,
+//!   and the JWS it mints.
 //! - [`claims`]: userinfo merged under the ID token's claims, `email_verified`, and
 //!   Entra's group overage (and the Microsoft Graph pages that make up for it).
 //!
@@ -22,6 +24,7 @@ pub mod claims;
 pub mod client;
 pub mod id_token;
 pub mod provider;
+pub mod signing;
 
 pub use id_token::{verify_id_token, Expectations, Jwks};
 pub use provider::ProviderMetadata;

@@ -23,6 +23,7 @@ pub mod pages;
 pub mod routes;
 pub mod secrets;
 pub mod service;
+pub mod signing_keys;
 pub mod state;
 pub mod trace;
 

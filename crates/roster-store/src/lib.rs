@@ -32,6 +32,7 @@ pub mod retention;
 pub mod saml;
 pub mod scim;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tokens;
 pub mod writer;
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod health;
+mod oauth2;
 pub mod scim;
 pub mod sso;
 
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(scim::router(state.clone()))
         .merge(sso::router())
+        .merge(oauth2::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

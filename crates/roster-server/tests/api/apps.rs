@@ -3,12 +3,14 @@
 //! registrations that could be abused refused.
 
 use crate::helpers::{spawn_app, Backend, TestApp};
-use roster_store::{apps, Store};
+use roster_server::secrets::Sealer;
+use roster_store::{apps, signing_keys, Store};
 use serde_json::{json, Value};
 
 crate::on_both_backends!(
     apps_are_registered_with_a_secret_shown_once,
     registrations_that_could_be_abused_are_refused,
+    signing_keys_are_published_sealed_and_rotated_with_an_overlap,
 );
 
 fn app_body() -> Value {
@@ -162,4 +164,78 @@ async fn registrations_that_could_be_abused_are_refused(backend: Backend) {
     // One name per company.
     let a = app.post("/api/v1/apps", app_body()).await;
     assert_eq!(a.error_code(), "app_exists");
+}
+
+/// The `kid`s `/oauth2/jwks` publishes, checking each is a public signing key.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let resp = app.client.get(app.url("/oauth2/jwks")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let body: Value = resp.json().await.unwrap();
+    let keys = body["keys"].as_array().unwrap();
+    for k in keys {
+        assert_eq!(k["use"], "sig", "{k}");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(k.get(private).is_none(), "a private part in {k}");
+        }
+    }
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    algs.dedup();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    keys.iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+async fn signing_keys_are_published_sealed_and_rotated_with_an_overlap(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Made on first use, one per algorithm, the same on every read.
+    let first = published_kids(&app).await;
+    assert_eq!(first.len(), 3);
+    assert_eq!(published_kids(&app).await, first);
+    // Private keys only sealed at rest, and they open with the server's key.
+    let store = Store::connect(&app.db.url, Default::default()).await.unwrap();
+    let stored = store
+        .read(|db| Box::pin(async move { signing_keys::published(db, 0, 0).await }))
+        .await
+        .unwrap();
+    store.close().await;
+    let sealer = Sealer::from_base64(crate::helpers::SECRET_KEY).unwrap();
+    for k in &stored {
+        assert!(Sealer::is_sealed(&k.private_key), "{}", k.id);
+        assert!(sealer.open(&k.private_key).is_ok());
+    }
+    // A rotation needs the admin token.
+    let resp = app
+        .client
+        .post(app.url("/api/v1/oauth2/keys/rotate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let r = app.post_ok("/api/v1/oauth2/keys/rotate", json!({}), 200).await;
+    let mut retired: Vec<String> = serde_json::from_value(r["retired"].clone()).unwrap();
+    let active: Vec<String> = serde_json::from_value(r["active"].clone()).unwrap();
+    retired.sort();
+    let mut old = first.clone();
+    old.sort();
+    assert_eq!(retired, old);
+    // Both generations are published during the overlap, then only the new one.
+    let during = published_kids(&app).await;
+    assert_eq!(during.len(), 6);
+    assert!(active.iter().chain(&first).all(|k| during.contains(k)));
+    app.clock.advance_ms(roster_server::signing_keys::OVERLAP_MS + 1);
+    let mut after = published_kids(&app).await;
+    after.sort();
+    let mut expected = active.clone();
+    expected.sort();
+    assert_eq!(after, expected);
+    let actions: Vec<String> = app
+        .audit("limit=100")
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .filter(|a| a.starts_with("signing_key."))
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "signing_key.retire").count(), 3);
+    assert_eq!(actions.iter().filter(|a| *a == "signing_key.create").count(), 6);
 }

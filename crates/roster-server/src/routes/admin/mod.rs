@@ -13,6 +13,7 @@ mod members;
 mod organizations;
 mod provisioning;
 mod saml_keys;
+mod signing_keys;
 mod teams;
 mod tokens;
 mod users;
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(provisioning::router())
         .merge(saml_keys::router())
         .merge(apps::router())
+        .merge(signing_keys::router())
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
