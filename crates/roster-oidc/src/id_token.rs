@@ -56,7 +56,11 @@ impl Jwks {
                 continue;
             };
             for k in set.keys {
-                if matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+                // Signing keys only: `use` absent or `sig`.
+                if matches!(
+                    k.common.public_key_use,
+                    Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+                ) {
                     continue;
                 }
                 match &k.algorithm {
@@ -270,7 +274,11 @@ fn check_claims(c: &Map<String, Value>, exp: &Expectations<'_>) -> Result<(), Oi
     }
     let audiences: Vec<&str> = match c.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .ok_or_else(|| claim("aud", "holds something other than strings"))?,
         _ => return Err(claim("aud", "is missing")),
     };
     if !audiences.contains(&exp.client_id) {
@@ -279,11 +287,15 @@ fn check_claims(c: &Map<String, Value>, exp: &Expectations<'_>) -> Result<(), Oi
             format!("does not include this client ('{}')", exp.client_id),
         ));
     }
-    let azp = c.get("azp").and_then(Value::as_str);
-    if audiences.len() > 1 && azp.is_none() {
-        return Err(claim("azp", "is missing, and the token has several audiences"));
+    // Core §3.1.3.7 (3): audiences the client does not trust are refused; Roster trusts
+    // only itself.
+    if let Some(other) = audiences.iter().find(|a| **a != exp.client_id) {
+        return Err(claim(
+            "aud",
+            format!("also names '{other}', which this client does not trust"),
+        ));
     }
-    if let Some(azp) = azp {
+    if let Some(azp) = c.get("azp").and_then(Value::as_str) {
         if azp != exp.client_id {
             return Err(claim("azp", format!("is '{azp}', not this client")));
         }
@@ -590,11 +602,12 @@ mod tests {
         });
         refused_for("aud", |c| c["aud"] = "another-client".into());
         refused_for("aud", |c| c["aud"] = json!(["a", "b"]));
-        refused_for("azp", |c| c["aud"] = json!([CLIENT, "other"]));
-        refused_for("azp", |c| {
+        refused_for("aud", |c| c["aud"] = json!([CLIENT, "other"]));
+        refused_for("aud", |c| {
             c["aud"] = json!([CLIENT, "other"]);
-            c["azp"] = "other".into();
+            c["azp"] = CLIENT.into();
         });
+        refused_for("aud", |c| c["aud"] = json!([CLIENT, 1]));
         refused_for("azp", |c| c["azp"] = "other".into());
         refused_for("exp", |c| c["exp"] = json!(NOW - 121));
         refused_for("exp", |c| {
@@ -624,7 +637,7 @@ mod tests {
         c["exp"] = json!(NOW - 100);
         c["iat"] = json!(NOW - 200);
         c["nbf"] = json!(NOW + 100);
-        c["aud"] = json!([CLIENT, "other"]);
+        c["aud"] = json!([CLIENT]);
         c["azp"] = CLIENT.into();
         assert!(verify_id_token(&rsa().token("k1", json!({}), &c), &keys, &expect()).is_ok());
     }

@@ -104,6 +104,8 @@ impl ProviderMetadata {
                 m.issuer
             )));
         }
+        let on_this_machine = |u: &url::Url| u.host().is_some_and(|h| loopback(&h));
+        let issuer_here = provider_url("the issuer", issuer).is_ok_and(|u| on_this_machine(&u));
         for (what, url) in [
             ("authorization_endpoint", Some(&m.authorization_endpoint)),
             ("token_endpoint", Some(&m.token_endpoint)),
@@ -111,7 +113,13 @@ impl ProviderMetadata {
             ("userinfo_endpoint", m.userinfo_endpoint.as_ref()),
         ] {
             if let Some(url) = url {
-                provider_url(what, url).map_err(OidcError::Discovery)?;
+                let u = provider_url(what, url).map_err(OidcError::Discovery)?;
+                // A provider elsewhere does not send Roster to this machine's services.
+                if on_this_machine(&u) && !issuer_here {
+                    return Err(OidcError::Discovery(format!(
+                        "{what} '{url}' is on Roster's own machine, and the issuer is not"
+                    )));
+                }
             }
         }
         if let Some(methods) = &m.code_challenge_methods_supported {
@@ -309,6 +317,11 @@ mod tests {
         let mut plain: serde_json::Value = serde_json::from_str(&doc(issuer)).unwrap();
         plain["token_endpoint"] = "http://idp.example/token".into();
         assert!(ProviderMetadata::parse(plain.to_string().as_bytes(), issuer).is_err());
+        plain["token_endpoint"] = "http://127.0.0.1:8080/token".into();
+        assert!(
+            ProviderMetadata::parse(plain.to_string().as_bytes(), issuer).is_err(),
+            "a provider elsewhere cannot point Roster at its own machine"
+        );
         plain["token_endpoint"] = format!("{issuer}/token").into();
         plain["code_challenge_methods_supported"] = serde_json::json!(["plain"]);
         assert!(ProviderMetadata::parse(plain.to_string().as_bytes(), issuer).is_err());

@@ -219,7 +219,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             limits,
             sp_keys: moka::sync::Cache::new(1_000),
             sealer,
-            oidc: Arc::new(oidc_client::Providers::new()),
+            oidc: Arc::new(oidc_client::Providers::new().map_err(LaunchError::Config)?),
         },
         generated,
     ))

@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a provider's discovery document and keys are kept.
 const KEEP: Duration = Duration::from_secs(60 * 60);
+/// The most pages of Microsoft Graph read for one sign-in, and the longest all of them
+/// may take.
+const GRAPH_PAGES: usize = 20;
+const GRAPH_TIME: Duration = Duration::from_secs(15);
+
 /// A provider's keys are fetched again at most this often on an unknown `kid`, so that
 /// tokens naming made-up keys cannot make Roster hammer the provider.
 const REFETCH_EVERY: Duration = Duration::from_secs(30);
@@ -60,14 +65,8 @@ pub struct Providers {
     cache: moka::sync::Cache<String, Arc<Provider>>,
 }
 
-impl Default for Providers {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Providers {
-    pub fn new() -> Self {
+    pub fn new() -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
@@ -76,14 +75,14 @@ impl Providers {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| format!("the HTTP client for OIDC providers: {e}"))?;
+        Ok(Self {
             http,
             cache: moka::sync::Cache::builder()
                 .max_capacity(1_000)
                 .time_to_live(KEEP)
                 .build(),
-        }
+        })
     }
 
     /// The provider of `issuer`: kept, or discovered now (its document and keys).
@@ -192,16 +191,22 @@ impl Providers {
 
     /// The groups of the person `access_token` was issued to, from Microsoft Graph at
     /// `graph` (`/me/transitiveMemberOf`, every page, at most
-    /// [`roster_oidc::claims::MAX_GRAPH_GROUPS`]). Returns the groups and whether some
-    /// were left out.
+    /// [`roster_oidc::claims::MAX_GRAPH_GROUPS`] groups, 20 pages and 15 s). Returns the
+    /// groups and whether some were left out.
     pub async fn graph_groups(&self, graph: &str, access_token: &str) -> Result<(Vec<String>, bool), ProviderError> {
+        tokio::time::timeout(GRAPH_TIME, self.graph_pages(graph, access_token))
+            .await
+            .map_err(|_| ProviderError::Unreachable(format!("Microsoft Graph took longer than {GRAPH_TIME:?}")))?
+    }
+
+    async fn graph_pages(&self, graph: &str, access_token: &str) -> Result<(Vec<String>, bool), ProviderError> {
         use roster_oidc::claims::{graph_page, MAX_GRAPH_GROUPS};
         let mut url = format!(
             "{}/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999",
             graph.trim_end_matches('/')
         );
         let mut groups = Vec::new();
-        loop {
+        for _ in 0..GRAPH_PAGES {
             let req = self
                 .http
                 .get(&url)
@@ -225,6 +230,8 @@ impl Providers {
                 None => return Ok((groups, false)),
             }
         }
+        // Pages left unread: what was read is used, and the sign-in says so.
+        Ok((groups, true))
     }
 
     /// Sends `req` and reads at most [`MAX_DOCUMENT_BYTES`] of the answer.

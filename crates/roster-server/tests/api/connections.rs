@@ -161,7 +161,7 @@ async fn oidc_connection_keeps_its_secret(backend: Backend) {
         c["oidc"],
         json!({ "issuer": "https://accounts.google.com", "client_id": "client-1", "client_secret_set": true,
                 "scopes": "openid email profile", "client_auth": "client_secret_basic", "use_userinfo": true,
-                "graph_groups": false })
+                "graph_groups": false, "required_claims": {} })
     );
     // Settings an OIDC sign-in could not work with are refused with what to do instead.
     for (oidc, code, says) in [

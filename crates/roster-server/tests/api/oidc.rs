@@ -314,9 +314,14 @@ async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: B
     let app = spawn_app(backend).await;
     let mut unverified = account("kim@acme.example", &[]);
     unverified["email_verified"] = json!(false);
-    let (conn, _provider) = setup(
+    let mut other_tenant = account("lee@acme.example", &[]);
+    other_tenant["hd"] = json!("personal.example");
+    let mut workspace = account("max@acme.example", &[]);
+    workspace["hd"] = json!("acme.example");
+    let (conn, provider) = setup(
         &app,
-        json!({"kim@acme.example": unverified, "eve@evil.example": account("eve@evil.example", &[])}),
+        json!({"kim@acme.example": unverified, "eve@evil.example": account("eve@evil.example", &[]),
+               "lee@acme.example": other_tenant, "max@acme.example": workspace}),
     )
     .await;
     // The provider answers error=access_denied.
@@ -330,7 +335,8 @@ async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: B
         .1
         .into_owned();
     let denied = app.url(&format!(
-        "/sso/oidc/{conn}/callback?error=access_denied&error_description=no&state={state}"
+        "/sso/oidc/{conn}/callback?error=access_denied&error_description=no&state={state}&iss={}",
+        url::form_urlencoded::byte_serialize(provider.issuer.as_bytes()).collect::<String>()
     ));
     assert_eq!(callback(&b, &denied).await.0, 403);
     assert_eq!(last_error(&app, &conn).await, "oidc_provider_error");
@@ -388,7 +394,25 @@ async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: B
         assert_eq!(callback(&b, mixed.as_str()).await.0, 400, "{replace_with:?}");
         assert_eq!(last_error(&app, &conn).await, "oidc_token_error", "{replace_with:?}");
     }
+    // A provider whose issuer every account shares: the connection pins the tenant
+    // (Google's `hd`), and an account of another one is refused.
+    let a = app
+        .patch(
+            &format!("/api/v1/connections/{conn}"),
+            json!({"oidc": {"issuer": provider.issuer, "client_id": CLIENT_ID, "scopes": "openid email profile groups",
+                            "required_claims": {"hd": "acme.example"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "lee@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 403);
+    assert_eq!(last_error(&app, &conn).await, "oidc_claim_mismatch");
     assert_eq!(users(&app).await, 0, "no directory change");
+    let b = browser();
+    let url = to_callback(&app, &b, &conn, "max@acme.example").await;
+    assert_eq!(callback(&b, &url).await.0, 303, "{}", last_error(&app, &conn).await);
+    assert_eq!(users(&app).await, 1);
 }
 
 async fn a_key_rotation_at_the_provider_needs_no_restart(backend: Backend) {
@@ -418,7 +442,7 @@ async fn forged_id_tokens_are_refused_at_the_callback(backend: Backend) {
         ("crit", "oidc_invalid_token", "crit"),
         ("wrong_issuer", "oidc_invalid_token", "claim iss"),
         ("wrong_audience", "oidc_invalid_token", "claim aud"),
-        ("several_audiences_without_azp", "oidc_invalid_token", "claim azp"),
+        ("several_audiences_without_azp", "oidc_invalid_token", "claim aud"),
         ("wrong_azp", "oidc_invalid_token", "claim azp"),
         ("expired", "oidc_invalid_token", "claim exp"),
         ("issued_in_the_future", "oidc_invalid_token", "claim iat"),

@@ -80,6 +80,11 @@ pub struct OidcSettings {
     /// for national clouds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph_url: Option<String>,
+    /// Claims every ID token (or userinfo) of this connection must carry with exactly
+    /// these values, for providers whose issuer is shared by every account: Google's
+    /// `{"hd": "acme.com"}` (the Workspace domain), or `{"tid": "<tenant id>"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_claims: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Microsoft Graph, where a group overage is made up for.
@@ -261,6 +266,18 @@ impl OidcSettings {
     pub fn validate(&self) -> Result<(), ApiError> {
         roster_oidc::provider::check_issuer(self.issuer.trim())
             .map_err(|e| ApiError::bad_request("invalid_issuer", e.to_string()))?;
+        if let Some(required) = &self.required_claims {
+            let ok = required.len() <= 10
+                && required
+                    .iter()
+                    .all(|(k, v)| (1..=64).contains(&k.len()) && (1..=256).contains(&v.len()));
+            if !ok {
+                return Err(ApiError::bad_request(
+                    "invalid_required_claims",
+                    "required_claims: at most 10, names of 1–64 characters, values of 1–256",
+                ));
+            }
+        }
         if let Some(graph) = &self.graph_url {
             roster_oidc::provider::provider_url("graph_url", graph)
                 .map_err(|why| ApiError::bad_request("invalid_url", why))?;

@@ -37,6 +37,9 @@ pub struct OidcView {
     use_userinfo: bool,
     /// Whether an Entra group overage is made up for from Microsoft Graph.
     graph_groups: bool,
+    /// Claims every sign-in must carry with these values.
+    #[schema(value_type = Object)]
+    required_claims: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -134,6 +137,7 @@ impl ConnectionView {
                 client_auth: o.client_auth.unwrap_or_default(),
                 use_userinfo: o.use_userinfo.unwrap_or(true),
                 graph_groups: o.graph_groups.unwrap_or(false),
+                required_claims: o.required_claims.unwrap_or_default(),
             }),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),

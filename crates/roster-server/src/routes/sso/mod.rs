@@ -101,18 +101,31 @@ pub fn cleared_session_cookie(config: &Config) -> String {
     session_cookie_with(String::new(), 0, config)
 }
 
+/// How the IdP brings the browser back: a cross-site POST (SAML's ACS) or a top-level
+/// GET redirect (OIDC's callback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Return {
+    CrossSitePost,
+    Redirect,
+}
+
 /// The cookie binding a pending SP-initiated sign-in to the browser that started it, one
 /// per request (two tabs may sign in at once): named after the request, `HttpOnly`, ten
-/// minutes. On https it is `__Host-`, `Secure` and `SameSite=None`, since the IdP posts
-/// the response back cross-site; on plain http (local use) it carries none of the three.
-fn request_cookie_with(request_id: &str, value: String, max_age_secs: i64, config: &Config) -> String {
+/// minutes. On https it is `__Host-` and `Secure`, with `SameSite=None` when the IdP
+/// posts the response back cross-site (SAML) and `Lax` when it redirects (OIDC); on
+/// plain http (local use) it carries none of these.
+fn request_cookie_with(request_id: &str, value: String, max_age_secs: i64, back: Return, config: &Config) -> String {
     let https = config.public_url.starts_with("https://");
     let mut cookie = Cookie::build((request_cookie_name(request_id, https), value))
         .path("/")
         .http_only(true)
         .max_age(time::Duration::seconds(max_age_secs.max(0)));
     if https {
-        cookie = cookie.secure(true).same_site(SameSite::None);
+        let same_site = match back {
+            Return::CrossSitePost => SameSite::None,
+            Return::Redirect => SameSite::Lax,
+        };
+        cookie = cookie.secure(true).same_site(same_site);
     }
     cookie.build().to_string()
 }
@@ -123,13 +136,13 @@ fn request_cookie_name(request_id: &str, https: bool) -> String {
 }
 
 /// The `Set-Cookie` value binding request `request_id` to this browser.
-pub fn request_cookie(request_id: &str, secret: &str, max_age_secs: i64, config: &Config) -> String {
-    request_cookie_with(request_id, secret.to_string(), max_age_secs, config)
+pub fn request_cookie(request_id: &str, secret: &str, max_age_secs: i64, back: Return, config: &Config) -> String {
+    request_cookie_with(request_id, secret.to_string(), max_age_secs, back, config)
 }
 
 /// The `Set-Cookie` value that ends request `request_id`'s binding cookie.
-pub fn cleared_request_cookie(request_id: &str, config: &Config) -> String {
-    request_cookie_with(request_id, String::new(), 0, config)
+pub fn cleared_request_cookie(request_id: &str, back: Return, config: &Config) -> String {
+    request_cookie_with(request_id, String::new(), 0, back, config)
 }
 
 /// The secret of the browser's binding cookie for request `request_id`, if it sent one.
@@ -156,7 +169,7 @@ mod tests {
     #[test]
     fn a_request_binding_cookie_is_host_only_and_cross_site_on_https_only() {
         let https = Config::new("sqlite://x", "https://roster.example");
-        let c = request_cookie("_abc", "s3cret", 600, &https);
+        let c = request_cookie("_abc", "s3cret", 600, Return::CrossSitePost, &https);
         for attr in [
             "__Host-roster_sso_abc=s3cret",
             "HttpOnly",
@@ -168,11 +181,16 @@ mod tests {
             assert!(c.contains(attr), "{attr} in {c}");
         }
         let http = Config::new("sqlite://x", "http://127.0.0.1:8080");
-        let c = request_cookie("_abc", "s3cret", 600, &http);
+        let c = request_cookie("_abc", "s3cret", 600, Return::CrossSitePost, &http);
         assert!(c.starts_with("roster_sso_abc=s3cret"), "{c}");
         for attr in ["Secure", "SameSite", "__Host-"] {
             assert!(!c.contains(attr), "{attr} in {c}");
         }
+        let lax = request_cookie("_abc", "s3cret", 600, Return::Redirect, &https);
+        assert!(
+            lax.contains("SameSite=Lax") && lax.contains("__Host-") && lax.contains("Secure"),
+            "{lax}"
+        );
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(
             axum::http::header::COOKIE,

@@ -8,7 +8,8 @@
 //! plan, apply, session (J10: a denied sign-in changes nothing).
 
 use super::{
-    cleared_request_cookie, request_binding, request_cookie, safe_return_to, session_cookie, session_token, SsoFailure,
+    cleared_request_cookie, request_binding, request_cookie, safe_return_to, session_cookie, session_token, Return,
+    SsoFailure,
 };
 use crate::oidc_client::{Client, Provider, ProviderError};
 use crate::routes::admin::connection_settings::{OidcSettings, DEFAULT_GRAPH_URL, DEFAULT_OIDC_SCOPES};
@@ -48,6 +49,8 @@ struct OidcConfig {
     use_userinfo: bool,
     /// Where to read groups from on an Entra group overage, when the connection asks.
     graph: Option<String>,
+    /// Claims every sign-in must carry with these values.
+    required_claims: std::collections::BTreeMap<String, String>,
 }
 
 impl OidcConfig {
@@ -78,6 +81,7 @@ impl OidcConfig {
                 .graph_groups
                 .unwrap_or(false)
                 .then(|| s.graph_url.unwrap_or_else(|| DEFAULT_GRAPH_URL.to_string())),
+            required_claims: s.required_claims.unwrap_or_default(),
         })
     }
 }
@@ -203,7 +207,13 @@ async fn login_url(state: &AppState, c: &Connection, q: &LoginQuery) -> Result<(
     .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
     // Login CSRF: only the browser holding this secret can complete the sign-in.
     let secret = tokens::random_secret();
-    let cookie = request_cookie(&pending.id, &secret, REQUEST_TTL_MS / 1000, &state.config);
+    let cookie = request_cookie(
+        &pending.id,
+        &secret,
+        REQUEST_TTL_MS / 1000,
+        Return::Redirect,
+        &state.config,
+    );
     let pending = OidcRequest {
         browser_hash: tokens::hash_secret(&secret),
         ..pending
@@ -263,18 +273,6 @@ async fn callback_flow(
     };
     let pending = take_pending(state, c, headers, &request_id).await?;
     let cfg = OidcConfig::load(state, c)?;
-    if let Some(error) = q.error {
-        let description = q
-            .error_description
-            .map(|d| format!(": {}", clip(&d)))
-            .unwrap_or_default();
-        return Err(SsoFailure::new(
-            StatusCode::FORBIDDEN,
-            "oidc_provider_error",
-            "Your identity provider did not sign you in. Contact your company administrator.",
-            format!("the provider answered error={}{description}", clip(&error)),
-        ));
-    }
     let provider = state.oidc.get(&cfg.issuer).await.map_err(|e| provider_failure(&e))?;
     // RFC 9207: the answer names its issuer, so that one provider's code cannot be
     // passed off as another's (mix-up).
@@ -292,6 +290,18 @@ async fn callback_flow(
             )))
         }
         _ => {}
+    }
+    if let Some(error) = q.error {
+        let description = q
+            .error_description
+            .map(|d| format!(": {}", clip(&d)))
+            .unwrap_or_default();
+        return Err(SsoFailure::new(
+            StatusCode::FORBIDDEN,
+            "oidc_provider_error",
+            "Your identity provider did not sign you in. Contact your company administrator.",
+            format!("the provider answered error={}{description}", clip(&error)),
+        ));
     }
     let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
         return Err(SsoFailure::new(
@@ -332,6 +342,22 @@ async fn callback_flow(
         }
     }
     claims::check_email_verified(&claims).map_err(|e| refused(&e))?;
+    for (name, wanted) in &cfg.required_claims {
+        let found = claims
+            .get(name)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        if found.as_deref() != Some(wanted.as_str()) {
+            return Err(SsoFailure::new(
+                StatusCode::FORBIDDEN,
+                "oidc_claim_mismatch",
+                "Your account at the identity provider is not one this sign-in accepts. Contact your company administrator.",
+                format!(
+                    "the connection requires {name}={wanted}; the provider sent {}",
+                    found.map_or_else(|| "none".to_string(), |f| format!("{name}={}", clip(&f)))
+                ),
+            ));
+        }
+    }
     let overage = overage_groups(state, &cfg, tokens.access_token.as_deref(), &mut claims).await;
 
     let raw = RawAttributes::from_claims(&claims);
@@ -371,7 +397,9 @@ async fn callback_flow(
             )
                 .into_response();
             // The binding cookie has served its one use.
-            if let Ok(clear) = HeaderValue::from_str(&cleared_request_cookie(&request_id, &state.config)) {
+            if let Ok(clear) =
+                HeaderValue::from_str(&cleared_request_cookie(&request_id, Return::Redirect, &state.config))
+            {
                 resp.headers_mut().append(header::SET_COOKIE, clear);
             }
             Ok(resp)
@@ -403,7 +431,7 @@ async fn overage_groups(
             claims.insert("groups".into(), Value::from(groups));
             cut.then(|| {
                 format!(
-                    "more than {} groups in Microsoft Graph: only the first were read",
+                    "Microsoft Graph has more groups than are read for a sign-in ({} groups, 20 pages): only the first were read",
                     roster_oidc::claims::MAX_GRAPH_GROUPS
                 )
             })
@@ -426,22 +454,32 @@ async fn take_pending(
     id: &str,
 ) -> Result<OidcRequest, SsoFailure> {
     let now = state.now();
-    let browser_hash = request_binding(headers, id, &state.config)
-        .map(|secret| tokens::hash_secret(&secret))
-        .unwrap_or_default();
+    let binding = request_binding(headers, id, &state.config).map(|secret| tokens::hash_secret(&secret));
     let (cid, rid) = (c.id.clone(), id.to_string());
-    let found = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                match oidc::take_request(db, &rid, &cid, &browser_hash, now).await? {
-                    Some(r) => Ok(Ok(r)),
-                    None => Ok(Err(oidc::request_pending(db, &rid, &cid, now).await?)),
-                }
-            })
-        })
-        .await
-        .map_err(SsoFailure::store)?;
+    let found = match binding {
+        Some(browser_hash) => {
+            state
+                .store
+                .write(move |db| {
+                    Box::pin(async move {
+                        match oidc::take_request(db, &rid, &cid, &browser_hash, now).await? {
+                            Some(r) => Ok(Ok(r)),
+                            None => Ok(Err(oidc::request_pending(db, &rid, &cid, now).await?)),
+                        }
+                    })
+                })
+                .await
+        }
+        // Without the cookie nothing can be used up: a read tells the two failures apart,
+        // and anonymous callbacks cost no write.
+        None => {
+            state
+                .store
+                .read(move |db| Box::pin(async move { Ok(Err(oidc::request_pending(db, &rid, &cid, now).await?)) }))
+                .await
+        }
+    }
+    .map_err(SsoFailure::store)?;
     match found {
         Ok(r) => Ok(r),
         Err(true) => Err(SsoFailure::new(

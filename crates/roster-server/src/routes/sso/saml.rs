@@ -7,7 +7,7 @@
 
 use super::{
     cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, session_cookie, session_token,
-    SsoFailure,
+    Return, SsoFailure,
 };
 use crate::routes::admin::connection_settings::SamlSettings;
 use crate::service::sign_in::{self, Outcome};
@@ -295,7 +295,13 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
     .map_err(|e| SsoFailure::not_configured(e.to_string()))?;
     // Login CSRF: only the browser holding this secret can complete the sign-in.
     let secret = tokens::random_secret();
-    let cookie = request_cookie(&request_id, &secret, REQUEST_TTL_MS / 1000, &state.config);
+    let cookie = request_cookie(
+        &request_id,
+        &secret,
+        REQUEST_TTL_MS / 1000,
+        Return::CrossSitePost,
+        &state.config,
+    );
     let browser_hash = tokens::hash_secret(&secret);
     let cid = c.id.clone();
     state
@@ -442,7 +448,9 @@ async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &
                 .into_response();
             // The request's binding cookie has served its one use.
             if let Some(irt) = &v.in_response_to {
-                if let Ok(clear) = HeaderValue::from_str(&cleared_request_cookie(irt, &state.config)) {
+                if let Ok(clear) =
+                    HeaderValue::from_str(&cleared_request_cookie(irt, Return::CrossSitePost, &state.config))
+                {
                     resp.headers_mut().append(header::SET_COOKIE, clear);
                 }
             }
