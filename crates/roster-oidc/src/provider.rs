@@ -216,10 +216,20 @@ pub fn token_request(
 }
 
 /// What the token endpoint answered: the ID token and the access token (for userinfo).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tokens {
     pub id_token: String,
     pub access_token: Option<String>,
+}
+
+/// Credentials never reach a log: `Debug` shows only their sizes.
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("id_token", &format_args!("<{} bytes>", self.id_token.len()))
+            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Reads the token endpoint's answer (`status`, body); an OAuth error answer becomes an
@@ -379,7 +389,16 @@ mod tests {
         assert!(token_response(200, b"garbage").is_err());
         assert!(token_response(500, b"{}").is_err());
         assert!(token_response(200, br#"{"id_token":"x","token_type":"mac"}"#).is_err());
-        let t = token_response(200, br#"{"id_token":"x.y.z","access_token":"a","token_type":"bearer"}"#).unwrap();
-        assert_eq!((t.id_token.as_str(), t.access_token.as_deref()), ("x.y.z", Some("a")));
+        let t = token_response(
+            200,
+            br#"{"id_token":"x.y.z","access_token":"secret-a","token_type":"bearer"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.id_token.as_str(), t.access_token.as_deref()),
+            ("x.y.z", Some("secret-a"))
+        );
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("x.y.z") && !shown.contains("secret-a"), "{shown}");
     }
 }

@@ -59,10 +59,16 @@ impl Provider {
     }
 }
 
+/// How long a provider that could not be discovered is not asked again: sign-in
+/// attempts meanwhile fail at once instead of each waiting on it.
+const FAILED_KEEP: Duration = Duration::from_secs(30);
+
 /// The providers Roster signs people in with, by issuer.
 pub struct Providers {
     http: reqwest::Client,
     cache: moka::sync::Cache<String, Arc<Provider>>,
+    /// Issuers whose discovery failed moments ago, with why.
+    failed: moka::sync::Cache<String, String>,
 }
 
 impl Providers {
@@ -82,6 +88,10 @@ impl Providers {
                 .max_capacity(1_000)
                 .time_to_live(KEEP)
                 .build(),
+            failed: moka::sync::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(FAILED_KEEP)
+                .build(),
         })
     }
 
@@ -90,14 +100,34 @@ impl Providers {
         if let Some(p) = self.cache.get(issuer) {
             return Ok(p);
         }
-        let p = Arc::new(self.discover(issuer).await?);
-        self.cache.insert(issuer.to_string(), p.clone());
-        Ok(p)
+        if let Some(why) = self.failed.get(issuer) {
+            return Err(ProviderError::Unreachable(format!(
+                "{why} (moments ago; asked again within {} s)",
+                FAILED_KEEP.as_secs()
+            )));
+        }
+        self.refresh(issuer).await
     }
 
-    /// Fetches `issuer`'s discovery document and keys, without keeping them (the
-    /// connection check).
-    pub async fn discover(&self, issuer: &str) -> Result<Provider, ProviderError> {
+    /// Discovers `issuer` now and keeps the result, replacing what was kept (the
+    /// connection check, so that an admin's check also repairs sign-ins).
+    pub async fn refresh(&self, issuer: &str) -> Result<Arc<Provider>, ProviderError> {
+        match self.discover(issuer).await {
+            Ok(p) => {
+                let p = Arc::new(p);
+                self.failed.invalidate(issuer);
+                self.cache.insert(issuer.to_string(), p.clone());
+                Ok(p)
+            }
+            Err(e) => {
+                self.failed.insert(issuer.to_string(), e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches `issuer`'s discovery document and keys.
+    async fn discover(&self, issuer: &str) -> Result<Provider, ProviderError> {
         roster_oidc::provider::check_issuer(issuer)?;
         let url = discovery_url(issuer);
         let (status, body) = self.fetch(self.http.get(&url), "the discovery document").await?;
@@ -128,18 +158,27 @@ impl Providers {
     /// Fetches `p`'s keys again for a token naming a key they lack, unless such a fetch
     /// was made moments ago. Returns whether the keys were fetched.
     pub async fn refresh_keys(&self, p: &Provider) -> Result<bool, ProviderError> {
-        {
+        let before = {
             let mut keys = p.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             if keys.refetched.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
                 return Ok(false);
             }
             // Claimed now, so that concurrent callers do not fetch too.
-            keys.refetched = Some(Instant::now());
-        }
-        let jwks = self.fetch_jwks(&p.metadata.jwks_uri).await?;
+            keys.refetched.replace(Instant::now())
+        };
+        let fetched = self.fetch_jwks(&p.metadata.jwks_uri).await;
         let mut keys = p.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.jwks = Arc::new(jwks);
-        Ok(true)
+        match fetched {
+            Ok(jwks) => {
+                keys.jwks = Arc::new(jwks);
+                Ok(true)
+            }
+            Err(e) => {
+                // A failed fetch does not hold the next one off.
+                keys.refetched = before;
+                Err(e)
+            }
+        }
     }
 
     /// Exchanges `code` at the token endpoint.

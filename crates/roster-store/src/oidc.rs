@@ -4,7 +4,7 @@ use crate::db::{self, Conn};
 use crate::StoreError;
 
 /// One pending sign-in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcRequest {
     /// The `state` sent to the provider.
     pub id: String,
@@ -15,6 +15,19 @@ pub struct OidcRequest {
     pub pkce_verifier: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// The nonce, the PKCE verifier and the browser binding never reach a log.
+impl std::fmt::Debug for OidcRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcRequest")
+            .field("id", &self.id)
+            .field("connection_id", &self.connection_id)
+            .field("return_to", &self.return_to)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Records a new pending sign-in (and drops expired ones).

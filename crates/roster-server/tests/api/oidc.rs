@@ -268,6 +268,19 @@ async fn the_connection_check_says_what_is_wrong(app: &TestApp, conn: &str) {
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // Sign-ins fail cleanly, and the second within moments does not ask the provider again.
+    for attempt in 0..2 {
+        let resp = browser()
+            .get(app.url(&format!("/sso/oidc/{conn}/login")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502, "attempt {attempt}");
+        let log = app.get(&format!("/api/v1/connections/{conn}/errors")).await.body;
+        assert_eq!(log["errors"][0]["code"], "oidc_provider_unreachable", "{log}");
+        let detail = log["errors"][0]["detail"].as_str().unwrap();
+        assert_eq!(detail.contains("moments ago"), attempt == 1, "{detail}");
+    }
     let report = app
         .post_ok(&format!("/api/v1/connections/{conn}/check"), json!({}), 200)
         .await;

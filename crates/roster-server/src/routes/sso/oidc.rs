@@ -569,7 +569,7 @@ pub async fn check(state: &AppState, c: &Connection) -> Vec<(String, bool, Strin
             return out;
         }
     };
-    match state.oidc.discover(&cfg.issuer).await {
+    match state.oidc.refresh(&cfg.issuer).await {
         Ok(p) => {
             let m = &p.metadata;
             out.push((
