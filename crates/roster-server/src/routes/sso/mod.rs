@@ -21,6 +21,70 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 pub use page::SsoFailure;
 
+/// A verified sign-in arriving from the IdP, whichever the protocol.
+pub struct Arrival {
+    /// The end the IdP set for the session, if any (SAML `SessionNotOnOrAfter`).
+    pub idp_not_after: Option<i64>,
+    /// Where the browser goes once signed in.
+    pub return_to: String,
+    /// The `Set-Cookie` that clears the request's binding cookie, used up now.
+    pub spent_binding: Option<String>,
+    /// The values behind the decision, for the error log.
+    pub described: String,
+}
+
+/// Signs the person of `facts` in through `c` and starts their session, as every protocol
+/// does once the IdP's answer is verified: plan and apply (J10: a denied sign-in changes
+/// nothing), then 303 to where they were going with the session cookie.
+pub async fn complete(
+    state: &AppState,
+    c: &roster_store::connections::Connection,
+    facts: roster_core::signin::SignInFacts,
+    headers: &axum::http::HeaderMap,
+    arrival: Arrival,
+) -> Result<axum::response::Response, SsoFailure> {
+    use crate::service::sign_in::{self, Outcome};
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    let now = state.now();
+    let ctx = roster_store::Ctx::new(
+        "sso",
+        Some(facts.email.value.as_str().to_string()),
+        crate::trace::current_trace_id(),
+        now,
+    );
+    let connection = c.clone();
+    let browser = sign_in::Browser {
+        idp_not_after: arrival.idp_not_after,
+        previous_session: session_token(headers, &state.config),
+        idle_timeout_ms: Some(i64::from(state.config.session_idle_minutes) * 60_000),
+    };
+    let outcome = state
+        .store
+        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, &browser).await }))
+        .await
+        .map_err(SsoFailure::store)?;
+    match outcome {
+        Outcome::Denied(denied) => Err(SsoFailure::denied(&denied.denial, arrival.described)),
+        Outcome::Allowed { session, token, .. } => {
+            let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
+            let mut resp = (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, arrival.return_to),
+                    (header::SET_COOKIE, cookie),
+                    (header::CACHE_CONTROL, "no-store".into()),
+                ],
+            )
+                .into_response();
+            if let Some(clear) = arrival.spent_binding.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                resp.headers_mut().append(header::SET_COOKIE, clear);
+            }
+            Ok(resp)
+        }
+    }
+}
+
 /// The session cookie's name; `__Host-` (no Domain, Path=/, Secure) when the public URL
 /// is https.
 pub fn session_cookie_name(config: &Config) -> &'static str {

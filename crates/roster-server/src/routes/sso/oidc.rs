@@ -7,17 +7,13 @@
 //! claims with userinfo, and then signs the person in exactly as the ACS does: facts,
 //! plan, apply, session (J10: a denied sign-in changes nothing).
 
-use super::{
-    cleared_request_cookie, request_binding, request_cookie, safe_return_to, session_cookie, session_token, Return,
-    SsoFailure,
-};
+use super::{cleared_request_cookie, request_binding, request_cookie, safe_return_to, Arrival, Return, SsoFailure};
 use crate::oidc_client::{Client, Provider, ProviderError};
 use crate::routes::admin::connection_settings::{OidcSettings, DEFAULT_GRAPH_URL, DEFAULT_OIDC_SCOPES};
-use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::signin::{read_facts, RawAttributes, Warning};
 use roster_core::Protocol;
@@ -25,7 +21,7 @@ use roster_oidc::provider::{AuthorizationRequest, ClientAuth};
 use roster_oidc::{claims, verify_id_token, Expectations, OidcError};
 use roster_store::connections::{self, Connection};
 use roster_store::oidc::{self, OidcRequest};
-use roster_store::{tokens, Ctx, StoreError};
+use roster_store::{tokens, StoreError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -366,45 +362,14 @@ async fn callback_flow(
     if let Some(warning) = overage {
         facts.warnings.push(Warning::new("A2", warning));
     }
-    let ctx = Ctx::new(
-        "sso",
-        Some(facts.email.value.as_str().to_string()),
-        current_trace_id(),
-        now,
-    );
-    let connection = c.clone();
-    let browser = sign_in::Browser {
+    let arrival = Arrival {
         idp_not_after: None,
-        previous_session: session_token(headers, &state.config),
-        idle_timeout_ms: Some(i64::from(state.config.session_idle_minutes) * 60_000),
+        return_to: pending.return_to,
+        // The binding cookie has served its one use.
+        spent_binding: Some(cleared_request_cookie(&request_id, Return::Redirect, &state.config)),
+        described: describe(&claims),
     };
-    let outcome = state
-        .store
-        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, &browser).await }))
-        .await
-        .map_err(SsoFailure::store)?;
-    match outcome {
-        Outcome::Denied(denied) => Err(SsoFailure::denied(&denied.denial, describe(&claims))),
-        Outcome::Allowed { session, token, .. } => {
-            let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
-            let mut resp = (
-                StatusCode::SEE_OTHER,
-                [
-                    (header::LOCATION, pending.return_to),
-                    (header::SET_COOKIE, cookie),
-                    (header::CACHE_CONTROL, "no-store".into()),
-                ],
-            )
-                .into_response();
-            // The binding cookie has served its one use.
-            if let Ok(clear) =
-                HeaderValue::from_str(&cleared_request_cookie(&request_id, Return::Redirect, &state.config))
-            {
-                resp.headers_mut().append(header::SET_COOKIE, clear);
-            }
-            Ok(resp)
-        }
-    }
+    super::complete(state, c, facts, headers, arrival).await
 }
 
 /// Entra ID's group overage: the token left the groups out. With `graph_groups` the

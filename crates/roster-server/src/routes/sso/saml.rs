@@ -6,16 +6,14 @@
 //! applies the sign-in and starts the session (J10: a denied sign-in changes nothing).
 
 use super::{
-    cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, session_cookie, session_token,
-    Return, SsoFailure,
+    cleared_request_cookie, request_binding, request_cookie, safe_return_to, saml_urls, Arrival, Return, SsoFailure,
 };
 use crate::routes::admin::connection_settings::SamlSettings;
-use crate::service::sign_in::{self, Outcome};
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::signin::{read_facts, RawAttributes};
 use roster_core::Protocol;
@@ -416,47 +414,18 @@ async fn acs_flow(state: &AppState, c: &Connection, headers: &HeaderMap, body: &
     };
     let facts =
         read_facts(&raw, Protocol::Saml, &c.attribute_names).map_err(|d| SsoFailure::denied(&d, describe(&v)))?;
-    let ctx = Ctx::new(
-        "sso",
-        Some(facts.email.value.as_str().to_string()),
-        current_trace_id(),
-        now,
-    );
-    let connection = c.clone();
-    let browser = sign_in::Browser {
+    // The request's binding cookie has served its one use.
+    let binding = v
+        .in_response_to
+        .as_deref()
+        .map(|irt| cleared_request_cookie(irt, Return::CrossSitePost, &state.config));
+    let arrival = Arrival {
         idp_not_after: v.session_not_on_or_after_ms,
-        previous_session: session_token(headers, &state.config),
-        idle_timeout_ms: Some(i64::from(state.config.session_idle_minutes) * 60_000),
+        return_to,
+        spent_binding: binding,
+        described: describe(&v),
     };
-    let outcome = state
-        .store
-        .write(move |db| Box::pin(async move { sign_in::sign_in(db, &ctx, &connection, &facts, &browser).await }))
-        .await
-        .map_err(SsoFailure::store)?;
-    match outcome {
-        Outcome::Denied(denied) => Err(SsoFailure::denied(&denied.denial, describe(&v))),
-        Outcome::Allowed { session, token, .. } => {
-            let cookie = session_cookie(&token, (session.expires_at - now) / 1000, &state.config);
-            let mut resp = (
-                StatusCode::SEE_OTHER,
-                [
-                    (header::LOCATION, return_to),
-                    (header::SET_COOKIE, cookie),
-                    (header::CACHE_CONTROL, "no-store".into()),
-                ],
-            )
-                .into_response();
-            // The request's binding cookie has served its one use.
-            if let Some(irt) = &v.in_response_to {
-                if let Ok(clear) =
-                    HeaderValue::from_str(&cleared_request_cookie(irt, Return::CrossSitePost, &state.config))
-                {
-                    resp.headers_mut().append(header::SET_COOKIE, clear);
-                }
-            }
-            Ok(resp)
-        }
-    }
+    super::complete(state, c, facts, headers, arrival).await
 }
 
 /// Uses up the request the response answers (or checks that IdP-initiated sign-in is
