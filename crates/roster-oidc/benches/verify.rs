@@ -1,5 +1,6 @@
 //! ID token verification against a JWKS of three keys, for a typical token (Entra-like
-//! claims with a dozen groups, about 1.2 KB) signed RS256 (2048-bit), ES256 and EdDSA.
+//! claims with a dozen groups, about 1.2 KB) signed RS256 (2048-bit), ES256 and EdDSA;
+//! and the signing of such a token with Roster's own keys (its OpenID Provider).
 //!
 //!   cargo bench -p roster-oidc --bench verify
 
@@ -10,7 +11,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, KeyPair};
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
-use roster_oidc::{verify_id_token, Expectations, Jwks};
+use roster_oidc::{signing, verify_id_token, Expectations, Jwks};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
@@ -84,6 +85,12 @@ fn bench(c: &mut Criterion) {
         verify_id_token(t, &jwks, &expect).expect("the fixture verifies");
         g.bench_function(format!("verify ID token, {name}"), |b| {
             b.iter(|| verify_id_token(black_box(t), &jwks, &expect).expect("verifies"))
+        });
+    }
+    for alg in signing::Alg::ALL {
+        let key = signing::generate(alg, "k").expect("a key");
+        g.bench_function(format!("sign ID token, {}", alg.as_str()), |b| {
+            b.iter(|| signing::sign(alg, "k", "JWT", &key.private_pkcs8, black_box(&claims)).expect("signs"))
         });
     }
     g.finish();
