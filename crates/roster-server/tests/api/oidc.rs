@@ -10,12 +10,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
 crate::on_both_backends!(
-    signs_in_through_a_real_provider_with_jit_and_group_mapping,
+    j_g_signs_in_through_a_real_provider_with_jit_and_group_mapping,
     a_callback_from_another_browser_or_used_twice_is_refused,
-    the_providers_refusals_and_unverified_emails_end_the_sign_in,
+    a4_j10_the_providers_refusals_and_unverified_emails_end_the_sign_in,
     a_key_rotation_at_the_provider_needs_no_restart,
     forged_id_tokens_are_refused_at_the_callback,
-    an_entra_group_overage_is_read_from_graph_when_asked,
+    a2_an_entra_group_overage_is_read_from_graph_when_asked,
 );
 
 const CLIENT_ID: &str = "roster-app";
@@ -218,7 +218,7 @@ async fn users(app: &TestApp) -> usize {
     a.body.as_array().map_or(0, Vec::len)
 }
 
-async fn signs_in_through_a_real_provider_with_jit_and_group_mapping(backend: Backend) {
+async fn j_g_signs_in_through_a_real_provider_with_jit_and_group_mapping(backend: Backend) {
     let app = spawn_app(backend).await;
     let (conn, _provider) = setup(
         &app,
@@ -323,7 +323,7 @@ async fn a_callback_from_another_browser_or_used_twice_is_refused(backend: Backe
     the_connection_check_says_what_is_wrong(&app, &conn).await;
 }
 
-async fn the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: Backend) {
+async fn a4_j10_the_providers_refusals_and_unverified_emails_end_the_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut unverified = account("kim@acme.example", &[]);
     unverified["email_verified"] = json!(false);
@@ -538,7 +538,7 @@ async fn graph_stand_in(pages: Vec<Vec<&'static str>>) -> (String, std::sync::Ar
     (base, calls)
 }
 
-async fn an_entra_group_overage_is_read_from_graph_when_asked(backend: Backend) {
+async fn a2_an_entra_group_overage_is_read_from_graph_when_asked(backend: Backend) {
     let app = spawn_app(backend).await;
     // Entra's overage: no `groups`, a pointer to where they are instead.
     let overage = |email: &str| {
