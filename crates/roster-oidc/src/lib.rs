@@ -12,6 +12,9 @@
 //!   endpoint authentication, signing algorithms, redirect URIs compared exactly).
 //! - [`signing`]: the provider side's key pairs (RS256, ES256, EdDSA), their public JWKs,
 //!   and the JWS it mints.
+//! - [`grant`]: the provider side's authorization request rules (exact redirect URIs,
+//!   the code flow only, PKCE S256), the PKCE proof, and the claims of the ID tokens and
+//!   back-channel logout tokens it signs.
 //! - [`claims`]: userinfo merged under the ID token's claims, `email_verified`, and
 //!   Entra's group overage (and the Microsoft Graph pages that make up for it).
 //!
@@ -22,11 +25,12 @@
 
 pub mod claims;
 pub mod client;
+pub mod grant;
 pub mod id_token;
 pub mod provider;
 pub mod signing;
 
-pub use id_token::{verify_id_token, Expectations, Jwks};
+pub use id_token::{verify_id_token, verify_signature, Expectations, Jwks};
 pub use provider::ProviderMetadata;
 
 /// Why a provider setting, document or token was refused. Each message says what was

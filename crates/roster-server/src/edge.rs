@@ -72,7 +72,7 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
         // Sign-in endpoints answer anyone: each client, and each connection, gets so
         // many a minute.
         let refused = match client {
-            Some(ip) if req.uri().path().starts_with("/sso/") => limits.abuse.sso_request(ip, req.uri().path()).err(),
+            Some(ip) if signs_in(req.uri().path()) => limits.abuse.sso_request(ip, req.uri().path()).err(),
             _ => None,
         };
         let resp = match refused {
@@ -93,6 +93,13 @@ pub async fn edge(State(limits): State<Limits>, mut req: Request, next: Next) ->
         resp
     })
     .await
+}
+
+/// Whether `path` is a sign-in page anyone's browser may be sent to: SSO, and the
+/// OpenID Provider's authorize and logout (its token endpoints authenticate the app,
+/// and count failures as the admin and SCIM tokens do).
+fn signs_in(path: &str) -> bool {
+    path.starts_with("/sso/") || path.starts_with("/oauth2/authorize") || path == "/oauth2/logout"
 }
 
 /// 503: the server is serving as many requests as it takes; try again in a second.

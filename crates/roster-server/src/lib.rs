@@ -11,6 +11,7 @@
 pub mod abuse;
 pub mod auth;
 pub mod auth_cache;
+pub mod backchannel;
 pub mod config;
 pub mod deadline;
 pub mod dns;
@@ -220,6 +221,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             sp_keys: moka::sync::Cache::new(1_000),
             sealer,
             oidc: Arc::new(oidc_client::Providers::new().map_err(LaunchError::Config)?),
+            issuer_keys: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            logouts_queued: Default::default(),
         },
         generated,
     ))
@@ -284,6 +289,7 @@ pub async fn launch(
             }
         });
     }
+    tokio::spawn(backchannel::run(state.clone(), stop_tx.subscribe()));
     let limits = edge::Limits {
         max_body: state.config.max_body_bytes,
         timeout: Duration::from_secs(state.config.request_timeout_secs),

@@ -42,3 +42,42 @@ pub fn respond(status: StatusCode, page: &impl Template) -> Response {
     resp.extensions_mut().insert(Rendered);
     resp
 }
+
+/// The one script of the form-post page: it submits the form (allowed by its hash in
+/// the page's Content-Security-Policy).
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit()";
+
+/// An answer to an app sent as an auto-submitted form (`response_mode=form_post`).
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPost<'a> {
+    pub action: &'a str,
+    pub fields: &'a [(String, String)],
+}
+
+impl FormPost<'_> {
+    pub fn script(&self) -> &'static str {
+        FORM_POST_SCRIPT
+    }
+}
+
+/// Home-realm discovery: the work email picks the company's sign-in.
+#[derive(Template)]
+#[template(path = "ask_email.html")]
+pub struct AskEmail<'a> {
+    pub app: &'a str,
+    pub action: &'a str,
+    pub problem: Option<&'a str>,
+}
+
+/// Sign out of Roster, asked without proof of which app asks.
+#[derive(Template)]
+#[template(path = "confirm_logout.html")]
+pub struct ConfirmLogout<'a> {
+    pub fields: &'a [(String, String)],
+}
+
+/// Signed out, and no app to go back to.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOut;

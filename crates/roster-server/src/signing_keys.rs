@@ -8,6 +8,57 @@ use base64::Engine;
 use roster_oidc::signing::{self, Alg};
 use roster_store::signing_keys::{self, SigningKey};
 use roster_store::{new_id, Ctx, StoreError};
+use std::sync::Arc;
+
+/// An active signing key, its private key opened.
+pub struct IssuerKey {
+    pub kid: String,
+    pub alg: Alg,
+    pkcs8: Vec<u8>,
+}
+
+/// The active key of `alg`, from the cache (a minute) or the store (made on first use).
+/// A key rotated on another node is picked up within the minute; until then tokens are
+/// signed with the retired key, which stays published for a day.
+pub async fn active(state: &AppState, alg: Alg) -> Result<Arc<IssuerKey>, Failure> {
+    if let Some(k) = state.issuer_keys.get(alg.as_str()) {
+        return Ok(k);
+    }
+    let keys = published(state).await?;
+    let key = keys
+        .into_iter()
+        .find(|k| k.alg == alg.as_str() && k.retired_at.is_none())
+        .ok_or_else(|| Failure::internal(&format!("no active {} key", alg.as_str())))?;
+    let der = state.sealer.open(&key.private_key).map_err(|e| Failure::internal(&e))?;
+    let pkcs8 = base64::engine::general_purpose::STANDARD
+        .decode(der)
+        .map_err(|e| Failure::internal(&e))?;
+    let k = Arc::new(IssuerKey {
+        kid: key.id,
+        alg,
+        pkcs8,
+    });
+    state.issuer_keys.insert(alg.as_str(), k.clone());
+    Ok(k)
+}
+
+/// `claims` as a compact JWS of type `typ`, signed with the active key of `alg` (on the
+/// blocking pool: an RSA signature takes most of a millisecond).
+pub async fn sign(state: &AppState, alg: Alg, typ: &'static str, claims: serde_json::Value) -> Result<String, Failure> {
+    let key = active(state, alg).await?;
+    tokio::task::spawn_blocking(move || signing::sign(key.alg, &key.kid, typ, &key.pkcs8, &claims))
+        .await
+        .map_err(|e| Failure::internal(&e))?
+        .map_err(|e| Failure::internal(&e))
+}
+
+/// The published keys as a JWKS Roster can check its own tokens with (an
+/// `id_token_hint`).
+pub async fn own_jwks(state: &AppState) -> Result<roster_oidc::Jwks, Failure> {
+    let keys = published(state).await?;
+    let doc = serde_json::json!({ "keys": keys.into_iter().map(|k| k.public_jwk).collect::<Vec<_>>() });
+    roster_oidc::Jwks::parse(doc.to_string().as_bytes()).map_err(|e| Failure::internal(&e))
+}
 
 /// How long a retired key stays published: longer than any token it signed lives.
 pub const OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
@@ -76,7 +127,7 @@ pub async fn rotate(state: &AppState, ctx: Ctx) -> Result<(Vec<String>, Vec<Stri
     for alg in Alg::ALL {
         made.push(make(state, alg).await?);
     }
-    state
+    let rotated = state
         .store
         .write(move |db| {
             Box::pin(async move {
@@ -93,5 +144,7 @@ pub async fn rotate(state: &AppState, ctx: Ctx) -> Result<(Vec<String>, Vec<Stri
             })
         })
         .await
-        .map_err(|e: StoreError| Failure::from(e))
+        .map_err(|e: StoreError| Failure::from(e))?;
+    state.issuer_keys.invalidate_all();
+    Ok(rotated)
 }

@@ -33,6 +33,10 @@ pub struct AppState {
     pub sealer: Arc<crate::secrets::Sealer>,
     /// The OIDC providers connections sign people in with.
     pub oidc: Arc<crate::oidc_client::Providers>,
+    /// The active signing key of each algorithm, opened, for a minute at a time.
+    pub issuer_keys: moka::sync::Cache<&'static str, Arc<crate::signing_keys::IssuerKey>>,
+    /// Wakes the back-channel logout sender when a change queued some.
+    pub logouts_queued: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

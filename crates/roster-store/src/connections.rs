@@ -359,6 +359,13 @@ pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, spec: &Spec) -> Result
 /// Deletes a connection, its SCIM tokens and its sessions (T2: sessions end at once).
 pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
     let c = find(conn, id).await?;
+    crate::oauth2::end_grants(
+        conn,
+        crate::oauth2::Ending::Connection(&c.id),
+        ctx.now,
+        "connection_deleted",
+    )
+    .await?;
     db::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
         .bind(ctx.now)
         .bind(&c.id)
@@ -407,6 +414,33 @@ pub async fn find_by_domain(conn: &mut Conn, domain: &str) -> Result<Option<Conn
         }
     }
     Ok(None)
+}
+
+/// The connection people of organization `organization` (id or name) of company
+/// `company_id` sign in with: the one whose default organization it is, else the oldest
+/// that serves it.
+pub async fn find_for_organization(
+    conn: &mut Conn,
+    company_id: &str,
+    organization: &str,
+) -> Result<Option<Connection>, StoreError> {
+    let org = match crate::directory::organizations::find(conn, organization).await {
+        Ok(o) if o.company_id == company_id => o,
+        Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let id: Option<String> = db::query_scalar(
+        "SELECT c.id FROM connection_organizations co JOIN connections c ON c.id = co.connection_id \
+         WHERE co.organization_id = $1 ORDER BY CASE WHEN c.default_organization_id = $1 THEN 0 ELSE 1 END, \
+         c.created_at, c.id LIMIT 1",
+    )
+    .bind(&org.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => find(conn, &id).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Every OIDC connection's stored client secret, as `(connection id, stored text)`.

@@ -26,6 +26,7 @@ pub mod directory;
 pub mod domains;
 mod error;
 pub mod error_log;
+pub mod oauth2;
 pub mod oidc;
 pub mod provisioning;
 pub mod retention;

@@ -36,12 +36,15 @@ pub struct Purged {
     pub sessions: u64,
     pub requests: u64,
     pub replays: u64,
+    /// Grants to apps ended a while ago (with their tokens), expired codes and access
+    /// tokens, and back-channel logouts done with.
+    pub grants: u64,
 }
 
 /// Purges, as of `now`, what `policy` no longer keeps.
 pub async fn purge(conn: &mut Conn, now: i64, policy: Policy) -> Result<Purged, StoreError> {
     let mut requests = 0;
-    for table in ["saml_requests", "oidc_requests"] {
+    for table in ["saml_requests", "oidc_requests", "oauth2_pending"] {
         requests += db::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
             .bind(now)
             .execute(&mut *conn)
@@ -60,11 +63,31 @@ pub async fn purge(conn: &mut Conn, now: i64, policy: Policy) -> Result<Purged, 
             .execute(&mut *conn)
             .await?
             .rows_affected();
+    let mut grants = 0;
+    for (sql, at) in [
+        (
+            "DELETE FROM oauth2_grants WHERE expires_at <= $1 OR (revoked_at IS NOT NULL AND revoked_at <= $1)",
+            before,
+        ),
+        // A used code is kept until it expires, so that a second use is still caught.
+        (
+            "DELETE FROM oauth2_tokens WHERE kind IN ('code', 'access') AND expires_at <= $1",
+            now,
+        ),
+        (
+            "DELETE FROM oauth2_logouts WHERE (delivered_at IS NOT NULL AND delivered_at <= $1) \
+             OR (given_up_at IS NOT NULL AND given_up_at <= $1)",
+            before,
+        ),
+    ] {
+        grants += db::query(sql).bind(at).execute(&mut *conn).await?.rows_affected();
+    }
     let mut purged = Purged {
         errors: 0,
         sessions,
         requests,
         replays,
+        grants,
     };
     // Per connection: the newest `errors_per_connection` entries, by the (connection,
     // seq) index.

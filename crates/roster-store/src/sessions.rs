@@ -119,11 +119,23 @@ pub async fn lock_active_membership(conn: &mut Conn, user_id: &str, connection_i
     Ok(!found.is_empty())
 }
 
-/// Ends the session the token belongs to (sign-out).
+/// Ends the session the token belongs to (sign-out), and what apps were granted through
+/// it.
 pub async fn end(conn: &mut Conn, token: &str, now: i64) -> Result<bool, StoreError> {
-    let done = db::query("UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
-        .bind(now)
+    let id: Option<String> = db::query_scalar("SELECT id FROM sessions WHERE token_hash = $1 AND ended_at IS NULL")
         .bind(hash_secret(token))
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(id) = id else { return Ok(false) };
+    end_by_id(conn, &id, now).await
+}
+
+/// Ends session `id` and what apps were granted through it.
+pub async fn end_by_id(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreError> {
+    crate::oauth2::end_grants(conn, crate::oauth2::Ending::Session(id), now, "signed_out").await?;
+    let done = db::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+        .bind(now)
+        .bind(id)
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)

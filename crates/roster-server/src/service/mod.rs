@@ -5,9 +5,11 @@
 //! the core does no IO.
 //!
 //! - [`sign_in`]: an SSO sign-in (J, G1–G3, T1).
+//! - [`oauth2`]: what the OpenID Provider grants apps (codes, tokens, claims).
 //! - [`scim_users`]: SCIM Users (S1, S3–S6).
 //! - [`scim_groups`]: SCIM Groups as teams (G4, G5).
 
+pub mod oauth2;
 pub mod scim_groups;
 pub mod scim_users;
 pub mod sign_in;

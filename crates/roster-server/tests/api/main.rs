@@ -14,6 +14,7 @@ mod connections;
 mod durability;
 mod hostile;
 mod members;
+mod oauth2;
 mod oidc;
 mod operations;
 mod organizations;

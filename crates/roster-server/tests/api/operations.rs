@@ -221,7 +221,8 @@ async fn retention_purges_what_only_grows(backend: Backend) {
             errors: 2,
             sessions: 1,
             requests: 1,
-            replays: 1
+            replays: 1,
+            grants: 0,
         }
     );
     let cid = connection.clone();

@@ -336,7 +336,16 @@ pub async fn remove(conn: &mut Conn, ctx: &Ctx, org: &Organization, user_ident: 
 }
 
 /// T2: ends the user's live sessions for the company at once.
+/// What apps were granted through them ends too, and the apps that asked are told
+/// (back-channel logout).
 pub async fn end_sessions(conn: &mut Conn, user_id: &str, company_id: &str, now: i64) -> Result<u64, StoreError> {
+    crate::oauth2::end_grants(
+        conn,
+        crate::oauth2::Ending::User { user_id, company_id },
+        now,
+        "member_deactivated_or_removed",
+    )
+    .await?;
     Ok(
         db::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
             .bind(now)

@@ -218,7 +218,18 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
             ),
         ));
     }
-    // T2: removal from the organization ends the members' sessions for the company.
+    // T2: removal from the organization ends the members' sessions for the company, and
+    // what apps were granted through them.
+    crate::oauth2::end_grants(
+        conn,
+        crate::oauth2::Ending::Organization {
+            organization_id: &org.id,
+            company_id: &org.company_id,
+        },
+        ctx.now,
+        "organization_deleted",
+    )
+    .await?;
     db::query(
         "UPDATE sessions SET ended_at = $1 WHERE company_id = $2 AND ended_at IS NULL \
          AND user_id IN (SELECT user_id FROM memberships WHERE organization_id = $3)",
