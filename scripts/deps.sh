@@ -34,9 +34,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
 fi
 
 # Node peers, installed with npm outside the checkout: the `oidc-provider` package, a
-# certified OpenID Provider that the OIDC sign-in tests sign in through.
+# certified OpenID Provider that the OIDC sign-in tests sign in through, and
+# `openid-client`, a certified relying party that signs in through Roster's own provider.
 export ROSTER_NODE="${ROSTER_NODE:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-node}"
-node_deps=("oidc-provider@9.13.3")
+node_deps=("oidc-provider@9.13.3" "openid-client@6.9.1")
 node_stamp="$ROSTER_NODE/.roster-deps"
 if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "${node_deps[*]}" ]; then
   command -v npm >/dev/null || apt_install nodejs npm || return 1

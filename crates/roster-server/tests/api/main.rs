@@ -16,6 +16,7 @@ mod hostile;
 mod members;
 mod oauth2;
 mod oidc;
+mod openid_client;
 mod operations;
 mod organizations;
 mod provisioning;

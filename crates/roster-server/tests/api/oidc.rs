@@ -22,7 +22,7 @@ const CLIENT_ID: &str = "roster-app";
 const CLIENT_SECRET: &str = "provider-issued-client-secret-0123456789";
 
 /// The provider, running until dropped.
-struct Provider {
+pub(crate) struct Provider {
     issuer: String,
     stdin: ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -91,13 +91,13 @@ impl Provider {
     }
 }
 
-fn account(email: &str, groups: &[&str]) -> Value {
+pub(crate) fn account(email: &str, groups: &[&str]) -> Value {
     json!({"email": email, "email_verified": true, "name": "Jo Person", "groups": groups})
 }
 
 /// The company `acme` with its verified domain, and an OIDC connection to a provider
 /// with `accounts`. Returns the connection id and the provider.
-async fn setup(app: &TestApp, accounts: Value) -> (String, Provider) {
+pub(crate) async fn setup(app: &TestApp, accounts: Value) -> (String, Provider) {
     // The provider stamps its tokens with the real time.
     let real = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -134,7 +134,7 @@ async fn setup(app: &TestApp, accounts: Value) -> (String, Provider) {
 }
 
 /// A browser: its own cookies, redirects followed by hand.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -145,7 +145,25 @@ fn browser() -> reqwest::Client {
 /// Follows the sign-in from Roster's login through the provider's login and consent
 /// pages (signing in as `login`), up to the URL of Roster's callback, not visited.
 async fn to_callback(app: &TestApp, b: &reqwest::Client, conn: &str, login: &str) -> String {
-    let mut url = app.url(&format!("/sso/oidc/{conn}/login?return_to=/me"));
+    to_callback_from(
+        app,
+        b,
+        &app.url(&format!("/sso/oidc/{conn}/login?return_to=/me")),
+        conn,
+        login,
+    )
+    .await
+}
+
+/// [`to_callback`] from `start`, a URL that leads to the connection's login.
+pub(crate) async fn to_callback_from(
+    app: &TestApp,
+    b: &reqwest::Client,
+    start: &str,
+    conn: &str,
+    login: &str,
+) -> String {
+    let mut url = start.to_string();
     let callback = app.url(&format!("/sso/oidc/{conn}/callback"));
     let mut form: Option<Vec<(String, String)>> = None;
     for _ in 0..20 {
