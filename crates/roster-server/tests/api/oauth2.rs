@@ -119,7 +119,11 @@ async fn code_for(
         location.starts_with(&format!("/sso/saml/{conn}/login?return_to=")),
         "{location}"
     );
-    let (back, cookie) = sign_in_at(app, idp, conn, &location, "ann@acme.test").await;
+    let email = extra
+        .iter()
+        .find(|(k, _)| *k == "login_hint")
+        .map_or("ann@acme.test", |(_, v)| *v);
+    let (back, cookie) = sign_in_at(app, idp, conn, &location, email).await;
     assert!(back.starts_with("/oauth2/authorize/resume/"), "{back}");
     let (status, location, body) = browse(app, &back, Some(&cookie)).await;
     assert_eq!(status, 303, "{body}");
@@ -752,7 +756,7 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
     let app = spawn_app(backend).await;
     let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({})).await;
+    let conn = setup(&app, &idp, json!({"scim": true})).await;
     let (uri, received) = receiver().await;
     let (client_id, secret) = register(&app, json!({"backchannel_logout_uri": uri})).await;
     let secret = secret.unwrap();
@@ -783,14 +787,8 @@ async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
 
     // The app hears of it: one logout token, signed by Roster, naming the person and
     // the session, with the logout event and no nonce.
-    let mut waited = 0;
-    while received.lock().unwrap().is_empty() && waited < 100 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        waited += 1;
-    }
-    let tokens_got = received.lock().unwrap().clone();
-    assert_eq!(tokens_got.len(), 1, "{tokens_got:?}");
-    let logout = verify_signature(&tokens_got[0], &jwks(&app).await).unwrap();
+    let got = logouts(&received, 1).await;
+    let logout = verify_signature(&got[0], &jwks(&app).await).unwrap();
     assert_eq!(logout["iss"], app.base);
     assert_eq!(logout["aud"], client_id.as_str());
     assert_eq!(logout["sub"], user_id.as_str());
@@ -799,10 +797,69 @@ async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
         .get("http://schemas.openid.net/event/backchannel-logout")
         .is_some());
     assert!(logout.get("nonce").is_none());
-    let head = tokens_got[0].split('.').next().unwrap();
+    let head = got[0].split('.').next().unwrap();
     let head: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap();
     assert_eq!(head["typ"], "logout+jwt");
+
+    // A SCIM deactivation (S6, T2): the same, at once.
+    let token = app
+        .post_ok(&format!("/api/v1/connections/{conn}/scim-tokens"), json!({}), 201)
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@acme.test", "active": true});
+    let created = app
+        .request(reqwest::Method::POST, "/scim/v2/Users", Some(&token), Some(user))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let (q, _) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "bob@acme.test")], None).await;
+    let (_, bob) = exchange(&app, client, q["code"].as_str().unwrap(), None).await;
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    let scim_id = created.body["id"].as_str().unwrap();
+    let p = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/scim/v2/Users/{scim_id}"),
+            Some(&token),
+            Some(patch),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(
+        refresh(&app, client, bob["refresh_token"].as_str().unwrap()).await.0,
+        400
+    );
+    assert_eq!(userinfo(&app, bob["access_token"].as_str().unwrap()).await.0, 401);
+    let got = logouts(&received, 2).await;
+    let bob_sub = verify_signature(bob["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sub"].clone();
+    assert_eq!(verify_signature(&got[1], &jwks(&app).await).unwrap()["sub"], bob_sub);
+
+    // Deleting the connection ends everyone's grants through it.
+    let (q, _) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "cy@acme.test")], None).await;
+    let (_, cy) = exchange(&app, client, q["code"].as_str().unwrap(), None).await;
+    assert_eq!(app.delete(&format!("/api/v1/connections/{conn}")).await.status, 204);
+    assert_eq!(
+        refresh(&app, client, cy["refresh_token"].as_str().unwrap()).await.0,
+        400
+    );
+    assert_eq!(logouts(&received, 3).await.len(), 3);
+}
+
+/// The logout tokens received, once there are `n` (waiting up to 10 s: the sender
+/// polls every 2 s).
+async fn logouts(received: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), n, "{got:?}");
+    got
 }
 
 async fn rp_initiated_logout(backend: Backend) {
