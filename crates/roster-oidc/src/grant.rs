@@ -301,6 +301,9 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 /// `redirect_uri` with `params` added to its query (it may already have one).
 pub fn answer_url(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    if params.is_empty() {
+        return redirect_uri.to_string();
+    }
     match url::Url::parse(redirect_uri) {
         Ok(mut u) => {
             {
@@ -583,6 +586,7 @@ mod tests {
             answer_url("https://app.example/cb?tenant=1", &[("code", "a b"), ("state", "s&t")]),
             "https://app.example/cb?tenant=1&code=a+b&state=s%26t"
         );
+        assert_eq!(answer_url("https://app.example/bye", &[]), "https://app.example/bye");
     }
 
     #[test]
