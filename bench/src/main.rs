@@ -24,6 +24,12 @@
 //!   end (verify, replay cache, JIT provisioning of `--users` people, session). The
 //!   `--max-requests` responses (Okta's and Entra's shapes, signed by xmlsec1 through
 //!   the test IdP) are made before the clock starts; each is used once.
+//! - `oauth2-code`: an app signing in a person who has a session at the OpenID
+//!   Provider: the authorization endpoint (`prompt=none`: a code at once) then the token
+//!   endpoint (the code exchanged with its PKCE verifier, an RS256 ID token signed); one
+//!   request counts both. Against Roster (`--base`), the person signs in once through
+//!   the SAML ACS before the clock starts; against another provider (`--op-issuer`),
+//!   the caller passes the session cookie and the client.
 
 mod drive;
 
@@ -44,6 +50,7 @@ enum Scenario {
     ScimPatchUser,
     ScimGroupPatch,
     SamlAcs,
+    Oauth2Code,
     /// `GET /healthz`: a request that does no work, through every layer of the server.
     /// The ceiling that HTTP, the layers and the machine leave to the others.
     HttpFloor,
@@ -91,6 +98,29 @@ struct Args {
     /// that a later run does not create them again.
     #[arg(long)]
     targets: Option<std::path::PathBuf>,
+    /// `oauth2-code` against another OpenID Provider: its issuer, the browser's
+    /// session cookie there, and the client (id, secret, redirect URI).
+    #[arg(long)]
+    op_issuer: Option<String>,
+    #[arg(long, default_value = "")]
+    op_cookie: String,
+    #[arg(long, default_value = "")]
+    client_id: String,
+    #[arg(long, default_value = "")]
+    client_secret: String,
+    #[arg(long, default_value = "https://app.bench.test/callback")]
+    redirect_uri: String,
+}
+
+/// What the `oauth2-code` scenario drives: the provider's endpoints, the session cookie
+/// and the client.
+struct OAuth {
+    authorize: String,
+    token: String,
+    cookie: String,
+    client_id: String,
+    secret: String,
+    redirect_uri: String,
 }
 
 struct Shared {
@@ -102,6 +132,8 @@ struct Shared {
     ids: Vec<String>,
     /// `saml-acs`: the ACS path and the form bodies to post, one per request.
     acs: Option<(String, Vec<String>)>,
+    /// `oauth2-code`: what it drives.
+    oauth: Option<OAuth>,
 }
 
 fn rand_index(n: u64, salt: u64) -> u64 {
@@ -148,6 +180,51 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(format!("status {status}"))
+            };
+        }
+        Scenario::Oauth2Code => {
+            let o = shared.oauth.as_ref().ok_or("no session")?;
+            let r = shared
+                .client
+                .get(&o.authorize)
+                .query(&[
+                    ("client_id", o.client_id.as_str()),
+                    ("redirect_uri", o.redirect_uri.as_str()),
+                    ("response_type", "code"),
+                    ("scope", "openid"),
+                    ("prompt", "none"),
+                    ("nonce", "bench"),
+                    ("code_challenge", PKCE_CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                ])
+                .header("cookie", &o.cookie)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let code = url::Url::parse(&location)
+                .ok()
+                .and_then(|u| u.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()))
+                .ok_or_else(|| format!("no code: {} {location}", r.status()))?;
+            let t = shared
+                .client
+                .post(&o.token)
+                .basic_auth(&o.client_id, Some(&o.secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", o.redirect_uri.as_str()),
+                    ("code_verifier", PKCE_VERIFIER),
+                ])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = t.status();
+            let body = t.bytes().await.unwrap_or_default();
+            return if status.is_success() && body.windows(8).any(|w| w == b"id_token") {
+                Ok(())
+            } else {
+                Err(format!("token: {status} {}", String::from_utf8_lossy(&body)))
             };
         }
         Scenario::ScimCreate => {
@@ -337,7 +414,81 @@ async fn setup(shared: &Shared) -> Result<(), String> {
 
 /// A SAML connection that allows IdP-initiated sign-in, trusting a new test IdP, and
 /// `--max-requests` signed responses for it (made on two threads).
-async fn saml_setup(shared: &Shared) -> Result<(String, Vec<String>), String> {
+/// The PKCE pair of RFC 7636 Appendix B, sent with every `oauth2-code` request.
+const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// `oauth2-code`: the provider's endpoints from its discovery document; against Roster,
+/// one person signs in through the ACS and an app of their company is registered.
+async fn oauth_setup(shared: &Shared) -> Result<OAuth, String> {
+    let a = &shared.args;
+    let issuer = a.op_issuer.clone().unwrap_or_else(|| a.base.clone());
+    let doc: serde_json::Value = shared
+        .client
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = |k: &str| {
+        doc[k]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(format!("no {k} in discovery"))
+    };
+    let (authorize, token) = (endpoint("authorization_endpoint")?, endpoint("token_endpoint")?);
+    if a.op_issuer.is_some() {
+        return Ok(OAuth {
+            authorize,
+            token,
+            cookie: a.op_cookie.clone(),
+            client_id: a.client_id.clone(),
+            secret: a.client_secret.clone(),
+            redirect_uri: a.redirect_uri.clone(),
+        });
+    }
+    let (path, forms) = saml_setup(shared, 1).await?;
+    let form = forms.first().ok_or("no response")?;
+    let r = shared
+        .client
+        .post(format!("{}{path}", a.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| format!("the sign-in made no session: {}", r.status()))?
+        .to_string();
+    let company = format!("bench-{}", std::process::id());
+    let r = shared
+        .client
+        .post(format!("{}/api/v1/apps", a.base))
+        .bearer_auth(&a.token)
+        .json(&json!({ "company": company, "name": "bench-app", "redirect_uris": [a.redirect_uri] }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let app: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    let id = app["client_id"].as_str().ok_or_else(|| format!("no app: {app}"))?;
+    let secret = app["client_secret"].as_str().ok_or("no secret")?;
+    Ok(OAuth {
+        authorize,
+        token,
+        cookie,
+        client_id: id.to_string(),
+        secret: secret.to_string(),
+        redirect_uri: a.redirect_uri.clone(),
+    })
+}
+
+async fn saml_setup(shared: &Shared, count: u64) -> Result<(String, Vec<String>), String> {
     use roster_testidp::{post_field, Idp, Shape, Spec};
     let a = &shared.args;
     let admin = |method: reqwest::Method, path: String, body: serde_json::Value| {
@@ -387,7 +538,7 @@ async fn saml_setup(shared: &Shared) -> Result<(String, Vec<String>), String> {
     let acs = c["acs_url"].as_str().ok_or("no acs_url")?.to_string();
     let sp = c["sp_entity_id"].as_str().ok_or("no sp_entity_id")?.to_string();
     let path = format!("/{}", acs.splitn(4, '/').nth(3).ok_or("an odd acs_url")?);
-    let count = a.max_requests.min(100_000);
+    let count = count.min(100_000);
     let users = a.users.max(1);
     let domain = a.domain.clone();
     let started = Instant::now();
@@ -450,14 +601,16 @@ fn main() -> Result<(), String> {
             .redirect(reqwest::redirect::Policy::none())
             .build().map_err(|e| e.to_string())?;
         let admin_scenario = matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
-        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None };
+        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None, oauth: None };
         if matches!(shared.args.scenario, Scenario::ScimSeed) {
             return seed(&shared).await;
         }
         if matches!(shared.args.scenario, Scenario::SamlAcs) {
-            let (path, forms) = saml_setup(&shared).await?;
+            let (path, forms) = saml_setup(&shared, shared.args.max_requests).await?;
             shared.args.max_requests = forms.len() as u64;
             shared.acs = Some((path, forms));
+        } else if matches!(shared.args.scenario, Scenario::Oauth2Code) {
+            shared.oauth = Some(oauth_setup(&shared).await?);
         } else if admin_scenario {
             setup(&shared).await?;
         } else if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
