@@ -70,9 +70,12 @@ http
           expectedState: session.state,
           expectedNonce: session.nonce,
         });
-        sessions.set(sid, { claims: tokens.claims(), idToken: tokens.id_token });
+        // Signed in: a new session id, so that one set before the sign-in cannot be
+        // planted in someone's browser and ride on their sign-in.
+        sessions.delete(sid);
+        newSession(res, { claims: tokens.claims(), idToken: tokens.id_token });
         res.writeHead(302, { Location: '/' }).end();
-      } else if (url.pathname === '/logout') {
+      } else if (url.pathname === '/logout' && req.method === 'POST') {
         sessions.delete(sid);
         const to = session?.idToken
           ? client.buildEndSessionUrl(config, { id_token_hint: session.idToken, post_logout_redirect_uri: appUrl.href })
@@ -85,7 +88,8 @@ http
           .map((o) => `<li>${escape(o.name)} (${escape(o.role)}): ${o.teams.map(escape).join(', ') || 'no teams'}</li>`)
           .join('');
         page(res, 200, `<h1>Hello, ${escape(c.name)}</h1><p id="email">${escape(c.email)}</p>` +
-          `<h2>Organizations</h2><ul id="organizations">${orgs}</ul><p><a href="/logout">Sign out</a></p>`);
+          `<h2>Organizations</h2><ul id="organizations">${orgs}</ul>` +
+          '<form method="post" action="/logout"><button type="submit">Sign out</button></form>');
       } else {
         page(res, 404, '<p>Not found.</p>');
       }

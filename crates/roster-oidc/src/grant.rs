@@ -132,7 +132,7 @@ pub fn check_authorization(p: &AuthParams, reg: &Registered<'_>) -> Result<AuthR
                 "The app did not say where to send you back (redirect_uri is missing).".into(),
             ))
         }
-        Some(r) if reg.redirect_uris.iter().any(|u| u == r) => r.to_string(),
+        Some(r) if is_registered(reg.redirect_uris, r) => r.to_string(),
         Some(_) => {
             return Err(Refusal::Page(
                 "The app asked to send you back to an address it has not registered with Roster (redirect_uri).".into(),
@@ -286,6 +286,29 @@ pub fn check_authorization(p: &AuthParams, reg: &Registered<'_>) -> Result<AuthR
         login_hint,
         organization,
         response_mode,
+    })
+}
+
+/// Whether `uri` is one of `registered`: the same string, or, for a loopback address
+/// (`http://127.0.0.1`, `http://[::1]`), the same but for the port, which a native app
+/// picks when it starts (RFC 8252 §7.3). Never a prefix.
+pub fn is_registered(registered: &[String], uri: &str) -> bool {
+    if registered.iter().any(|r| r == uri) {
+        return true;
+    }
+    let Ok(given) = url::Url::parse(uri) else { return false };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    if !loopback(&given) {
+        return false;
+    }
+    registered.iter().any(|r| {
+        url::Url::parse(r).is_ok_and(|mut r| {
+            let mut g = given.clone();
+            loopback(&r) && r.set_port(None).is_ok() && g.set_port(None).is_ok() && r == g
+        })
     })
 }
 

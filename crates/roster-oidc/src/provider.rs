@@ -157,6 +157,9 @@ pub struct AuthorizationRequest<'a> {
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
     pub login_hint: Option<&'a str>,
+    /// Asks the provider to authenticate the person again (`prompt=login`): an app
+    /// asked for a fresh sign-in.
+    pub prompt_login: bool,
 }
 
 impl AuthorizationRequest<'_> {
@@ -176,6 +179,9 @@ impl AuthorizationRequest<'_> {
                 .append_pair("code_challenge_method", "S256");
             if let Some(hint) = self.login_hint {
                 q.append_pair("login_hint", hint);
+            }
+            if self.prompt_login {
+                q.append_pair("prompt", "login");
             }
         }
         Ok(u.into())
@@ -350,11 +356,13 @@ mod tests {
             nonce: "nn",
             pkce_verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
             login_hint: Some("jo@acme.example"),
+            prompt_login: false,
         }
         .url()
         .unwrap();
         let u = url::Url::parse(&url).unwrap();
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
+        assert!(!q.contains_key("prompt"));
         assert_eq!(q["tenant"], "1");
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["scope"], "openid email profile");

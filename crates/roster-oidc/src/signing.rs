@@ -100,37 +100,80 @@ pub fn public_jwk(alg: Alg, kid: &str, pkcs8: &[u8]) -> Result<Value, OidcError>
     Ok(jwk)
 }
 
+/// A private key read once (from PKCS#8), to sign many tokens with: reading an RSA key
+/// checks it, which costs about as much as a signature.
+pub struct Signer {
+    alg: Alg,
+    kid: String,
+    key: Parsed,
+}
+
+enum Parsed {
+    Rsa(sig::RsaKeyPair),
+    Ec(sig::EcdsaKeyPair),
+    Ed(sig::Ed25519KeyPair),
+}
+
+impl Signer {
+    /// Reads the private key `pkcs8` of `alg`, published as `kid`.
+    pub fn from_pkcs8(alg: Alg, kid: &str, pkcs8: &[u8]) -> Result<Self, OidcError> {
+        let key = match alg {
+            Alg::Rs256 => Parsed::Rsa(sig::RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| failed("read an RSA key"))?),
+            Alg::Es256 => Parsed::Ec(
+                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                    .map_err(|_| failed("read an EC key"))?,
+            ),
+            Alg::EdDsa => {
+                Parsed::Ed(sig::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| failed("read an Ed25519 key"))?)
+            }
+        };
+        Ok(Self {
+            alg,
+            kid: kid.to_string(),
+            key,
+        })
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// A compact JWS of `claims`, its header naming the key and `typ` (`JWT` for ID
+    /// tokens, `logout+jwt` for back-channel logout tokens).
+    pub fn sign(&self, typ: &str, claims: &Value) -> Result<String, OidcError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let rng = SystemRandom::new();
+        let signature = match &self.key {
+            Parsed::Rsa(k) => {
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(&sig::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
+                    .map_err(|_| failed("sign"))?;
+                out
+            }
+            Parsed::Ec(k) => k
+                .sign(&rng, input.as_bytes())
+                .map_err(|_| failed("sign"))?
+                .as_ref()
+                .to_vec(),
+            Parsed::Ed(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
+        };
+        Ok(format!("{input}.{}", b64url(&signature)))
+    }
+}
+
 /// A compact JWS of `claims`, signed with the private key `pkcs8` of `alg`, its header
-/// naming `kid` and `typ` (`JWT` for ID tokens).
+/// naming `kid` and `typ` (`JWT` for ID tokens): [`Signer`] for one token.
 pub fn sign(alg: Alg, kid: &str, typ: &str, pkcs8: &[u8], claims: &Value) -> Result<String, OidcError> {
-    let header = json!({"alg": alg.as_str(), "kid": kid, "typ": typ});
-    let input = format!(
-        "{}.{}",
-        b64url(header.to_string().as_bytes()),
-        b64url(claims.to_string().as_bytes())
-    );
-    let rng = SystemRandom::new();
-    let signature = match alg {
-        Alg::Rs256 => {
-            let k = sig::RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| failed("read an RSA key"))?;
-            let mut out = vec![0; k.public_modulus_len()];
-            k.sign(&sig::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
-                .map_err(|_| failed("sign"))?;
-            out
-        }
-        Alg::Es256 => sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-            .map_err(|_| failed("read an EC key"))?
-            .sign(&rng, input.as_bytes())
-            .map_err(|_| failed("sign"))?
-            .as_ref()
-            .to_vec(),
-        Alg::EdDsa => sig::Ed25519KeyPair::from_pkcs8(pkcs8)
-            .map_err(|_| failed("read an Ed25519 key"))?
-            .sign(input.as_bytes())
-            .as_ref()
-            .to_vec(),
-    };
-    Ok(format!("{input}.{}", b64url(&signature)))
+    Signer::from_pkcs8(alg, kid, pkcs8)?.sign(typ, claims)
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct AuthnRequest<'a> {
     pub sp_entity_id: &'a str,
     pub acs_url: &'a str,
     pub idp_sso_url: &'a str,
+    /// Asks the IdP to authenticate the person again even if it has a session for them
+    /// (`ForceAuthn`): an app asked for a fresh sign-in.
+    pub force_authn: bool,
 }
 
 pub(crate) fn escape(s: &str) -> String {
@@ -53,7 +56,7 @@ impl AuthnRequest<'_> {
         format!(
             concat!(
                 r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" "#,
-                r#"ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}" "#,
+                r#"ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}"{force} "#,
                 r#"ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" AssertionConsumerServiceURL="{acs}">"#,
                 r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
                 r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress" AllowCreate="true"/>"#,
@@ -62,6 +65,7 @@ impl AuthnRequest<'_> {
             id = escape(self.id),
             instant = instant(self.issue_instant_ms),
             dest = escape(self.idp_sso_url),
+            force = if self.force_authn { r#" ForceAuthn="true""# } else { "" },
             acs = escape(self.acs_url),
             issuer = escape(self.sp_entity_id),
         )

@@ -10,12 +10,8 @@ use roster_store::signing_keys::{self, SigningKey};
 use roster_store::{new_id, Ctx, StoreError};
 use std::sync::Arc;
 
-/// An active signing key, its private key opened.
-pub struct IssuerKey {
-    pub kid: String,
-    pub alg: Alg,
-    pkcs8: Vec<u8>,
-}
+/// An active signing key, its private key opened and read.
+pub struct IssuerKey(signing::Signer);
 
 /// The active key of `alg`, from the cache (a minute) or the store (made on first use).
 /// A key rotated on another node is picked up within the minute; until then tokens are
@@ -33,11 +29,9 @@ pub async fn active(state: &AppState, alg: Alg) -> Result<Arc<IssuerKey>, Failur
     let pkcs8 = base64::engine::general_purpose::STANDARD
         .decode(der)
         .map_err(|e| Failure::internal(&e))?;
-    let k = Arc::new(IssuerKey {
-        kid: key.id,
-        alg,
-        pkcs8,
-    });
+    let k = Arc::new(IssuerKey(
+        signing::Signer::from_pkcs8(alg, &key.id, &pkcs8).map_err(|e| Failure::internal(&e))?,
+    ));
     state.issuer_keys.insert(alg.as_str(), k.clone());
     Ok(k)
 }
@@ -46,7 +40,7 @@ pub async fn active(state: &AppState, alg: Alg) -> Result<Arc<IssuerKey>, Failur
 /// blocking pool: an RSA signature takes most of a millisecond).
 pub async fn sign(state: &AppState, alg: Alg, typ: &'static str, claims: serde_json::Value) -> Result<String, Failure> {
     let key = active(state, alg).await?;
-    tokio::task::spawn_blocking(move || signing::sign(key.alg, &key.kid, typ, &key.pkcs8, &claims))
+    tokio::task::spawn_blocking(move || key.0.sign(typ, &claims))
         .await
         .map_err(|e| Failure::internal(&e))?
         .map_err(|e| Failure::internal(&e))

@@ -57,13 +57,14 @@ pub async fn find_pending(conn: &mut Conn, id: &str, now: i64) -> Result<Option<
     .transpose()
 }
 
-/// Drops pending request `id` (answered).
-pub async fn forget_pending(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
-    db::query("DELETE FROM oauth2_pending WHERE id = $1")
+/// Drops pending request `id` (answered); whether it was still there.
+pub async fn forget_pending(conn: &mut Conn, id: &str) -> Result<bool, StoreError> {
+    Ok(db::query("DELETE FROM oauth2_pending WHERE id = $1")
         .bind(id)
         .execute(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// A grant to an app.
@@ -340,21 +341,30 @@ pub async fn end_grants(conn: &mut Conn, which: Ending<'_>, now: i64, why: &str)
         Ending::Session(id) => ("g.session_id = $3 AND ($4 IS NULL OR g.company_id = $4)", id, None),
         Ending::Grant(id) => ("g.id = $3 AND ($4 IS NULL OR g.company_id = $4)", id, None),
     };
-    let logouts = db::query(&format!(
-        "INSERT INTO oauth2_logouts (id, app_id, user_id, session_id, created_at, next_attempt_at) \
-         SELECT DISTINCT 'bcl-' || g.app_id || '-' || g.session_id, g.app_id, g.user_id, g.session_id, $1, $1 \
-         FROM oauth2_grants g JOIN apps a ON a.id = g.app_id \
-         WHERE a.backchannel_logout_uri IS NOT NULL AND g.session_id IS NOT NULL AND g.user_id IS NOT NULL \
-         AND g.revoked_at IS NULL AND g.expires_at > $2 AND {filter} \
-         ON CONFLICT (app_id, session_id) DO NOTHING"
-    ))
-    .bind(now)
-    .bind(now)
-    .bind(a)
-    .bind(b)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    // Apps hear of sessions that end, not of a grant revoked by the app itself or for
+    // misuse of its own tokens. A logout already delivered for the same app and session
+    // (the person signed in to the app again in it) is sent again.
+    let logouts = if matches!(which, Ending::Grant(_)) {
+        0
+    } else {
+        db::query(&format!(
+            "INSERT INTO oauth2_logouts (id, app_id, user_id, session_id, created_at, next_attempt_at) \
+             SELECT DISTINCT 'bcl-' || g.app_id || '-' || g.session_id, g.app_id, g.user_id, g.session_id, $1, $1 \
+             FROM oauth2_grants g JOIN apps a ON a.id = g.app_id \
+             WHERE a.backchannel_logout_uri IS NOT NULL AND g.session_id IS NOT NULL AND g.user_id IS NOT NULL \
+             AND g.revoked_at IS NULL AND g.expires_at > $2 AND {filter} \
+             ON CONFLICT (id) DO UPDATE SET attempts = 0, delivered_at = NULL, given_up_at = NULL, last_error = NULL, \
+             next_attempt_at = excluded.next_attempt_at \
+             WHERE oauth2_logouts.delivered_at IS NOT NULL OR oauth2_logouts.given_up_at IS NOT NULL"
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(a)
+        .bind(b)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    };
     let grants = db::query(&format!(
         "UPDATE oauth2_grants SET revoked_at = $1, revoked_why = $5 WHERE id IN \
          (SELECT g.id FROM oauth2_grants g WHERE g.revoked_at IS NULL AND g.expires_at > $2 AND {filter})"
@@ -368,6 +378,23 @@ pub async fn end_grants(conn: &mut Conn, which: Ending<'_>, now: i64, why: &str)
     .await?
     .rows_affected();
     Ok(Ended { grants, logouts })
+}
+
+/// Moves the live grants of session `from` to session `to` of the same person, ending
+/// with it at `expires_at`: a new sign-in in the same browser (an app asked for a
+/// fresh one) replaces the session without signing the person out of the other apps.
+pub async fn carry_grants(conn: &mut Conn, from: &str, to: &str, expires_at: i64, now: i64) -> Result<u64, StoreError> {
+    Ok(db::query(
+        "UPDATE oauth2_grants SET session_id = $2, expires_at = $3 \
+         WHERE session_id = $1 AND revoked_at IS NULL AND expires_at > $4",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(expires_at)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// A back-channel logout to deliver.

@@ -279,9 +279,10 @@ pub async fn exchange_code(
                         code_challenge,
                     } => (*grant, redirect_uri, code_challenge),
                     Redeemed::Reused => {
+                        tracing::warn!(app = %app_id, "a code was used twice: its grant is revoked");
                         return Ok(Err(invalid_grant(
                             "the code was already used; everything issued with it is revoked",
-                        )))
+                        )));
                     }
                     Redeemed::Invalid => {
                         return Ok(Err(invalid_grant("the code is unknown, expired or not this app's")))
@@ -336,9 +337,10 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Tokens,
                 let grant = match store::redeem(db, "refresh", &token, &app_id, now).await? {
                     Redeemed::Fresh { grant, .. } => *grant,
                     Redeemed::Reused => {
+                        tracing::warn!(app = %app_id, "a rotated refresh token was used again: its grant is revoked");
                         return Ok(Err(invalid_grant(
                             "the refresh token was already used; the grant is revoked",
-                        )))
+                        )));
                     }
                     Redeemed::Invalid => {
                         return Ok(Err(invalid_grant(

@@ -6,6 +6,7 @@ use roster_core::plan::{plan_sign_in, Denied, SignIn};
 use roster_core::signin::SignInFacts;
 use roster_store::audit::{self, NewEvent};
 use roster_store::connections::Connection;
+use roster_store::oauth2;
 use roster_store::provisioning::{self, Known};
 use roster_store::sessions::{self, Session};
 use roster_store::{Conn, Ctx, StoreError};
@@ -71,24 +72,6 @@ pub async fn sign_in(
             "the membership changed during the sign-in; sign in again",
         ));
     }
-    if let Some(previous) = &browser.previous_session {
-        // One session per browser: a new sign-in ends the one it had.
-        if sessions::end(conn, previous, ctx.now).await? {
-            audit::record(
-                conn,
-                &ctx.because("T1", "a new sign-in in the same browser"),
-                NewEvent {
-                    action: "session.end",
-                    object_kind: "user",
-                    object_id: &user_id,
-                    company_id: Some(&connection.company_id),
-                    user_id: Some(&user_id),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
-    }
     let expires_at = plan.session.expires_at(ctx.now, browser.idp_not_after);
     let mut started = json!({
         "expires_at": expires_at,
@@ -109,6 +92,31 @@ pub async fn sign_in(
         browser.idle_timeout_ms,
     )
     .await?;
+    if let Some(previous) = &browser.previous_session {
+        // One session per browser: a new sign-in ends the one it had. What apps were
+        // granted through it moves to the new session when it is the same person in the
+        // same company (an app asked for a fresh sign-in), so the other apps keep theirs.
+        if let Some(old) = sessions::find_live(conn, previous, ctx.now).await? {
+            if old.user_id == user_id && old.company_id.as_deref() == Some(connection.company_id.as_str()) {
+                oauth2::carry_grants(conn, &old.id, &session.id, session.expires_at, ctx.now).await?;
+            }
+        }
+        if sessions::end(conn, previous, ctx.now).await? {
+            audit::record(
+                conn,
+                &ctx.because("T1", "a new sign-in in the same browser"),
+                NewEvent {
+                    action: "session.end",
+                    object_kind: "user",
+                    object_id: &user_id,
+                    company_id: Some(&connection.company_id),
+                    user_id: Some(&user_id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+    }
     audit::record(
         conn,
         &ctx.because(plan.session.rule, plan.session.because.clone()),

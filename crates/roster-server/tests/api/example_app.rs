@@ -126,7 +126,27 @@ async fn the_example_app_signs_people_in_through_roster(backend: Backend) {
     let callback = resp.headers()[LOCATION].to_str().unwrap().to_string();
     assert!(callback.starts_with(&format!("{app_url}/callback?")), "{callback}");
     let resp = b.get(&callback).header("cookie", &app_cookie).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(resp.status(), 302);
+    // A new session id once signed in; the one from before the sign-in is worth nothing.
+    let signed_in_cookie = resp.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(signed_in_cookie, app_cookie);
+    let stale = b
+        .get(format!("{app_url}/"))
+        .header("cookie", &app_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(stale.contains("href=\"/login\""), "{stale}");
+    let app_cookie = signed_in_cookie;
 
     // The app's page: who signed in, their organization, role and teams.
     let page = b
@@ -143,7 +163,7 @@ async fn the_example_app_signs_people_in_through_roster(backend: Backend) {
 
     // Signing out of the app signs out of Roster and comes back to the app.
     let resp = b
-        .get(format!("{app_url}/logout"))
+        .post(format!("{app_url}/logout"))
         .header("cookie", &app_cookie)
         .send()
         .await

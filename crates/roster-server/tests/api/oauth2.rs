@@ -19,6 +19,7 @@ crate::on_both_backends!(
     routing_home_realm_discovery_and_prompts,
     leavers_lose_access_and_apps_are_told,
     rp_initiated_logout,
+    a_fresh_sign_in_for_one_app_keeps_the_others,
 );
 
 const CB: &str = "https://dash.acme.example/callback";
@@ -893,6 +894,28 @@ async fn rp_initiated_logout(backend: Backend) {
     assert_eq!(status, 200);
     assert!(page.contains("Sign out of Roster?"), "{page}");
     assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0, 200);
+    // A link cannot confirm: `confirm=yes` counts only in a POST from Roster's page.
+    let (status, _, page) = browse(&app, "/oauth2/logout?confirm=yes", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sign out of Roster?"), "{page}");
+    // A hint of another session (here, another person's) does not skip the question.
+    let (_, other_cookie) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "bo@acme.test")], None).await;
+    let (status, _, page) = browse(
+        &app,
+        &format!("/oauth2/logout?id_token_hint={id_token}"),
+        Some(&other_cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sign out of Roster?"), "{page}");
+    let me = no_redirects()
+        .get(app.url("/api/v1/me"))
+        .header("cookie", &other_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "still signed in");
+    assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0, 200);
 
     let resp = no_redirects()
         .get(app.url(&format!("/oauth2/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fdash.acme.example%2Fbye&state=bye-1")))
@@ -917,4 +940,57 @@ async fn rp_initiated_logout(backend: Backend) {
     );
     let (status, _) = refresh(&app, (&client_id, &secret), tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400);
+}
+
+/// `prompt=login` for one app: the IdP is asked to authenticate the person again
+/// (ForceAuthn), and the new session carries what the other apps were granted.
+async fn a_fresh_sign_in_for_one_app_keeps_the_others(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let idp = Idp::rsa(IDP_ENTITY);
+    let conn = setup(&app, &idp, json!({})).await;
+    let (first_id, first_secret) = register(&app, json!({})).await;
+    let (second_id, _) = register(&app, json!({"name": "Admin"})).await;
+    let first = (first_id.as_str(), first_secret.as_deref().unwrap());
+    let (q, cookie) = code_for(&app, &idp, &conn, &first_id, &[("login_hint", "ann@acme.test")], None).await;
+    let (_, tokens) = exchange(&app, first, q["code"].as_str().unwrap(), None).await;
+
+    let (status, location, _) = browse(
+        &app,
+        &authorize_path(&second_id, &[("prompt", "login"), ("login_hint", "ann@acme.test")]),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.contains("force=1"), "{location}");
+    let return_to = query_of(&app.url(&location))["return_to"].as_str().unwrap().to_string();
+    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+    let resp = no_redirects()
+        .get(app.url(&format!("/sso/saml/{conn}/login?return_to={encoded}&force=1")))
+        .send()
+        .await
+        .unwrap();
+    let to_idp = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    let saml_request = query_of(&to_idp)["SAMLRequest"].as_str().unwrap().to_string();
+    let deflated = base64::engine::general_purpose::STANDARD.decode(saml_request).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut xml).unwrap();
+    assert!(xml.contains("ForceAuthn=\"true\""), "{xml}");
+
+    // The new sign-in, in the same browser (it brings its session cookie along).
+    let (_, xml, _) = login(&app, &conn, &encoded).await;
+    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test").in_response_to(&request_id(&xml));
+    let bindings = app.browser.lock().unwrap().join("; ");
+    let acs = crate::saml::post_acs_from(&app, &conn, &idp.response(&s), None, &format!("{bindings}; {cookie}")).await;
+    assert_eq!(acs.status, 303, "{}", acs.body);
+    let new_cookie = acs.cookie().unwrap();
+    assert_ne!(new_cookie, cookie);
+    let (status, location, _) = browse(&app, acs.headers[LOCATION].to_str().unwrap(), Some(&new_cookie)).await;
+    assert_eq!(status, 303);
+    assert!(query_of(&location).contains_key("code"), "{location}");
+    // The first app's grant lives on, under the new session.
+    let (status, refreshed) = refresh(&app, first, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let new_sid = verify_signature(refreshed["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sid"].clone();
+    let old_sid = verify_signature(tokens["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sid"].clone();
+    assert_ne!(new_sid, old_sid);
 }

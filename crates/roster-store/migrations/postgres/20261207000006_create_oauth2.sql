@@ -49,7 +49,8 @@ CREATE INDEX oauth2_tokens_grant ON oauth2_tokens(grant_id);
 CREATE INDEX oauth2_tokens_expiry ON oauth2_tokens(expires_at);
 
 -- Back-channel logouts to send (an outbox written with the change that ended the
--- session): one per app and ended session, retried until delivered or given up.
+-- session): one per app and ended session (`id` names both), retried until delivered
+-- or given up.
 CREATE TABLE oauth2_logouts (
     id              TEXT PRIMARY KEY,
     app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
@@ -60,7 +61,6 @@ CREATE TABLE oauth2_logouts (
     attempts        INTEGER NOT NULL DEFAULT 0,
     delivered_at    BIGINT,
     given_up_at     BIGINT,
-    last_error      TEXT,
-    UNIQUE (app_id, session_id)
+    last_error      TEXT
 );
 CREATE INDEX oauth2_logouts_due ON oauth2_logouts(next_attempt_at) WHERE delivered_at IS NULL AND given_up_at IS NULL;

@@ -118,7 +118,7 @@ async fn start(state: &AppState, headers: &HeaderMap, method: &Method, query: Op
         (None, None) => Ok(None),
     };
     match routed {
-        Ok(Some(login)) => to_login(&login, &id),
+        Ok(Some(login)) => to_login(&login, &id, &req),
         Ok(None) => ask_email(&app, &id, None, StatusCode::OK),
         Err(f) => failed(&f),
     }
@@ -160,7 +160,7 @@ pub async fn resume(
         Err(f) => return failed(&f),
     };
     // The app may have been changed meanwhile: the redirect URI must still be its own.
-    if !app.redirect_uris.contains(&req.redirect_uri) {
+    if !grant::is_registered(&app.redirect_uris, &req.redirect_uri) {
         return page(
             StatusCode::BAD_REQUEST,
             "The app no longer accepts this sign-in. Go back to the app and sign in again.",
@@ -169,14 +169,22 @@ pub async fn resume(
     match usable_session(&state, &headers, &app, &req, Some(pending.created_at)).await {
         Ok(Some(session)) => {
             let id = pending.id.clone();
-            if let Err(e) = state
+            // Answered once: a second resume of the same request (a double click) finds
+            // it gone.
+            match state
                 .store
                 .write(move |db| Box::pin(async move { store::forget_pending(db, &id).await }))
                 .await
             {
-                return failed(&Failure::from(e));
+                Ok(true) => return issue(&state, &app, &req, &session).await,
+                Ok(false) => {
+                    return page(
+                        StatusCode::NOT_FOUND,
+                        "This sign-in request was already answered. Go back to the app.",
+                    )
+                }
+                Err(e) => return failed(&Failure::from(e)),
             }
-            return issue(&state, &app, &req, &session).await;
         }
         Ok(None) => {}
         Err(f) => return failed(&f),
@@ -188,7 +196,7 @@ pub async fn resume(
         return ask_email(&app, &pending.id, None, StatusCode::OK);
     };
     match by_email(&state, &app, &email).await {
-        Ok(Some(login)) => to_login(&login, &pending.id),
+        Ok(Some(login)) => to_login(&login, &pending.id, &req),
         Ok(None) => ask_email(
             &app,
             &pending.id,
@@ -353,9 +361,18 @@ async fn by_organization(state: &AppState, app: &App, org: &str) -> Result<Optio
     Ok(found.map(|c| login_path(&c)))
 }
 
-fn to_login(login: &str, pending_id: &str) -> Response {
+/// To the connection's login, returning to the pending request; the IdP is asked to
+/// authenticate the person again when the app asked for a fresh sign-in (`prompt=login`,
+/// `max_age`), so that `auth_time` is a real authentication and not the IdP's session.
+fn to_login(login: &str, pending_id: &str, req: &AuthRequest) -> Response {
     let back = format!("/oauth2/authorize/resume/{pending_id}");
-    let to = format!("{login}?return_to={}", roster_saml::authn::url_encode(&back));
+    let mut to = format!("{login}?return_to={}", roster_saml::authn::url_encode(&back));
+    if req.prompt == Prompt::Login || req.max_age.is_some() {
+        to.push_str("&force=1");
+    }
+    if let Some(hint) = &req.login_hint {
+        to.push_str(&format!("&login_hint={}", roster_saml::authn::url_encode(hint)));
+    }
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, to), (header::CACHE_CONTROL, "no-store".to_string())],

@@ -2,8 +2,9 @@
 //! app sends the person here, with the ID token it holds as `id_token_hint`; Roster ends
 //! their session (which ends what every app was granted through it, and tells the apps
 //! that asked by back-channel logout), then sends them to the app's
-//! `post_logout_redirect_uri` — only one the app registered. Without a hint Roster asks
-//! the person first, and sends them nowhere.
+//! `post_logout_redirect_uri` — only one the app registered. Unless the hint names the
+//! browser's own session, Roster asks the person first (a POST from its own page: a link
+//! or a cross-site form cannot sign anyone out).
 
 use super::params_of;
 use crate::pages;
@@ -106,16 +107,36 @@ async fn logout(state: &AppState, headers: &HeaderMap, method: &Method, query: O
         }
         None => None,
     };
-    // Without proof of which app asks, the person confirms (a link cannot sign them out).
-    if hinted.is_none() && get("confirm") != Some("yes") {
+    // The browser's session, if any; it ends without asking only when the hint names
+    // it, or when the person confirmed on Roster's page (a POST, which the session
+    // cookie accompanies from Roster's own origin only: SameSite=Lax).
+    let token = session_token(headers, &state.config);
+    let now = state.now();
+    let live = match token.clone() {
+        Some(t) => state
+            .store
+            .read(move |db| Box::pin(async move { sessions::find_live(db, &t, now).await }))
+            .await
+            .map_err(crate::error::ApiError::from),
+        None => Ok(None),
+    };
+    let live = match live {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let named = matches!((&hinted, &live), (Some((_, Some(sid))), Some(s)) if *sid == s.id);
+    let confirmed = method == Method::POST && get("confirm") == Some("yes");
+    if live.is_some() && !named && !confirmed {
         let fields: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "state"]
             .iter()
-            .filter_map(|k| get(k).map(|v| ((*k).to_string(), v.to_string())))
+            .filter_map(|k| match (*k, &client_id) {
+                ("client_id", Some(c)) => Some(((*k).to_string(), c.clone())),
+                _ => get(k).map(|v| ((*k).to_string(), v.to_string())),
+            })
             .collect();
         return pages::respond(StatusCode::OK, &pages::ConfirmLogout { fields: &fields });
     }
-    if let Some(token) = session_token(headers, &state.config) {
-        let now = state.now();
+    if let (Some(token), Some(_)) = (token, live) {
         let ended = state
             .store
             .write(move |db| Box::pin(async move { sessions::end(db, &token, now).await }))

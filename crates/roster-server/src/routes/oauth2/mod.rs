@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/authorize", get(authorize::get).post(authorize::post))
         .route("/oauth2/authorize/resume/{id}", get(authorize::resume))
         .route("/oauth2/token", post(token::token).options(preflight))
-        .route("/oauth2/revoke", post(token::revoke))
+        .route("/oauth2/revoke", post(token::revoke).options(preflight))
         .route("/oauth2/introspect", post(token::introspect))
         .route(
             "/oauth2/userinfo",
@@ -46,8 +46,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// CORS for the endpoints a browser app calls directly (discovery, JWKS, token,
-/// userinfo): any origin, no cookies. The others (authorize, logout are navigations;
-/// revoke, introspect are for servers) send none.
+/// userinfo, and revoke, which public apps may call): any origin, no cookies. The others
+/// (authorize, logout are navigations; introspect is for servers) send none.
 fn cors(resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

@@ -234,13 +234,19 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form_of(&headers, &body) {
+    let mut resp = revoke_answer(&state, ip.as_ref().map(|e| &e.0), &headers, &body).await;
+    cors(&mut resp);
+    resp
+}
+
+async fn revoke_answer(state: &AppState, ip: Option<&ClientIp>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let form = match form_of(headers, body) {
         Ok(f) => f,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, &e),
     };
-    let app = match authenticate(&state, &headers, &form).await {
+    let app = match authenticate(state, headers, &form).await {
         Ok(app) => app,
-        Err(f) => return client_failure(&state, ip.as_ref().map(|e| &e.0), f),
+        Err(f) => return client_failure(state, ip, f),
     };
     let Some(token) = form.get("token").filter(|t| !t.is_empty() && t.len() <= 512).cloned() else {
         return oauth_error(

@@ -143,9 +143,12 @@ fn refused(e: &OidcError) -> SsoFailure {
 pub struct LoginQuery {
     return_to: Option<String>,
     login_hint: Option<String>,
+    /// `1`: the provider must authenticate the person again (an app asked for it).
+    force: Option<String>,
 }
 
-/// `GET /sso/oidc/{id}/login?return_to=`: 302 to the provider's authorization endpoint.
+/// `GET /sso/oidc/{id}/login?return_to=[&login_hint=][&force=1]`: 302 to the
+/// provider's authorization endpoint.
 pub async fn login(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LoginQuery>) -> Response {
     let request = format!("GET /sso/oidc/{id}/login");
     let c = match find_connection(&state, &id).await {
@@ -198,6 +201,7 @@ async fn login_url(state: &AppState, c: &Connection, q: &LoginQuery) -> Result<(
         nonce: &pending.nonce,
         pkce_verifier: &pending.pkce_verifier,
         login_hint,
+        prompt_login: q.force.as_deref() == Some("1"),
     }
     .url()
     .map_err(|e| SsoFailure::not_configured(e.to_string()))?;

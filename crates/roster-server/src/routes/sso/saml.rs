@@ -231,16 +231,18 @@ pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// `1`: the IdP must authenticate the person again (`ForceAuthn`; an app asked).
+    force: Option<String>,
 }
 
-/// `GET /sso/saml/{id}/login?return_to=`: 302 to the IdP with an AuthnRequest.
+/// `GET /sso/saml/{id}/login?return_to=[&force=1]`: 302 to the IdP with an AuthnRequest.
 pub async fn login(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LoginQuery>) -> Response {
     let request = format!("GET /sso/saml/{id}/login");
     let c = match find_connection(&state, &id).await {
         Ok(c) => c,
         Err(f) => return f.respond(&state, None, &request).await,
     };
-    match login_url(&state, &c, q.return_to.as_deref()).await {
+    match login_url(&state, &c, q.return_to.as_deref(), q.force.as_deref() == Some("1")).await {
         Ok((url, binding)) => (
             StatusCode::FOUND,
             [
@@ -256,7 +258,12 @@ pub async fn login(State(state): State<AppState>, Path(id): Path<String>, Query(
 
 /// The IdP's URL with the AuthnRequest, and the `Set-Cookie` binding the request to
 /// this browser.
-async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) -> Result<(String, String), SsoFailure> {
+async fn login_url(
+    state: &AppState,
+    c: &Connection,
+    return_to: Option<&str>,
+    force_authn: bool,
+) -> Result<(String, String), SsoFailure> {
     let cfg = SamlConfig::load(c)?;
     let return_to = safe_return_to(return_to, &state.config).map_err(|why| {
         SsoFailure::new(
@@ -285,6 +292,7 @@ async fn login_url(state: &AppState, c: &Connection, return_to: Option<&str>) ->
             sp_entity_id: &entity,
             acs_url: &acs,
             idp_sso_url: &idp_sso_url,
+            force_authn,
         }
         .redirect_url(&id, signer.as_deref())
     })
