@@ -38,6 +38,8 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// A session unused this long ends (T1: 30 days without use).
     pub session_idle_minutes: u32,
+    /// How many days the events feed serves; an older cursor is answered 410.
+    pub events_retention_days: u32,
     /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
     pub max_in_flight: usize,
     /// The key secrets at rest are sealed with (base64 of 32 bytes); `None`: the key file
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Config {
             )
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("events_retention_days", &self.events_retention_days)
             .field("max_in_flight", &self.max_in_flight)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field(
@@ -109,6 +112,7 @@ impl Config {
             sso_requests_per_connection_per_minute: 6000,
             auth_failures_per_minute: 30,
             session_idle_minutes: 30 * 24 * 60,
+            events_retention_days: 30,
             max_in_flight: 1024,
             secret_key: None,
             previous_secret_key: None,

@@ -17,6 +17,7 @@ pub mod deadline;
 pub mod dns;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod oidc_client;

@@ -86,6 +86,9 @@ enum Command {
         /// A session unused this many minutes ends (T1: 30 days without use).
         #[arg(long, env = "ROSTER_SESSION_IDLE_MINUTES", default_value_t = 30 * 24 * 60)]
         session_idle_minutes: u32,
+        /// Days the events feed (/api/v1/events) serves; an older cursor answers 410.
+        #[arg(long, env = "ROSTER_EVENTS_RETENTION_DAYS", default_value_t = 30)]
+        events_retention_days: u32,
         /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
         #[arg(long, env = "ROSTER_MAX_IN_FLIGHT", default_value_t = 1024)]
         max_in_flight: usize,
@@ -213,6 +216,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             sso_requests_per_connection_per_minute,
             auth_failures_per_minute,
             session_idle_minutes,
+            events_retention_days,
             max_in_flight,
             secret_key_file,
             previous_secret_key_file,
@@ -240,6 +244,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.sso_requests_per_connection_per_minute = sso_requests_per_connection_per_minute;
             config.auth_failures_per_minute = auth_failures_per_minute;
             config.session_idle_minutes = session_idle_minutes;
+            config.events_retention_days = events_retention_days;
             config.max_in_flight = max_in_flight;
             let direct_key = std::env::var("ROSTER_SECRET_KEY").ok().filter(|v| !v.trim().is_empty());
             config.secret_key = match (direct_key, secret_key_file) {

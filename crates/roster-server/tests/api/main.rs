@@ -12,6 +12,7 @@ mod apps;
 mod companies_domains;
 mod connections;
 mod durability;
+mod events;
 mod example_app;
 mod hostile;
 mod members;

@@ -8,6 +8,7 @@ pub(crate) mod connection_settings;
 mod connections;
 mod domains;
 mod errors;
+mod events;
 mod invitations;
 mod members;
 mod organizations;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(audit::router())
         .merge(errors::router())
+        .merge(events::router())
         .merge(provisioning::router())
         .merge(saml_keys::router())
         .merge(apps::router())

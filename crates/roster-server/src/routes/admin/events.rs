@@ -1,0 +1,132 @@
+//! `GET /api/v1/events`: the events feed. A reader passes the `next_cursor` it got as
+//! `after` and sees every event once, in commit order, also while several nodes write
+//! on PostgreSQL (see `roster_store::audit::feed`). Without `after` it starts at the
+//! oldest event kept; a cursor older than the retention answers 410, so the reader
+//! knows to read the directory again.
+
+use super::page_limit;
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::events::{self, Cursor, PublicEvent};
+use crate::routes::ts;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use roster_store::audit::{self, FeedQuery};
+use roster_store::directory::organizations;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(feed))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsPage {
+    /// Each `{"id", "type", "time", "organization", "cause": {"source", "rule",
+    /// "reason"}, "data"}`.
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<PublicEvent>,
+    /// Pass as `after` for what comes next (the same one when nothing new came yet).
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// The `next_cursor` of the previous page; none: from the oldest event kept.
+    after: Option<String>,
+    /// Comma-separated event types (`membership.deactivated,team.member_added`).
+    types: Option<String>,
+    /// Organization id or name.
+    organization: Option<String>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// Directory changes in commit order, after a cursor.
+#[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery),
+    responses((status = 200, body = EventsPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody)), security(("admin_token" = [])))]
+async fn feed(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<ApiJson<EventsPage>, ApiError> {
+    let limit = page_limit(q.limit, 100, 1000);
+    let now = state.now();
+    let since = now - i64::from(state.config.events_retention_days) * 86_400_000;
+    let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
+        Some(raw) => {
+            let c = Cursor::decode(raw)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "after is not a cursor this server gave out"))?;
+            if c.at < since {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    "cursor_expired",
+                    format!(
+                        "the cursor is older than the {} days events are kept; read the directory again and start without `after`",
+                        state.config.events_retention_days
+                    ),
+                ));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let types: Vec<String> = q
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = types.iter().find(|t| !events::is_type(t)) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!("'{bad}' is not an event type"),
+        ));
+    }
+    let actions = events::actions_of(&types);
+    let org = q.organization.clone();
+    let rows = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let organization_id = match org {
+                    Some(o) => Some(organizations::find(db, &o).await?.id),
+                    None => None,
+                };
+                audit::feed(
+                    db,
+                    &FeedQuery {
+                        after: after.map(|c| c.position),
+                        since,
+                        actions,
+                        organization_id,
+                        limit,
+                    },
+                )
+                .await
+            })
+        })
+        .await?;
+    // The cursor moves past every row read, even one whose type was not asked for.
+    let next_cursor = rows
+        .last()
+        .map(|(position, e)| Cursor {
+            position: *position,
+            at: e.at,
+        })
+        .or(after)
+        .map(|c| c.encode());
+    let events = rows
+        .iter()
+        .filter_map(|(_, e)| events::public(e, ts))
+        .filter(|p| types.is_empty() || types.iter().any(|t| t == p.kind))
+        .collect();
+    Ok(ApiJson(EventsPage { events, next_cursor }))
+}
