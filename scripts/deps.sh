@@ -2,8 +2,9 @@
 # Third-party peers the tests talk to, installed outside the checkout on first use:
 #   - xmlsec1 (Debian package): signs and encrypts test SAML responses, and cross-checks
 #     Roster's canonicalization and signature verdicts;
-#   - a Python venv with signxml (a second, independent SAML signer) and the SCIM
-#     conformance checker scim2-tester with its runner scim2-cli;
+#   - a Python venv with signxml (a second, independent SAML signer), the SCIM
+#     conformance checker scim2-tester with its runner scim2-cli, and standardwebhooks
+#     (the Standard Webhooks library that checks the signatures of Roster's webhooks);
 #   - Node packages under ROSTER_NODE (see the end of this file).
 # Source it (`. scripts/deps.sh`) from a script that runs with `set -euo pipefail`: it
 # exports ROSTER_VENV and ROSTER_PYTHON, and leaves the caller's shell options alone.
@@ -22,7 +23,7 @@ apt_install() {
 
 command -v xmlsec1 >/dev/null || apt_install xmlsec1 || return 1
 
-python_deps=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "signxml==5.2.0")
+python_deps=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "signxml==5.2.0" "standardwebhooks==1.3.0")
 stamp="$ROSTER_VENV/.roster-deps"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
   python3 -m venv "$ROSTER_VENV" 2>/dev/null || {

@@ -40,6 +40,10 @@ pub struct Config {
     pub session_idle_minutes: u32,
     /// How many days the events feed serves; an older cursor is answered 410.
     pub events_retention_days: u32,
+    /// Webhooks may target loopback and private addresses (tests, one machine).
+    pub webhook_allow_private: bool,
+    /// The first wait after a failed webhook delivery (ms); it doubles, up to an hour.
+    pub webhook_backoff_ms: u64,
     /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
     pub max_in_flight: usize,
     /// The key secrets at rest are sealed with (base64 of 32 bytes); `None`: the key file
@@ -72,6 +76,8 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("events_retention_days", &self.events_retention_days)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_backoff_ms", &self.webhook_backoff_ms)
             .field("max_in_flight", &self.max_in_flight)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field(
@@ -113,6 +119,8 @@ impl Config {
             auth_failures_per_minute: 30,
             session_idle_minutes: 30 * 24 * 60,
             events_retention_days: 30,
+            webhook_allow_private: false,
+            webhook_backoff_ms: 5_000,
             max_in_flight: 1024,
             secret_key: None,
             previous_secret_key: None,

@@ -28,6 +28,7 @@ pub mod service;
 pub mod signing_keys;
 pub mod state;
 pub mod trace;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Router};
@@ -291,6 +292,7 @@ pub async fn launch(
         });
     }
     tokio::spawn(backchannel::run(state.clone(), stop_tx.subscribe()));
+    tokio::spawn(webhooks::run(state.clone(), stop_tx.subscribe()));
     let limits = edge::Limits {
         max_body: state.config.max_body_bytes,
         timeout: Duration::from_secs(state.config.request_timeout_secs),

@@ -89,6 +89,12 @@ enum Command {
         /// Days the events feed (/api/v1/events) serves; an older cursor answers 410.
         #[arg(long, env = "ROSTER_EVENTS_RETENTION_DAYS", default_value_t = 30)]
         events_retention_days: u32,
+        /// Let webhooks target loopback and private addresses (off: they are refused).
+        #[arg(long, env = "ROSTER_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+        webhook_allow_private: bool,
+        /// The first wait after a failed webhook delivery, in ms; it doubles up to an hour.
+        #[arg(long, env = "ROSTER_WEBHOOK_BACKOFF_MS", default_value_t = 5_000)]
+        webhook_backoff_ms: u64,
         /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
         #[arg(long, env = "ROSTER_MAX_IN_FLIGHT", default_value_t = 1024)]
         max_in_flight: usize,
@@ -217,6 +223,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             auth_failures_per_minute,
             session_idle_minutes,
             events_retention_days,
+            webhook_allow_private,
+            webhook_backoff_ms,
             max_in_flight,
             secret_key_file,
             previous_secret_key_file,
@@ -245,6 +253,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.auth_failures_per_minute = auth_failures_per_minute;
             config.session_idle_minutes = session_idle_minutes;
             config.events_retention_days = events_retention_days;
+            config.webhook_allow_private = webhook_allow_private;
+            config.webhook_backoff_ms = webhook_backoff_ms;
             config.max_in_flight = max_in_flight;
             let direct_key = std::env::var("ROSTER_SECRET_KEY").ok().filter(|v| !v.trim().is_empty());
             config.secret_key = match (direct_key, secret_key_file) {

@@ -35,6 +35,7 @@ pub mod scim;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
+pub mod webhooks;
 pub mod writer;
 
 pub use crate::checkpoint::CheckpointPolicy;

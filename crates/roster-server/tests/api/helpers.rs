@@ -157,6 +157,8 @@ pub struct Options {
     pub session_idle_minutes: u32,
     /// Requests served at once.
     pub max_in_flight: usize,
+    /// The first wait after a failed webhook delivery (ms).
+    pub webhook_backoff_ms: u64,
 }
 
 impl Default for Options {
@@ -171,6 +173,7 @@ impl Default for Options {
             trusted_proxies: Vec::new(),
             session_idle_minutes: 30 * 24 * 60,
             max_in_flight: 1024,
+            webhook_backoff_ms: 5_000,
         }
     }
 }
@@ -201,6 +204,9 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     config.trusted_proxies = options.trusted_proxies.clone();
     config.session_idle_minutes = options.session_idle_minutes;
     config.max_in_flight = options.max_in_flight;
+    // Webhook receivers in the tests listen on this machine.
+    config.webhook_allow_private = true;
+    config.webhook_backoff_ms = options.webhook_backoff_ms;
     let clock = Arc::new(TestClock(AtomicI64::new(1_790_000_000_000)));
     let (state, generated) = roster_server::build_state(config, clock.clone())
         .await

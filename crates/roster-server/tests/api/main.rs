@@ -32,3 +32,4 @@ mod scim_large_groups;
 mod scim_provisioning;
 mod sessions;
 mod teams;
+mod webhooks;

@@ -18,6 +18,7 @@ mod signing_keys;
 mod teams;
 mod tokens;
 mod users;
+mod webhooks;
 
 use crate::state::AppState;
 use serde::{Deserialize, Deserializer};
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(saml_keys::router())
         .merge(apps::router())
         .merge(signing_keys::router())
+        .merge(webhooks::router())
 }
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null`

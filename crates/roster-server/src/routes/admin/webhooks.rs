@@ -1,0 +1,219 @@
+//! Webhook endpoints: registered by an admin, each with a `whsec_` secret shown once (and
+//! kept sealed: it signs every delivery), the event types and organizations it wants,
+//! and a log of every delivery attempt.
+
+use super::page_limit;
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::events;
+use crate::routes::ts;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use roster_store::directory::organizations;
+use roster_store::webhooks::{self, Spec, Webhook};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, delete))
+        .routes(routes!(deliveries))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    id: String,
+    url: String,
+    /// Event types delivered; empty: all.
+    events: Vec<String>,
+    /// Organization ids whose events are delivered; empty: all.
+    organizations: Vec<String>,
+    enabled: bool,
+    /// The secret (`whsec_…`), only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    /// Failed attempts at the event it is on, and since when it has been failing.
+    failed_attempts: i32,
+    failing_since: Option<String>,
+    created_at: String,
+}
+
+impl WebhookView {
+    fn new(w: Webhook, secret: Option<String>) -> Self {
+        Self {
+            id: w.id,
+            url: w.url,
+            events: w.types,
+            organizations: w.organizations,
+            enabled: w.enabled,
+            secret,
+            failed_attempts: w.attempts,
+            failing_since: w.failing_since.map(ts),
+            created_at: ts(w.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    url: String,
+    /// Event types (see the events feed); none: all.
+    #[serde(default)]
+    events: Vec<String>,
+    /// Organizations (ids or names); none: all.
+    #[serde(default)]
+    organizations: Vec<String>,
+}
+
+/// Register a webhook endpoint; its secret is in this answer only.
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 201, body = WebhookView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateWebhook>,
+) -> Result<(StatusCode, ApiJson<WebhookView>), ApiError> {
+    crate::webhooks::check_url(&body.url, state.config.webhook_allow_private)
+        .map_err(|why| ApiError::bad_request("invalid_url", why))?;
+    if body.events.len() > 50 || body.organizations.len() > 100 {
+        return Err(ApiError::bad_request(
+            "too_many",
+            "at most 50 event types and 100 organizations",
+        ));
+    }
+    if let Some(bad) = body.events.iter().find(|t| !events::is_type(t)) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!("'{bad}' is not an event type"),
+        ));
+    }
+    let secret = crate::webhooks::new_secret();
+    let sealed = state
+        .sealer
+        .seal(&secret)
+        .map_err(|e| ApiError::from(crate::error::Failure::internal(&e)))?;
+    let ctx = admin.ctx(&state);
+    let hook = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let mut ids = Vec::new();
+                for o in &body.organizations {
+                    let id = organizations::find(db, o).await?.id;
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                let spec = Spec {
+                    url: &body.url,
+                    types: &body.events,
+                    organizations: &ids,
+                    secret_sealed: &sealed,
+                };
+                webhooks::create(db, &ctx, &spec).await
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(WebhookView::new(hook, Some(secret)))))
+}
+
+/// Every webhook endpoint.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    responses((status = 200, body = Vec<WebhookView>)), security(("admin_token" = [])))]
+async fn list(State(state): State<AppState>, _admin: Admin) -> Result<ApiJson<Vec<WebhookView>>, ApiError> {
+    let hooks = state
+        .store
+        .read(|db| Box::pin(async move { webhooks::list(db).await }))
+        .await?;
+    Ok(ApiJson(hooks.into_iter().map(|w| WebhookView::new(w, None)).collect()))
+}
+
+/// One webhook endpoint (never its secret).
+#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn get_one(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<ApiJson<WebhookView>, ApiError> {
+    let hook = state
+        .store
+        .read(move |db| Box::pin(async move { webhooks::find(db, &id).await }))
+        .await?;
+    Ok(ApiJson(WebhookView::new(hook, None)))
+}
+
+/// Remove a webhook endpoint; nothing more is delivered to it.
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let ctx = admin.ctx(&state);
+    state
+        .store
+        .write(move |db| Box::pin(async move { webhooks::delete(db, &ctx, &id).await }))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    id: String,
+    event_id: String,
+    event_type: String,
+    attempt: i32,
+    at: String,
+    /// The endpoint's HTTP status; null when it could not be reached.
+    status: Option<i32>,
+    latency_ms: i64,
+    /// The start of the endpoint's answer.
+    response: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// How many (default 100, at most 1000), newest first.
+    limit: Option<u32>,
+}
+
+/// The endpoint's delivery attempts, newest first.
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path), DeliveriesQuery),
+    responses((status = 200, body = Vec<DeliveryView>), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn deliveries(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
+) -> Result<ApiJson<Vec<DeliveryView>>, ApiError> {
+    let limit = page_limit(q.limit, 100, 1000);
+    let list = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                webhooks::find(db, &id).await?;
+                webhooks::deliveries(db, &id, limit).await
+            })
+        })
+        .await?;
+    Ok(ApiJson(
+        list.into_iter()
+            .map(|d| DeliveryView {
+                id: d.id,
+                event_id: d.event_id,
+                event_type: d.event_type,
+                attempt: d.attempt,
+                at: ts(d.at),
+                status: d.status,
+                latency_ms: d.latency_ms,
+                response: d.response,
+                error: d.error,
+            })
+            .collect(),
+    ))
+}

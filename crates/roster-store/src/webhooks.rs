@@ -1,0 +1,272 @@
+//! Webhook endpoints and their delivery log. Each endpoint follows the events feed from
+//! its own position; the server's sender leases an endpoint, delivers what follows its
+//! position in order, and moves the position past each event once the endpoint took it
+//! (at least once, in order). Its secret is kept sealed (it signs deliveries).
+
+use crate::audit::{self, NewEvent, Position};
+use crate::db::{self, Conn};
+use crate::{from_json_text, json_text, new_id, Ctx, StoreError};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// Event types (empty: all).
+    pub types: Vec<String>,
+    /// Organization ids (empty: all).
+    pub organizations: Vec<String>,
+    #[serde(skip)]
+    pub secret_sealed: String,
+    pub enabled: bool,
+    #[serde(skip)]
+    pub position: Position,
+    /// Failed attempts at the event it is on.
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT id, url, types, organizations, secret, enabled, cursor_tx, cursor_seq, attempts, \
+     next_attempt_at, failing_since, created_at, updated_at FROM webhooks";
+
+fn read(r: &db::Row) -> Result<Webhook, StoreError> {
+    Ok(Webhook {
+        id: r.try_get("id")?,
+        url: r.try_get("url")?,
+        types: from_json_text(&r.try_get::<String, _>("types")?)?,
+        organizations: from_json_text(&r.try_get::<String, _>("organizations")?)?,
+        secret_sealed: r.try_get("secret")?,
+        enabled: r.try_get::<i32, _>("enabled")? != 0,
+        position: Position {
+            tx: r.try_get("cursor_tx")?,
+            seq: r.try_get("cursor_seq")?,
+        },
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        failing_since: r.try_get("failing_since")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// What an endpoint is made of; the server checks it.
+pub struct Spec<'a> {
+    pub url: &'a str,
+    pub types: &'a [String],
+    /// Organization ids.
+    pub organizations: &'a [String],
+    pub secret_sealed: &'a str,
+}
+
+/// Registers an endpoint; it follows the events from now on.
+pub async fn create(conn: &mut Conn, ctx: &Ctx, spec: &Spec<'_>) -> Result<Webhook, StoreError> {
+    let id = format!("wh_{}", new_id().replace('-', ""));
+    db::query(
+        "INSERT INTO webhooks (id, url, types, organizations, secret, enabled, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
+    )
+    .bind(&id)
+    .bind(spec.url)
+    .bind(json_text(&spec.types)?)
+    .bind(json_text(&spec.organizations)?)
+    .bind(spec.secret_sealed)
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    let w = find(conn, &id).await?;
+    audit::record(
+        conn,
+        ctx,
+        NewEvent {
+            action: "webhook.create",
+            object_kind: "webhook",
+            object_id: &w.id,
+            after: Some(json!({ "url": w.url, "types": w.types, "organizations": w.organizations })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(w)
+}
+
+pub async fn find(conn: &mut Conn, id: &str) -> Result<Webhook, StoreError> {
+    let row = db::query(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("webhook", id))?;
+    read(&row)
+}
+
+pub async fn list(conn: &mut Conn) -> Result<Vec<Webhook>, StoreError> {
+    let rows = db::query(&format!("{SELECT} ORDER BY created_at, id"))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(read).collect()
+}
+
+pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
+    let w = find(conn, id).await?;
+    db::query("DELETE FROM webhooks WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        NewEvent {
+            action: "webhook.delete",
+            object_kind: "webhook",
+            object_id: &w.id,
+            before: Some(json!({ "url": w.url })),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Whether an endpoint is due at `now` (a read, so that an idle sender writes nothing).
+pub async fn any_due(conn: &mut Conn, now: i64) -> Result<bool, StoreError> {
+    let found: Option<String> = db::query_scalar(
+        "SELECT id FROM webhooks WHERE enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Up to `limit` enabled endpoints due at `now`, each leased for `lease_ms` so that no
+/// other worker or node delivers for it meanwhile.
+pub async fn lease_due(conn: &mut Conn, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Webhook>, StoreError> {
+    let lock = match crate::backend_of(conn) {
+        crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        crate::Backend::Sqlite => "",
+    };
+    let rows = db::query(&format!(
+        "{SELECT} WHERE enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at LIMIT $2{lock}"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let hooks: Vec<Webhook> = rows.iter().map(read).collect::<Result<_, _>>()?;
+    for w in &hooks {
+        db::query("UPDATE webhooks SET lease_until = $2 WHERE id = $1")
+            .bind(&w.id)
+            .bind(now + lease_ms)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(hooks)
+}
+
+/// One delivery attempt, as the log keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i32,
+    pub at: i64,
+    /// The endpoint's HTTP status; none when it could not be reached.
+    pub status: Option<i32>,
+    pub latency_ms: i64,
+    /// The start of the endpoint's answer.
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Records attempt `d` for endpoint `webhook_id`, and where the endpoint now is: past
+/// the event when it was taken (`next` is its position), or waiting until `retry_at`.
+pub async fn record_attempt(
+    conn: &mut Conn,
+    webhook_id: &str,
+    d: &Delivery,
+    next: Option<Position>,
+    retry_at: i64,
+) -> Result<(), StoreError> {
+    db::query(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, attempt, at, status, latency_ms, response, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&d.id)
+    .bind(webhook_id)
+    .bind(&d.event_id)
+    .bind(&d.event_type)
+    .bind(d.attempt)
+    .bind(d.at)
+    .bind(d.status)
+    .bind(d.latency_ms)
+    .bind(d.response.as_deref())
+    .bind(d.error.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    match next {
+        Some(p) => advance(conn, webhook_id, p).await,
+        None => {
+            db::query(
+                "UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = $2, \
+                 failing_since = COALESCE(failing_since, $3) WHERE id = $1",
+            )
+            .bind(webhook_id)
+            .bind(retry_at)
+            .bind(d.at)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Moves endpoint `webhook_id` past position `p` (an event taken, or one it did not ask
+/// for).
+pub async fn advance(conn: &mut Conn, webhook_id: &str, p: Position) -> Result<(), StoreError> {
+    db::query("UPDATE webhooks SET cursor_tx = $2, cursor_seq = $3, attempts = 0, failing_since = NULL WHERE id = $1")
+        .bind(webhook_id)
+        .bind(p.tx)
+        .bind(p.seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends endpoint `webhook_id`'s lease.
+pub async fn release(conn: &mut Conn, webhook_id: &str) -> Result<(), StoreError> {
+    db::query("UPDATE webhooks SET lease_until = 0 WHERE id = $1")
+        .bind(webhook_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Endpoint `webhook_id`'s delivery attempts, newest first.
+pub async fn deliveries(conn: &mut Conn, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+    let rows = db::query(
+        "SELECT id, event_id, event_type, attempt, at, status, latency_ms, response, error FROM webhook_deliveries \
+         WHERE webhook_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+    )
+    .bind(webhook_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Delivery {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                attempt: r.try_get("attempt")?,
+                at: r.try_get("at")?,
+                status: r.try_get("status")?,
+                latency_ms: r.try_get("latency_ms")?,
+                response: r.try_get("response")?,
+                error: r.try_get("error")?,
+            })
+        })
+        .collect()
+}
