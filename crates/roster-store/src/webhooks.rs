@@ -62,12 +62,27 @@ pub struct Spec<'a> {
     pub secret_sealed: &'a str,
 }
 
-/// Registers an endpoint; it follows the events from now on.
+/// The feed's head now: the last event every reader can already see (on PostgreSQL,
+/// of the transactions older than the oldest one running); events after it are new.
+async fn head(conn: &mut Conn) -> Result<Position, StoreError> {
+    let sql = match crate::backend_of(conn) {
+        crate::Backend::Postgres => {
+            "SELECT tx, seq FROM audit_events WHERE tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             ORDER BY tx DESC, seq DESC LIMIT 1"
+        }
+        crate::Backend::Sqlite => "SELECT tx, seq FROM audit_events ORDER BY seq DESC LIMIT 1",
+    };
+    let row: Option<(i64, i64)> = db::query_as(sql).fetch_optional(conn).await?;
+    Ok(row.map_or(Position::default(), |(tx, seq)| Position { tx, seq }))
+}
+
+/// Registers an endpoint; it follows the events from now on (from the feed's head).
 pub async fn create(conn: &mut Conn, ctx: &Ctx, spec: &Spec<'_>) -> Result<Webhook, StoreError> {
     let id = format!("wh_{}", new_id().replace('-', ""));
+    let start = head(conn).await?;
     db::query(
-        "INSERT INTO webhooks (id, url, types, organizations, secret, enabled, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6)",
+        "INSERT INTO webhooks (id, url, types, organizations, secret, enabled, next_attempt_at, created_at, updated_at, \
+         cursor_tx, cursor_seq) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $6, $7, $8)",
     )
     .bind(&id)
     .bind(spec.url)
@@ -75,6 +90,8 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, spec: &Spec<'_>) -> Result<Webho
     .bind(json_text(&spec.organizations)?)
     .bind(spec.secret_sealed)
     .bind(ctx.now)
+    .bind(start.tx)
+    .bind(start.seq)
     .execute(&mut *conn)
     .await?;
     let w = find(conn, &id).await?;
@@ -129,14 +146,28 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreErr
     .await
 }
 
+/// The condition on `webhooks` of an endpoint due at `$1`: enabled, not waiting out a
+/// backoff, not leased, and with events past its position (read by the `(tx, seq)`
+/// index on PostgreSQL, by the rowid on SQLite, where `tx` is always 0).
+fn due(conn: &mut Conn) -> &'static str {
+    match crate::backend_of(conn) {
+        crate::Backend::Postgres => {
+            "enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 AND EXISTS (SELECT 1 FROM audit_events a \
+             WHERE (a.tx, a.seq) > (webhooks.cursor_tx, webhooks.cursor_seq))"
+        }
+        crate::Backend::Sqlite => {
+            "enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 AND EXISTS (SELECT 1 FROM audit_events a \
+             WHERE a.seq > webhooks.cursor_seq)"
+        }
+    }
+}
+
 /// Whether an endpoint is due at `now` (a read, so that an idle sender writes nothing).
 pub async fn any_due(conn: &mut Conn, now: i64) -> Result<bool, StoreError> {
-    let found: Option<String> = db::query_scalar(
-        "SELECT id FROM webhooks WHERE enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(conn)
-    .await?;
+    let found: Option<String> = db::query_scalar(&format!("SELECT id FROM webhooks WHERE {} LIMIT 1", due(conn)))
+        .bind(now)
+        .fetch_optional(conn)
+        .await?;
     Ok(found.is_some())
 }
 
@@ -148,7 +179,8 @@ pub async fn lease_due(conn: &mut Conn, now: i64, lease_ms: i64, limit: i64) -> 
         crate::Backend::Sqlite => "",
     };
     let rows = db::query(&format!(
-        "{SELECT} WHERE enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at LIMIT $2{lock}"
+        "{SELECT} WHERE {} ORDER BY next_attempt_at LIMIT $2{lock}",
+        due(conn)
     ))
     .bind(now)
     .bind(limit)
