@@ -53,23 +53,45 @@ pub fn backoff_ms(base_ms: u64, attempts: i32) -> i64 {
     base.saturating_mul(1i64 << exp.min(40)).min(60 * 60_000)
 }
 
-/// Whether `ip` is one webhooks may not reach unless the operator allows it.
+/// Whether `ip` is one webhooks may not reach unless the operator allows it: loopback,
+/// private, link-local, shared (CGNAT), benchmarking, reserved, multicast, and the IPv6
+/// forms that lead to IPv4 ones (mapped, compatible, NAT64, 6to4).
 fn private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
-                || v4.octets().first() == Some(&100) && v4.octets().get(1).is_some_and(|b| (64..128).contains(b))
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let first = s.first().copied().unwrap_or(0);
+            let embedded = |hi: u16, lo: u16| {
+                private(IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                )))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments().first().is_some_and(|s| s & 0xfe00 == 0xfc00))
-                || (v6.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80))
+                || v6.is_multicast()
+                || first & 0xfe00 == 0xfc00
+                || first & 0xffc0 == 0xfe80
+                || first & 0xffc0 == 0xfec0
                 || v6.to_ipv4_mapped().is_some_and(|v4| private(IpAddr::V4(v4)))
+                // ::a.b.c.d (IPv4-compatible) and 64:ff9b::/96 (NAT64)
+                || (s[..6] == [0, 0, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                // 2002::/16 (6to4) carries an IPv4 address in its next 32 bits
+                || (first == 0x2002 && embedded(s[1], s[2]))
         }
     }
 }
@@ -104,13 +126,7 @@ fn private_refused() -> String {
 
 /// Runs the sender until `stop` fires.
 pub async fn run(state: AppState, mut stop: tokio::sync::broadcast::Receiver<()>) {
-    let http = match reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let http = match client_builder().build() {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "webhooks cannot be sent: no HTTP client");
@@ -145,12 +161,13 @@ pub async fn run(state: AppState, mut stop: tokio::sync::broadcast::Receiver<()>
                     let (state, http) = (state.clone(), http.clone());
                     tokio::spawn(async move {
                         let id = w.id.clone();
+                        let token = w.lease_token.clone().unwrap_or_default();
                         if let Err(e) = serve(&state, &http, w).await {
                             tracing::warn!(webhook = %id, error = %e, "webhook: could not record a delivery");
                         }
                         let released = state
                             .store
-                            .write(move |db| Box::pin(async move { webhooks::release(db, &id).await }))
+                            .write(move |db| Box::pin(async move { webhooks::release(db, &id, &token).await }))
                             .await;
                         if let Err(e) = released {
                             tracing::warn!(error = %e, "webhook: could not end a lease");
@@ -166,17 +183,19 @@ pub async fn run(state: AppState, mut stop: tokio::sync::broadcast::Receiver<()>
 /// Delivers what follows endpoint `w`'s position, in order, until it is caught up or an
 /// attempt fails.
 async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Result<(), roster_store::StoreError> {
+    let Some(token) = w.lease_token.clone() else {
+        return Ok(());
+    };
     let retention = i64::from(state.config.events_retention_days) * 86_400_000;
     loop {
-        let since = w.created_at.max(state.now() - retention);
+        // The endpoint starts at the feed's head when it is made; what is older than
+        // the retention is not sent any more.
+        let since = state.now() - retention;
         let q = FeedQuery {
             after: Some(w.position),
-            // Every change, also those no endpoint sees (a sign-in, a key made, one from
-            // before the endpoint or past the retention): the position moves past them
-            // too, so an endpoint with nothing new is not due.
+            // Every change, also those no endpoint sees (a sign-in, a key made): the
+            // position moves past them too, so an endpoint with nothing new is not due.
             since: i64::MIN,
-            actions: Vec::new(),
-            organization_id: None,
             limit: BATCH,
         };
         let rows = state
@@ -200,16 +219,26 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
                 continue;
             };
             if let Some(p) = skipped.take() {
-                move_past(state, &w.id, p).await?;
+                move_past(state, &w.id, &token, p).await?;
+            }
+            // Still this task's to serve (the lease may have run out during a long run,
+            // or the endpoint been deleted): extend it, or stop.
+            let (id, t, until) = (w.id.clone(), token.clone(), state.now() + LEASE_MS);
+            let held = state
+                .store
+                .write(move |db| Box::pin(async move { webhooks::renew(db, &id, &t, until).await }))
+                .await?;
+            if !held {
+                return Ok(());
             }
             let (delivery, taken) = attempt(state, http, &w, &event).await;
             let retry_at = state.now() + backoff_ms(state.config.webhook_backoff_ms, w.attempts + 1);
-            let id = w.id.clone();
+            let (id, t) = (w.id.clone(), token.clone());
             let next = taken.then_some(position);
             state
                 .store
                 .write(move |db| {
-                    Box::pin(async move { webhooks::record_attempt(db, &id, &delivery, next, retry_at).await })
+                    Box::pin(async move { webhooks::record_attempt(db, &id, &t, &delivery, next, retry_at).await })
                 })
                 .await?;
             if !taken {
@@ -219,17 +248,17 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
             w.attempts = 0;
         }
         if let Some(p) = skipped {
-            move_past(state, &w.id, p).await?;
+            move_past(state, &w.id, &token, p).await?;
             w.position = p;
         }
     }
 }
 
-async fn move_past(state: &AppState, id: &str, p: Position) -> Result<(), roster_store::StoreError> {
-    let id = id.to_string();
+async fn move_past(state: &AppState, id: &str, token: &str, p: Position) -> Result<(), roster_store::StoreError> {
+    let (id, token) = (id.to_string(), token.to_string());
     state
         .store
-        .write(move |db| Box::pin(async move { webhooks::advance(db, &id, p).await }))
+        .write(move |db| Box::pin(async move { webhooks::advance(db, &id, &token, p).await }))
         .await
 }
 
@@ -281,21 +310,32 @@ async fn send(
     now: i64,
 ) -> Result<(u16, String), String> {
     let url = url::Url::parse(&w.url).map_err(|_| "the endpoint URL does not parse".to_string())?;
-    if !state.config.webhook_allow_private {
-        // Where the name points now (a name may be moved to a private address).
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(|c| c == '[' || c == ']')
-            .to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("the endpoint's name does not resolve: {e}"))?;
-        if addrs.into_iter().any(|a| private(a.ip())) {
-            return Err(private_refused());
+    // Unless private targets are allowed, the name is resolved here, every address
+    // checked, and the connection made to exactly those addresses (a name that points
+    // elsewhere by the time of the connection, DNS rebinding, changes nothing).
+    let pinned;
+    let http = match (state.config.webhook_allow_private, url.host()) {
+        (true, _) => http,
+        (false, Some(url::Host::Ipv4(ip))) if private(IpAddr::V4(ip)) => return Err(private_refused()),
+        (false, Some(url::Host::Ipv6(ip))) if private(IpAddr::V6(ip)) => return Err(private_refused()),
+        (false, Some(url::Host::Domain(name))) => {
+            let port = url.port_or_known_default().unwrap_or(443);
+            let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((name, port)))
+                .await
+                .map_err(|_| "the endpoint's name did not resolve in time".to_string())?
+                .map_err(|e| format!("the endpoint's name does not resolve: {e}"))?
+                .collect();
+            if addrs.is_empty() || addrs.iter().any(|a| private(a.ip())) {
+                return Err(private_refused());
+            }
+            pinned = client_builder()
+                .resolve_to_addrs(name, &addrs)
+                .build()
+                .map_err(|e| format!("no HTTP client: {e}"))?;
+            &pinned
         }
-    }
+        (false, _) => http,
+    };
     let secret = state
         .sealer
         .open(&w.secret_sealed)
@@ -314,8 +354,26 @@ async fn send(
         .await
         .map_err(|e| format!("the endpoint could not be reached: {e}"))?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    Ok((status, text.chars().take(EXCERPT).collect()))
+    // The start of the answer only, however much the endpoint sends.
+    let mut resp = resp;
+    let mut kept = Vec::new();
+    while kept.len() < EXCERPT {
+        match resp.chunk().await {
+            Ok(Some(c)) => kept.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    kept.truncate(EXCERPT);
+    Ok((status, String::from_utf8_lossy(&kept).into_owned()))
+}
+
+/// The HTTP client settings of every delivery: a timeout, no redirects.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
 }
 
 #[cfg(test)]

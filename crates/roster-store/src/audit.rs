@@ -290,9 +290,6 @@ pub struct FeedQuery {
     pub after: Option<Position>,
     /// Only events at or after this time (ms): the feed's retention.
     pub since: i64,
-    /// Only these actions.
-    pub actions: Vec<String>,
-    pub organization_id: Option<String>,
     pub limit: i64,
 }
 
@@ -317,25 +314,14 @@ pub async fn feed(conn: &mut Conn, q: &FeedQuery) -> Result<Vec<(Position, Event
          connection_id, user_id, before, after, rule, reason, trace_id FROM audit_events \
          WHERE {order}{horizon} AND at >= $3"
     );
-    let mut n = 3;
-    if !q.actions.is_empty() {
-        let list: Vec<String> = (0..q.actions.len()).map(|i| format!("${}", n + 1 + i)).collect();
-        sql.push_str(&format!(" AND action IN ({})", list.join(", ")));
-        n += q.actions.len();
-    }
-    if q.organization_id.is_some() {
-        n += 1;
-        sql.push_str(&format!(" AND organization_id = ${n}"));
-    }
-    sql.push_str(&format!(" ORDER BY {order_by} LIMIT ${}", n + 1));
-    let mut query = db::query(&sql).bind(after.tx).bind(after.seq).bind(q.since);
-    for a in &q.actions {
-        query = query.bind(a.as_str());
-    }
-    if let Some(o) = &q.organization_id {
-        query = query.bind(o.as_str());
-    }
-    let rows = query.bind(q.limit).fetch_all(conn).await?;
+    sql.push_str(&format!(" ORDER BY {order_by} LIMIT $4"));
+    let rows = db::query(&sql)
+        .bind(after.tx)
+        .bind(after.seq)
+        .bind(q.since)
+        .bind(q.limit)
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok((

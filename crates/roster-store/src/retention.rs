@@ -29,6 +29,9 @@ impl Default for Policy {
 /// minutes) still never forgets an assertion that another node could accept.
 pub const REPLAY_MARGIN_MS: i64 = 10 * 60 * 1000;
 
+/// How long a webhook delivery attempt stays in the log.
+pub const DELIVERY_LOG_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
 /// Rows purged, by table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -39,6 +42,8 @@ pub struct Purged {
     /// Grants to apps ended a while ago (with their tokens), expired codes and access
     /// tokens, and back-channel logouts done with.
     pub grants: u64,
+    /// Webhook delivery log entries older than a week.
+    pub deliveries: u64,
 }
 
 /// Purges, as of `now`, what `policy` no longer keeps.
@@ -82,12 +87,14 @@ pub async fn purge(conn: &mut Conn, now: i64, policy: Policy) -> Result<Purged, 
     ] {
         grants += db::query(sql).bind(at).execute(&mut *conn).await?.rows_affected();
     }
+    let deliveries = crate::webhooks::purge_deliveries(conn, now.saturating_sub(DELIVERY_LOG_MS)).await?;
     let mut purged = Purged {
         errors: 0,
         sessions,
         requests,
         replays,
         grants,
+        deliveries,
     };
     // Per connection: the newest `errors_per_connection` entries, by the (connection,
     // seq) index.

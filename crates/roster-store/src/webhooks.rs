@@ -28,10 +28,13 @@ pub struct Webhook {
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The lease this copy was read under ([`lease_due`]).
+    #[serde(skip)]
+    pub lease_token: Option<String>,
 }
 
 const SELECT: &str = "SELECT id, url, types, organizations, secret, enabled, cursor_tx, cursor_seq, attempts, \
-     next_attempt_at, failing_since, created_at, updated_at FROM webhooks";
+     next_attempt_at, failing_since, created_at, updated_at, lease_token FROM webhooks";
 
 fn read(r: &db::Row) -> Result<Webhook, StoreError> {
     Ok(Webhook {
@@ -50,6 +53,7 @@ fn read(r: &db::Row) -> Result<Webhook, StoreError> {
         failing_since: r.try_get("failing_since")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        lease_token: r.try_get("lease_token")?,
     })
 }
 
@@ -153,7 +157,8 @@ fn due(conn: &mut Conn) -> &'static str {
     match crate::backend_of(conn) {
         crate::Backend::Postgres => {
             "enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 AND EXISTS (SELECT 1 FROM audit_events a \
-             WHERE (a.tx, a.seq) > (webhooks.cursor_tx, webhooks.cursor_seq))"
+             WHERE (a.tx, a.seq) > (webhooks.cursor_tx, webhooks.cursor_seq) \
+             AND a.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
         }
         crate::Backend::Sqlite => {
             "enabled = 1 AND next_attempt_at <= $1 AND lease_until <= $1 AND EXISTS (SELECT 1 FROM audit_events a \
@@ -186,15 +191,33 @@ pub async fn lease_due(conn: &mut Conn, now: i64, lease_ms: i64, limit: i64) -> 
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let hooks: Vec<Webhook> = rows.iter().map(read).collect::<Result<_, _>>()?;
-    for w in &hooks {
-        db::query("UPDATE webhooks SET lease_until = $2 WHERE id = $1")
+    let mut hooks: Vec<Webhook> = rows.iter().map(read).collect::<Result<_, _>>()?;
+    for w in &mut hooks {
+        let token = new_id();
+        db::query("UPDATE webhooks SET lease_until = $2, lease_token = $3 WHERE id = $1")
             .bind(&w.id)
             .bind(now + lease_ms)
+            .bind(&token)
             .execute(&mut *conn)
             .await?;
+        w.lease_token = Some(token);
     }
     Ok(hooks)
+}
+
+/// Extends lease `token` of endpoint `id` to `until`; false when the lease is no longer
+/// held (it ran out and another took it, or the endpoint was deleted): stop.
+pub async fn renew(conn: &mut Conn, id: &str, token: &str, until: i64) -> Result<bool, StoreError> {
+    Ok(
+        db::query("UPDATE webhooks SET lease_until = $3 WHERE id = $1 AND lease_token = $2")
+            .bind(id)
+            .bind(token)
+            .bind(until)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// One delivery attempt, as the log keeps it.
@@ -218,10 +241,20 @@ pub struct Delivery {
 pub async fn record_attempt(
     conn: &mut Conn,
     webhook_id: &str,
+    token: &str,
     d: &Delivery,
     next: Option<Position>,
     retry_at: i64,
 ) -> Result<(), StoreError> {
+    let held: Option<String> = db::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND lease_token = $2")
+        .bind(webhook_id)
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if held.is_none() {
+        // Deleted, or the lease went to another: what it does counts, not this.
+        return Ok(());
+    }
     db::query(
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, attempt, at, status, latency_ms, response, error) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -239,15 +272,16 @@ pub async fn record_attempt(
     .execute(&mut *conn)
     .await?;
     match next {
-        Some(p) => advance(conn, webhook_id, p).await,
+        Some(p) => advance(conn, webhook_id, token, p).await,
         None => {
             db::query(
                 "UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = $2, \
-                 failing_since = COALESCE(failing_since, $3) WHERE id = $1",
+                 failing_since = COALESCE(failing_since, $3) WHERE id = $1 AND lease_token = $4",
             )
             .bind(webhook_id)
             .bind(retry_at)
             .bind(d.at)
+            .bind(token)
             .execute(conn)
             .await?;
             Ok(())
@@ -256,24 +290,47 @@ pub async fn record_attempt(
 }
 
 /// Moves endpoint `webhook_id` past position `p` (an event taken, or one it did not ask
-/// for).
-pub async fn advance(conn: &mut Conn, webhook_id: &str, p: Position) -> Result<(), StoreError> {
-    db::query("UPDATE webhooks SET cursor_tx = $2, cursor_seq = $3, attempts = 0, failing_since = NULL WHERE id = $1")
+/// for), under lease `token`, and only forwards.
+pub async fn advance(conn: &mut Conn, webhook_id: &str, token: &str, p: Position) -> Result<(), StoreError> {
+    db::query(
+        "UPDATE webhooks SET cursor_tx = $2, cursor_seq = $3, attempts = 0, failing_since = NULL \
+         WHERE id = $1 AND lease_token = $4 AND (cursor_tx < $2 OR (cursor_tx = $2 AND cursor_seq < $3))",
+    )
+    .bind(webhook_id)
+    .bind(p.tx)
+    .bind(p.seq)
+    .bind(token)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends lease `token` of endpoint `webhook_id` (if still held).
+pub async fn release(conn: &mut Conn, webhook_id: &str, token: &str) -> Result<(), StoreError> {
+    db::query("UPDATE webhooks SET lease_until = 0, lease_token = NULL WHERE id = $1 AND lease_token = $2")
         .bind(webhook_id)
-        .bind(p.tx)
-        .bind(p.seq)
+        .bind(token)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Ends endpoint `webhook_id`'s lease.
-pub async fn release(conn: &mut Conn, webhook_id: &str) -> Result<(), StoreError> {
-    db::query("UPDATE webhooks SET lease_until = 0 WHERE id = $1")
-        .bind(webhook_id)
-        .execute(conn)
+/// Deletes delivery log entries older than `before` (ms), endpoint by endpoint along
+/// the (webhook, time) index; returns how many.
+pub async fn purge_deliveries(conn: &mut Conn, before: i64) -> Result<u64, StoreError> {
+    let ids: Vec<String> = db::query_scalar("SELECT id FROM webhooks")
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(())
+    let mut n = 0;
+    for id in ids {
+        n += db::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND at < $2")
+            .bind(&id)
+            .bind(before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
 }
 
 /// Endpoint `webhook_id`'s delivery attempts, newest first.

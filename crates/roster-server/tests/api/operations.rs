@@ -223,6 +223,7 @@ async fn retention_purges_what_only_grows(backend: Backend) {
             requests: 1,
             replays: 1,
             grants: 0,
+            deliveries: 0,
         }
     );
     let cid = connection.clone();

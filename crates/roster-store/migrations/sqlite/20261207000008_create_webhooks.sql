@@ -3,7 +3,8 @@
 -- one at a time, retrying the same event until it is taken. `secret` is sealed under the
 -- server's secret key (it signs every delivery, so it cannot be a hash); `types` and
 -- `organizations` are JSON arrays (empty: all). `lease_until` keeps two workers (or
--- nodes) from delivering for the same endpoint at once.
+-- nodes) from delivering for the same endpoint at once; every change the holder makes
+-- names its `lease_token`, so a holder whose lease ran out changes nothing.
 CREATE TABLE webhooks (
     id              TEXT PRIMARY KEY,
     url             TEXT NOT NULL,
@@ -16,6 +17,7 @@ CREATE TABLE webhooks (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     lease_until     BIGINT NOT NULL DEFAULT 0,
+    lease_token     TEXT,
     failing_since   BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL

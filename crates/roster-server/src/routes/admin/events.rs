@@ -28,8 +28,12 @@ pub struct EventsPage {
     /// "reason"}, "data"}`.
     #[schema(value_type = Vec<Object>)]
     events: Vec<PublicEvent>,
-    /// Pass as `after` for what comes next (the same one when nothing new came yet).
+    /// Pass as `after` for what comes next.
     next_cursor: Option<String>,
+    /// Whether more changes were there to read than this page covered: read on at once
+    /// (a page may hold fewer events than `limit`, even none, when filters leave some
+    /// changes out).
+    has_more: bool,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -90,7 +94,6 @@ async fn feed(
             format!("'{bad}' is not an event type"),
         ));
     }
-    let actions = events::actions_of(&types);
     let org = q.organization.clone();
     let rows = state
         .store
@@ -100,33 +103,40 @@ async fn feed(
                     Some(o) => Some(organizations::find(db, &o).await?.id),
                     None => None,
                 };
-                audit::feed(
+                // Every change is read, and filtered here, so that the cursor moves past
+                // those the reader did not ask for too. Without `after`, from the oldest
+                // kept; with it, whatever follows it (the 410 above is the retention).
+                let rows = audit::feed(
                     db,
                     &FeedQuery {
                         after: after.map(|c| c.position),
-                        since,
-                        actions,
-                        organization_id,
+                        since: if after.is_some() { i64::MIN } else { since },
                         limit,
                     },
                 )
-                .await
+                .await?;
+                Ok((rows, organization_id))
             })
         })
         .await?;
-    // The cursor moves past every row read, even one whose type was not asked for.
+    let (rows, organization_id) = rows;
+    let has_more = rows.len() as i64 == limit;
+    // The cursor is stamped with the time it is handed out: it expires that long after
+    // the reader last read, whether or not anything happened meanwhile.
     let next_cursor = rows
         .last()
-        .map(|(position, e)| Cursor {
-            position: *position,
-            at: e.at,
-        })
-        .or(after)
-        .map(|c| c.encode());
+        .map(|(position, _)| *position)
+        .or(after.map(|c| c.position))
+        .map(|position| Cursor { position, at: now }.encode());
     let events = rows
         .iter()
         .filter_map(|(_, e)| events::public(e, ts))
         .filter(|p| types.is_empty() || types.iter().any(|t| t == p.kind))
+        .filter(|p| organization_id.is_none() || p.organization == organization_id)
         .collect();
-    Ok(ApiJson(EventsPage { events, next_cursor }))
+    Ok(ApiJson(EventsPage {
+        events,
+        next_cursor,
+        has_more,
+    }))
 }
