@@ -3,9 +3,9 @@
 //! organization and teams; signing out of it signs them out of Roster.
 
 use crate::helpers::{spawn_app, Backend, TestApp};
-use crate::saml::{login, no_redirects, post_acs, request_id, setup, spec, IDP_ENTITY};
+use crate::saml::{no_redirects, setup, IDP_ENTITY};
 use reqwest::header::{LOCATION, SET_COOKIE};
-use roster_testidp::{Idp, Shape};
+use roster_testidp::Idp;
 use serde_json::{json, Value};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -100,22 +100,9 @@ async fn the_example_app_signs_people_in_through_roster(backend: Backend) {
     let resp = b.get(&authorize).send().await.unwrap();
     assert_eq!(resp.status(), 303);
     let to_login = resp.headers()[LOCATION].to_str().unwrap().to_string();
-    let return_to = url::Url::parse(&app.url(&to_login))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "return_to")
-        .unwrap()
-        .1
-        .into_owned();
-    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-    let (_, xml, _) = login(&app, &conn, &encoded).await;
-    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test")
-        .attr("groups", &["acme:eng", "acme:ops"])
-        .in_response_to(&request_id(&xml));
-    let acs = post_acs(&app, &conn, &idp.response(&s), None).await;
-    assert_eq!(acs.status, 303, "{}", acs.body);
-    let roster_cookie = acs.cookie().unwrap();
-    let back = acs.headers[LOCATION].to_str().unwrap().to_string();
+    let (back, roster_cookie) =
+        crate::oauth2::sign_in_with_groups(&app, &idp, &conn, &to_login, "ann@acme.test", &["acme:eng", "acme:ops"])
+            .await;
     let resp = b
         .get(app.url(&back))
         .header("cookie", &roster_cookie)

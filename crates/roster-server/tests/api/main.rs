@@ -17,6 +17,8 @@ mod example_app;
 mod hostile;
 mod members;
 mod oauth2;
+mod oauth2_attacks;
+mod oauth2_sessions;
 mod oidc;
 mod openid_client;
 mod operations;

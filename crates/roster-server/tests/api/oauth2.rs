@@ -1,33 +1,28 @@
 //! Roster's OpenID Provider, driven as an app and a browser would: the person signs in
 //! through their company's SAML IdP (a response signed like Okta's), the app gets a code,
 //! exchanges it, checks the ID token against the published keys, reads userinfo,
-//! refreshes, revokes; leavers lose everything at once and the apps that asked are told.
+//! refreshes, revokes. Sessions ending (leavers, sign-out) are in `oauth2_sessions`.
 
 use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::saml::{login, no_redirects, post_acs, request_id, setup, spec, IDP_ENTITY};
 use base64::Engine;
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use roster_oidc::{verify_id_token, verify_signature, Expectations, Jwks};
 use roster_testidp::{Idp, Shape};
 use serde_json::{json, Map, Value};
-use std::sync::{Arc, Mutex};
 
 crate::on_both_backends!(
     a_person_signs_in_to_an_app_through_their_idp,
     codes_and_refresh_tokens_are_one_use,
-    requests_that_could_be_abused_are_refused,
     routing_home_realm_discovery_and_prompts,
-    leavers_lose_access_and_apps_are_told,
-    rp_initiated_logout,
-    a_fresh_sign_in_for_one_app_keeps_the_others,
 );
 
-const CB: &str = "https://dash.acme.example/callback";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CB: &str = "https://dash.acme.example/callback";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// An app of company acme: (client_id, client_secret).
-async fn register(app: &TestApp, extra: Value) -> (String, Option<String>) {
+pub(crate) async fn register(app: &TestApp, extra: Value) -> (String, Option<String>) {
     let mut body = json!({"company": "acme", "name": "Dashboard", "redirect_uris": [CB],
         "post_logout_redirect_uris": ["https://dash.acme.example/bye"]});
     for (k, v) in extra.as_object().unwrap() {
@@ -42,7 +37,7 @@ async fn register(app: &TestApp, extra: Value) -> (String, Option<String>) {
 
 /// A GET without following redirects, from a browser holding `cookie`: status,
 /// Location, body.
-async fn browse(app: &TestApp, path_or_url: &str, cookie: Option<&str>) -> (u16, String, String) {
+pub(crate) async fn browse(app: &TestApp, path_or_url: &str, cookie: Option<&str>) -> (u16, String, String) {
     let url = if path_or_url.starts_with("http") {
         path_or_url.to_string()
     } else {
@@ -62,7 +57,7 @@ async fn browse(app: &TestApp, path_or_url: &str, cookie: Option<&str>) -> (u16,
     (status, location, resp.text().await.unwrap_or_default())
 }
 
-fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("client_id", client_id)
         .append_pair("redirect_uri", CB)
@@ -74,7 +69,7 @@ fn authorize_path(client_id: &str, extra: &[(&str, &str)]) -> String {
     format!("/oauth2/authorize?{}", q.finish())
 }
 
-fn query_of(location: &str) -> Map<String, Value> {
+pub(crate) fn query_of(location: &str) -> Map<String, Value> {
     url::Url::parse(location)
         .unwrap()
         .query_pairs()
@@ -85,7 +80,25 @@ fn query_of(location: &str) -> Map<String, Value> {
 /// Signs `email` in through the SAML connection, from a login page at `login_location`
 /// (`/sso/saml/{conn}/login?return_to=…`): returns where the ACS sends the browser and
 /// the session cookie.
-async fn sign_in_at(app: &TestApp, idp: &Idp, conn: &str, login_location: &str, email: &str) -> (String, String) {
+pub(crate) async fn sign_in_at(
+    app: &TestApp,
+    idp: &Idp,
+    conn: &str,
+    login_location: &str,
+    email: &str,
+) -> (String, String) {
+    sign_in_with_groups(app, idp, conn, login_location, email, &["acme:eng", "acme:ops"]).await
+}
+
+/// [`sign_in_at`], the IdP sending `groups`.
+pub(crate) async fn sign_in_with_groups(
+    app: &TestApp,
+    idp: &Idp,
+    conn: &str,
+    login_location: &str,
+    email: &str,
+    groups: &[&str],
+) -> (String, String) {
     let return_to = query_of(&app.url(login_location))["return_to"]
         .as_str()
         .unwrap()
@@ -93,7 +106,7 @@ async fn sign_in_at(app: &TestApp, idp: &Idp, conn: &str, login_location: &str, 
     let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
     let (_, xml, _) = login(app, conn, &encoded).await;
     let s = spec(app, conn, Shape::Okta, email)
-        .attr("groups", &["acme:eng", "acme:ops"])
+        .attr("groups", groups)
         .in_response_to(&request_id(&xml));
     let answer = post_acs(app, conn, &idp.response(&s), None).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
@@ -103,7 +116,7 @@ async fn sign_in_at(app: &TestApp, idp: &Idp, conn: &str, login_location: &str, 
 
 /// The whole browser leg: authorize with `extra`, sign in through the IdP when sent
 /// there, and return the app's callback query and the session cookie.
-async fn code_for(
+pub(crate) async fn code_for(
     app: &TestApp,
     idp: &Idp,
     conn: &str,
@@ -133,7 +146,7 @@ async fn code_for(
 }
 
 /// POSTs a form to `path`, authenticated with HTTP Basic when `basic` is given.
-async fn form(
+pub(crate) async fn form(
     app: &TestApp,
     path: &str,
     basic: Option<(&str, &str)>,
@@ -150,7 +163,7 @@ async fn form(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
 }
 
-async fn exchange(app: &TestApp, client: (&str, &str), code: &str, verifier: Option<&str>) -> (u16, Value) {
+pub(crate) async fn exchange(app: &TestApp, client: (&str, &str), code: &str, verifier: Option<&str>) -> (u16, Value) {
     let mut fields = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -164,7 +177,7 @@ async fn exchange(app: &TestApp, client: (&str, &str), code: &str, verifier: Opt
     (status, body)
 }
 
-async fn refresh(app: &TestApp, client: (&str, &str), token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(app: &TestApp, client: (&str, &str), token: &str) -> (u16, Value) {
     let (status, body, _) = form(
         app,
         "/oauth2/token",
@@ -175,7 +188,7 @@ async fn refresh(app: &TestApp, client: (&str, &str), token: &str) -> (u16, Valu
     (status, body)
 }
 
-async fn userinfo(app: &TestApp, access_token: &str) -> (u16, Value, reqwest::header::HeaderMap) {
+pub(crate) async fn userinfo(app: &TestApp, access_token: &str) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = app
         .client
         .get(app.url("/oauth2/userinfo"))
@@ -188,7 +201,7 @@ async fn userinfo(app: &TestApp, access_token: &str) -> (u16, Value, reqwest::he
     (status, resp.json().await.unwrap_or(Value::Null), headers)
 }
 
-async fn jwks(app: &TestApp) -> Jwks {
+pub(crate) async fn jwks(app: &TestApp) -> Jwks {
     let body = app
         .client
         .get(app.url("/oauth2/jwks"))
@@ -201,7 +214,7 @@ async fn jwks(app: &TestApp) -> Jwks {
     Jwks::parse(&body).unwrap()
 }
 
-async fn id_claims(app: &TestApp, client_id: &str, token: &str, nonce: &str) -> Map<String, Value> {
+pub(crate) async fn id_claims(app: &TestApp, client_id: &str, token: &str, nonce: &str) -> Map<String, Value> {
     let exp = Expectations {
         issuer: &app.base,
         client_id,
@@ -433,209 +446,6 @@ async fn codes_and_refresh_tokens_are_one_use(backend: Backend) {
     assert_eq!((status, late["error"].as_str()), (400, Some("invalid_grant")));
 }
 
-async fn requests_that_could_be_abused_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({})).await;
-    let (client_id, secret) = register(&app, json!({})).await;
-    let secret = secret.unwrap();
-    let (public_id, _) = register(&app, json!({"name": "Mobile", "client_type": "public"})).await;
-
-    // A redirect URI not registered, or only a prefix of one: a page, never a redirect.
-    for bad in [
-        "https://dash.acme.example/callback/../evil",
-        "https://dash.acme.example/callbackx",
-        "https://evil.example/callback",
-        "https://dash.acme.example/",
-    ] {
-        let path = authorize_path(&client_id, &[]).replace(
-            &url::form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>(),
-            &url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>(),
-        );
-        let (status, location, body) = browse(&app, &path, None).await;
-        assert_eq!((status, location.as_str()), (400, ""), "{bad}");
-        assert!(body.contains("has not registered"), "{body}");
-    }
-    let (status, location, _) = browse(&app, &authorize_path("app_unknown", &[]), None).await;
-    assert_eq!((status, location.as_str()), (400, ""));
-
-    // Other mistakes go back to the app, with its state.
-    let (status, location, _) = browse(
-        &app,
-        &authorize_path(&client_id, &[("response_type", "token"), ("state", "s")]).replace("response_type=code&", ""),
-        None,
-    )
-    .await;
-    assert_eq!(status, 303);
-    let q = query_of(&location);
-    assert_eq!(
-        (q["error"].as_str(), q["state"].as_str()),
-        (Some("unsupported_response_type"), Some("s"))
-    );
-    let (_, location, _) = browse(
-        &app,
-        &authorize_path(&client_id, &[("prompt", "none"), ("state", "s")]),
-        None,
-    )
-    .await;
-    assert_eq!(query_of(&location)["error"], "login_required");
-    // A public app must send PKCE.
-    let (_, location, _) = browse(&app, &authorize_path(&public_id, &[]), None).await;
-    assert_eq!(query_of(&location)["error"], "invalid_request");
-
-    // PKCE: a public app's code needs its verifier; a wrong one fails and burns the code.
-    let (q, cookie) = code_for(
-        &app,
-        &idp,
-        &conn,
-        &public_id,
-        &[
-            ("login_hint", "ann@acme.test"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ],
-        None,
-    )
-    .await;
-    let code = q["code"].as_str().unwrap().to_string();
-    let public_form = |code: &str, verifier: Option<&str>| {
-        let mut f = vec![
-            ("grant_type", "authorization_code".to_string()),
-            ("code", code.to_string()),
-            ("redirect_uri", CB.to_string()),
-            ("client_id", public_id.clone()),
-        ];
-        if let Some(v) = verifier {
-            f.push(("code_verifier", v.to_string()));
-        }
-        f
-    };
-    let post = |fields: Vec<(&'static str, String)>| {
-        let app = &app;
-        async move {
-            let resp = app
-                .client
-                .post(app.url("/oauth2/token"))
-                .form(&fields)
-                .send()
-                .await
-                .unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
-    };
-    let (status, body) = post(public_form(&code, None)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-    let (q, _) = code_for(
-        &app,
-        &idp,
-        &conn,
-        &public_id,
-        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")],
-        Some(&cookie),
-    )
-    .await;
-    let (status, body) = post(public_form(
-        q["code"].as_str().unwrap(),
-        Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"),
-    ))
-    .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-    let (q, _) = code_for(
-        &app,
-        &idp,
-        &conn,
-        &public_id,
-        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")],
-        Some(&cookie),
-    )
-    .await;
-    let (status, body) = post(public_form(q["code"].as_str().unwrap(), Some(VERIFIER))).await;
-    assert_eq!(status, 200, "{body}");
-
-    // A code is the app's it was issued to: another app cannot redeem it, and trying
-    // does not burn it.
-    let (q, _) = code_for(&app, &idp, &conn, &client_id, &[], Some(&cookie)).await;
-    let code = q["code"].as_str().unwrap();
-    let (other_id, other_secret) = register(&app, json!({"name": "Other"})).await;
-    let (status, body) = exchange(&app, (&other_id, &other_secret.unwrap()), code, None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    // The wrong secret: 401 invalid_client with a Basic challenge.
-    let (status, body, headers) = form(
-        &app,
-        "/oauth2/token",
-        Some((&client_id, "wrong")),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", CB),
-        ],
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    // The secret in the form when the app registered Basic: refused too.
-    let (status, _, _) = form(
-        &app,
-        "/oauth2/token",
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", CB),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
-    )
-    .await;
-    assert_eq!(status, 401);
-    // A different redirect_uri than the code's.
-    let (status, body, _) = form(
-        &app,
-        "/oauth2/token",
-        Some((&client_id, &secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", "https://dash.acme.example/bye"),
-        ],
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    // A parameter twice, a grant not offered, no form at all.
-    let resp = app
-        .client
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&client_id, Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=password&grant_type=password")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_request");
-    let (status, body, _) = form(
-        &app,
-        "/oauth2/token",
-        Some((&client_id, &secret)),
-        &[("grant_type", "password"), ("username", "a"), ("password", "b")],
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
-    let resp = app
-        .client
-        .post(app.url("/oauth2/token"))
-        .json(&json!({"grant_type": "client_credentials"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_request");
-    // A forged access token.
-    let (status, body, headers) = userinfo(&app, "forged").await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
-    assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
-}
-
 async fn routing_home_realm_discovery_and_prompts(backend: Backend) {
     let app = spawn_app(backend).await;
     let idp = Idp::rsa(IDP_ENTITY);
@@ -728,269 +538,4 @@ async fn routing_home_realm_discovery_and_prompts(backend: Backend) {
         (Some("access_denied"), Some("x"))
     );
     drop(secret);
-}
-
-/// A back-channel logout receiver: the logout tokens posted to it.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let kept = got.clone();
-    let router = axum::Router::new().route(
-        "/backchannel",
-        axum::routing::post(move |body: String| {
-            let kept = kept.clone();
-            async move {
-                let token = url::form_urlencoded::parse(body.as_bytes())
-                    .find(|(k, _)| k == "logout_token")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default();
-                kept.lock().unwrap().push(token);
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (format!("http://{addr}/backchannel"), got)
-}
-
-async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({"scim": true})).await;
-    let (uri, received) = receiver().await;
-    let (client_id, secret) = register(&app, json!({"backchannel_logout_uri": uri})).await;
-    let secret = secret.unwrap();
-    let client = (client_id.as_str(), secret.as_str());
-    let (q, cookie) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "ann@acme.test")], None).await;
-    let (_, tokens) = exchange(&app, client, q["code"].as_str().unwrap(), None).await;
-    let id_token = tokens["id_token"].as_str().unwrap().to_string();
-    let claims = verify_signature(&id_token, &jwks(&app).await).unwrap();
-    let (user_id, sid) = (
-        claims["sub"].as_str().unwrap().to_string(),
-        claims["sid"].as_str().unwrap().to_string(),
-    );
-
-    // The admin deactivates the member (T2).
-    let a = app
-        .patch(
-            &format!("/api/v1/organizations/acme/members/{user_id}"),
-            json!({"state": "deactivated"}),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let (status, r) = refresh(&app, client, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!((status, r["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0, 401);
-    // The session ended too: no code without signing in again.
-    let (_, location, _) = browse(&app, &authorize_path(&client_id, &[("prompt", "none")]), Some(&cookie)).await;
-    assert_eq!(query_of(&location)["error"], "login_required");
-
-    // The app hears of it: one logout token, signed by Roster, naming the person and
-    // the session, with the logout event and no nonce.
-    let got = logouts(&received, 1).await;
-    let logout = verify_signature(&got[0], &jwks(&app).await).unwrap();
-    assert_eq!(logout["iss"], app.base);
-    assert_eq!(logout["aud"], client_id.as_str());
-    assert_eq!(logout["sub"], user_id.as_str());
-    assert_eq!(logout["sid"], sid.as_str());
-    assert!(logout["events"]
-        .get("http://schemas.openid.net/event/backchannel-logout")
-        .is_some());
-    assert!(logout.get("nonce").is_none());
-    let head = got[0].split('.').next().unwrap();
-    let head: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap();
-    assert_eq!(head["typ"], "logout+jwt");
-
-    // A SCIM deactivation (S6, T2): the same, at once.
-    let token = app
-        .post_ok(&format!("/api/v1/connections/{conn}/scim-tokens"), json!({}), 201)
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let user =
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@acme.test", "active": true});
-    let created = app
-        .request(reqwest::Method::POST, "/scim/v2/Users", Some(&token), Some(user))
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let (q, _) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "bob@acme.test")], None).await;
-    let (_, bob) = exchange(&app, client, q["code"].as_str().unwrap(), None).await;
-    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]});
-    let scim_id = created.body["id"].as_str().unwrap();
-    let p = app
-        .request(
-            reqwest::Method::PATCH,
-            &format!("/scim/v2/Users/{scim_id}"),
-            Some(&token),
-            Some(patch),
-        )
-        .await;
-    assert_eq!(p.status, 200, "{}", p.body);
-    assert_eq!(
-        refresh(&app, client, bob["refresh_token"].as_str().unwrap()).await.0,
-        400
-    );
-    assert_eq!(userinfo(&app, bob["access_token"].as_str().unwrap()).await.0, 401);
-    let got = logouts(&received, 2).await;
-    let bob_sub = verify_signature(bob["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sub"].clone();
-    assert_eq!(verify_signature(&got[1], &jwks(&app).await).unwrap()["sub"], bob_sub);
-
-    // Deleting the connection ends everyone's grants through it.
-    let (q, _) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "cy@acme.test")], None).await;
-    let (_, cy) = exchange(&app, client, q["code"].as_str().unwrap(), None).await;
-    assert_eq!(app.delete(&format!("/api/v1/connections/{conn}")).await.status, 204);
-    assert_eq!(
-        refresh(&app, client, cy["refresh_token"].as_str().unwrap()).await.0,
-        400
-    );
-    assert_eq!(logouts(&received, 3).await.len(), 3);
-}
-
-/// The logout tokens received, once there are `n` (waiting up to 10 s: the sender
-/// polls every 2 s).
-async fn logouts(received: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
-    for _ in 0..100 {
-        if received.lock().unwrap().len() >= n {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let got = received.lock().unwrap().clone();
-    assert_eq!(got.len(), n, "{got:?}");
-    got
-}
-
-async fn rp_initiated_logout(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({})).await;
-    let (client_id, secret) = register(&app, json!({})).await;
-    let secret = secret.unwrap();
-    let (q, cookie) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "ann@acme.test")], None).await;
-    let (_, tokens) = exchange(&app, (&client_id, &secret), q["code"].as_str().unwrap(), None).await;
-    let id_token = tokens["id_token"].as_str().unwrap();
-
-    // Not registered: a page, no redirect, still signed in.
-    let (status, location, _) = browse(
-        &app,
-        &format!("/oauth2/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!((status, location.as_str()), (400, ""));
-    // A forged hint: refused.
-    let (status, _, _) = browse(
-        &app,
-        "/oauth2/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.",
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(status, 400);
-    // Without a hint: the person is asked; nothing ends yet.
-    let (status, _, page) = browse(&app, "/oauth2/logout", Some(&cookie)).await;
-    assert_eq!(status, 200);
-    assert!(page.contains("Sign out of Roster?"), "{page}");
-    assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0, 200);
-    // A link cannot confirm: `confirm=yes` counts only in a POST from Roster's page.
-    let (status, _, page) = browse(&app, "/oauth2/logout?confirm=yes", Some(&cookie)).await;
-    assert_eq!(status, 200);
-    assert!(page.contains("Sign out of Roster?"), "{page}");
-    // A hint of another session (here, another person's) does not skip the question.
-    let (_, other_cookie) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "bo@acme.test")], None).await;
-    let (status, _, page) = browse(
-        &app,
-        &format!("/oauth2/logout?id_token_hint={id_token}"),
-        Some(&other_cookie),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(page.contains("Sign out of Roster?"), "{page}");
-    let me = no_redirects()
-        .get(app.url("/api/v1/me"))
-        .header("cookie", &other_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200, "still signed in");
-    assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0, 200);
-
-    let resp = no_redirects()
-        .get(app.url(&format!("/oauth2/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fdash.acme.example%2Fbye&state=bye-1")))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    assert_eq!(resp.headers()[LOCATION], "https://dash.acme.example/bye?state=bye-1");
-    assert!(resp.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
-    let me = no_redirects()
-        .get(app.url("/api/v1/me"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 401);
-    assert_eq!(
-        userinfo(&app, tokens["access_token"].as_str().unwrap()).await.0,
-        401,
-        "the session's grants end"
-    );
-    let (status, _) = refresh(&app, (&client_id, &secret), tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(status, 400);
-}
-
-/// `prompt=login` for one app: the IdP is asked to authenticate the person again
-/// (ForceAuthn), and the new session carries what the other apps were granted.
-async fn a_fresh_sign_in_for_one_app_keeps_the_others(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let idp = Idp::rsa(IDP_ENTITY);
-    let conn = setup(&app, &idp, json!({})).await;
-    let (first_id, first_secret) = register(&app, json!({})).await;
-    let (second_id, _) = register(&app, json!({"name": "Admin"})).await;
-    let first = (first_id.as_str(), first_secret.as_deref().unwrap());
-    let (q, cookie) = code_for(&app, &idp, &conn, &first_id, &[("login_hint", "ann@acme.test")], None).await;
-    let (_, tokens) = exchange(&app, first, q["code"].as_str().unwrap(), None).await;
-
-    let (status, location, _) = browse(
-        &app,
-        &authorize_path(&second_id, &[("prompt", "login"), ("login_hint", "ann@acme.test")]),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(status, 303);
-    assert!(location.contains("force=1"), "{location}");
-    let return_to = query_of(&app.url(&location))["return_to"].as_str().unwrap().to_string();
-    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-    let resp = no_redirects()
-        .get(app.url(&format!("/sso/saml/{conn}/login?return_to={encoded}&force=1")))
-        .send()
-        .await
-        .unwrap();
-    let to_idp = resp.headers()[LOCATION].to_str().unwrap().to_string();
-    let saml_request = query_of(&to_idp)["SAMLRequest"].as_str().unwrap().to_string();
-    let deflated = base64::engine::general_purpose::STANDARD.decode(saml_request).unwrap();
-    let mut xml = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut xml).unwrap();
-    assert!(xml.contains("ForceAuthn=\"true\""), "{xml}");
-
-    // The new sign-in, in the same browser (it brings its session cookie along).
-    let (_, xml, _) = login(&app, &conn, &encoded).await;
-    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test").in_response_to(&request_id(&xml));
-    let bindings = app.browser.lock().unwrap().join("; ");
-    let acs = crate::saml::post_acs_from(&app, &conn, &idp.response(&s), None, &format!("{bindings}; {cookie}")).await;
-    assert_eq!(acs.status, 303, "{}", acs.body);
-    let new_cookie = acs.cookie().unwrap();
-    assert_ne!(new_cookie, cookie);
-    let (status, location, _) = browse(&app, acs.headers[LOCATION].to_str().unwrap(), Some(&new_cookie)).await;
-    assert_eq!(status, 303);
-    assert!(query_of(&location).contains_key("code"), "{location}");
-    // The first app's grant lives on, under the new session.
-    let (status, refreshed) = refresh(&app, first, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(status, 200, "{refreshed}");
-    let new_sid = verify_signature(refreshed["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sid"].clone();
-    let old_sid = verify_signature(tokens["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sid"].clone();
-    assert_ne!(new_sid, old_sid);
 }

@@ -6,9 +6,9 @@
 //! xmlsec1) and through OIDC (the `oidc-provider` package).
 
 use crate::helpers::{spawn_app, Backend, TestApp};
-use crate::saml::{login, no_redirects, post_acs, request_id, setup as saml_setup, spec, IDP_ENTITY};
+use crate::saml::{no_redirects, setup as saml_setup, IDP_ENTITY};
 use reqwest::header::LOCATION;
-use roster_testidp::{Idp, Shape};
+use roster_testidp::Idp;
 use serde_json::{json, Value};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -158,22 +158,8 @@ async fn openid_client_signs_in_through_saml(backend: Backend) {
     let resp = no_redirects().get(&authorize).send().await.unwrap();
     assert_eq!(resp.status(), 303);
     let to_login = resp.headers()[LOCATION].to_str().unwrap().to_string();
-    let return_to = url::Url::parse(&app.url(&to_login))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "return_to")
-        .unwrap()
-        .1
-        .into_owned();
-    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-    let (_, xml, _) = login(&app, &conn, &encoded).await;
-    let s = spec(&app, &conn, Shape::Okta, "ann@acme.test")
-        .attr("groups", &["acme:eng"])
-        .in_response_to(&request_id(&xml));
-    let acs = post_acs(&app, &conn, &idp.response(&s), None).await;
-    assert_eq!(acs.status, 303, "{}", acs.body);
-    let cookie = acs.cookie().unwrap();
-    let back = acs.headers[LOCATION].to_str().unwrap().to_string();
+    let (back, cookie) =
+        crate::oauth2::sign_in_with_groups(&app, &idp, &conn, &to_login, "ann@acme.test", &["acme:eng"]).await;
     let resp = no_redirects()
         .get(app.url(&back))
         .header("cookie", &cookie)

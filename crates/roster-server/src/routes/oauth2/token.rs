@@ -155,6 +155,34 @@ fn form_of(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, 
     parse_form(body)
 }
 
+/// The form of a request from an app, and the app, authenticated; or the answer
+/// refusing it.
+async fn from_app(
+    state: &AppState,
+    ip: Option<&ClientIp>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(App, HashMap<String, String>), Box<Response>> {
+    let form = form_of(headers, body).map_err(|e| Box::new(oauth_error(StatusCode::BAD_REQUEST, &e)))?;
+    match authenticate(state, headers, &form).await {
+        Ok(app) => Ok((app, form)),
+        Err(f) => Err(Box::new(client_failure(state, ip, f))),
+    }
+}
+
+/// The `token` parameter of a revocation or introspection request.
+fn token_param(form: &HashMap<String, String>) -> Result<String, Box<Response>> {
+    form.get("token")
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+        .cloned()
+        .ok_or_else(|| {
+            Box::new(oauth_error(
+                StatusCode::BAD_REQUEST,
+                &OAuthError::new("invalid_request", "token is missing"),
+            ))
+        })
+}
+
 /// `POST /oauth2/token`.
 pub async fn token(
     State(state): State<AppState>,
@@ -168,13 +196,9 @@ pub async fn token(
 }
 
 async fn token_answer(state: &AppState, ip: Option<&ClientIp>, headers: &HeaderMap, body: &[u8]) -> Response {
-    let form = match form_of(headers, body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, &e),
-    };
-    let app = match authenticate(state, headers, &form).await {
-        Ok(app) => app,
-        Err(f) => return client_failure(state, ip, f),
+    let (app, form) = match from_app(state, ip, headers, body).await {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
     let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let done = match get("grant_type") {
@@ -240,19 +264,13 @@ pub async fn revoke(
 }
 
 async fn revoke_answer(state: &AppState, ip: Option<&ClientIp>, headers: &HeaderMap, body: &[u8]) -> Response {
-    let form = match form_of(headers, body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, &e),
+    let (app, form) = match from_app(state, ip, headers, body).await {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    let app = match authenticate(state, headers, &form).await {
-        Ok(app) => app,
-        Err(f) => return client_failure(state, ip, f),
-    };
-    let Some(token) = form.get("token").filter(|t| !t.is_empty() && t.len() <= 512).cloned() else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            &OAuthError::new("invalid_request", "token is missing"),
-        );
+    let token = match token_param(&form) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
     };
     let now = state.now();
     let done = state
@@ -273,29 +291,18 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form_of(&headers, &body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, &e),
+    let ip = ip.as_ref().map(|e| &e.0);
+    let (app, form) = match from_app(&state, ip, &headers, &body).await {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    let app = match authenticate(&state, &headers, &form).await {
-        Ok(app) if app.client_type == "confidential" => app,
-        Ok(_) => {
-            return client_failure(
-                &state,
-                ip.as_ref().map(|e| &e.0),
-                ClientFailure::Invalid {
-                    why: "introspection is for confidential apps",
-                    basic: false,
-                },
-            )
-        }
-        Err(f) => return client_failure(&state, ip.as_ref().map(|e| &e.0), f),
-    };
-    let Some(token) = form.get("token").filter(|t| !t.is_empty() && t.len() <= 512).cloned() else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            &OAuthError::new("invalid_request", "token is missing"),
-        );
+    if app.client_type != "confidential" {
+        let why = "introspection is for confidential apps";
+        return client_failure(&state, ip, ClientFailure::Invalid { why, basic: false });
+    }
+    let token = match token_param(&form) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
     };
     let now = state.now();
     let hint_refresh = form.get("token_type_hint").map(String::as_str) == Some("refresh_token");
