@@ -44,6 +44,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// The first wait after a failed webhook delivery (ms); it doubles, up to an hour.
     pub webhook_backoff_ms: u64,
+    /// An endpoint failing this many hours without a success is turned off.
+    pub webhook_disable_after_hours: u32,
     /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
     pub max_in_flight: usize,
     /// The key secrets at rest are sealed with (base64 of 32 bytes); `None`: the key file
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Config {
             .field("events_retention_days", &self.events_retention_days)
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("webhook_backoff_ms", &self.webhook_backoff_ms)
+            .field("webhook_disable_after_hours", &self.webhook_disable_after_hours)
             .field("max_in_flight", &self.max_in_flight)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field(
@@ -121,6 +124,7 @@ impl Config {
             events_retention_days: 30,
             webhook_allow_private: false,
             webhook_backoff_ms: 5_000,
+            webhook_disable_after_hours: 72,
             max_in_flight: 1024,
             secret_key: None,
             previous_secret_key: None,

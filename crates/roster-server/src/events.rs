@@ -30,6 +30,7 @@ pub const TYPES: &[(&str, &str)] = &[
     ("connection.updated", "connection.update"),
     ("connection.deleted", "connection.delete"),
     ("session.revoked", "session.end"),
+    ("webhook.disabled", "webhook.disable"),
 ];
 
 /// Whether `t` is an event type.

@@ -95,6 +95,9 @@ enum Command {
         /// The first wait after a failed webhook delivery, in ms; it doubles up to an hour.
         #[arg(long, env = "ROSTER_WEBHOOK_BACKOFF_MS", default_value_t = 5_000)]
         webhook_backoff_ms: u64,
+        /// Turn a webhook endpoint off after this many hours of failures without a success.
+        #[arg(long, env = "ROSTER_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 72)]
+        webhook_disable_after_hours: u32,
         /// Requests served at once; past it, 503 with Retry-After (health checks excepted).
         #[arg(long, env = "ROSTER_MAX_IN_FLIGHT", default_value_t = 1024)]
         max_in_flight: usize,
@@ -225,6 +228,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             events_retention_days,
             webhook_allow_private,
             webhook_backoff_ms,
+            webhook_disable_after_hours,
             max_in_flight,
             secret_key_file,
             previous_secret_key_file,
@@ -255,6 +259,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.events_retention_days = events_retention_days;
             config.webhook_allow_private = webhook_allow_private;
             config.webhook_backoff_ms = webhook_backoff_ms;
+            config.webhook_disable_after_hours = webhook_disable_after_hours;
             config.max_in_flight = max_in_flight;
             let direct_key = std::env::var("ROSTER_SECRET_KEY").ok().filter(|v| !v.trim().is_empty());
             config.secret_key = match (direct_key, secret_key_file) {

@@ -231,7 +231,7 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
             if !held {
                 return Ok(());
             }
-            let (delivery, taken) = attempt(state, http, &w, &event).await;
+            let (delivery, taken) = attempt(state, http, &w, &event, position).await;
             let retry_at = state.now() + backoff_ms(state.config.webhook_backoff_ms, w.attempts + 1);
             let (id, t) = (w.id.clone(), token.clone());
             let next = taken.then_some(position);
@@ -242,6 +242,23 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
                 })
                 .await?;
             if !taken {
+                // Failing without a success for too long: the endpoint is turned off
+                // (an event says so); an admin turns it on again.
+                let failing_since = w.failing_since.unwrap_or(state.now());
+                let limit = i64::from(state.config.webhook_disable_after_hours) * 3_600_000;
+                if state.now() - failing_since >= limit {
+                    let ctx = roster_store::Ctx::new("system", None, crate::trace::current_trace_id(), state.now());
+                    let (id, hours) = (w.id.clone(), state.config.webhook_disable_after_hours);
+                    state
+                        .store
+                        .write(move |db| {
+                            Box::pin(async move {
+                                let why = format!("every delivery failed for {hours} hours");
+                                webhooks::set_enabled(db, &ctx, &id, false, &why).await
+                            })
+                        })
+                        .await?;
+                }
                 return Ok(());
             }
             w.position = position;
@@ -269,12 +286,14 @@ async fn attempt(
     http: &reqwest::Client,
     w: &Webhook,
     event: &events::PublicEvent,
+    position: Position,
 ) -> (Delivery, bool) {
     let started = Instant::now();
     let now = state.now();
     let mut d = Delivery {
         id: roster_store::new_id(),
         event_id: event.id.clone(),
+        event: position,
         event_type: event.kind.to_string(),
         attempt: w.attempts + 1,
         at: now,
@@ -342,7 +361,15 @@ async fn send(
         .map_err(|_| "the endpoint's secret cannot be opened with this server's key".to_string())?;
     let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     let timestamp = now / 1000;
-    let sig = signature(&secret, &event.id, timestamp, &body).ok_or("the endpoint's secret does not read")?;
+    let mut sig = signature(&secret, &event.id, timestamp, &body).ok_or("the endpoint's secret does not read")?;
+    // During a rotation's overlap the previous secret signs too: the receiver may
+    // still hold either (the specification's space-separated signatures).
+    if let Some((previous, _)) = w.previous_secret.as_ref().filter(|(_, until)| *until > now) {
+        let opened = state.sealer.open(previous).ok();
+        if let Some(other) = opened.and_then(|p| signature(&p, &event.id, timestamp, &body)) {
+            sig = format!("{sig} {other}");
+        }
+    }
     let resp = http
         .post(url)
         .header("content-type", "application/json")
@@ -365,6 +392,35 @@ async fn send(
     }
     kept.truncate(EXCERPT);
     Ok((status, String::from_utf8_lossy(&kept).into_owned()))
+}
+
+/// Sends the event of delivery attempt `of` to endpoint `w` again now, as an admin
+/// asked: logged as a new attempt; the endpoint's position and retries are left as they
+/// are. `None` when the event is no longer in the log.
+pub async fn redeliver(
+    state: &AppState,
+    w: &Webhook,
+    of: &Delivery,
+) -> Result<Option<Delivery>, roster_store::StoreError> {
+    let position = of.event;
+    let found = state
+        .store
+        .read(move |db| Box::pin(async move { audit::at(db, position).await }))
+        .await?;
+    let Some(event) = found.and_then(|e| events::public(&e, crate::routes::ts)) else {
+        return Ok(None);
+    };
+    let http = client_builder()
+        .build()
+        .map_err(|e| roster_store::StoreError::invalid("no_http_client", e.to_string()))?;
+    let (mut delivery, _) = attempt(state, &http, w, &event, position).await;
+    delivery.attempt = 0;
+    let (id, logged) = (w.id.clone(), delivery.clone());
+    state
+        .store
+        .write(move |db| Box::pin(async move { webhooks::log_delivery(db, &id, &logged).await }))
+        .await?;
+    Ok(Some(delivery))
 }
 
 /// The HTTP client settings of every delivery: a timeout, no redirects.

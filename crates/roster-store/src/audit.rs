@@ -334,3 +334,16 @@ pub async fn feed(conn: &mut Conn, q: &FeedQuery) -> Result<Vec<(Position, Event
         })
         .collect()
 }
+
+/// The event at position `p` of the log, if it is still there.
+pub async fn at(conn: &mut Conn, p: Position) -> Result<Option<Event>, StoreError> {
+    let row = db::query(
+        "SELECT seq, id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, organization_id, \
+         connection_id, user_id, before, after, rule, reason, trace_id FROM audit_events WHERE seq = $1 AND tx = $2",
+    )
+    .bind(p.seq)
+    .bind(p.tx)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(event_from_row).transpose()
+}

@@ -19,6 +19,9 @@ pub struct Webhook {
     pub organizations: Vec<String>,
     #[serde(skip)]
     pub secret_sealed: String,
+    /// After a rotation: the previous secret (sealed), signing too until the time given.
+    #[serde(skip)]
+    pub previous_secret: Option<(String, i64)>,
     pub enabled: bool,
     #[serde(skip)]
     pub position: Position,
@@ -33,7 +36,7 @@ pub struct Webhook {
     pub lease_token: Option<String>,
 }
 
-const SELECT: &str = "SELECT id, url, types, organizations, secret, enabled, cursor_tx, cursor_seq, attempts, \
+const SELECT: &str = "SELECT id, url, types, organizations, secret, previous_secret, previous_until, enabled, cursor_tx, cursor_seq, attempts, \
      next_attempt_at, failing_since, created_at, updated_at, lease_token FROM webhooks";
 
 fn read(r: &db::Row) -> Result<Webhook, StoreError> {
@@ -43,6 +46,13 @@ fn read(r: &db::Row) -> Result<Webhook, StoreError> {
         types: from_json_text(&r.try_get::<String, _>("types")?)?,
         organizations: from_json_text(&r.try_get::<String, _>("organizations")?)?,
         secret_sealed: r.try_get("secret")?,
+        previous_secret: match (
+            r.try_get::<Option<String>, _>("previous_secret")?,
+            r.try_get::<Option<i64>, _>("previous_until")?,
+        ) {
+            (Some(s), Some(until)) => Some((s, until)),
+            _ => None,
+        },
         enabled: r.try_get::<i32, _>("enabled")? != 0,
         position: Position {
             tx: r.try_get("cursor_tx")?,
@@ -225,6 +235,9 @@ pub async fn renew(conn: &mut Conn, id: &str, token: &str, until: i64) -> Result
 pub struct Delivery {
     pub id: String,
     pub event_id: String,
+    /// Where the event is in the feed (for a redelivery).
+    #[serde(skip)]
+    pub event: Position,
     pub event_type: String,
     pub attempt: i32,
     pub at: i64,
@@ -255,22 +268,7 @@ pub async fn record_attempt(
         // Deleted, or the lease went to another: what it does counts, not this.
         return Ok(());
     }
-    db::query(
-        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, attempt, at, status, latency_ms, response, error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&d.id)
-    .bind(webhook_id)
-    .bind(&d.event_id)
-    .bind(&d.event_type)
-    .bind(d.attempt)
-    .bind(d.at)
-    .bind(d.status)
-    .bind(d.latency_ms)
-    .bind(d.response.as_deref())
-    .bind(d.error.as_deref())
-    .execute(&mut *conn)
-    .await?;
+    log_delivery(conn, webhook_id, d).await?;
     match next {
         Some(p) => advance(conn, webhook_id, token, p).await,
         None => {
@@ -287,6 +285,30 @@ pub async fn record_attempt(
             Ok(())
         }
     }
+}
+
+/// Adds attempt `d` to endpoint `webhook_id`'s delivery log (a redelivery asked by an
+/// admin is logged so, and moves nothing).
+pub async fn log_delivery(conn: &mut Conn, webhook_id: &str, d: &Delivery) -> Result<(), StoreError> {
+    db::query(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, attempt, at, status, latency_ms, response, error, \
+         event_tx, event_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&d.id)
+    .bind(webhook_id)
+    .bind(&d.event_id)
+    .bind(&d.event_type)
+    .bind(d.attempt)
+    .bind(d.at)
+    .bind(d.status)
+    .bind(d.latency_ms)
+    .bind(d.response.as_deref())
+    .bind(d.error.as_deref())
+    .bind(d.event.tx)
+    .bind(d.event.seq)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Moves endpoint `webhook_id` past position `p` (an event taken, or one it did not ask
@@ -335,11 +357,21 @@ pub async fn purge_deliveries(conn: &mut Conn, before: i64) -> Result<u64, Store
 
 /// Endpoint `webhook_id`'s delivery attempts, newest first.
 pub async fn deliveries(conn: &mut Conn, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+    deliveries_where(conn, webhook_id, None, limit).await
+}
+
+async fn deliveries_where(
+    conn: &mut Conn,
+    webhook_id: &str,
+    delivery: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
     let rows = db::query(
-        "SELECT id, event_id, event_type, attempt, at, status, latency_ms, response, error FROM webhook_deliveries \
-         WHERE webhook_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        "SELECT id, event_id, event_tx, event_seq, event_type, attempt, at, status, latency_ms, response, error \
+         FROM webhook_deliveries WHERE webhook_id = $1 AND ($2 IS NULL OR id = $2) ORDER BY at DESC, id DESC LIMIT $3",
     )
     .bind(webhook_id)
+    .bind(delivery)
     .bind(limit)
     .fetch_all(conn)
     .await?;
@@ -348,6 +380,10 @@ pub async fn deliveries(conn: &mut Conn, webhook_id: &str, limit: i64) -> Result
             Ok(Delivery {
                 id: r.try_get("id")?,
                 event_id: r.try_get("event_id")?,
+                event: Position {
+                    tx: r.try_get("event_tx")?,
+                    seq: r.try_get("event_seq")?,
+                },
                 event_type: r.try_get("event_type")?,
                 attempt: r.try_get("attempt")?,
                 at: r.try_get("at")?,
@@ -358,4 +394,85 @@ pub async fn deliveries(conn: &mut Conn, webhook_id: &str, limit: i64) -> Result
             })
         })
         .collect()
+}
+
+/// Gives endpoint `id` a new secret (sealed); the current one keeps signing too until
+/// `previous_until`.
+pub async fn rotate_secret(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    id: &str,
+    secret_sealed: &str,
+    previous_until: i64,
+) -> Result<Webhook, StoreError> {
+    let w = find(conn, id).await?;
+    db::query(
+        "UPDATE webhooks SET previous_secret = secret, previous_until = $3, secret = $2, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(secret_sealed)
+    .bind(previous_until)
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        NewEvent {
+            action: "webhook.rotate_secret",
+            object_kind: "webhook",
+            object_id: &w.id,
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, id).await
+}
+
+/// Turns endpoint `id` off (`reason` says why: an admin, or constant failure) or on
+/// again (from where it stopped, its attempts reset).
+pub async fn set_enabled(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    id: &str,
+    enabled: bool,
+    reason: &str,
+) -> Result<Webhook, StoreError> {
+    let w = find(conn, id).await?;
+    if w.enabled == enabled {
+        return Ok(w);
+    }
+    db::query(
+        "UPDATE webhooks SET enabled = $2, attempts = 0, failing_since = NULL, next_attempt_at = $3, updated_at = $3 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(i32::from(enabled))
+    .bind(ctx.now)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        NewEvent {
+            action: if enabled { "webhook.enable" } else { "webhook.disable" },
+            object_kind: "webhook",
+            object_id: &w.id,
+            before: Some(json!({ "enabled": w.enabled, "url": w.url })),
+            after: Some(json!({ "enabled": enabled, "url": w.url })),
+            reason: Some(reason.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, id).await
+}
+
+/// Delivery attempt `delivery` of endpoint `webhook_id`.
+pub async fn find_delivery(conn: &mut Conn, webhook_id: &str, delivery: &str) -> Result<Delivery, StoreError> {
+    deliveries_where(conn, webhook_id, Some(delivery), 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::not_found("delivery", delivery))
 }

@@ -1,7 +1,8 @@
 -- Webhook endpoints: each follows the events feed from its own position (`cursor_tx`,
 -- `cursor_seq`), from its creation on, and delivers the events it asked for in order,
 -- one at a time, retrying the same event until it is taken. `secret` is sealed under the
--- server's secret key (it signs every delivery, so it cannot be a hash); `types` and
+-- server's secret key (it signs every delivery, so it cannot be a hash; after a rotation
+-- the previous one signs too until `previous_until`); `types` and
 -- `organizations` are JSON arrays (empty: all). `lease_until` keeps two workers (or
 -- nodes) from delivering for the same endpoint at once; every change the holder makes
 -- names its `lease_token`, so a holder whose lease ran out changes nothing.
@@ -11,6 +12,8 @@ CREATE TABLE webhooks (
     types           TEXT NOT NULL,
     organizations   TEXT NOT NULL,
     secret          TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_until  BIGINT,
     enabled         INTEGER NOT NULL,
     cursor_tx       BIGINT NOT NULL DEFAULT 0,
     cursor_seq      BIGINT NOT NULL DEFAULT 0,
@@ -28,6 +31,8 @@ CREATE TABLE webhook_deliveries (
     id          TEXT PRIMARY KEY,
     webhook_id  TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     event_id    TEXT NOT NULL,
+    event_tx    BIGINT NOT NULL,
+    event_seq   BIGINT NOT NULL,
     event_type  TEXT NOT NULL,
     attempt     INTEGER NOT NULL,
     at          BIGINT NOT NULL,

@@ -19,8 +19,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(get_one, delete))
+        .routes(routes!(get_one, update, delete))
         .routes(routes!(deliveries))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(redeliver))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,6 +37,8 @@ pub struct WebhookView {
     /// The secret (`whsec_…`), only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// Until when the previous secret still signs too, after a rotation.
+    previous_secret_until: Option<String>,
     /// Failed attempts at the event it is on, and since when it has been failing.
     failed_attempts: i32,
     failing_since: Option<String>,
@@ -50,6 +54,7 @@ impl WebhookView {
             organizations: w.organizations,
             enabled: w.enabled,
             secret,
+            previous_secret_until: w.previous_secret.as_ref().map(|(_, until)| ts(*until)),
             failed_attempts: w.attempts,
             failing_since: w.failing_since.map(ts),
             created_at: ts(w.created_at),
@@ -201,19 +206,104 @@ async fn deliveries(
             })
         })
         .await?;
-    Ok(ApiJson(
-        list.into_iter()
-            .map(|d| DeliveryView {
-                id: d.id,
-                event_id: d.event_id,
-                event_type: d.event_type,
-                attempt: d.attempt,
-                at: ts(d.at),
-                status: d.status,
-                latency_ms: d.latency_ms,
-                response: d.response,
-                error: d.error,
+    Ok(ApiJson(list.into_iter().map(DeliveryView::from).collect()))
+}
+
+/// How long a rotated secret keeps signing beside the new one.
+const SECRET_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Give the endpoint a new secret (in this answer only); the previous one keeps signing
+/// beside it for 24 hours, so the receiver can switch without losing a delivery.
+#[utoipa::path(post, path = "/webhooks/{id}/secret", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn rotate_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<ApiJson<WebhookView>, ApiError> {
+    let secret = crate::webhooks::new_secret();
+    let sealed = state
+        .sealer
+        .seal(&secret)
+        .map_err(|e| ApiError::from(crate::error::Failure::internal(&e)))?;
+    let ctx = admin.ctx(&state);
+    let until = ctx.now + SECRET_OVERLAP_MS;
+    let hook = state
+        .store
+        .write(move |db| Box::pin(async move { webhooks::rotate_secret(db, &ctx, &id, &sealed, until).await }))
+        .await?;
+    Ok(ApiJson(WebhookView::new(hook, Some(secret))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    /// Turn the endpoint off, or on again (from where it stopped).
+    enabled: bool,
+}
+
+/// Turn an endpoint off or on again.
+#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), request_body = UpdateWebhook,
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
+async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateWebhook>,
+) -> Result<ApiJson<WebhookView>, ApiError> {
+    let ctx = admin.ctx(&state);
+    let hook = state
+        .store
+        .write(move |db| {
+            Box::pin(async move { webhooks::set_enabled(db, &ctx, &id, body.enabled, "an admin asked").await })
+        })
+        .await?;
+    Ok(ApiJson(WebhookView::new(hook, None)))
+}
+
+/// Send a delivery's event to the endpoint again, now; logged as a new attempt (number
+/// 0). The endpoint's position and retries are left as they are.
+#[utoipa::path(post, path = "/webhooks/{id}/deliveries/{delivery}/retry", tag = "webhooks",
+    params(("id" = String, Path), ("delivery" = String, Path)),
+    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn redeliver(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<ApiJson<DeliveryView>, ApiError> {
+    let (hook, of) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let hook = webhooks::find(db, &id).await?;
+                let of = webhooks::find_delivery(db, &id, &delivery).await?;
+                Ok((hook, of))
             })
-            .collect(),
-    ))
+        })
+        .await?;
+    match crate::webhooks::redeliver(&state, &hook, &of).await? {
+        Some(d) => Ok(ApiJson(DeliveryView::from(d))),
+        None => Err(ApiError::new(
+            StatusCode::GONE,
+            "event_gone",
+            "the event of this delivery is no longer in the log",
+        )),
+    }
+}
+
+impl From<webhooks::Delivery> for DeliveryView {
+    fn from(d: webhooks::Delivery) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            attempt: d.attempt,
+            at: ts(d.at),
+            status: d.status,
+            latency_ms: d.latency_ms,
+            response: d.response,
+            error: d.error,
+        }
+    }
 }
