@@ -64,3 +64,100 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// What a reader of the directory or the events may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// Everything (the admin token).
+    All,
+    /// These organizations' (an API key limited to them).
+    Organizations(Vec<String>),
+    /// One company's (an app's own token, `client_credentials`).
+    Company(String),
+}
+
+/// Who reads the directory or the events: the admin, an API key, or an app's
+/// `client_credentials` token; the last two only with the scope the call needs, and
+/// never for anything else.
+pub struct Reader {
+    /// The scopes held; `None`: every one (the admin).
+    scopes: Option<Vec<String>>,
+    pub limit: ReadLimit,
+}
+
+impl Reader {
+    /// Refuses a reader without `scope` (403).
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        match &self.scopes {
+            Some(s) if !s.iter().any(|h| h == scope) => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this credential does not hold the {scope} scope"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a change in `organization_id` of `company_id` is the reader's to see.
+    pub fn sees(&self, organization_id: Option<&str>, company_id: Option<&str>) -> bool {
+        match &self.limit {
+            ReadLimit::All => true,
+            ReadLimit::Organizations(ids) => organization_id.is_some_and(|o| ids.iter().any(|i| i == o)),
+            ReadLimit::Company(c) => company_id == Some(c.as_str()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let now = state.now();
+        let found = match bearer(parts) {
+            Some(token) => {
+                state
+                    .store
+                    .read(move |db| {
+                        Box::pin(async move {
+                            if token.starts_with("rk_") {
+                                return Ok(roster_store::api_keys::verify(db, &token).await?.map(|k| Reader {
+                                    scopes: Some(k.scopes),
+                                    limit: if k.organizations.is_empty() {
+                                        ReadLimit::All
+                                    } else {
+                                        ReadLimit::Organizations(k.organizations)
+                                    },
+                                }));
+                            }
+                            if tokens::verify_admin(db, &token).await?.is_some() {
+                                return Ok(Some(Reader {
+                                    scopes: None,
+                                    limit: ReadLimit::All,
+                                }));
+                            }
+                            // An app's own access token (client_credentials): not a person's.
+                            Ok(roster_store::oauth2::find_token(db, "access", &token, now)
+                                .await?
+                                .filter(|(g, _, _)| g.user_id.is_none())
+                                .map(|(g, _, _)| Reader {
+                                    scopes: Some(g.scope.split(' ').map(str::to_string).collect()),
+                                    limit: ReadLimit::Company(g.company_id),
+                                }))
+                        })
+                    })
+                    .await?
+            }
+            None => None,
+        };
+        match found {
+            Some(reader) => Ok(reader),
+            None => Err(match parts.extensions.get::<ClientIp>() {
+                Some(ClientIp(ip)) => match state.limits.auth_failed(*ip) {
+                    Ok(()) => ApiError::unauthorized(),
+                    Err(t) => ApiError::too_many(t),
+                },
+                None => ApiError::unauthorized(),
+            }),
+        }
+    }
+}

@@ -32,6 +32,12 @@ impl Modify for BearerAuth {
                 "admin_token",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+            // An API key (`rk_…`) or an app's client_credentials access token: the
+            // directory and the events only, within their scopes.
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
         }
     }
 }

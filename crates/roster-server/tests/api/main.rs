@@ -8,6 +8,7 @@ mod helpers;
 
 mod abuse;
 mod admin_auth;
+mod api_keys;
 mod apps;
 mod companies_domains;
 mod connections;

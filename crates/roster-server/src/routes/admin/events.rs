@@ -5,7 +5,7 @@
 //! knows to read the directory again.
 
 use super::page_limit;
-use crate::auth::Admin;
+use crate::auth::Reader;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use crate::events::{self, Cursor, PublicEvent};
 use crate::routes::ts;
@@ -49,15 +49,17 @@ pub struct EventsQuery {
     limit: Option<u32>,
 }
 
-/// Directory changes in commit order, after a cursor.
+/// Directory changes in commit order, after a cursor. The admin token, an API key with
+/// `events:read`, or an app's `client_credentials` token with it (its company's).
 #[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery),
     responses((status = 200, body = EventsPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 410, body = ErrorBody)), security(("admin_token" = [])))]
+              (status = 410, body = ErrorBody)), security(("admin_token" = []), ("api_key" = [])))]
 async fn feed(
     State(state): State<AppState>,
-    _admin: Admin,
+    reader: Reader,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<ApiJson<EventsPage>, ApiError> {
+    reader.require("events:read")?;
     let limit = page_limit(q.limit, 100, 1000);
     let now = state.now();
     let since = now - i64::from(state.config.events_retention_days) * 86_400_000;
@@ -130,6 +132,7 @@ async fn feed(
         .map(|position| Cursor { position, at: now }.encode());
     let events = rows
         .iter()
+        .filter(|(_, e)| reader.sees(e.organization_id.as_deref(), e.company_id.as_deref()))
         .filter_map(|(_, e)| events::public(e, ts))
         .filter(|p| types.is_empty() || types.iter().any(|t| t == p.kind))
         .filter(|p| organization_id.is_none() || p.organization == organization_id)

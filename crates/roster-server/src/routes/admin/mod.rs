@@ -1,6 +1,7 @@
 //! The admin API, `/api/v1` (interfaces.md "Admin API"). Every handler takes an
 //! [`Admin`](crate::auth::Admin); objects are addressed by id or by name.
 
+mod api_keys;
 mod apps;
 mod audit;
 mod companies;
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(provisioning::router())
         .merge(saml_keys::router())
         .merge(apps::router())
+        .merge(api_keys::router())
         .merge(signing_keys::router())
         .merge(webhooks::router())
 }
