@@ -145,14 +145,8 @@ pub(crate) fn browser() -> reqwest::Client {
 /// Follows the sign-in from Roster's login through the provider's login and consent
 /// pages (signing in as `login`), up to the URL of Roster's callback, not visited.
 async fn to_callback(app: &TestApp, b: &reqwest::Client, conn: &str, login: &str) -> String {
-    to_callback_from(
-        app,
-        b,
-        &app.url(&format!("/sso/oidc/{conn}/login?return_to=/me")),
-        conn,
-        login,
-    )
-    .await
+    let start = app.url(&format!("/sso/oidc/{conn}/login?return_to=/me"));
+    to_callback_from(app, b, &start, conn, login).await
 }
 
 /// [`to_callback`] from `start`, a URL that leads to the connection's login.

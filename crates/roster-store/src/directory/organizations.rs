@@ -31,6 +31,19 @@ db::from_row!(Organization {
 const SELECT: &str = "SELECT o.id, o.name, o.company_id, c.name AS company, o.seat_limit, o.created_at, o.updated_at \
                       FROM organizations o JOIN companies c ON c.id = o.company_id";
 
+/// The ids of the organizations `idents` name (ids or names), each once, in order; an
+/// unknown one is not found.
+pub async fn ids(conn: &mut Conn, idents: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::with_capacity(idents.len());
+    for ident in idents {
+        let id = find(conn, ident).await?.id;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn find(conn: &mut Conn, ident: &str) -> Result<Organization, StoreError> {
     let (sql, key) = if is_id(ident) {
         (format!("{SELECT} WHERE o.id = $1"), ident.to_string())

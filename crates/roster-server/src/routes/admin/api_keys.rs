@@ -88,13 +88,7 @@ async fn create(
         .store
         .write(move |db| {
             Box::pin(async move {
-                let mut ids = Vec::new();
-                for o in &body.organizations {
-                    let id = organizations::find(db, o).await?.id;
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
+                let ids = organizations::ids(db, &body.organizations).await?;
                 api_keys::create(db, &ctx, &body.scopes, &ids).await
             })
         })
