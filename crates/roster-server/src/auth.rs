@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::trace::current_trace_id;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
+use roster_store::directory::view::Scope;
 use roster_store::{tokens, Ctx};
 
 pub struct Admin {
@@ -65,24 +66,13 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// What a reader of the directory or the events may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadLimit {
-    /// Everything (the admin token).
-    All,
-    /// These organizations' (an API key limited to them).
-    Organizations(Vec<String>),
-    /// One company's (an app's own token, `client_credentials`).
-    Company(String),
-}
-
 /// Who reads the directory or the events: the admin, an API key, or an app's
 /// `client_credentials` token; the last two only with the scope the call needs, and
 /// never for anything else.
 pub struct Reader {
     /// The scopes held; `None`: every one (the admin).
     scopes: Option<Vec<String>>,
-    pub limit: ReadLimit,
+    pub reach: Scope,
 }
 
 impl Reader {
@@ -95,15 +85,6 @@ impl Reader {
                 format!("this credential does not hold the {scope} scope"),
             )),
             _ => Ok(()),
-        }
-    }
-
-    /// Whether a change in `organization_id` of `company_id` is the reader's to see.
-    pub fn sees(&self, organization_id: Option<&str>, company_id: Option<&str>) -> bool {
-        match &self.limit {
-            ReadLimit::All => true,
-            ReadLimit::Organizations(ids) => organization_id.is_some_and(|o| ids.iter().any(|i| i == o)),
-            ReadLimit::Company(c) => company_id == Some(c.as_str()),
         }
     }
 }
@@ -122,17 +103,17 @@ impl FromRequestParts<AppState> for Reader {
                             if token.starts_with("rk_") {
                                 return Ok(roster_store::api_keys::verify(db, &token).await?.map(|k| Reader {
                                     scopes: Some(k.scopes),
-                                    limit: if k.organizations.is_empty() {
-                                        ReadLimit::All
+                                    reach: if k.organizations.is_empty() {
+                                        Scope::All
                                     } else {
-                                        ReadLimit::Organizations(k.organizations)
+                                        Scope::Organizations(k.organizations)
                                     },
                                 }));
                             }
                             if tokens::verify_admin(db, &token).await?.is_some() {
                                 return Ok(Some(Reader {
                                     scopes: None,
-                                    limit: ReadLimit::All,
+                                    reach: Scope::All,
                                 }));
                             }
                             // An app's own access token (client_credentials): not a person's.
@@ -141,7 +122,7 @@ impl FromRequestParts<AppState> for Reader {
                                 .filter(|(g, _, _)| g.user_id.is_none())
                                 .map(|(g, _, _)| Reader {
                                     scopes: Some(g.scope.split(' ').map(str::to_string).collect()),
-                                    limit: ReadLimit::Company(g.company_id),
+                                    reach: Scope::Company(g.company_id),
                                 }))
                         })
                     })

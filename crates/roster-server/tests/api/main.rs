@@ -12,6 +12,7 @@ mod api_keys;
 mod apps;
 mod companies_domains;
 mod connections;
+mod directory;
 mod durability;
 mod events;
 mod example_app;

@@ -9,6 +9,7 @@ pub mod members;
 pub mod organizations;
 pub mod teams;
 pub mod users;
+pub mod view;
 
 /// True when `ident` is a UUID, i.e. addresses an object by id rather than by name.
 pub(crate) fn is_id(ident: &str) -> bool {

@@ -93,7 +93,7 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name)
         return Err(exists(org, name));
     }
     let id = new_id();
-    db::query("INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+    db::query("INSERT INTO teams (id, organization_id, name, name_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
         .bind(&id)
         .bind(&org.id)
         .bind(name.as_str())
@@ -127,7 +127,7 @@ pub async fn ensure(conn: &mut Conn, ctx: &Ctx, org: &Organization, name: &Name)
     }
     let id = new_id();
     let inserted = db::query(
-        "INSERT INTO teams (id, organization_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO teams (id, organization_id, name, name_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
     )
     .bind(&id)
     .bind(&org.id)
@@ -167,9 +167,10 @@ pub async fn rename(
     if name.key() != team.name.to_lowercase() && name_taken(conn, org, name).await? {
         return Err(exists(org, name));
     }
-    db::query("UPDATE teams SET name = $1, name_key = $2 WHERE id = $3")
+    db::query("UPDATE teams SET name = $1, name_key = $2, updated_at = $3 WHERE id = $4")
         .bind(name.as_str())
         .bind(name.key())
+        .bind(ctx.now)
         .bind(&team.id)
         .execute(&mut *conn)
         .await?;
@@ -263,6 +264,7 @@ pub async fn add_known_member(
     if inserted == 0 {
         return Ok(false);
     }
+    touch_membership(conn, ctx, &org.id, user_id).await?;
     audit::record(
         conn,
         ctx,
@@ -314,6 +316,7 @@ pub async fn take_out(
     if removed == 0 {
         return Ok(false);
     }
+    touch_membership(conn, ctx, &org.id, user_id).await?;
     audit::record(
         conn,
         ctx,
@@ -330,4 +333,16 @@ pub async fn take_out(
     )
     .await?;
     Ok(true)
+}
+
+/// A member's teams are part of their membership: joining or leaving a team moves the
+/// membership's `updated_at`, which the directory's `updated_since` reads.
+async fn touch_membership(conn: &mut Conn, ctx: &Ctx, org_id: &str, user_id: &str) -> Result<(), StoreError> {
+    db::query("UPDATE memberships SET updated_at = $1 WHERE organization_id = $2 AND user_id = $3")
+        .bind(ctx.now)
+        .bind(org_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -132,7 +132,7 @@ async fn feed(
         .map(|position| Cursor { position, at: now }.encode());
     let events = rows
         .iter()
-        .filter(|(_, e)| reader.sees(e.organization_id.as_deref(), e.company_id.as_deref()))
+        .filter(|(_, e)| reader.reach.sees(e.organization_id.as_deref(), e.company_id.as_deref()))
         .filter_map(|(_, e)| events::public(e, ts))
         .filter(|p| types.is_empty() || types.iter().any(|t| t == p.kind))
         .filter(|p| organization_id.is_none() || p.organization == organization_id)

@@ -7,6 +7,7 @@ mod audit;
 mod companies;
 pub(crate) mod connection_settings;
 mod connections;
+mod directory;
 mod domains;
 mod errors;
 mod events;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(errors::router())
         .merge(events::router())
+        .merge(directory::router())
         .merge(provisioning::router())
         .merge(saml_keys::router())
         .merge(apps::router())
