@@ -366,11 +366,28 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreErr
         "connection_deleted",
     )
     .await?;
-    db::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
+    let ended = db::query("UPDATE sessions SET ended_at = $1 WHERE connection_id = $2 AND ended_at IS NULL")
         .bind(ctx.now)
         .bind(&c.id)
         .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if ended > 0 {
+        audit::record(
+            conn,
+            ctx,
+            NewEvent {
+                action: "session.end",
+                object_kind: "connection",
+                object_id: &c.id,
+                company_id: Some(&c.company_id),
+                connection_id: Some(&c.id),
+                after: Some(json!({ "sessions_ended": ended, "why": "connection_deleted" })),
+                ..Default::default()
+            },
+        )
         .await?;
+    }
     db::query("DELETE FROM connections WHERE id = $1")
         .bind(&c.id)
         .execute(&mut *conn)

@@ -312,11 +312,15 @@ pub enum Ending<'a> {
 }
 
 /// What [`end_grants`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ended {
     pub grants: u64,
+    /// Live refresh tokens of those grants (now unusable).
+    pub refresh_tokens: u64,
     /// Back-channel logouts queued.
     pub logouts: u64,
+    /// The names of the apps told by back-channel logout, each once.
+    pub apps_notified: Vec<String>,
 }
 
 /// Revokes the live grants `which` names, with the reason `why`, and queues a
@@ -341,6 +345,30 @@ pub async fn end_grants(conn: &mut Conn, which: Ending<'_>, now: i64, why: &str)
         Ending::Session(id) => ("g.session_id = $3 AND ($4 IS NULL OR g.company_id = $4)", id, None),
         Ending::Grant(id) => ("g.id = $3 AND ($4 IS NULL OR g.company_id = $4)", id, None),
     };
+    // What is about to be revoked, for the deprovisioning receipt.
+    let mut refresh_tokens = 0u64;
+    let mut apps_notified: Vec<String> = Vec::new();
+    for r in db::query(&format!(
+        "SELECT a.name, a.backchannel_logout_uri IS NOT NULL AND g.session_id IS NOT NULL AS told, \
+         (SELECT COUNT(*) FROM oauth2_tokens t WHERE t.grant_id = g.id AND t.kind = 'refresh' \
+          AND t.used_at IS NULL AND t.expires_at > $1) AS refresh \
+         FROM oauth2_grants g JOIN apps a ON a.id = g.app_id \
+         WHERE g.revoked_at IS NULL AND g.expires_at > $2 AND {filter}"
+    ))
+    .bind(now)
+    .bind(now)
+    .bind(a)
+    .bind(b)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        refresh_tokens += u64::try_from(r.try_get::<i64, _>("refresh")?).unwrap_or(0);
+        let name: String = r.try_get("name")?;
+        if r.try_get::<bool, _>("told")? && !matches!(which, Ending::Grant(_)) && !apps_notified.contains(&name) {
+            apps_notified.push(name);
+        }
+    }
+    apps_notified.sort();
     // Apps hear of sessions that end, not of a grant revoked by the app itself or for
     // misuse of its own tokens. A logout already delivered for the same app and session
     // (the person signed in to the app again in it) is sent again.
@@ -377,7 +405,12 @@ pub async fn end_grants(conn: &mut Conn, which: Ending<'_>, now: i64, why: &str)
     .execute(conn)
     .await?
     .rows_affected();
-    Ok(Ended { grants, logouts })
+    Ok(Ended {
+        grants,
+        refresh_tokens,
+        logouts,
+        apps_notified,
+    })
 }
 
 /// Moves the live grants of session `from` to session `to` of the same person, ending

@@ -7,6 +7,7 @@
 use crate::audit::{self, NewEvent};
 use crate::connections;
 use crate::db::{self, Conn, FromRow};
+use crate::directory::deprovision::Receipt;
 use crate::directory::organizations::{self, Organization};
 use crate::directory::users::{self, Profile};
 use crate::directory::{members, teams};
@@ -332,6 +333,19 @@ impl Target<'_> {
         Ok(o)
     }
 
+    /// The receipt being gathered, begun under the context of the first change that
+    /// deprovisions.
+    fn receipt<'r>(&self, receipt: &'r mut Option<(Receipt, Ctx)>, ctx: &Ctx) -> &'r mut Receipt {
+        &mut receipt
+            .get_or_insert_with(|| {
+                (
+                    Receipt::new(self.company_id, self.user_id, Some(self.connection_id)),
+                    ctx.clone(),
+                )
+            })
+            .0
+    }
+
     async fn account(&mut self, conn: &mut Conn) -> Result<users::User, StoreError> {
         match self.account.take() {
             Some(u) if u.id == self.user_id => Ok(u),
@@ -360,6 +374,8 @@ pub async fn apply_changes(
     changes: &[Change],
 ) -> Result<(), StoreError> {
     let uid = target.user_id;
+    // Deactivations and ended sessions gather into one deprovisioning receipt.
+    let mut receipt: Option<(Receipt, Ctx)> = None;
     for change in changes {
         let cause = change.cause();
         let ctx = ctx.because(cause.rule, cause.because.clone());
@@ -471,27 +487,20 @@ pub async fn apply_changes(
                 if matches!(change, Change::Reactivate { .. }) {
                     organizations::require_seat(conn, &org, ctx.now).await?;
                 }
-                members::set(conn, &ctx, &org, &current, role, state).await?;
+                if let Some(revoked) = members::set(conn, &ctx, &org, &current, role, state).await? {
+                    let r = target.receipt(&mut receipt, &ctx);
+                    r.membership(&org, "deactivated");
+                    r.revoked(revoked);
+                }
             }
             Change::EndSessions(_) => {
-                let ended = members::end_sessions(conn, uid, target.company_id, ctx.now).await?;
-                audit::record(
-                    conn,
-                    &ctx,
-                    NewEvent {
-                        action: "session.end",
-                        object_kind: "user",
-                        object_id: uid,
-                        company_id: Some(target.company_id),
-                        connection_id: Some(target.connection_id),
-                        user_id: Some(uid),
-                        after: Some(json!({ "sessions_ended": ended })),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                let revoked = members::end_sessions(conn, uid, target.company_id, ctx.now).await?;
+                target.receipt(&mut receipt, &ctx).revoked(revoked);
             }
         }
+    }
+    if let Some((receipt, ctx)) = receipt {
+        receipt.record(conn, &ctx).await?;
     }
     Ok(())
 }

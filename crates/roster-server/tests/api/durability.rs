@@ -17,17 +17,22 @@ crate::on_both_backends!(
     nodes_starting_together_mint_one_admin_token,
 );
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Server {
-    async fn start(db_url: &str) -> Self {
+    pub(crate) async fn start(db_url: &str) -> Self {
         Self::start_with(db_url, Some(ADMIN_TOKEN)).await
     }
 
     async fn start_with(db_url: &str, admin_token: Option<&str>) -> Self {
+        Self::start_with_args(db_url, admin_token, &[]).await
+    }
+
+    /// The binary with `extra` arguments after the usual ones.
+    pub(crate) async fn start_with_args(db_url: &str, admin_token: Option<&str>, extra: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
         cmd.args([
             "serve",
@@ -38,6 +43,7 @@ impl Server {
             "--log-format",
             "json",
         ])
+        .args(extra)
         .env_remove("ROSTER_ADMIN_TOKEN");
         if let Some(t) = admin_token {
             cmd.env("ROSTER_ADMIN_TOKEN", t);

@@ -11,7 +11,7 @@ crate::on_both_backends!(
     a_reader_sees_every_event_once_while_writers_race,
 );
 
-async fn page(app: &TestApp, query: &str) -> (Vec<Value>, Option<String>) {
+pub(crate) async fn page(app: &TestApp, query: &str) -> (Vec<Value>, Option<String>) {
     let a = app.get(&format!("/api/v1/events?{query}")).await;
     assert_eq!(a.status, 200, "{}", a.body);
     (
@@ -22,7 +22,11 @@ async fn page(app: &TestApp, query: &str) -> (Vec<Value>, Option<String>) {
 
 /// A page once `ready` holds for it. On PostgreSQL an event shows once every
 /// transaction older than its own has ended (other tests' included): moments later.
-async fn page_when(app: &TestApp, query: &str, ready: impl Fn(&[Value]) -> bool) -> (Vec<Value>, Option<String>) {
+pub(crate) async fn page_when(
+    app: &TestApp,
+    query: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, Option<String>) {
     for _ in 0..100 {
         let (events, cursor) = page(app, query).await;
         if ready(&events) {
@@ -59,16 +63,24 @@ async fn the_feed_follows_directory_changes_in_order(backend: Backend) {
     })
     .await;
     let seen = types(&events);
+    // Deactivated from their only organization: inactive in the company, with the
+    // receipt of what that ended; back with their first membership.
     let expected = [
         "membership.deactivated",
+        "user.deactivated",
+        "user.deprovisioned",
         "membership.reactivated",
+        "user.reactivated",
         "membership.role_changed",
     ];
     assert!(
         seen.contains(&"team.created") && seen.contains(&"membership.added"),
         "{seen:?}"
     );
-    assert_eq!(&seen[seen.len() - 3..], expected, "in commit order: {seen:?}");
+    assert_eq!(&seen[seen.len() - 6..], expected, "in commit order: {seen:?}");
+    let receipt = &events[events.len() - 4];
+    assert_eq!(receipt["data"]["state"]["memberships"][0]["state"], "deactivated");
+    assert_eq!(receipt["data"]["state"]["sessions_ended"], 0);
     let last = events.last().unwrap();
     assert_eq!(last["organization"], org["id"]);
     assert_eq!(last["cause"]["source"], "admin");
@@ -83,7 +95,12 @@ async fn the_feed_follows_directory_changes_in_order(backend: Backend) {
     assert_eq!(same.as_deref(), Some(cursor.as_str()));
     assert_eq!(app.delete(&path).await.status, 204);
     let (new, next) = page_when(&app, &format!("after={cursor}"), |e| !e.is_empty()).await;
-    assert_eq!(types(&new)[types(&new).len() - 1], "membership.removed", "{new:?}");
+    assert_eq!(
+        types(&new),
+        ["membership.removed", "user.deactivated", "user.deprovisioned"],
+        "{new:?}"
+    );
+    assert_eq!(new[2]["data"]["state"]["memberships"][0]["state"], "removed");
     assert!(!new.iter().any(|e| e["type"] == "team.created"));
     assert_ne!(next.as_deref(), Some(cursor.as_str()));
 

@@ -14,6 +14,7 @@ mod companies_domains;
 mod connections;
 mod directory;
 mod durability;
+mod event_delivery;
 mod events;
 mod example_app;
 mod hostile;

@@ -2,7 +2,8 @@
 //! and the apps that asked are told (back-channel logout), RP-initiated logout, and a
 //! fresh sign-in for one app that keeps the others'.
 
-use crate::helpers::{spawn_app, Backend};
+use crate::events::page_when;
+use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::oauth2::{authorize_path, browse, code_for, exchange, jwks, query_of, refresh, register, userinfo};
 use crate::saml::{login, no_redirects, request_id, setup, spec, IDP_ENTITY};
 use base64::Engine;
@@ -90,6 +91,15 @@ async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
     let head: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap();
     assert_eq!(head["typ"], "logout+jwt");
+    // One receipt lists what the deactivation ended, after the session's revocation.
+    let receipt = receipt_of(&app, &user_id).await;
+    assert_eq!(receipt["cause"]["source"], "admin");
+    assert_eq!(
+        receipt["data"]["state"],
+        json!({"memberships": [{"organization_id": receipt["organization"], "organization": "acme", "state": "deactivated"}],
+               "sessions_ended": 1, "app_grants_revoked": 1, "refresh_tokens_revoked": 1,
+               "apps_notified": ["Dashboard"]})
+    );
 
     // A SCIM deactivation (S6, T2): the same, at once.
     let token = app
@@ -125,6 +135,14 @@ async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
     let got = logouts(&received, 2).await;
     let bob_sub = verify_signature(bob["id_token"].as_str().unwrap(), &jwks(&app).await).unwrap()["sub"].clone();
     assert_eq!(verify_signature(&got[1], &jwks(&app).await).unwrap()["sub"], bob_sub);
+    let receipt = receipt_of(&app, bob_sub.as_str().unwrap()).await;
+    assert_eq!(
+        (receipt["cause"]["source"].as_str(), receipt["cause"]["rule"].as_str()),
+        (Some("scim"), Some("S6"))
+    );
+    assert_eq!(receipt["data"]["state"]["sessions_ended"], 1);
+    assert_eq!(receipt["data"]["state"]["refresh_tokens_revoked"], 1);
+    assert_eq!(receipt["data"]["state"]["apps_notified"], json!(["Dashboard"]));
 
     // Deleting the connection ends everyone's grants through it.
     let (q, _) = code_for(&app, &idp, &conn, &client_id, &[("login_hint", "cy@acme.test")], None).await;
@@ -135,6 +153,29 @@ async fn leavers_lose_access_and_apps_are_told(backend: Backend) {
         400
     );
     assert_eq!(logouts(&received, 3).await.len(), 3);
+    let (ended, _) = page_when(&app, "types=session.revoked", |e| {
+        e.iter().any(|e| e["data"]["object"]["kind"] == "connection")
+    })
+    .await;
+    let by_deletion = ended
+        .iter()
+        .find(|e| e["data"]["object"]["kind"] == "connection")
+        .unwrap();
+    assert_eq!(by_deletion["data"]["state"]["sessions_ended"], 1, "cy's: {by_deletion}");
+}
+
+/// The `user.deprovisioned` event of `user_id`, once it shows in the feed, after a
+/// `session.revoked` of theirs.
+async fn receipt_of(app: &TestApp, user_id: &str) -> Value {
+    let mine = |e: &Value| e["data"]["user_id"] == user_id;
+    let (events, _) = page_when(app, "types=user.deprovisioned,session.revoked", |es| {
+        es.iter().any(|e| mine(e) && e["type"] == "user.deprovisioned")
+    })
+    .await;
+    let mine: Vec<&Value> = events.iter().filter(|e| mine(e)).collect();
+    let kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["session.revoked", "user.deprovisioned"]);
+    mine[1].clone()
 }
 
 /// The logout tokens received, once there are `n` (waiting up to 10 s: the sender

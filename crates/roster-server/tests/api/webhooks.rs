@@ -14,8 +14,8 @@ crate::on_both_backends!(
     secrets_rotate_with_an_overlap_deliveries_are_sent_again_and_a_dead_endpoint_is_turned_off,
 );
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     /// Deliveries read while waiting for a command's answer, for `next`.
     early: std::collections::VecDeque<Value>,
     stdin: ChildStdin,
@@ -24,7 +24,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let python = roster_testidp::python();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhook_receiver.py");
         let mut child = Command::new(python)
@@ -49,7 +49,7 @@ impl Receiver {
     }
 
     /// The next delivery.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         match self.early.pop_front() {
             Some(d) => d,
             None => self.line().await,
@@ -66,7 +66,7 @@ impl Receiver {
     }
 
     /// Sends a command and waits for its answer (deliveries meanwhile are kept).
-    async fn command(&mut self, c: &str) {
+    pub(crate) async fn command(&mut self, c: &str) {
         self.stdin.write_all(format!("{c}\n").as_bytes()).await.unwrap();
         loop {
             let line = self.line().await;

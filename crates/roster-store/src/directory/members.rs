@@ -1,3 +1,4 @@
+use super::deprovision::{self, Receipt, Revoked};
 use super::organizations::{self, Organization};
 use super::teams;
 use super::users::{self, Profile, User};
@@ -245,12 +246,18 @@ pub async fn update(
     if before.state == MemberState::Deactivated && after.state == MemberState::Active {
         organizations::require_seat(conn, org, ctx.now).await?;
     }
-    set(conn, ctx, org, &before, after.role, after.state).await?;
+    if let Some(revoked) = set(conn, ctx, org, &before, after.role, after.state).await? {
+        let mut receipt = Receipt::new(&org.company_id, &before.user_id, ctx.connection_id.as_deref());
+        receipt.membership(org, "deactivated");
+        receipt.revoked(revoked);
+        receipt.record(conn, ctx).await?;
+    }
     find(conn, org, &before.user_id).await
 }
 
 /// Writes a membership's role and state, with its audit event. Deactivation ends the
-/// user's sessions for the company (S6, T2). The caller has applied the rules.
+/// user's sessions for the company (S6, T2) and answers what that revoked, for the
+/// caller's deprovisioning receipt. The caller has applied the rules.
 pub async fn set(
     conn: &mut Conn,
     ctx: &Ctx,
@@ -258,7 +265,7 @@ pub async fn set(
     before: &Member,
     role: Role,
     state: MemberState,
-) -> Result<(), StoreError> {
+) -> Result<Option<Revoked>, StoreError> {
     db::query(
         "UPDATE memberships SET role = $1, state = $2, updated_at = $3 WHERE organization_id = $4 AND user_id = $5",
     )
@@ -269,9 +276,11 @@ pub async fn set(
     .bind(&before.user_id)
     .execute(&mut *conn)
     .await?;
-    if rules::deactivation_ends_sessions(before.state, state) {
-        end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
-    }
+    let revoked = if rules::deactivation_ends_sessions(before.state, state) {
+        Some(end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?)
+    } else {
+        None
+    };
     audit::record(
         conn,
         ctx,
@@ -287,7 +296,23 @@ pub async fn set(
             ..Default::default()
         },
     )
-    .await
+    .await?;
+    // Their first active membership in the company back: active there again.
+    if before.state == MemberState::Deactivated
+        && state == MemberState::Active
+        && deprovision::active_memberships(conn, &before.user_id, &org.company_id).await? == 1
+    {
+        deprovision::user_state(
+            conn,
+            ctx,
+            &org.company_id,
+            &before.user_id,
+            ctx.connection_id.as_deref(),
+            true,
+        )
+        .await?;
+    }
+    Ok(revoked)
 }
 
 /// Removes a member and their teams in `org`, and ends their sessions for the company
@@ -315,7 +340,7 @@ pub async fn remove(conn: &mut Conn, ctx: &Ctx, org: &Organization, user_ident: 
         .bind(&before.user_id)
         .execute(&mut *conn)
         .await?;
-    end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
+    let revoked = end_sessions(conn, &before.user_id, &org.company_id, ctx.now).await?;
     audit::record(
         conn,
         ctx,
@@ -332,29 +357,38 @@ pub async fn remove(conn: &mut Conn, ctx: &Ctx, org: &Organization, user_ident: 
             ..Default::default()
         },
     )
-    .await
+    .await?;
+    let mut receipt = Receipt::new(&org.company_id, &before.user_id, ctx.connection_id.as_deref());
+    receipt.membership(org, "removed");
+    receipt.revoked(revoked);
+    receipt.record(conn, ctx).await
 }
 
 /// T2: ends the user's live sessions for the company at once.
 /// What apps were granted through them ends too, and the apps that asked are told
 /// (back-channel logout).
-pub async fn end_sessions(conn: &mut Conn, user_id: &str, company_id: &str, now: i64) -> Result<u64, StoreError> {
-    crate::oauth2::end_grants(
+pub async fn end_sessions(conn: &mut Conn, user_id: &str, company_id: &str, now: i64) -> Result<Revoked, StoreError> {
+    let grants = crate::oauth2::end_grants(
         conn,
         crate::oauth2::Ending::User { user_id, company_id },
         now,
         "member_deactivated_or_removed",
     )
     .await?;
-    Ok(
+    let sessions =
         db::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND company_id = $3 AND ended_at IS NULL")
             .bind(now)
             .bind(user_id)
             .bind(company_id)
             .execute(conn)
             .await?
-            .rows_affected(),
-    )
+            .rows_affected();
+    Ok(Revoked {
+        sessions_ended: sessions,
+        app_grants_revoked: grants.grants,
+        refresh_tokens_revoked: grants.refresh_tokens,
+        apps_notified: grants.apps_notified,
+    })
 }
 
 /// The teams (id, name) of `user_id` within `org`, by name.

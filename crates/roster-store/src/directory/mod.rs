@@ -4,6 +4,7 @@
 //! through their `*_key` columns.
 
 pub mod companies;
+pub mod deprovision;
 pub mod invitations;
 pub mod members;
 pub mod organizations;

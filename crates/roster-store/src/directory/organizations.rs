@@ -243,7 +243,7 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
         "organization_deleted",
     )
     .await?;
-    db::query(
+    let ended = db::query(
         "UPDATE sessions SET ended_at = $1 WHERE company_id = $2 AND ended_at IS NULL \
          AND user_id IN (SELECT user_id FROM memberships WHERE organization_id = $3)",
     )
@@ -251,7 +251,24 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx, ident: &str) -> Result<(), Store
     .bind(&org.company_id)
     .bind(&org.id)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if ended > 0 {
+        audit::record(
+            conn,
+            ctx,
+            NewEvent {
+                action: "session.end",
+                object_kind: "organization",
+                object_id: &org.id,
+                company_id: Some(&org.company_id),
+                organization_id: Some(&org.id),
+                after: Some(json!({ "sessions_ended": ended, "why": "organization_deleted" })),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
     db::query("DELETE FROM organizations WHERE id = $1")
         .bind(&org.id)
         .execute(&mut *conn)
