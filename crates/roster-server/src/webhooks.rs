@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 /// How often due endpoints are looked for.
 const POLL: Duration = Duration::from_millis(250);
-/// How long an endpoint is leased to the task serving it.
-const LEASE_MS: i64 = 60_000;
+/// How long an endpoint is leased to the task serving it: renewed before each attempt,
+/// so it covers one (a name lookup and a request, each at most [`TIMEOUT`]) with room
+/// to spare; a node that dies holds its endpoints no longer than this.
+const LEASE_MS: i64 = 30_000;
 /// Events read at once for one endpoint.
 const BATCH: i64 = 50;
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -63,7 +63,13 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &mut Receiver, ev
         json!({}),
     )
     .await;
-    let hook = admin(client, base, "/webhooks", json!({"url": receiver.url, "events": events})).await;
+    let hook = admin(
+        client,
+        base,
+        "/webhooks",
+        json!({"url": receiver.url, "events": events}),
+    )
+    .await;
     receiver
         .command(&format!("secret {}", hook["secret"].as_str().unwrap()))
         .await;
@@ -72,7 +78,13 @@ async fn setup(client: &reqwest::Client, base: &str, receiver: &mut Receiver, ev
 
 /// Follows the feed from the start until it holds every one of `wanted` (event
 /// `data.state.<key>` values of `kind`); answers them in feed order, each event once.
-async fn feed_until(client: &reqwest::Client, base: &str, kind: &str, key: &str, wanted: &HashSet<String>) -> Vec<String> {
+async fn feed_until(
+    client: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    key: &str,
+    wanted: &HashSet<String>,
+) -> Vec<String> {
     let mut seen_ids = HashSet::new();
     let mut order = Vec::new();
     let mut after = String::new();
@@ -88,7 +100,10 @@ async fn feed_until(client: &reqwest::Client, base: &str, kind: &str, key: &str,
             .await
             .unwrap();
         for e in page["events"].as_array().unwrap() {
-            assert!(seen_ids.insert(e["id"].as_str().unwrap().to_string()), "an event twice: {e}");
+            assert!(
+                seen_ids.insert(e["id"].as_str().unwrap().to_string()),
+                "an event twice: {e}"
+            );
             order.push(e["data"]["state"][key].as_str().unwrap().to_string());
         }
         if let Some(c) = page["next_cursor"].as_str() {
@@ -100,7 +115,10 @@ async fn feed_until(client: &reqwest::Client, base: &str, kind: &str, key: &str,
         if wanted.iter().all(|w| order.contains(w)) {
             return order;
         }
-        assert!(Instant::now() < deadline, "the feed never showed every acknowledged change");
+        assert!(
+            Instant::now() < deadline,
+            "the feed never showed every acknowledged change"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -108,11 +126,15 @@ async fn feed_until(client: &reqwest::Client, base: &str, kind: &str, key: &str,
 /// Deliveries until each of `wanted` came (`data.state.<key>`): every one verified;
 /// answers the first delivery of each event in arrival order and how often each
 /// `webhook-id` came.
-async fn deliveries_until(receiver: &mut Receiver, key: &str, wanted: &HashSet<String>) -> (Vec<String>, HashMap<String, usize>) {
+async fn deliveries_until(
+    receiver: &mut Receiver,
+    key: &str,
+    wanted: &HashSet<String>,
+) -> (Vec<String>, HashMap<String, usize>) {
     let mut first = Vec::new();
     let mut times: HashMap<String, usize> = HashMap::new();
     while !wanted.iter().all(|w| first.contains(w)) {
-        let d = receiver.next().await;
+        let d = receiver.next_within(Duration::from_secs(60)).await;
         assert_eq!(d["verified"], true, "a delivery whose signature did not verify: {d}");
         let n = times.entry(d["id"].as_str().unwrap().to_string()).or_default();
         *n += 1;

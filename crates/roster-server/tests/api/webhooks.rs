@@ -56,8 +56,21 @@ impl Receiver {
         }
     }
 
+    /// The next delivery, waiting up to `wait` (a node that died leaves its endpoints
+    /// leased for 30 s).
+    pub(crate) async fn next_within(&mut self, wait: std::time::Duration) -> Value {
+        match self.early.pop_front() {
+            Some(d) => d,
+            None => self.line_within(wait).await,
+        }
+    }
+
     async fn line(&mut self) -> Value {
-        let line = tokio::time::timeout(std::time::Duration::from_secs(20), self.lines.next_line())
+        self.line_within(std::time::Duration::from_secs(20)).await
+    }
+
+    async fn line_within(&mut self, wait: std::time::Duration) -> Value {
+        let line = tokio::time::timeout(wait, self.lines.next_line())
             .await
             .expect("the receiver answers in time")
             .unwrap()
