@@ -429,6 +429,46 @@ pub async fn rotate_secret(
     find(conn, id).await
 }
 
+/// A change of an endpoint's target or filters; `None` keeps what it has.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    pub url: Option<&'a str>,
+    pub types: Option<&'a [String]>,
+    /// Organization ids.
+    pub organizations: Option<&'a [String]>,
+}
+
+/// Changes endpoint `id`'s URL or filters. It goes on from its position: the events
+/// from then on are sent to the new URL, through the new filters.
+pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, change: &Change<'_>) -> Result<Webhook, StoreError> {
+    let w = find(conn, id).await?;
+    let url = change.url.unwrap_or(&w.url);
+    let types = change.types.unwrap_or(&w.types);
+    let organizations = change.organizations.unwrap_or(&w.organizations);
+    db::query("UPDATE webhooks SET url = $2, types = $3, organizations = $4, updated_at = $5 WHERE id = $1")
+        .bind(id)
+        .bind(url)
+        .bind(json_text(&types)?)
+        .bind(json_text(&organizations)?)
+        .bind(ctx.now)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        NewEvent {
+            action: "webhook.update",
+            object_kind: "webhook",
+            object_id: &w.id,
+            before: Some(json!({ "url": w.url, "types": w.types, "organizations": w.organizations })),
+            after: Some(json!({ "url": url, "types": types, "organizations": organizations })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    find(conn, id).await
+}
+
 /// Turns endpoint `id` off (`reason` says why: an admin, or constant failure) or on
 /// again (from where it stopped, its attempts reset).
 pub async fn set_enabled(

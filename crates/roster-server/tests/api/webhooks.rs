@@ -133,7 +133,7 @@ async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(ba
     let mut all = Receiver::start().await;
     let mut teams = Receiver::start().await;
     let all_id = register(&app, &mut all, json!({})).await;
-    register(&app, &mut teams, json!({"events": ["team.created"]})).await;
+    let teams_id = register(&app, &mut teams, json!({"events": ["team.created"]})).await;
     // Never shown again.
     let got = app.get(&format!("/api/v1/webhooks/{all_id}")).await;
     assert!(got.body.get("secret").is_none(), "{}", got.body);
@@ -206,6 +206,31 @@ async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(ba
     }
     store.close().await;
     assert!(idle, "an endpoint stayed due with nothing to deliver");
+
+    // New filters: from then on, acme's new members only (not its teams, nor another
+    // organization's members).
+    let a = app
+        .patch(
+            &format!("/api/v1/webhooks/{teams_id}"),
+            json!({"events": ["membership.added"], "organizations": ["acme"]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["events"], json!(["membership.added"]));
+    for (path, body) in [
+        ("/api/v1/webhooks/{id}", json!({"events": ["user.exploded"]})),
+        ("/api/v1/webhooks/{id}", json!({"url": "ftp://hooks.example.com/x"})),
+    ] {
+        let a = app.patch(&path.replace("{id}", &teams_id), body).await;
+        assert_eq!(a.status, 400, "{}", a.body);
+    }
+    app.post_ok("/api/v1/organizations/acme/teams", json!({"name": "later"}), 201)
+        .await;
+    app.add_member("quiet", "q@quiet.test", "owner").await;
+    app.add_member("acme", "ann@acme.test", "member").await;
+    let next = teams.taken(1).await;
+    assert_eq!(next[0]["type"], "membership.added", "{next:?}");
+    assert_eq!(next[0]["data"]["state"]["email"], "ann@acme.test", "{next:?}");
 
     // Refused: a private target is allowed here only because the tests allow it; an
     // unknown event type never.

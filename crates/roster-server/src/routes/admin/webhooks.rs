@@ -83,20 +83,7 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, ApiJson<WebhookView>), ApiError> {
-    crate::webhooks::check_url(&body.url, state.config.webhook_allow_private)
-        .map_err(|why| ApiError::bad_request("invalid_url", why))?;
-    if body.events.len() > 50 || body.organizations.len() > 100 {
-        return Err(ApiError::bad_request(
-            "too_many",
-            "at most 50 event types and 100 organizations",
-        ));
-    }
-    if let Some(bad) = body.events.iter().find(|t| !events::is_type(t)) {
-        return Err(ApiError::bad_request(
-            "invalid_type",
-            format!("'{bad}' is not an event type"),
-        ));
-    }
+    check(&state, Some(&body.url), Some(&body.events), Some(&body.organizations))?;
     let secret = crate::webhooks::new_secret();
     let sealed = state
         .sealer
@@ -119,6 +106,32 @@ async fn create(
         })
         .await?;
     Ok((StatusCode::CREATED, ApiJson(WebhookView::new(hook, Some(secret)))))
+}
+
+/// Refuses a URL Roster would not send to, unknown event types, and too long lists.
+fn check(
+    state: &AppState,
+    url: Option<&str>,
+    events: Option<&[String]>,
+    organizations: Option<&[String]>,
+) -> Result<(), ApiError> {
+    if let Some(url) = url {
+        crate::webhooks::check_url(url, state.config.webhook_allow_private)
+            .map_err(|why| ApiError::bad_request("invalid_url", why))?;
+    }
+    if events.is_some_and(|e| e.len() > 50) || organizations.is_some_and(|o| o.len() > 100) {
+        return Err(ApiError::bad_request(
+            "too_many",
+            "at most 50 event types and 100 organizations",
+        ));
+    }
+    if let Some(bad) = events.unwrap_or_default().iter().find(|t| !events::is_type(t)) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!("'{bad}' is not an event type"),
+        ));
+    }
+    Ok(())
 }
 
 /// Every webhook endpoint.
@@ -233,10 +246,17 @@ async fn rotate_secret(
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
     /// Turn the endpoint off, or on again (from where it stopped).
-    enabled: bool,
+    enabled: Option<bool>,
+    /// A new target; the next events go there.
+    url: Option<String>,
+    /// Event types (none: all).
+    events: Option<Vec<String>>,
+    /// Organizations, ids or names (none: all).
+    organizations: Option<Vec<String>>,
 }
 
-/// Turn an endpoint off or on again.
+/// Change an endpoint's URL or filters, or turn it off or on again. It goes on from
+/// where it is.
 #[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), request_body = UpdateWebhook,
     responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
 async fn update(
@@ -245,11 +265,34 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateWebhook>,
 ) -> Result<ApiJson<WebhookView>, ApiError> {
+    check(
+        &state,
+        body.url.as_deref(),
+        body.events.as_deref(),
+        body.organizations.as_deref(),
+    )?;
     let ctx = admin.ctx(&state);
     let hook = state
         .store
         .write(move |db| {
-            Box::pin(async move { webhooks::set_enabled(db, &ctx, &id, body.enabled, "an admin asked").await })
+            Box::pin(async move {
+                let organizations = match &body.organizations {
+                    Some(o) => Some(organizations::ids(db, o).await?),
+                    None => None,
+                };
+                if body.url.is_some() || body.events.is_some() || organizations.is_some() {
+                    let change = webhooks::Change {
+                        url: body.url.as_deref(),
+                        types: body.events.as_deref(),
+                        organizations: organizations.as_deref(),
+                    };
+                    webhooks::update(db, &ctx, &id, &change).await?;
+                }
+                match body.enabled {
+                    Some(enabled) => webhooks::set_enabled(db, &ctx, &id, enabled, "an admin asked").await,
+                    None => webhooks::find(db, &id).await,
+                }
+            })
         })
         .await?;
     Ok(ApiJson(WebhookView::new(hook, None)))
