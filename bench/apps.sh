@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
 . scripts/deps.sh
+. bench/lib.sh
 seconds="${SECONDS_EACH:-10}"
 conc="${CONCURRENCY:-16}"
 token="bench-admin-token-$$-0123456789abcdefgh"
@@ -25,22 +26,13 @@ bin="$CARGO_TARGET_DIR/release"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cpu() { # pid → user+system CPU seconds
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
-}
-per() { # label pid cpu-before load-output
-  local ok after
-  ok=$(grep -o 'ok=[0-9]*' "$4" | head -1 | cut -d= -f2)
-  after=$(cpu "$2")
-  awk -v a="$after" -v b="$3" -v n="$ok" -v l="$1" 'BEGIN { printf "  %s CPU %.3f ms/exchange\n", l, (a - b) * 1000 / n }'
-}
 
 echo "code → token exchanges, server on core 0, load on core 1, $conc in flight, ${seconds}s each"
 
 ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c 0 "$bin/roster" serve --listen "127.0.0.1:$port" \
   --database "sqlite://$work/r.db" --log-format json --sso-requests-per-minute 4000000000 2>"$work/server.log" &
 pid=$!
-for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$base"
 # The first request makes the signing keys; the load measures the steady state.
 curl -sf "$base/oauth2/jwks" >/dev/null
 before=$(cpu $pid)

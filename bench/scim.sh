@@ -29,6 +29,7 @@
 # load's own one-second warm-up, so it is a little above the true cost per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-target}"
 users="${USERS:-100000}"
 secs="${SECONDS_PER_RUN:-10}"
@@ -54,15 +55,9 @@ run() { # label database-url
   ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c "$server_core" "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
     --log-format json --max-body-bytes 4194304 2>"$work/server.log" &
   local pid=$!
-  for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-  local api="$base/api/v1" auth="Authorization: Bearer $token" json="Content-Type: application/json"
-  curl -sf -H "$auth" -H "$json" "$api/organizations" -d '{"name": "acme"}' >/dev/null
-  curl -sf -H "$auth" -H "$json" "$api/companies/acme/domains" -d '{"domain": "bench.test"}' >/dev/null
-  curl -sf -H "$auth" -H "$json" "$api/companies/acme/domains/bench.test/verify" -d '{"method": "manual"}' >/dev/null
-  curl -sf -H "$auth" -H "$json" "$api/connections" -d '{"company": "acme", "name": "idp", "protocol": "saml",
-    "domains": ["bench.test"], "default_organization": "acme", "default_team": "everyone", "scim": true}' >/dev/null
+  wait_ready "$base"
   local scim_token
-  scim_token=$(curl -sf -H "$auth" -X POST "$api/connections/idp/scim-tokens" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
+  scim_token=$(scim_setup "$base" "$token")
   local common=(taskset -c "$load_core" "$bin/roster-load" --base "$base" --token "$token" --scim-token "$scim_token"
     --users "$users" --domain bench.test)
   local load=("${common[@]}" --concurrency "$conc")
