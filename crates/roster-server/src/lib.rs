@@ -13,6 +13,7 @@ pub mod auth;
 pub mod auth_cache;
 pub mod backchannel;
 pub mod config;
+pub mod console;
 pub mod deadline;
 pub mod dns;
 pub mod edge;

@@ -202,6 +202,8 @@ pub struct Query {
     pub organization_id: Option<String>,
     pub connection_id: Option<String>,
     pub user_id: Option<String>,
+    /// Only events whose action starts with this (`membership.`).
+    pub action_prefix: Option<String>,
     /// Only events older than this sequence number (the cursor).
     pub before_seq: Option<i64>,
     pub limit: i64,
@@ -220,9 +222,13 @@ pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> 
     let mut values = Vec::new();
     for (column, value) in filters {
         if let Some(v) = value {
-            values.push(v);
+            values.push(v.to_string());
             conditions.push(format!("{column} = ${}", values.len()));
         }
+    }
+    if let Some(prefix) = q.action_prefix.as_deref().filter(|p| !p.is_empty()) {
+        values.push(format!("{}%", crate::directory::users::escape_like(prefix)));
+        conditions.push(format!("action LIKE ${} ESCAPE '\\'", values.len()));
     }
     if q.before_seq.is_some() {
         conditions.push(format!("seq < ${}", values.len() + 1));

@@ -22,6 +22,7 @@ pub mod apps;
 pub mod audit;
 mod checkpoint;
 pub mod connections;
+pub mod console;
 pub mod db;
 pub mod directory;
 pub mod domains;

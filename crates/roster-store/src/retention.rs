@@ -67,7 +67,8 @@ pub async fn purge(conn: &mut Conn, now: i64, policy: Policy) -> Result<Purged, 
             .bind(before)
             .execute(&mut *conn)
             .await?
-            .rows_affected();
+            .rows_affected()
+            + crate::console::purge(conn, now).await?;
     let mut grants = 0;
     for (sql, at) in [
         (

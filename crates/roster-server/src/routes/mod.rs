@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(scim::router(state.clone()))
         .merge(sso::router())
         .merge(oauth2::router())
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

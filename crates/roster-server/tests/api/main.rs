@@ -12,6 +12,7 @@ mod api_keys;
 mod apps;
 mod companies_domains;
 mod connections;
+mod console;
 mod directory;
 mod durability;
 mod event_delivery;

@@ -69,6 +69,15 @@ async fn teams_by_user(
     Ok(map)
 }
 
+/// Which members a listing keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<MemberState>,
+    pub role: Option<Role>,
+    /// Emails starting with this (case-insensitive).
+    pub email_prefix: Option<String>,
+}
+
 /// A page of `org`'s members ordered by user id, after the user id `after` (keyset
 /// paging over the membership primary key).
 pub async fn list(
@@ -77,27 +86,35 @@ pub async fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Member>, StoreError> {
-    let rows = match after {
-        Some(after) => {
-            db::query(&format!(
-                "{SELECT} WHERE m.organization_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"
-            ))
-            .bind(&org.id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            db::query(&format!(
-                "{SELECT} WHERE m.organization_id = $1 ORDER BY m.user_id LIMIT $2"
-            ))
-            .bind(&org.id)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-    };
+    list_filtered(conn, org, &Filter::default(), after, limit).await
+}
+
+/// [`list`], keeping the members `filter` matches.
+pub async fn list_filtered(
+    conn: &mut Conn,
+    org: &Organization,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Member>, StoreError> {
+    let prefix = filter
+        .email_prefix
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("{}%", users::escape_like(&p.to_lowercase())));
+    let rows = db::query(&format!(
+        "{SELECT} WHERE m.organization_id = $1 AND m.user_id > $2 AND ($3 IS NULL OR m.state = $3) \
+         AND ($4 IS NULL OR m.role = $4) AND ($5 IS NULL OR u.email_key LIKE $5 ESCAPE '\\') \
+         ORDER BY m.user_id LIMIT $6"
+    ))
+    .bind(&org.id)
+    .bind(after.unwrap_or(""))
+    .bind(filter.state.map(|s| s.as_str()))
+    .bind(filter.role.map(|r| r.as_str()))
+    .bind(prefix)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut members = rows.iter().map(member_from_row).collect::<Result<Vec<_>, _>>()?;
     if let (Some(first), Some(last)) = (members.first(), members.last()) {
         let (from, to) = (first.user_id.clone(), last.user_id.clone());

@@ -146,6 +146,7 @@ async fn list(
                         user_id,
                         before_seq,
                         limit,
+                        ..Query::default()
                     },
                 )
                 .await

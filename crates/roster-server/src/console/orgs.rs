@@ -1,0 +1,341 @@
+//! The overview, organizations and their members: what the viewer may see, and the
+//! changes they may make (deactivate, reactivate, remove a member).
+
+use super::{check_csrf, q, render, see_other, when, Nav, Problem, Viewer};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use roster_core::{MemberState, Role};
+use roster_store::connections;
+use roster_store::db::{self, Conn};
+use roster_store::directory::members::{self, Filter};
+use roster_store::directory::organizations::{self, Organization};
+use roster_store::directory::{teams, users};
+use roster_store::StoreError;
+use serde::Deserialize;
+
+/// Members shown per page.
+const PAGE: i64 = 50;
+
+/// An organization in a listing.
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub company: String,
+    pub seats_used: i64,
+    pub seat_limit: Option<i64>,
+}
+
+async fn org_row(conn: &mut Conn, o: Organization, now: i64) -> Result<OrgRow, StoreError> {
+    Ok(OrgRow {
+        seats_used: organizations::seats_used(conn, &o.id, now).await?,
+        id: o.id,
+        name: o.name,
+        company: o.company,
+        seat_limit: o.seat_limit,
+    })
+}
+
+async fn org_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<Vec<OrgRow>, StoreError> {
+    let mut rows = Vec::new();
+    for o in organizations::list(conn, company).await? {
+        rows.push(org_row(conn, o, now).await?);
+    }
+    Ok(rows)
+}
+
+/// A connection's health on the overview.
+pub struct ConnRow {
+    pub name: String,
+    pub company: String,
+    pub protocol: &'static str,
+    pub scim: bool,
+    pub last_sign_in: String,
+    pub last_scim: String,
+    pub errors_24h: i64,
+}
+
+async fn conn_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<Vec<ConnRow>, StoreError> {
+    let mut rows = Vec::new();
+    for c in connections::list(conn, company).await? {
+        let last_sign_in: Option<i64> =
+            db::query_scalar("SELECT MAX(created_at) FROM sessions WHERE connection_id = $1")
+                .bind(&c.id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let last_scim: Option<i64> =
+            db::query_scalar("SELECT MAX(last_used_at) FROM scim_tokens WHERE connection_id = $1")
+                .bind(&c.id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let errors_24h: i64 = db::query_scalar("SELECT COUNT(*) FROM error_log WHERE connection_id = $1 AND at >= $2")
+            .bind(&c.id)
+            .bind(now - 86_400_000)
+            .fetch_one(&mut *conn)
+            .await?;
+        let never = || "never".to_string();
+        rows.push(ConnRow {
+            name: c.name,
+            company: c.company,
+            protocol: c.protocol.as_str(),
+            scim: c.scim,
+            last_sign_in: last_sign_in.map_or_else(never, when),
+            last_scim: last_scim.map_or_else(never, when),
+            errors_24h,
+        });
+    }
+    Ok(rows)
+}
+
+/// Who the viewer is, for the navigation bar.
+async fn who(state: &AppState, viewer: &Viewer) -> Result<String, Problem> {
+    use roster_store::console::Holder;
+    match &viewer.session.holder {
+        Holder::Operator { .. } => Ok("Operator".to_string()),
+        Holder::Owner { user_id, .. } => {
+            let id = user_id.clone();
+            let user = state
+                .store
+                .read(move |db| Box::pin(async move { users::find(db, &id).await }))
+                .await?;
+            Ok(user.email)
+        }
+    }
+}
+
+pub(super) async fn nav(state: &AppState, viewer: &Viewer, current: &'static str) -> Result<Nav, Problem> {
+    Ok(viewer.nav(current, &who(state, viewer).await?))
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+struct OverviewPage {
+    nav: Option<Nav>,
+    organizations: Vec<OrgRow>,
+    connections: Vec<ConnRow>,
+}
+
+/// `GET /admin`.
+pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Problem> {
+    let company = viewer.company().map(str::to_string);
+    let now = state.now();
+    let (organizations, connections) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let orgs = org_rows(db, company.as_deref(), now).await?;
+                Ok((orgs, conn_rows(db, company.as_deref(), now).await?))
+            })
+        })
+        .await?;
+    let page = OverviewPage {
+        nav: Some(nav(&state, &viewer, "overview").await?),
+        organizations,
+        connections,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "console/organizations.html")]
+struct OrganizationsPage {
+    nav: Option<Nav>,
+    organizations: Vec<OrgRow>,
+}
+
+/// `GET /admin/organizations`.
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Problem> {
+    let company = viewer.company().map(str::to_string);
+    let now = state.now();
+    let organizations = state
+        .store
+        .read(move |db| Box::pin(async move { org_rows(db, company.as_deref(), now).await }))
+        .await?;
+    let page = OrganizationsPage {
+        nav: Some(nav(&state, &viewer, "organizations").await?),
+        organizations,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The organization `ident` if it is the viewer's to see; otherwise not found (the same
+/// answer as for one that does not exist).
+async fn visible(conn: &mut Conn, viewer_company: Option<&str>, ident: &str) -> Result<Organization, StoreError> {
+    let org = organizations::find(conn, ident).await?;
+    match viewer_company {
+        Some(c) if c != org.company_id => Err(StoreError::not_found("organization", ident)),
+        _ => Ok(org),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct MemberQuery {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    role: String,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: &'static str,
+    pub active: bool,
+    pub source: &'static str,
+    pub teams: String,
+}
+
+pub struct TeamRow {
+    pub name: String,
+    pub member_count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "console/organization.html")]
+struct OrganizationPage<'a> {
+    nav: Option<Nav>,
+    org: OrgRow,
+    teams: Vec<TeamRow>,
+    members: Vec<MemberRow>,
+    filter: &'a MemberQuery,
+    next: Option<String>,
+    notice: Option<&'a str>,
+    csrf: &'a str,
+}
+
+/// `GET /admin/organizations/{org}`: its teams and a page of its members.
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(ident): Path<String>,
+    Query(mq): Query<MemberQuery>,
+) -> Result<Response, Problem> {
+    let filter = Filter {
+        state: (!mq.state.is_empty())
+            .then(|| MemberState::parse(&mq.state))
+            .transpose()
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.message))?,
+        role: (!mq.role.is_empty())
+            .then(|| Role::parse(&mq.role))
+            .transpose()
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.message))?,
+        email_prefix: Some(mq.email.trim().to_string()).filter(|e| !e.is_empty() && e.len() <= 320),
+    };
+    let after = mq.after.clone().filter(|a| a.len() <= 64);
+    let company = viewer.company().map(str::to_string);
+    let now = state.now();
+    let (org, teams, members) = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let org = visible(db, company.as_deref(), &ident).await?;
+                let teams = teams::list(db, &org).await?;
+                let members = members::list_filtered(db, &org, &filter, after.as_deref(), PAGE).await?;
+                Ok((org_row(db, org, now).await?, teams, members))
+            })
+        })
+        .await?;
+    let next = (members.len() as i64 == PAGE)
+        .then(|| members.last())
+        .flatten()
+        .map(|m| {
+            format!(
+                "/admin/organizations/{}?email={}&state={}&role={}&after={}",
+                org.id,
+                q(&mq.email),
+                q(&mq.state),
+                q(&mq.role),
+                q(&m.user_id)
+            )
+        });
+    let page = OrganizationPage {
+        nav: Some(nav(&state, &viewer, "organizations").await?),
+        teams: teams
+            .into_iter()
+            .map(|t| TeamRow {
+                name: t.name,
+                member_count: t.member_count,
+            })
+            .collect(),
+        members: members
+            .into_iter()
+            .map(|m| MemberRow {
+                active: m.state == MemberState::Active,
+                role: m.role.as_str(),
+                source: m.source.as_str(),
+                teams: m.teams.join(", "),
+                user_id: m.user_id,
+                email: m.email,
+                name: m.full_name,
+            })
+            .collect(),
+        org,
+        filter: &mq,
+        next,
+        notice: mq.notice.as_deref().filter(|n| n.len() <= 200),
+        csrf: &viewer.session.csrf,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct MemberAction {
+    action: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /admin/organizations/{org}/members/{user}`: deactivate, reactivate or remove
+/// (the operator confirms a removal with the admin token if they have not entered it
+/// for a few minutes).
+pub async fn member_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((ident, user)): Path<(String, String)>,
+    Form(form): Form<MemberAction>,
+) -> Result<Response, Problem> {
+    check_csrf(&viewer, &form.csrf, &headers)?;
+    let here = format!("/admin/organizations/{ident}");
+    let change = match form.action.as_str() {
+        "deactivate" => Some(MemberState::Deactivated),
+        "reactivate" => Some(MemberState::Active),
+        "remove" => None,
+        _ => return Err(Problem::new(StatusCode::BAD_REQUEST, "Unknown action.")),
+    };
+    if change.is_none() && viewer.is_operator() && !viewer.recently_authenticated(state.now()) {
+        return Ok(see_other(&format!("/admin/reauth?next={}", q(&here))));
+    }
+    let ctx = viewer.ctx(&state);
+    let company = viewer.company().map(str::to_string);
+    let email = state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let org = visible(db, company.as_deref(), &ident).await?;
+                let member = members::find(db, &org, &user).await?;
+                match change {
+                    Some(s) => {
+                        members::update(db, &ctx, &org, &member.user_id, None, Some(s)).await?;
+                    }
+                    None => members::remove(db, &ctx, &org, &member.user_id).await?,
+                }
+                Ok(member.email)
+            })
+        })
+        .await?;
+    let done = match change {
+        Some(MemberState::Deactivated) => "deactivated",
+        Some(MemberState::Active) => "reactivated",
+        None => "removed",
+    };
+    Ok(see_other(&format!("{here}?notice={}", q(&format!("{email} {done}.")))))
+}

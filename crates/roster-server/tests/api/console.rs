@@ -1,0 +1,368 @@
+//! The admin console over HTTP: signing in (the operator with the admin token, an owner
+//! through their company's SSO), what each may see, enforced by the server, CSRF and
+//! the security headers.
+
+use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
+use crate::oauth2::sign_in_with_groups;
+use crate::saml::{no_redirects, setup};
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use roster_testidp::Idp;
+use serde_json::json;
+
+crate::on_both_backends!(
+    the_operator_signs_in_with_the_admin_token_and_manages_members,
+    an_owner_sees_only_their_company_whatever_the_url,
+);
+
+struct Page {
+    status: u16,
+    location: String,
+    body: String,
+    set_cookie: Vec<String>,
+    csp: String,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Page {
+    let resp = req.send().await.unwrap();
+    let header = |h| {
+        resp.headers()
+            .get(h)
+            .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (location, csp) = (header(LOCATION), header(CONTENT_SECURITY_POLICY));
+    let set_cookie = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    Page {
+        status: resp.status().as_u16(),
+        location,
+        set_cookie,
+        csp,
+        body: resp.text().await.unwrap(),
+    }
+}
+
+async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
+    send(no_redirects().get(app.url(path)).header("cookie", cookie)).await
+}
+
+async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+    send(
+        no_redirects()
+            .post(app.url(path))
+            .header("cookie", cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(form),
+    )
+    .await
+}
+
+/// The console cookie (`name=value`) a sign-in set.
+fn console_cookie(p: &Page) -> String {
+    let c = p
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("roster_console="))
+        .unwrap_or_else(|| panic!("no console cookie: {:?}", p.set_cookie));
+    c.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf(body: &str) -> String {
+    let at = body
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with the CSRF token")
+        + 20;
+    body[at..].split('"').next().unwrap().to_string()
+}
+
+async fn member_state(app: &TestApp, org: &str, email: &str) -> (u16, String) {
+    let a = app.get(&format!("/api/v1/organizations/{org}/members/{email}")).await;
+    (
+        a.status.as_u16(),
+        a.body["state"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn the_operator_signs_in_with_the_admin_token_and_manages_members(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_org("acme", None).await;
+    app.add_member("acme", "ann@acme.test", "owner").await;
+    app.add_member("acme", "bob@acme.test", "member").await;
+
+    // Not signed in: to the sign-in page, and back afterwards.
+    let p = get(&app, "/admin/organizations/acme", "").await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/admin/login?next=%2Fadmin%2Forganizations%2Facme")
+    );
+    let login = get(&app, "/admin/login", "").await;
+    assert_eq!(login.status, 200);
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(login.csp.contains(part), "{}", login.csp);
+    }
+    assert!(
+        !login.body.contains("<script>") && !login.body.contains("style="),
+        "no inline script or style"
+    );
+    assert!(login.body.contains("type=\"password\""));
+
+    // A wrong token: refused, no session. The right one: a console session in a
+    // cookie of its own (HttpOnly, SameSite=Strict) that is not the token.
+    let p = post(
+        &app,
+        "/admin/login",
+        "",
+        &[("token", "not-the-token"), ("next", "/admin")],
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    assert!(p.set_cookie.is_empty());
+    let p = post(
+        &app,
+        "/admin/login",
+        "",
+        &[("token", ADMIN_TOKEN), ("next", "/admin/organizations/acme")],
+    )
+    .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/admin/organizations/acme"));
+    let set = &p.set_cookie[0];
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(!set.contains(ADMIN_TOKEN));
+    let cookie = console_cookie(&p);
+    // Only console pages are places to come back to.
+    let p = post(
+        &app,
+        "/admin/login",
+        "",
+        &[("token", ADMIN_TOKEN), ("next", "https://evil.example/")],
+    )
+    .await;
+    assert_eq!(p.location, "/admin");
+
+    // The overview and the organization's members.
+    let p = get(&app, "/admin", &cookie).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("acme"), "{}", p.body);
+    let p = get(&app, "/admin/organizations/acme", &cookie).await;
+    assert!(p.body.contains("ann@acme.test") && p.body.contains("bob@acme.test"));
+    let p = get(&app, "/admin/organizations/acme?role=owner", &cookie).await;
+    assert!(p.body.contains("ann@acme.test") && !p.body.contains("bob@acme.test"));
+    let p = get(&app, "/admin/organizations/acme?email=BO", &cookie).await;
+    assert!(!p.body.contains("ann@acme.test") && p.body.contains("bob@acme.test"));
+    let token = csrf(&p.body);
+    let bob = app.get("/api/v1/users/bob@acme.test").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let action = format!("/admin/organizations/acme/members/{bob}");
+
+    // CSRF: without the token, with another, or from another site: refused, no change.
+    for (form, site) in [
+        (vec![("action", "deactivate")], "same-origin"),
+        (vec![("action", "deactivate"), ("_csrf", "forged")], "same-origin"),
+        (vec![("action", "deactivate"), ("_csrf", token.as_str())], "cross-site"),
+    ] {
+        let p = send(
+            no_redirects()
+                .post(app.url(&action))
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", site)
+                .form(&form),
+        )
+        .await;
+        assert_eq!(p.status, 403, "{form:?} {site}");
+    }
+    assert_eq!(member_state(&app, "acme", "bob@acme.test").await.1, "active");
+
+    let p = post(&app, &action, &cookie, &[("action", "deactivate"), ("_csrf", &token)]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(p.location.contains("notice="), "{}", p.location);
+    assert_eq!(member_state(&app, "acme", "bob@acme.test").await.1, "deactivated");
+    let p = get(&app, "/admin/organizations/acme?state=deactivated", &cookie).await;
+    assert!(p.body.contains("bob@acme.test") && !p.body.contains("ann@acme.test"));
+
+    // Removing is destructive: minutes after the token was entered, it is asked again.
+    app.clock.advance_ms(6 * 60_000);
+    let p = post(&app, &action, &cookie, &[("action", "remove"), ("_csrf", &token)]).await;
+    assert_eq!(p.location, "/admin/reauth?next=%2Fadmin%2Forganizations%2Facme");
+    assert_eq!(
+        member_state(&app, "acme", "bob@acme.test").await.0,
+        200,
+        "not removed yet"
+    );
+    let p = post(
+        &app,
+        "/admin/reauth",
+        &cookie,
+        &[
+            ("token", "wrong"),
+            ("next", "/admin/organizations/acme"),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    let p = post(
+        &app,
+        "/admin/reauth",
+        &cookie,
+        &[
+            ("token", ADMIN_TOKEN),
+            ("next", "/admin/organizations/acme"),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    let p = post(&app, &action, &cookie, &[("action", "remove"), ("_csrf", &token)]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(member_state(&app, "acme", "bob@acme.test").await.0, 404);
+
+    // The audit log says who did it: the admin, through the console.
+    let p = get(&app, "/admin/audit?kind=membership.remove", &cookie).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("membership.remove") && !p.body.contains("membership.add"),
+        "{}",
+        p.body
+    );
+
+    // Signing out ends the session; so does revoking the admin token it stands on.
+    let p = post(&app, "/admin/logout", &cookie, &[("_csrf", &token)]).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(get(&app, "/admin", &cookie).await.status, 303);
+    let made = app
+        .post_ok("/api/v1/admin-tokens", json!({"name": "second"}), 201)
+        .await;
+    let second = made["token"].as_str().unwrap();
+    let p = post(&app, "/admin/login", "", &[("token", second), ("next", "/admin")]).await;
+    let cookie = console_cookie(&p);
+    assert_eq!(get(&app, "/admin", &cookie).await.status, 200);
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(app.delete(&format!("/api/v1/admin-tokens/{id}")).await.status, 204);
+    assert_eq!(
+        get(&app, "/admin", &cookie).await.status,
+        303,
+        "the token is gone, so is its session"
+    );
+}
+
+async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let idp = Idp::rsa(crate::saml::IDP_ENTITY);
+    let conn = setup(&app, &idp, json!({})).await;
+    app.add_member("acme", "ann@acme.test", "owner").await;
+    app.create_org("other", None).await;
+    app.add_member("other", "olga@other.test", "owner").await;
+
+    // Through the company's SSO, back to the console.
+    let p = get(&app, "/admin/sso?email=ann@acme.test", "").await;
+    assert_eq!(p.status, 303);
+    let start = get(&app, &p.location, "").await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    assert!(
+        start.location.contains("return_to=%2Fadmin%2Fsso%2Fdone"),
+        "{}",
+        start.location
+    );
+    let (back, session) = sign_in_with_groups(&app, &idp, &conn, &start.location, "ann@acme.test", &[]).await;
+    assert_eq!(back, "/admin/sso/done");
+    let p = get(&app, &back, &session).await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/admin"), "{}", p.body);
+    let cookie = console_cookie(&p);
+
+    // Their company only: the other company's pages and actions are not found.
+    let p = get(&app, "/admin", &cookie).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("acme") && !p.body.contains("other"), "{}", p.body);
+    assert!(p.body.contains("ann@acme.test"), "the navigation names the owner");
+    let token = csrf(&p.body);
+    let p = get(&app, "/admin/organizations/other", &cookie).await;
+    assert_eq!(p.status, 404);
+    assert!(!p.body.contains("olga"));
+    let other_org = app.get("/api/v1/organizations/other").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        get(&app, &format!("/admin/organizations/{other_org}"), &cookie)
+            .await
+            .status,
+        404
+    );
+    let olga = app.get("/api/v1/users/olga@other.test").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = post(
+        &app,
+        &format!("/admin/organizations/other/members/{olga}"),
+        &cookie,
+        &[("action", "deactivate"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 404);
+    assert_eq!(member_state(&app, "other", "olga@other.test").await.1, "active");
+    let p = get(&app, "/admin/audit?organization=other", &cookie).await;
+    assert!(!p.body.contains("olga") && !p.body.contains(&other_org), "{}", p.body);
+    let p = get(&app, "/admin/audit", &cookie).await;
+    assert!(!p.body.contains(&other_org), "{}", p.body);
+
+    // Their own company's members they can manage.
+    app.add_member("acme", "bob@acme.test", "member").await;
+    let bob = app.get("/api/v1/users/bob@acme.test").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = post(
+        &app,
+        &format!("/admin/organizations/acme/members/{bob}"),
+        &cookie,
+        &[("action", "deactivate"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(member_state(&app, "acme", "bob@acme.test").await.1, "deactivated");
+    let owner_events = app.audit("organization=acme").await;
+    assert_eq!(owner_events[0]["actor"]["kind"], "owner", "{:?}", owner_events[0]);
+
+    // A member who owns nothing gets no console.
+    let (back, session) = sign_in_with_groups(
+        &app,
+        &idp,
+        &conn,
+        &format!("/sso/saml/{conn}/login?return_to=%2Fadmin%2Fsso%2Fdone"),
+        "cy@acme.test",
+        &[],
+    )
+    .await;
+    assert_eq!(get(&app, &back, &session).await.status, 403);
+
+    // No longer an owner: the console session ends at once.
+    let a = app
+        .patch(
+            "/api/v1/organizations/acme/members/ann@acme.test",
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(a.status, 409, "the last owner stays: {}", a.body);
+    app.add_member("acme", "dee@acme.test", "owner").await;
+    let a = app
+        .patch(
+            "/api/v1/organizations/acme/members/ann@acme.test",
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(get(&app, "/admin", &cookie).await.status, 303);
+}
