@@ -14,7 +14,7 @@
 # The server runs on core 0; the load and the endpoint on core 1.
 #
 #   bash bench/events.sh
-#   SECONDS_EACH=5 BACKENDS=sqlite bash bench/events.sh
+#   SECONDS_EACH=5 BACKENDS=sqlite ROUNDS=3 bash bench/events.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -122,11 +122,17 @@ for backend in $backends; do
   else
     db() { echo "sqlite://$work/$1.db"; }
   fi
-  creates "$backend before events" "$work/roster-before" "$(db "b$$")" no
-  creates "$backend events" "$bin/roster" "$(db "e$$")" no
-  creates "$backend events + webhook" "$bin/roster" "$(db "w$$")" yes --webhook-allow-private
+  # ROUNDS alternations, as this machine's speed drifts from one minute to the next.
+  for round in $(seq 1 "${ROUNDS:-1}"); do
+    creates "$backend before events" "$work/roster-before" "$(db "b$round$$")" no
+    creates "$backend events" "$bin/roster" "$(db "e$round$$")" no
+    creates "$backend events + webhook" "$bin/roster" "$(db "w$round$$")" yes --webhook-allow-private
+  done
   deliveries "$backend deliveries" "$(db "d$$")"
   if [ "$backend" = postgres ]; then
-    for d in b e w d; do psql -X -q "$pg_admin" -c "DROP DATABASE roster_bench_events_$d$$ WITH (FORCE)"; done
+    for d in $(seq 1 "${ROUNDS:-1}" | sed 's/^/b/; p; s/^b/e/; p; s/^e/w/'); do
+      psql -X -q "$pg_admin" -c "DROP DATABASE roster_bench_events_$d$$ WITH (FORCE)"
+    done
+    psql -X -q "$pg_admin" -c "DROP DATABASE roster_bench_events_d$$ WITH (FORCE)"
   fi
 done

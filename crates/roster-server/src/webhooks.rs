@@ -11,15 +11,16 @@ use crate::state::AppState;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use roster_store::audit::{self, FeedQuery, Position};
-use roster_store::webhooks::{self, Delivery, Webhook};
+use roster_store::webhooks::{self, Delivery, Run, Webhook};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// How often due endpoints are looked for.
 const POLL: Duration = Duration::from_millis(250);
-/// How long an endpoint is leased to the task serving it: renewed before each attempt,
-/// so it covers one (a name lookup and a request, each at most [`TIMEOUT`]) with room
-/// to spare; a node that dies holds its endpoints no longer than this.
+/// How long an endpoint is leased to the task serving it: extended each time progress
+/// is recorded, and before an attempt (a name lookup and a request, each at most
+/// [`TIMEOUT`]) that could outlast it; a node that dies holds its endpoints no longer
+/// than this.
 const LEASE_MS: i64 = 30_000;
 /// Events read at once for one endpoint.
 const BATCH: i64 = 50;
@@ -183,12 +184,16 @@ pub async fn run(state: AppState, mut stop: tokio::sync::broadcast::Receiver<()>
 }
 
 /// Delivers what follows endpoint `w`'s position, in order, until it is caught up or an
-/// attempt fails.
+/// attempt fails. What a batch of events came to is recorded in one write (its log,
+/// the new position, the lease extended), not one per delivery, so a busy server's
+/// write queue does not set the pace; a crash before that write means those deliveries
+/// are made again (at least once).
 async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Result<(), roster_store::StoreError> {
     let Some(token) = w.lease_token.clone() else {
         return Ok(());
     };
     let retention = i64::from(state.config.events_retention_days) * 86_400_000;
+    let mut lease_until = state.now() + LEASE_MS;
     loop {
         // The endpoint starts at the feed's head when it is made; what is older than
         // the retention is not sent any more.
@@ -207,7 +212,7 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
         if rows.is_empty() {
             return Ok(());
         }
-        let mut skipped: Option<Position> = None;
+        let mut run = Run::default();
         for (position, e) in rows {
             let wanted = events::public(&e, crate::routes::ts)
                 .filter(|_| e.at >= since)
@@ -217,39 +222,37 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
                             || p.organization.as_ref().is_some_and(|o| w.organizations.contains(o)))
                 });
             let Some(event) = wanted else {
-                skipped = Some(position);
+                run.past = Some(position);
                 continue;
             };
-            if let Some(p) = skipped.take() {
-                move_past(state, &w.id, &token, p).await?;
-            }
-            // Still this task's to serve (the lease may have run out during a long run,
-            // or the endpoint been deleted): extend it, or stop.
-            let (id, t, until) = (w.id.clone(), token.clone(), state.now() + LEASE_MS);
-            let held = state
-                .store
-                .write(move |db| Box::pin(async move { webhooks::renew(db, &id, &t, until).await }))
-                .await?;
-            if !held {
+            // An attempt may take two timeouts (the name, the request): the lease must
+            // outlast it, or be extended first (or this task stops: another took over).
+            let attempt_ms = 2 * i64::try_from(TIMEOUT.as_millis()).unwrap_or(i64::MAX / 4);
+            if state.now() + attempt_ms + 5_000 > lease_until
+                && !record(state, &mut w, &token, &mut run, &mut lease_until).await?
+            {
                 return Ok(());
             }
             let (delivery, taken) = attempt(state, http, &w, &event, position).await;
-            let retry_at = state.now() + backoff_ms(state.config.webhook_backoff_ms, w.attempts + 1);
-            let (id, t) = (w.id.clone(), token.clone());
-            let next = taken.then_some(position);
-            state
-                .store
-                .write(move |db| {
-                    Box::pin(async move { webhooks::record_attempt(db, &id, &t, &delivery, next, retry_at).await })
-                })
-                .await?;
+            // The endpoint has failed since this attempt began, unless it failed before.
+            let at = delivery.at;
+            run.deliveries.push(delivery);
             if !taken {
+                let now = state.now();
+                run.failed = Some((now + backoff_ms(state.config.webhook_backoff_ms, w.attempts + 1), at));
+                let failing_since = if run.past.is_some() {
+                    at
+                } else {
+                    w.failing_since.unwrap_or(at)
+                };
+                if !record(state, &mut w, &token, &mut run, &mut lease_until).await? {
+                    return Ok(());
+                }
                 // Failing without a success for too long: the endpoint is turned off
                 // (an event says so); an admin turns it on again.
-                let failing_since = w.failing_since.unwrap_or(state.now());
                 let limit = i64::from(state.config.webhook_disable_after_hours) * 3_600_000;
-                if state.now() - failing_since >= limit {
-                    let ctx = roster_store::Ctx::new("system", None, crate::trace::current_trace_id(), state.now());
+                if now - failing_since >= limit {
+                    let ctx = roster_store::Ctx::new("system", None, crate::trace::current_trace_id(), now);
                     let (id, hours) = (w.id.clone(), state.config.webhook_disable_after_hours);
                     state
                         .store
@@ -263,22 +266,37 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
                 }
                 return Ok(());
             }
-            w.position = position;
+            run.past = Some(position);
             w.attempts = 0;
         }
-        if let Some(p) = skipped {
-            move_past(state, &w.id, &token, p).await?;
-            w.position = p;
+        if !record(state, &mut w, &token, &mut run, &mut lease_until).await? {
+            return Ok(());
         }
     }
 }
 
-async fn move_past(state: &AppState, id: &str, token: &str, p: Position) -> Result<(), roster_store::StoreError> {
-    let (id, token) = (id.to_string(), token.to_string());
-    state
+/// Records `run` (emptying it) and extends the lease; false when the lease is lost.
+async fn record(
+    state: &AppState,
+    w: &mut Webhook,
+    token: &str,
+    run: &mut Run,
+    lease_until: &mut i64,
+) -> Result<bool, roster_store::StoreError> {
+    let done = std::mem::take(run);
+    let until = state.now() + LEASE_MS;
+    let (id, t, past) = (w.id.clone(), token.to_string(), done.past);
+    let held = state
         .store
-        .write(move |db| Box::pin(async move { webhooks::advance(db, &id, &token, p).await }))
-        .await
+        .write(move |db| Box::pin(async move { webhooks::record_run(db, &id, &t, &done, until).await }))
+        .await?;
+    if held {
+        *lease_until = until;
+        if let Some(p) = past {
+            w.position = p;
+        }
+    }
+    Ok(held)
 }
 
 /// One attempt at delivering `event` to `w`: the log entry, and whether it was taken (a

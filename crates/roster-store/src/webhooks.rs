@@ -215,21 +215,6 @@ pub async fn lease_due(conn: &mut Conn, now: i64, lease_ms: i64, limit: i64) -> 
     Ok(hooks)
 }
 
-/// Extends lease `token` of endpoint `id` to `until`; false when the lease is no longer
-/// held (it ran out and another took it, or the endpoint was deleted): stop.
-pub async fn renew(conn: &mut Conn, id: &str, token: &str, until: i64) -> Result<bool, StoreError> {
-    Ok(
-        db::query("UPDATE webhooks SET lease_until = $3 WHERE id = $1 AND lease_token = $2")
-            .bind(id)
-            .bind(token)
-            .bind(until)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
-    )
-}
-
 /// One delivery attempt, as the log keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
@@ -249,42 +234,58 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
-/// Records attempt `d` for endpoint `webhook_id`, and where the endpoint now is: past
-/// the event when it was taken (`next` is its position), or waiting until `retry_at`.
-pub async fn record_attempt(
+/// What a run of attempts on one endpoint came to, recorded at once.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// The attempts made, in order.
+    pub deliveries: Vec<Delivery>,
+    /// The position the endpoint is now past (events taken, and those it did not ask
+    /// for).
+    pub past: Option<Position>,
+    /// The last attempt failed: try again at `retry_at` (ms); it failed at `at`.
+    pub failed: Option<(i64, i64)>,
+}
+
+/// Records `run` for endpoint `webhook_id` under lease `token` in one transaction —
+/// its delivery log, its new position, its failure — and extends the lease to
+/// `lease_until`. False, recording nothing, when the lease is no longer held (it ran
+/// out and another took it, or the endpoint was deleted): the caller stops.
+pub async fn record_run(
     conn: &mut Conn,
     webhook_id: &str,
     token: &str,
-    d: &Delivery,
-    next: Option<Position>,
-    retry_at: i64,
-) -> Result<(), StoreError> {
-    let held: Option<String> = db::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND lease_token = $2")
+    run: &Run,
+    lease_until: i64,
+) -> Result<bool, StoreError> {
+    let held = db::query("UPDATE webhooks SET lease_until = $3 WHERE id = $1 AND lease_token = $2")
         .bind(webhook_id)
         .bind(token)
-        .fetch_optional(&mut *conn)
+        .bind(lease_until)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if held == 0 {
+        return Ok(false);
+    }
+    for d in &run.deliveries {
+        log_delivery(conn, webhook_id, d).await?;
+    }
+    if let Some(p) = run.past {
+        advance(conn, webhook_id, token, p).await?;
+    }
+    if let Some((retry_at, at)) = run.failed {
+        db::query(
+            "UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = $2, \
+             failing_since = COALESCE(failing_since, $3) WHERE id = $1 AND lease_token = $4",
+        )
+        .bind(webhook_id)
+        .bind(retry_at)
+        .bind(at)
+        .bind(token)
+        .execute(&mut *conn)
         .await?;
-    if held.is_none() {
-        // Deleted, or the lease went to another: what it does counts, not this.
-        return Ok(());
     }
-    log_delivery(conn, webhook_id, d).await?;
-    match next {
-        Some(p) => advance(conn, webhook_id, token, p).await,
-        None => {
-            db::query(
-                "UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = $2, \
-                 failing_since = COALESCE(failing_since, $3) WHERE id = $1 AND lease_token = $4",
-            )
-            .bind(webhook_id)
-            .bind(retry_at)
-            .bind(d.at)
-            .bind(token)
-            .execute(conn)
-            .await?;
-            Ok(())
-        }
-    }
+    Ok(true)
 }
 
 /// Adds attempt `d` to endpoint `webhook_id`'s delivery log (a redelivery asked by an
@@ -313,7 +314,7 @@ pub async fn log_delivery(conn: &mut Conn, webhook_id: &str, d: &Delivery) -> Re
 
 /// Moves endpoint `webhook_id` past position `p` (an event taken, or one it did not ask
 /// for), under lease `token`, and only forwards.
-pub async fn advance(conn: &mut Conn, webhook_id: &str, token: &str, p: Position) -> Result<(), StoreError> {
+async fn advance(conn: &mut Conn, webhook_id: &str, token: &str, p: Position) -> Result<(), StoreError> {
     db::query(
         "UPDATE webhooks SET cursor_tx = $2, cursor_seq = $3, attempts = 0, failing_since = NULL \
          WHERE id = $1 AND lease_token = $4 AND (cursor_tx < $2 OR (cursor_tx = $2 AND cursor_seq < $3))",

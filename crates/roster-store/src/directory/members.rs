@@ -228,7 +228,7 @@ pub async fn add_by_admin(
     }
     insert(conn, ctx, org, &user, role, MemberState::Active, Source::Admin).await?;
     for team in &team_list {
-        teams::add_member(conn, ctx, org, team, &user.id, Source::Admin.as_str()).await?;
+        teams::add_known_member(conn, ctx, org, team, &user.id, Source::Admin.as_str()).await?;
     }
     find(conn, org, &user.id).await
 }

@@ -238,11 +238,15 @@ pub async fn add_member(
             ),
         ));
     }
-    add_known_member(conn, ctx, org, team, user_id, source).await
+    let added = add_known_member(conn, ctx, org, team, user_id, source).await?;
+    if added {
+        touch_membership(conn, ctx, &org.id, user_id).await?;
+    }
+    Ok(added)
 }
 
-/// [`add_member`] for a caller that has just checked, or made, the user's membership of
-/// the organization in this transaction.
+/// [`add_member`] for a caller that has just made the user's membership of the
+/// organization in this transaction (so its `updated_at` is now already).
 pub async fn add_known_member(
     conn: &mut Conn,
     ctx: &Ctx,
@@ -264,7 +268,6 @@ pub async fn add_known_member(
     if inserted == 0 {
         return Ok(false);
     }
-    touch_membership(conn, ctx, &org.id, user_id).await?;
     audit::record(
         conn,
         ctx,
