@@ -22,6 +22,9 @@ apt_install() {
 }
 
 command -v xmlsec1 >/dev/null || apt_install xmlsec1 || return 1
+# Debian's Chromium (and its WebDriver) for the console's browser tests; the tests drive
+# it with playwright-core, which is pointed at it and downloads no browser of its own.
+command -v chromium >/dev/null || apt_install chromium chromium-driver || return 1
 
 python_deps=("scim2-cli==0.6.0" "scim2-tester==0.5.2" "signxml==5.2.0" "standardwebhooks==1.3.0")
 stamp="$ROSTER_VENV/.roster-deps"
@@ -35,10 +38,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${python_deps[*]}" ]; then
 fi
 
 # Node peers, installed with npm outside the checkout: the `oidc-provider` package, a
-# certified OpenID Provider that the OIDC sign-in tests sign in through, and
-# `openid-client`, a certified relying party that signs in through Roster's own provider.
+# certified OpenID Provider that the OIDC sign-in tests sign in through; `openid-client`,
+# a certified relying party that signs in through Roster's own provider; and for the
+# console's browser tests `playwright-core` (drives Chromium) and `axe-core` (checks
+# accessibility).
 export ROSTER_NODE="${ROSTER_NODE:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-node}"
-node_deps=("oidc-provider@9.13.3" "openid-client@6.9.1")
+node_deps=("oidc-provider@9.13.3" "openid-client@6.9.1" "playwright-core@1.65.2" "axe-core@4.14.1")
 node_stamp="$ROSTER_NODE/.roster-deps"
 if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "${node_deps[*]}" ]; then
   command -v npm >/dev/null || apt_install nodejs npm || return 1

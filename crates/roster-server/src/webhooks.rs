@@ -194,6 +194,7 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
     };
     let retention = i64::from(state.config.events_retention_days) * 86_400_000;
     let mut lease_until = state.now() + LEASE_MS;
+    let mut pinned = None;
     loop {
         // The endpoint starts at the feed's head when it is made; what is older than
         // the retention is not sent any more.
@@ -233,7 +234,7 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
             {
                 return Ok(());
             }
-            let (delivery, taken) = attempt(state, http, &w, &event, position).await;
+            let (delivery, taken) = attempt(state, http, &mut pinned, &w, &event, position).await;
             // The endpoint has failed since this attempt began, unless it failed before.
             let at = delivery.at;
             run.deliveries.push(delivery);
@@ -304,6 +305,7 @@ async fn record(
 async fn attempt(
     state: &AppState,
     http: &reqwest::Client,
+    pinned: &mut Option<reqwest::Client>,
     w: &Webhook,
     event: &events::PublicEvent,
     position: Position,
@@ -322,7 +324,7 @@ async fn attempt(
         response: None,
         error: None,
     };
-    let outcome = send(state, http, w, event, now).await;
+    let outcome = send(state, http, pinned, w, event, now).await;
     d.latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match outcome {
         Ok((status, excerpt)) => {
@@ -341,9 +343,13 @@ async fn attempt(
     }
 }
 
+/// Sends `event` to `w`. `pinned` keeps, for one run of deliveries to an endpoint named
+/// by a domain, the client bound to the addresses that were checked (so its
+/// connections are kept alive across the run, and the name is resolved once a run).
 async fn send(
     state: &AppState,
     http: &reqwest::Client,
+    pinned: &mut Option<reqwest::Client>,
     w: &Webhook,
     event: &events::PublicEvent,
     now: i64,
@@ -352,11 +358,11 @@ async fn send(
     // Unless private targets are allowed, the name is resolved here, every address
     // checked, and the connection made to exactly those addresses (a name that points
     // elsewhere by the time of the connection, DNS rebinding, changes nothing).
-    let pinned;
     let http = match (state.config.webhook_allow_private, url.host()) {
         (true, _) => http,
         (false, Some(url::Host::Ipv4(ip))) if private(IpAddr::V4(ip)) => return Err(private_refused()),
         (false, Some(url::Host::Ipv6(ip))) if private(IpAddr::V6(ip)) => return Err(private_refused()),
+        (false, Some(url::Host::Domain(_))) if pinned.is_some() => pinned.as_ref().unwrap_or(http),
         (false, Some(url::Host::Domain(name))) => {
             let port = url.port_or_known_default().unwrap_or(443);
             let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((name, port)))
@@ -367,11 +373,11 @@ async fn send(
             if addrs.is_empty() || addrs.iter().any(|a| private(a.ip())) {
                 return Err(private_refused());
             }
-            pinned = client_builder()
+            let client = client_builder()
                 .resolve_to_addrs(name, &addrs)
                 .build()
                 .map_err(|e| format!("no HTTP client: {e}"))?;
-            &pinned
+            pinned.insert(client)
         }
         (false, _) => http,
     };
@@ -433,7 +439,7 @@ pub async fn redeliver(
     let http = client_builder()
         .build()
         .map_err(|e| roster_store::StoreError::invalid("no_http_client", e.to_string()))?;
-    let (mut delivery, _) = attempt(state, &http, w, &event, position).await;
+    let (mut delivery, _) = attempt(state, &http, &mut None, w, &event, position).await;
     delivery.attempt = 0;
     let (id, logged) = (w.id.clone(), delivery.clone());
     state

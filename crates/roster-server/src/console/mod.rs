@@ -34,6 +34,7 @@ use subtle::ConstantTimeEq;
 
 const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
 const CSS: &[u8] = include_bytes!("../../assets/console.css");
+const ICON: &[u8] = include_bytes!("../../assets/icon.svg");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit::page))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))
         .route("/admin/assets/console.css", get(|| asset(CSS, "text/css")))
+        .route("/admin/assets/icon.svg", get(|| asset(ICON, "image/svg+xml")))
         .layer(axum::middleware::from_fn(headers))
 }
 

@@ -13,6 +13,7 @@ mod apps;
 mod companies_domains;
 mod connections;
 mod console;
+mod console_browser;
 mod directory;
 mod durability;
 mod event_delivery;
