@@ -196,6 +196,23 @@ async fn serve(state: &AppState, http: &reqwest::Client, mut w: Webhook) -> Resu
     let mut lease_until = state.now() + LEASE_MS;
     let mut pinned = None;
     loop {
+        // What an admin changed meanwhile (a rotated secret, a new URL or filters, the
+        // endpoint turned off or deleted) holds from the next batch on.
+        let id = w.id.clone();
+        let fresh = state
+            .store
+            .read(move |db| Box::pin(async move { webhooks::find(db, &id).await }))
+            .await;
+        match fresh {
+            Ok(f) if f.enabled && f.lease_token.as_deref() == Some(token.as_str()) => {
+                if f.url != w.url {
+                    pinned = None;
+                }
+                w = f;
+            }
+            Ok(_) | Err(roster_store::StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
         // The endpoint starts at the feed's head when it is made; what is older than
         // the retention is not sent any more.
         let since = state.now() - retention;
