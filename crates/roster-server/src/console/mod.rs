@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/organizations", get(orgs::list))
         .route("/admin/organizations/{org}", get(orgs::show))
         .route("/admin/organizations/{org}/members/{user}", post(orgs::member_action))
+        .route("/admin/organizations/{org}/members/{user}/why", get(orgs::why))
         .route("/admin/audit", get(audit::page))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))
         .route("/admin/assets/console.css", get(|| asset(CSS, "text/css")))

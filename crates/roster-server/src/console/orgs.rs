@@ -2,6 +2,7 @@
 //! changes they may make (deactivate, reactivate, remove a member).
 
 use super::{check_csrf, q, render, see_other, when, Nav, Problem, Viewer};
+use crate::service::explain::{self, Explanation, Why};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -338,4 +339,39 @@ pub async fn member_action(
         None => "removed",
     };
     Ok(see_other(&format!("{here}?notice={}", q(&format!("{email} {done}.")))))
+}
+
+#[derive(Template)]
+#[template(path = "console/why.html")]
+struct WhyPage<'a> {
+    nav: Option<Nav>,
+    org_id: &'a str,
+    e: &'a Explanation,
+    facts: Vec<(String, Option<&'a Why>)>,
+}
+
+/// `GET /admin/organizations/{org}/members/{user}/why`: why this person has the access
+/// they have there, from the audit trail.
+pub async fn why(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((org, user)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let company = viewer.company().map(str::to_string);
+    let org_id = org.clone();
+    let e = explain::explain(&state, org, user, company).await?;
+    let m = &e.membership;
+    let mut facts = vec![
+        ("Member".to_string(), m.added.as_ref()),
+        (format!("Role {}", m.role), m.role_set.as_ref()),
+        (format!("State {}", m.state), m.state_set.as_ref()),
+    ];
+    facts.extend(e.teams.iter().map(|t| (format!("Team {}", t.team), t.added.as_ref())));
+    let page = WhyPage {
+        nav: Some(nav(&state, &viewer, "organizations").await?),
+        org_id: &org_id,
+        e: &e,
+        facts,
+    };
+    Ok(render(StatusCode::OK, &page))
 }

@@ -187,6 +187,14 @@ async fn the_operator_signs_in_with_the_admin_token_and_manages_members(backend:
     let p = post(&app, &action, &cookie, &[("action", "deactivate"), ("_csrf", &token)]).await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert!(p.location.contains("notice="), "{}", p.location);
+    // Why: the change that set each part of the access, from the audit trail.
+    let p = get(&app, &format!("{action}/why"), &cookie).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("State deactivated") && p.body.contains("membership.update"),
+        "{}",
+        p.body
+    );
     assert_eq!(member_state(&app, "acme", "bob@acme.test").await.1, "deactivated");
     let p = get(&app, "/admin/organizations/acme?state=deactivated", &cookie).await;
     assert!(p.body.contains("bob@acme.test") && !p.body.contains("ann@acme.test"));
@@ -313,6 +321,9 @@ async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
     .await;
     assert_eq!(p.status, 404);
     assert_eq!(member_state(&app, "other", "olga@other.test").await.1, "active");
+    let p = get(&app, &format!("/admin/organizations/other/members/{olga}/why"), &cookie).await;
+    assert_eq!(p.status, 404);
+    assert!(!p.body.contains("olga"));
     let p = get(&app, "/admin/audit?organization=other", &cookie).await;
     assert!(!p.body.contains("olga") && !p.body.contains(&other_org), "{}", p.body);
     let p = get(&app, "/admin/audit", &cookie).await;

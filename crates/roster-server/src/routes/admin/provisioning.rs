@@ -7,7 +7,7 @@
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::routes::ts;
+use crate::service::explain::{self, Explanation};
 use crate::service::sign_in;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
@@ -15,12 +15,10 @@ use axum::extract::{Path, State};
 use roster_core::plan::{SignIn, SignInPlan, Step, Subject};
 use roster_core::signin::{read_facts, RawAttributes};
 use roster_core::Protocol;
-use roster_store::audit::{self, Event, Query};
 use roster_store::connections;
-use roster_store::directory::{members, organizations, users};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -205,70 +203,6 @@ async fn preview(
     Ok(ApiJson(view))
 }
 
-/// One event in an explanation.
-#[derive(Serialize, ToSchema, Clone)]
-pub struct Why {
-    at: String,
-    action: String,
-    /// `admin`, `scim`, `sso` or `system`.
-    actor: String,
-    actor_id: Option<String>,
-    /// The provisioning rule that caused it (`J4`, `G2`, `S5`, …), if a rule did.
-    rule: Option<String>,
-    /// The attribute value, group or request behind it.
-    because: Option<String>,
-    connection_id: Option<String>,
-    trace_id: String,
-}
-
-impl From<&Event> for Why {
-    fn from(e: &Event) -> Self {
-        Self {
-            at: ts(e.at),
-            action: e.action.clone(),
-            actor: e.actor_kind.clone(),
-            actor_id: e.actor_id.clone(),
-            rule: e.rule.clone(),
-            because: e.reason.clone(),
-            connection_id: e.connection_id.clone(),
-            trace_id: e.trace_id.clone(),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MembershipWhy {
-    role: String,
-    state: String,
-    source: String,
-    /// The event that added the membership.
-    added: Option<Why>,
-    /// The event that set the current role.
-    role_set: Option<Why>,
-    /// The event that set the current state.
-    state_set: Option<Why>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TeamWhy {
-    team: String,
-    added: Option<Why>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Explanation {
-    organization: String,
-    user_id: String,
-    email: String,
-    membership: MembershipWhy,
-    teams: Vec<TeamWhy>,
-    /// Every recorded change of this membership and its teams, oldest first.
-    history: Vec<Why>,
-}
-
-/// Most events one explanation reads.
-const MAX_HISTORY: usize = 10_000;
-
 /// Why does this user have this membership, role, state and these teams?
 #[utoipa::path(get, path = "/organizations/{org}/members/{user}/explain", tag = "provisioning",
     params(("org" = String, Path, description = "id or name"), ("user" = String, Path, description = "id, email or username")),
@@ -278,92 +212,5 @@ async fn explain(
     _admin: Admin,
     Path((org, user)): Path<(String, String)>,
 ) -> Result<ApiJson<Explanation>, ApiError> {
-    let explanation = state
-        .store
-        .read(move |db| {
-            Box::pin(async move {
-                let org = organizations::find(db, &org).await?;
-                let user = users::find(db, &user).await?;
-                let member = members::find(db, &org, &user.id).await?;
-                let teams = members::teams_with_ids(db, &org, &user.id).await?;
-                // Newest first from the log, read page by page, then replayed oldest first.
-                let mut events = Vec::new();
-                let mut before_seq = None;
-                loop {
-                    let q = Query {
-                        organization_id: Some(org.id.clone()),
-                        user_id: Some(user.id.clone()),
-                        before_seq,
-                        limit: 1000,
-                        ..Default::default()
-                    };
-                    let page = audit::list(db, &q).await?;
-                    let done = page.len() < 1000 || events.len() + page.len() >= MAX_HISTORY;
-                    before_seq = page.last().map(|e| e.seq);
-                    events.extend(page);
-                    if done {
-                        break;
-                    }
-                }
-                events.reverse();
-                Ok((org, user, member, teams, events))
-            })
-        })
-        .await
-        .map(|(org, user, member, teams, events)| {
-            let (mut added, mut role_set, mut state_set) = (None, None, None);
-            let mut team_added: HashMap<String, Why> = HashMap::new();
-            for e in &events {
-                let why = Why::from(e);
-                let field = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).cloned();
-                match e.action.as_str() {
-                    "membership.add" => {
-                        added = Some(why.clone());
-                        role_set = Some(why.clone());
-                        state_set = Some(why);
-                    }
-                    "membership.update" => {
-                        if field(&e.before, "role") != field(&e.after, "role") {
-                            role_set = Some(why.clone());
-                        }
-                        if field(&e.before, "state") != field(&e.after, "state") {
-                            state_set = Some(why);
-                        }
-                    }
-                    "membership.remove" => {
-                        (added, role_set, state_set) = (None, None, None);
-                        team_added.clear();
-                    }
-                    "team_member.add" => {
-                        team_added.insert(e.object_id.clone(), why);
-                    }
-                    "team_member.remove" => {
-                        team_added.remove(&e.object_id);
-                    }
-                    _ => {}
-                }
-            }
-            Explanation {
-                organization: org.name,
-                user_id: user.id,
-                email: user.email,
-                membership: MembershipWhy {
-                    role: member.role.as_str().into(),
-                    state: member.state.as_str().into(),
-                    source: member.source.as_str().into(),
-                    added,
-                    role_set,
-                    state_set,
-                },
-                teams: teams
-                    .into_iter()
-                    .map(|(id, name)| TeamWhy {
-                        team: name,
-                        added: team_added.remove(&id),
-                    })
-                    .collect(),
-                history: events.iter().map(Why::from).collect(),
-            }
-        })?;
-    Ok(ApiJson(explanation))
+    Ok(ApiJson(explain::explain(&state, org, user, None).await?))
 }
