@@ -13,6 +13,7 @@
 //! script or style), `frame-ancestors 'none'` and `Referrer-Policy: same-origin`.
 
 mod audit;
+mod changes;
 mod login;
 mod orgs;
 mod session;
@@ -47,7 +48,16 @@ pub fn router() -> Router<AppState> {
         .route("/admin/sso/done", get(login::sso_done))
         .route("/admin/reauth", get(login::reauth_page).post(login::reauth))
         .route("/admin/logout", post(login::logout))
-        .route("/admin/organizations", get(orgs::list))
+        .route(
+            "/admin/organizations",
+            get(orgs::list).post(changes::create_organization),
+        )
+        .route("/admin/organizations/{org}/teams", post(changes::create_team))
+        .route("/admin/organizations/{org}/invitations", post(changes::invite))
+        .route(
+            "/admin/organizations/{org}/invitations/{id}/revoke",
+            post(changes::revoke_invitation),
+        )
         .route("/admin/organizations/{org}", get(orgs::show))
         .route("/admin/organizations/{org}/members/{user}", post(orgs::member_action))
         .route("/admin/organizations/{org}/members/{user}/why", get(orgs::why))

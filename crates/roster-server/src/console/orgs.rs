@@ -14,7 +14,7 @@ use roster_store::connections;
 use roster_store::db::{self, Conn};
 use roster_store::directory::members::{self, Filter};
 use roster_store::directory::organizations::{self, Organization};
-use roster_store::directory::{teams, users};
+use roster_store::directory::{invitations, teams, users};
 use roster_store::StoreError;
 use serde::Deserialize;
 
@@ -142,13 +142,26 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<R
 
 #[derive(Template)]
 #[template(path = "console/organizations.html")]
-struct OrganizationsPage {
+struct OrganizationsPage<'a> {
     nav: Option<Nav>,
     organizations: Vec<OrgRow>,
+    /// The operator may make organizations.
+    operator: bool,
+    csrf: &'a str,
+    notice: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
 }
 
 /// `GET /admin/organizations`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(nq): Query<NoticeQuery>,
+) -> Result<Response, Problem> {
     let company = viewer.company().map(str::to_string);
     let now = state.now();
     let organizations = state
@@ -158,13 +171,20 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     let page = OrganizationsPage {
         nav: Some(nav(&state, &viewer, "organizations").await?),
         organizations,
+        operator: viewer.is_operator(),
+        csrf: &viewer.session.csrf,
+        notice: nq.notice.as_deref().filter(|n| n.len() <= 200),
     };
     Ok(render(StatusCode::OK, &page))
 }
 
 /// The organization `ident` if it is the viewer's to see; otherwise not found (the same
 /// answer as for one that does not exist).
-async fn visible(conn: &mut Conn, viewer_company: Option<&str>, ident: &str) -> Result<Organization, StoreError> {
+pub(super) async fn visible(
+    conn: &mut Conn,
+    viewer_company: Option<&str>,
+    ident: &str,
+) -> Result<Organization, StoreError> {
     let org = organizations::find(conn, ident).await?;
     match viewer_company {
         Some(c) if c != org.company_id => Err(StoreError::not_found("organization", ident)),
@@ -194,6 +214,14 @@ pub struct MemberRow {
     pub teams: String,
 }
 
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub team: String,
+    pub expires: String,
+}
+
 pub struct TeamRow {
     pub name: String,
     pub member_count: i64,
@@ -205,6 +233,7 @@ struct OrganizationPage<'a> {
     nav: Option<Nav>,
     org: OrgRow,
     teams: Vec<TeamRow>,
+    invitations: Vec<InvitationRow>,
     members: Vec<MemberRow>,
     filter: &'a MemberQuery,
     next: Option<String>,
@@ -233,14 +262,15 @@ pub async fn show(
     let after = mq.after.clone().filter(|a| a.len() <= 64);
     let company = viewer.company().map(str::to_string);
     let now = state.now();
-    let (org, teams, members) = state
+    let (org, teams, members, pending) = state
         .store
         .read(move |db| {
             Box::pin(async move {
                 let org = visible(db, company.as_deref(), &ident).await?;
                 let teams = teams::list(db, &org).await?;
                 let members = members::list_filtered(db, &org, &filter, after.as_deref(), PAGE).await?;
-                Ok((org_row(db, org, now).await?, teams, members))
+                let pending = invitations::list_pending(db, &org, now).await?;
+                Ok((org_row(db, org, now).await?, teams, members, pending))
             })
         })
         .await?;
@@ -264,6 +294,16 @@ pub async fn show(
             .map(|t| TeamRow {
                 name: t.name,
                 member_count: t.member_count,
+            })
+            .collect(),
+        invitations: pending
+            .into_iter()
+            .map(|i| InvitationRow {
+                id: i.id,
+                email: i.email,
+                role: i.role,
+                team: i.team.unwrap_or_default(),
+                expires: when(i.expires_at),
             })
             .collect(),
         members: members

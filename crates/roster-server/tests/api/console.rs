@@ -236,6 +236,70 @@ async fn the_operator_signs_in_with_the_admin_token_and_manages_members(backend:
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(member_state(&app, "acme", "bob@acme.test").await.0, 404);
 
+    // Making things: an organization, a team, an invitation (and revoking it).
+    let p = post(
+        &app,
+        "/admin/organizations",
+        &cookie,
+        &[("name", "beta"), ("seat_limit", "5"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let beta = p.location.clone();
+    assert!(beta.starts_with("/admin/organizations/"), "{beta}");
+    assert_eq!(app.get("/api/v1/organizations/beta").await.body["seat_limit"], 5);
+    let p = post(
+        &app,
+        "/admin/organizations",
+        &cookie,
+        &[("name", "beta"), ("_csrf", &token)],
+    )
+    .await;
+    assert!(
+        p.location.contains("notice=") && p.location.contains("already%20exists"),
+        "{}",
+        p.location
+    );
+    let p = post(
+        &app,
+        &format!("{beta}/teams"),
+        &cookie,
+        &[("name", "eng"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    let p = post(
+        &app,
+        &format!("{beta}/invitations"),
+        &cookie,
+        &[
+            ("email", "cy@beta.test"),
+            ("role", "editor"),
+            ("team", "eng"),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = get(&app, &beta, &cookie).await;
+    assert!(
+        page.body.contains("eng") && page.body.contains("cy@beta.test"),
+        "{}",
+        page.body
+    );
+    let invitations = app.get("/api/v1/organizations/beta/invitations").await.body;
+    assert_eq!(invitations[0]["role"], "editor", "{invitations}");
+    let id = invitations[0]["id"].as_str().unwrap();
+    let p = post(
+        &app,
+        &format!("{beta}/invitations/{id}/revoke"),
+        &cookie,
+        &[("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    assert_eq!(app.get("/api/v1/organizations/beta/invitations").await.body, json!([]));
+
     // The audit log says who did it: the admin, through the console.
     let p = get(&app, "/admin/audit?kind=membership.remove", &cookie).await;
     assert_eq!(p.status, 200);
@@ -324,6 +388,23 @@ async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
     let p = get(&app, &format!("/admin/organizations/other/members/{olga}/why"), &cookie).await;
     assert_eq!(p.status, 404);
     assert!(!p.body.contains("olga"));
+    let p = post(
+        &app,
+        "/admin/organizations/other/invitations",
+        &cookie,
+        &[("email", "x@other.test"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 404);
+    let p = post(
+        &app,
+        "/admin/organizations",
+        &cookie,
+        &[("name", "mine"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 403, "only the operator makes organizations");
+    assert_eq!(app.get("/api/v1/organizations/mine").await.status, 404);
     let p = get(&app, "/admin/audit?organization=other", &cookie).await;
     assert!(!p.body.contains("olga") && !p.body.contains(&other_org), "{}", p.body);
     let p = get(&app, "/admin/audit", &cookie).await;
