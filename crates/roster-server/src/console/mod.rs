@@ -14,6 +14,7 @@
 
 mod audit;
 mod changes;
+mod domains;
 mod login;
 mod orgs;
 mod session;
@@ -62,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/organizations/{org}/members/{user}", post(orgs::member_action))
         .route("/admin/organizations/{org}/members/{user}/why", get(orgs::why))
         .route("/admin/audit", get(audit::page))
+        .route("/admin/domains", get(domains::page).post(domains::add))
+        .route("/admin/domains/{company}/{domain}/verify", post(domains::verify))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))
         .route("/admin/assets/console.css", get(|| asset(CSS, "text/css")))
         .route("/admin/assets/icon.svg", get(|| asset(ICON, "image/svg+xml")))

@@ -14,7 +14,7 @@ crate::on_both_backends!(
 );
 
 /// A DNS server on loopback answering TXT queries from `records` (NXDOMAIN otherwise).
-async fn dns_server(records: Arc<Mutex<HashMap<String, Vec<String>>>>) -> SocketAddr {
+pub(crate) async fn dns_server(records: Arc<Mutex<HashMap<String, Vec<String>>>>) -> SocketAddr {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
     tokio::spawn(async move {

@@ -2,7 +2,7 @@
 //! through their company's SSO), what each may see, enforced by the server, CSRF and
 //! the security headers.
 
-use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Options, TestApp, ADMIN_TOKEN};
 use crate::oauth2::sign_in_with_groups;
 use crate::saml::{no_redirects, setup};
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
@@ -89,7 +89,16 @@ async fn member_state(app: &TestApp, org: &str, email: &str) -> (u16, String) {
 }
 
 async fn the_operator_signs_in_with_the_admin_token_and_manages_members(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let records = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let dns = crate::companies_domains::dns_server(records.clone()).await;
+    let app = spawn_app_with(
+        backend,
+        Options {
+            dns_resolver: Some(dns),
+            ..Options::default()
+        },
+    )
+    .await;
     app.create_org("acme", None).await;
     app.add_member("acme", "ann@acme.test", "owner").await;
     app.add_member("acme", "bob@acme.test", "member").await;
@@ -300,6 +309,35 @@ async fn the_operator_signs_in_with_the_admin_token_and_manages_members(backend:
     assert_eq!(p.status, 303);
     assert_eq!(app.get("/api/v1/organizations/beta/invitations").await.body, json!([]));
 
+    // Domains: added, its TXT record shown; "verify now" finds it once published.
+    let p = post(
+        &app,
+        "/admin/domains",
+        &cookie,
+        &[("domain", "beta.test"), ("company", "beta"), ("_csrf", &token)],
+    )
+    .await;
+    assert!(p.location.contains("added"), "{}", p.location);
+    let page = get(&app, "/admin/domains", &cookie).await;
+    let at = page.body.find("roster-verification=").expect("the TXT record is shown");
+    let txt = page.body[at..].split('<').next().unwrap().to_string();
+    let company = app.get("/api/v1/companies/beta").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verify = format!("/admin/domains/{company}/beta.test/verify");
+    let p = post(&app, &verify, &cookie, &[("method", "dns"), ("_csrf", &token)]).await;
+    assert!(p.location.contains("no%20TXT%20record"), "{}", p.location);
+    records.lock().unwrap().insert("beta.test".to_string(), vec![txt]);
+    let p = post(&app, &verify, &cookie, &[("method", "dns"), ("_csrf", &token)]).await;
+    assert!(p.location.contains("is%20verified"), "{}", p.location);
+    let d = app.get("/api/v1/companies/beta/domains/beta.test").await.body;
+    assert_eq!(
+        (d["verified"].as_bool(), d["verified_method"].as_str()),
+        (Some(true), Some("dns")),
+        "{d}"
+    );
+
     // The audit log says who did it: the admin, through the console.
     let p = get(&app, "/admin/audit?kind=membership.remove", &cookie).await;
     assert_eq!(p.status, 200);
@@ -405,6 +443,45 @@ async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
     .await;
     assert_eq!(p.status, 403, "only the operator makes organizations");
     assert_eq!(app.get("/api/v1/organizations/mine").await.status, 404);
+    // Domains: their company's only, and no verification without DNS.
+    app.post_ok("/api/v1/companies/other/domains", json!({"domain": "other.test"}), 201)
+        .await;
+    let p = get(&app, "/admin/domains", &cookie).await;
+    assert!(
+        p.body.contains("acme.test") && !p.body.contains("other.test"),
+        "{}",
+        p.body
+    );
+    let other_company = app.get("/api/v1/companies/other").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = post(
+        &app,
+        &format!("/admin/domains/{other_company}/other.test/verify"),
+        &cookie,
+        &[("method", "dns"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 404);
+    app.post_ok(
+        "/api/v1/companies/acme/domains",
+        json!({"domain": "sub.acme.test"}),
+        201,
+    )
+    .await;
+    let acme_company = app.get("/api/v1/companies/acme").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = post(
+        &app,
+        &format!("/admin/domains/{acme_company}/sub.acme.test/verify"),
+        &cookie,
+        &[("method", "manual"), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 403);
     let p = get(&app, "/admin/audit?organization=other", &cookie).await;
     assert!(!p.body.contains("olga") && !p.body.contains(&other_org), "{}", p.body);
     let p = get(&app, "/admin/audit", &cookie).await;
