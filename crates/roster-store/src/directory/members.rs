@@ -25,9 +25,16 @@ pub struct Member {
     pub updated_at: i64,
 }
 
-const SELECT: &str =
-    "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at \
-                      FROM memberships m JOIN users u ON u.id = m.user_id";
+macro_rules! member_columns {
+    () => {
+        "SELECT u.id, u.email, u.username, u.full_name, m.role, m.state, m.source, m.created_at, m.updated_at"
+    };
+}
+const COLUMNS: &str = member_columns!();
+const SELECT: &str = concat!(
+    member_columns!(),
+    " FROM memberships m JOIN users u ON u.id = m.user_id"
+);
 
 fn member_from_row(r: &db::Row) -> Result<Member, StoreError> {
     let text = |c: &str| -> Result<String, StoreError> { r.try_get::<String, _>(c) };
@@ -45,23 +52,28 @@ fn member_from_row(r: &db::Row) -> Result<Member, StoreError> {
     })
 }
 
-/// Team names per user within `org`, for the users whose ids sort in `[from, to]`: one
-/// query for a whole page of members, never one per member.
+/// Team names per user within `org`, for `user_ids`: one query for a whole page of
+/// members (by the `team_members(user_id)` index), never one per member, and never a
+/// walk over the ids between a filtered page's first and last.
 async fn teams_by_user(
     conn: &mut Conn,
     org_id: &str,
-    from: &str,
-    to: &str,
+    user_ids: &[&str],
 ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-    let rows = db::query(
+    if user_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (2..user_ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
         "SELECT tm.user_id, t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id \
-         WHERE t.organization_id = $1 AND tm.user_id >= $2 AND tm.user_id <= $3 ORDER BY t.name_key",
-    )
-    .bind(org_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(conn)
-    .await?;
+         WHERE t.organization_id = $1 AND tm.user_id IN ({}) ORDER BY t.name_key",
+        placeholders.join(", ")
+    );
+    let mut q = db::query(&sql).bind(org_id);
+    for id in user_ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(conn).await?;
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for r in rows {
         map.entry(r.try_get("user_id")?).or_default().push(r.try_get("name")?);
@@ -101,27 +113,44 @@ pub async fn list_filtered(
         .email_prefix
         .as_deref()
         .filter(|p| !p.is_empty())
-        .map(|p| format!("{}%", users::escape_like(&p.to_lowercase())));
+        .map(str::to_lowercase);
+    // An email prefix is read from the index on `email_key` by range: on SQLite, whose
+    // binary order makes a prefix the range [prefix, prefix + U+10FFFF); on PostgreSQL by
+    // LIKE, through its `text_pattern_ops` index.
+    let email = match (conn.backend(), &prefix) {
+        (_, None) => "$5 IS NULL",
+        (crate::Backend::Sqlite, Some(_)) => "u.email_key >= $5 AND u.email_key < $5 || char(1114111)",
+        (crate::Backend::Postgres, Some(_)) => "u.email_key LIKE $5 || '%' ESCAPE '\\'",
+    };
+    let bound = match (conn.backend(), prefix) {
+        (crate::Backend::Postgres, Some(p)) => Some(users::escape_like(&p)),
+        (_, p) => p,
+    };
+    // With a prefix, the people it names come first and their memberships are looked
+    // up (SQLite keeps a CROSS JOIN's order; PostgreSQL plans it as any join).
+    let from = if bound.is_some() {
+        "FROM users u CROSS JOIN memberships m WHERE m.user_id = u.id AND"
+    } else {
+        "FROM memberships m JOIN users u ON u.id = m.user_id WHERE"
+    };
     let rows = db::query(&format!(
-        "{SELECT} WHERE m.organization_id = $1 AND m.user_id > $2 AND ($3 IS NULL OR m.state = $3) \
-         AND ($4 IS NULL OR m.role = $4) AND ($5 IS NULL OR u.email_key LIKE $5 ESCAPE '\\') \
-         ORDER BY m.user_id LIMIT $6"
+        "{COLUMNS} {from} m.organization_id = $1 AND m.user_id > $2 AND ($3 IS NULL OR m.state = $3) \
+         AND ($4 IS NULL OR m.role = $4) AND {email} ORDER BY m.user_id LIMIT $6"
     ))
     .bind(&org.id)
     .bind(after.unwrap_or(""))
     .bind(filter.state.map(|s| s.as_str()))
     .bind(filter.role.map(|r| r.as_str()))
-    .bind(prefix)
+    .bind(bound)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
     let mut members = rows.iter().map(member_from_row).collect::<Result<Vec<_>, _>>()?;
-    if let (Some(first), Some(last)) = (members.first(), members.last()) {
-        let (from, to) = (first.user_id.clone(), last.user_id.clone());
-        let mut teams = teams_by_user(conn, &org.id, &from, &to).await?;
-        for m in &mut members {
-            m.teams = teams.remove(&m.user_id).unwrap_or_default();
-        }
+    let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut teams = teams_by_user(conn, &org.id, &ids).await?;
+    for m in &mut members {
+        m.teams = teams.remove(&m.user_id).unwrap_or_default();
     }
     Ok(members)
 }
@@ -135,7 +164,7 @@ pub async fn find(conn: &mut Conn, org: &Organization, user_ident: &str) -> Resu
         .await?
         .ok_or_else(|| StoreError::not_found("member", format!("{}/{user_ident}", org.name)))?;
     let mut member = member_from_row(&row)?;
-    member.teams = teams_by_user(conn, &org.id, &user.id, &user.id)
+    member.teams = teams_by_user(conn, &org.id, &[user.id.as_str()])
         .await?
         .remove(&user.id)
         .unwrap_or_default();
