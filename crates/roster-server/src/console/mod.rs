@@ -17,6 +17,7 @@ mod changes;
 mod domains;
 mod login;
 mod orgs;
+mod playground;
 mod session;
 
 pub use session::Viewer;
@@ -63,6 +64,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/organizations/{org}/members/{user}", post(orgs::member_action))
         .route("/admin/organizations/{org}/members/{user}/why", get(orgs::why))
         .route("/admin/audit", get(audit::page))
+        .route(
+            "/admin/connections/{id}/playground",
+            get(playground::page).post(playground::run),
+        )
         .route("/admin/domains", get(domains::page).post(domains::add))
         .route("/admin/domains/{company}/{domain}/verify", post(domains::verify))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))

@@ -50,6 +50,7 @@ async fn org_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<Ve
 
 /// A connection's health on the overview.
 pub struct ConnRow {
+    pub id: String,
     pub name: String,
     pub company: String,
     pub protocol: &'static str,
@@ -79,6 +80,7 @@ async fn conn_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<V
             .await?;
         let never = || "never".to_string();
         rows.push(ConnRow {
+            id: c.id,
             name: c.name,
             company: c.company,
             protocol: c.protocol.as_str(),

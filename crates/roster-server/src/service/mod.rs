@@ -12,6 +12,7 @@
 pub mod domains;
 pub mod explain;
 pub mod oauth2;
+pub mod preview;
 pub mod scim_groups;
 pub mod scim_users;
 pub mod sign_in;

@@ -487,6 +487,52 @@ async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
     let p = get(&app, "/admin/audit", &cookie).await;
     assert!(!p.body.contains(&other_org), "{}", p.body);
 
+    // The mapping playground of their connection (not of another company's).
+    let p = get(&app, &format!("/admin/connections/{conn}/playground"), &cookie).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let input = r#"{"attributes": {"email": ["zed@acme.test"], "groups": ["acme:eng"]}}"#;
+    let play = format!("/admin/connections/{conn}/playground");
+    let p = post(&app, &play, &cookie, &[("input", input), ("_csrf", &token)]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("would be allowed") && p.body.contains("add_membership"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        app.get("/api/v1/users/zed@acme.test").await.status,
+        404,
+        "nothing changed"
+    );
+    let p = post(&app, &play, &cookie, &[("input", "{not json"), ("_csrf", &token)]).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("not what an IdP sends"));
+    let theirs = app
+        .post_ok(
+            "/api/v1/connections",
+            json!({"company": "other", "name": "theirs", "protocol": "saml", "organizations": ["other"],
+                   "default_organization": "other",
+                   "saml": {"idp_entity_id": "https://idp.other.test", "idp_sso_url": "https://idp.other.test/sso",
+                            "idp_certificates": [idp.certificate_pem]}}),
+            201,
+        )
+        .await;
+    let theirs = theirs["id"].as_str().unwrap();
+    assert_eq!(
+        get(&app, &format!("/admin/connections/{theirs}/playground"), &cookie)
+            .await
+            .status,
+        404
+    );
+    let p = post(
+        &app,
+        &format!("/admin/connections/{theirs}/playground"),
+        &cookie,
+        &[("input", input), ("_csrf", &token)],
+    )
+    .await;
+    assert_eq!(p.status, 404);
+
     // Their own company's members they can manage.
     app.add_member("acme", "bob@acme.test", "member").await;
     let bob = app.get("/api/v1/users/bob@acme.test").await.body["id"]

@@ -70,7 +70,7 @@ async fn the_console_works_in_a_browser_by_keyboard_and_passes_axe(backend: Back
         json!([]),
         "errors in the browser (a CSP refusal shows here)"
     );
-    assert_eq!(report["steps"].as_array().unwrap().len(), 13, "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().len(), 15, "{report}");
     // What the browser did, done.
     let bob = app.get("/api/v1/organizations/acme/members/bob@acme.test").await;
     assert_eq!(bob.body["state"], "deactivated");
