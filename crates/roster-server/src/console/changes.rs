@@ -2,6 +2,7 @@
 //! invitation, and revoking one. Each checks the CSRF token and the viewer's reach,
 //! then calls the same store functions as the admin API, audited as the viewer.
 
+use super::orgs::change_organization;
 use super::{check_csrf, q, see_other, Problem, Viewer};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -99,16 +100,10 @@ pub async fn create_team(
         Ok(n) => n,
         Err(e) => return Ok(back(&page, &e.message)),
     };
-    let (ctx, company) = (viewer.ctx(&state), viewer.company().map(str::to_string));
-    let made = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let org = super::orgs::visible(db, company.as_deref(), &ident).await?;
-                teams::create(db, &ctx, &org, &name).await
-            })
-        })
-        .await;
+    let made = change_organization(&state, &viewer, ident, move |db, ctx, org| {
+        Box::pin(async move { teams::create(db, &ctx, &org, &name).await })
+    })
+    .await;
     match made {
         Ok(team) => Ok(back(&page, &format!("Team {} made.", team.name))),
         Err(e) => refused(&page, e),
@@ -145,16 +140,10 @@ pub async fn invite(
         r => Role::parse(r).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.message))?,
     };
     let team = Some(form.team.trim().to_string()).filter(|t| !t.is_empty());
-    let (ctx, company) = (viewer.ctx(&state), viewer.company().map(str::to_string));
-    let made = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let org = super::orgs::visible(db, company.as_deref(), &ident).await?;
-                invitations::create(db, &ctx, &org, &email, team.as_deref(), role).await
-            })
-        })
-        .await;
+    let made = change_organization(&state, &viewer, ident, move |db, ctx, org| {
+        Box::pin(async move { invitations::create(db, &ctx, &org, &email, team.as_deref(), role).await })
+    })
+    .await;
     match made {
         Ok(inv) => Ok(back(&page, &format!("{} invited.", inv.email))),
         Err(e) => refused(&page, e),
@@ -177,15 +166,9 @@ pub async fn revoke_invitation(
 ) -> Result<Response, Problem> {
     check_csrf(&viewer, &form.csrf, &headers)?;
     let page = format!("/admin/organizations/{ident}");
-    let (ctx, company) = (viewer.ctx(&state), viewer.company().map(str::to_string));
-    state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let org = super::orgs::visible(db, company.as_deref(), &ident).await?;
-                invitations::revoke(db, &ctx, &org, &id).await
-            })
-        })
-        .await?;
+    change_organization(&state, &viewer, ident, move |db, ctx, org| {
+        Box::pin(async move { invitations::revoke(db, &ctx, &org, &id).await })
+    })
+    .await?;
     Ok(back(&page, "Invitation revoked."))
 }

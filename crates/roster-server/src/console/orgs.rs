@@ -9,13 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
+use futures::future::BoxFuture;
 use roster_core::{MemberState, Role};
 use roster_store::connections;
 use roster_store::db::{self, Conn};
 use roster_store::directory::members::{self, Filter};
 use roster_store::directory::organizations::{self, Organization};
 use roster_store::directory::{invitations, teams, users};
-use roster_store::StoreError;
+use roster_store::{Ctx, StoreError};
 use serde::Deserialize;
 
 /// Members shown per page.
@@ -194,6 +195,31 @@ pub(super) async fn visible(
     }
 }
 
+/// Runs `change` in a write on organization `ident`, if it is the viewer's to see (else
+/// not found), audited as the viewer: every console change to an organization goes
+/// through here.
+pub(super) async fn change_organization<T, F>(
+    state: &AppState,
+    viewer: &Viewer,
+    ident: String,
+    change: F,
+) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut Conn, Ctx, Organization) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+{
+    let (ctx, company) = (viewer.ctx(state), viewer.company().map(str::to_string));
+    state
+        .store
+        .write(move |db| {
+            Box::pin(async move {
+                let org = visible(db, company.as_deref(), &ident).await?;
+                change(db, ctx, org).await
+            })
+        })
+        .await
+}
+
 #[derive(Deserialize, Default)]
 pub struct MemberQuery {
     #[serde(default)]
@@ -357,24 +383,19 @@ pub async fn member_action(
     if change.is_none() && viewer.is_operator() && !viewer.recently_authenticated(state.now()) {
         return Ok(see_other(&format!("/admin/reauth?next={}", q(&here))));
     }
-    let ctx = viewer.ctx(&state);
-    let company = viewer.company().map(str::to_string);
-    let email = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let org = visible(db, company.as_deref(), &ident).await?;
-                let member = members::find(db, &org, &user).await?;
-                match change {
-                    Some(s) => {
-                        members::update(db, &ctx, &org, &member.user_id, None, Some(s)).await?;
-                    }
-                    None => members::remove(db, &ctx, &org, &member.user_id).await?,
+    let email = change_organization(&state, &viewer, ident, move |db, ctx, org| {
+        Box::pin(async move {
+            let member = members::find(db, &org, &user).await?;
+            match change {
+                Some(s) => {
+                    members::update(db, &ctx, &org, &member.user_id, None, Some(s)).await?;
                 }
-                Ok(member.email)
-            })
+                None => members::remove(db, &ctx, &org, &member.user_id).await?,
+            }
+            Ok(member.email)
         })
-        .await?;
+    })
+    .await?;
     let done = match change {
         Some(MemberState::Deactivated) => "deactivated",
         Some(MemberState::Active) => "reactivated",

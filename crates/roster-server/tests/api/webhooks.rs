@@ -131,7 +131,9 @@ async fn register(app: &TestApp, r: &mut Receiver, body: Value) -> String {
     created["id"].as_str().unwrap().to_string()
 }
 
-async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(backend: Backend) {
+/// An app with short retry waits, its clock at the real time: the library refuses
+/// timestamps more than five minutes from it.
+async fn app_on_real_time(backend: Backend) -> TestApp {
     let app = spawn_app_with(
         backend,
         Options {
@@ -140,12 +142,16 @@ async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(ba
         },
     )
     .await;
-    // The library refuses timestamps more than five minutes from the real time.
     let real = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
     app.clock.advance_ms(real - app.clock.now());
+    app
+}
+
+async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(backend: Backend) {
+    let app = app_on_real_time(backend).await;
     let mut all = Receiver::start().await;
     let mut teams = Receiver::start().await;
     let all_id = register(&app, &mut all, json!({})).await;
@@ -266,19 +272,7 @@ async fn deliveries_are_signed_in_order_and_wait_for_an_endpoint_that_is_down(ba
 }
 
 async fn secrets_rotate_with_an_overlap_deliveries_are_sent_again_and_a_dead_endpoint_is_turned_off(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        Options {
-            webhook_backoff_ms: 100,
-            ..Options::default()
-        },
-    )
-    .await;
-    let real = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    app.clock.advance_ms(real - app.clock.now());
+    let app = app_on_real_time(backend).await;
     let mut r = Receiver::start().await;
     let id = register(&app, &mut r, json!({"events": ["team.created"]})).await;
     app.create_org("acme", None).await;
