@@ -267,6 +267,22 @@ where
     }
 }
 
+/// An optional JSON body: none when the request names no content type.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: axum::extract::OptionalFromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state).await {
+            Ok(v) => Ok(v.map(|axum::Json(v)| Self(v))),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()

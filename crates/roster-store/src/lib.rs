@@ -35,6 +35,7 @@ pub mod retention;
 pub mod saml;
 pub mod scim;
 pub mod sessions;
+pub mod setup_links;
 pub mod signing_keys;
 pub mod tokens;
 pub mod webhooks;

@@ -35,7 +35,8 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn same_hash(a: &str, b: &str) -> bool {
+/// Compares two hashes in constant time.
+pub(crate) fn same_hash(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 

@@ -14,11 +14,13 @@
 
 mod audit;
 mod changes;
+mod connections;
 mod domains;
 mod login;
 mod orgs;
 mod playground;
 mod session;
+mod setup;
 
 pub use session::Viewer;
 
@@ -38,6 +40,7 @@ use subtle::ConstantTimeEq;
 const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
 const CSS: &[u8] = include_bytes!("../../assets/console.css");
 const ICON: &[u8] = include_bytes!("../../assets/icon.svg");
+const JS: &[u8] = include_bytes!("../../assets/console.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -68,11 +71,35 @@ pub fn router() -> Router<AppState> {
             "/admin/connections/{id}/playground",
             get(playground::page).post(playground::run),
         )
+        .route("/admin/connections", get(connections::list).post(connections::create))
+        .route("/admin/connections/{id}", get(connections::show))
+        .route("/admin/connections/{id}/saml", post(connections::saml))
+        .route("/admin/connections/{id}/oidc", post(connections::oidc))
+        .route("/admin/connections/{id}/check", post(connections::check_now))
+        .route("/admin/connections/{id}/provisioning", post(connections::switches))
+        .route("/admin/connections/{id}/scim-tokens", post(connections::new_token))
+        .route(
+            "/admin/connections/{id}/scim-tokens/{token}/revoke",
+            post(connections::end_token),
+        )
+        .route("/admin/connections/{id}/setup-links", post(connections::new_link))
+        .route(
+            "/admin/connections/{id}/setup-links/{link}/revoke",
+            post(connections::end_link),
+        )
+        .route("/setup/{secret}", get(setup::open))
+        .route("/setup", get(setup::show))
+        .route("/setup/saml", post(setup::saml))
+        .route("/setup/oidc", post(setup::oidc))
+        .route("/setup/check", post(setup::check))
+        .route("/setup/scim-tokens", post(setup::new_token))
+        .route("/setup/scim-tokens/{token}/revoke", post(setup::end_token))
         .route("/admin/domains", get(domains::page).post(domains::add))
         .route("/admin/domains/{company}/{domain}/verify", post(domains::verify))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))
         .route("/admin/assets/console.css", get(|| asset(CSS, "text/css")))
         .route("/admin/assets/icon.svg", get(|| asset(ICON, "image/svg+xml")))
+        .route("/admin/assets/console.js", get(|| asset(JS, "text/javascript")))
         .layer(axum::middleware::from_fn(headers))
 }
 
@@ -198,9 +225,14 @@ impl IntoResponse for Problem {
 /// Refuses a state-changing request that does not carry the session's CSRF token, or
 /// that a browser says came from another site.
 pub fn check_csrf(viewer: &Viewer, presented: &str, headers: &HeaderMap) -> Result<(), Problem> {
+    check_token(&viewer.session.csrf, presented, headers)
+}
+
+/// Refuses a state-changing request that does not carry `expected` (the CSRF token of
+/// the page's session), or that a browser says came from another site.
+pub fn check_token(expected: &str, presented: &str, headers: &HeaderMap) -> Result<(), Problem> {
     same_site(headers)?;
-    let expected = viewer.session.csrf.as_bytes();
-    if bool::from(expected.ct_eq(presented.as_bytes())) {
+    if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
         Ok(())
     } else {
         Err(Problem::forbidden(

@@ -9,6 +9,7 @@
 //! - [`scim_users`]: SCIM Users (S1, S3–S6).
 //! - [`scim_groups`]: SCIM Groups as teams (G4, G5).
 
+pub mod connections;
 pub mod domains;
 pub mod explain;
 pub mod oauth2;

@@ -14,15 +14,15 @@ crate::on_both_backends!(
     an_owner_sees_only_their_company_whatever_the_url,
 );
 
-struct Page {
-    status: u16,
-    location: String,
-    body: String,
-    set_cookie: Vec<String>,
-    csp: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+    pub set_cookie: Vec<String>,
+    pub csp: String,
 }
 
-async fn send(req: reqwest::RequestBuilder) -> Page {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Page {
     let resp = req.send().await.unwrap();
     let header = |h| {
         resp.headers()
@@ -46,11 +46,11 @@ async fn send(req: reqwest::RequestBuilder) -> Page {
     }
 }
 
-async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
+pub(crate) async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
     send(no_redirects().get(app.url(path)).header("cookie", cookie)).await
 }
 
-async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+pub(crate) async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
     send(
         no_redirects()
             .post(app.url(path))
@@ -62,7 +62,7 @@ async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) ->
 }
 
 /// The console cookie (`name=value`) a sign-in set.
-fn console_cookie(p: &Page) -> String {
+pub(crate) fn console_cookie(p: &Page) -> String {
     let c = p
         .set_cookie
         .iter()
@@ -72,7 +72,7 @@ fn console_cookie(p: &Page) -> String {
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf(body: &str) -> String {
+pub(crate) fn csrf(body: &str) -> String {
     let at = body
         .find("name=\"_csrf\" value=\"")
         .expect("a form with the CSRF token")
@@ -532,6 +532,28 @@ async fn an_owner_sees_only_their_company_whatever_the_url(backend: Backend) {
     )
     .await;
     assert_eq!(p.status, 404);
+    // The same for the connection's setup page and its actions; the list shows theirs.
+    assert_eq!(
+        get(&app, &format!("/admin/connections/{theirs}"), &cookie).await.status,
+        404
+    );
+    for action in ["scim-tokens", "setup-links", "check", "provisioning"] {
+        let p = post(
+            &app,
+            &format!("/admin/connections/{theirs}/{action}"),
+            &cookie,
+            &[("_csrf", &token)],
+        )
+        .await;
+        assert_eq!(p.status, 404, "{action}");
+    }
+    assert!(app.get(&format!("/api/v1/connections/{theirs}/scim-tokens")).await.body[0].is_null());
+    let p = get(&app, "/admin/connections", &cookie).await;
+    assert!(p.body.contains("okta") && !p.body.contains("theirs"), "{}", p.body);
+    assert_eq!(
+        get(&app, &format!("/admin/connections/{conn}"), &cookie).await.status,
+        200
+    );
 
     // Their own company's members they can manage.
     app.add_member("acme", "bob@acme.test", "member").await;

@@ -14,6 +14,7 @@ mod companies_domains;
 mod connections;
 mod console;
 mod console_browser;
+mod console_connections;
 mod directory;
 mod durability;
 mod event_delivery;

@@ -258,8 +258,8 @@ impl SamlSettings {
 
 #[derive(Serialize, ToSchema, Clone)]
 pub struct CertificateInfo {
-    subject: String,
-    not_after: String,
+    pub subject: String,
+    pub not_after: String,
 }
 
 impl OidcSettings {

@@ -1,18 +1,16 @@
-use super::connection_settings::{
-    resolve_metadata, settings_json, with_attribute_names, CertificateInfo, OidcSettings, SamlSettings,
-};
+use super::connection_settings::{CertificateInfo, OidcSettings, SamlSettings};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use crate::routes::ts;
+use crate::service::connections::{self as connections_service, CreateConnection, UpdateConnection};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_core::signin::AttributeNames;
-use roster_core::{DomainName, Name, Protocol};
-use roster_store::connections::{self, Connection, Spec};
+use roster_core::Protocol;
+use roster_store::connections::{self, Connection};
 use roster_store::directory::companies;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -145,53 +143,6 @@ impl ConnectionView {
     }
 }
 
-/// OIDC settings from an admin, checked, with the client secret sealed for storage.
-fn sealed(oidc: Option<OidcSettings>, state: &AppState) -> Result<Option<OidcSettings>, ApiError> {
-    oidc.map(|mut o| {
-        o.validate()?;
-        o.seal_secret(&state.sealer)?;
-        Ok(o)
-    })
-    .transpose()
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateConnection {
-    /// Company id or name.
-    company: String,
-    name: String,
-    /// `saml` or `oidc`.
-    protocol: String,
-    /// Verified domains of the company that this connection serves.
-    #[serde(default)]
-    domains: Vec<String>,
-    /// Organizations (ids or names) of the company to provision into.
-    #[serde(default)]
-    organizations: Vec<String>,
-    default_organization: String,
-    default_team: Option<String>,
-    /// Just-in-time provisioning; on by default.
-    jit: Option<bool>,
-    /// SCIM provisioning; off by default.
-    scim: Option<bool>,
-    /// IdP-initiated sign-in; off by default.
-    idp_initiated: Option<bool>,
-    default_session_minutes: Option<u32>,
-    saml: Option<SamlSettings>,
-    oidc: Option<OidcSettings>,
-    /// A3: the connection's own attribute names, tried before the standard ones:
-    /// `{"email": [...], "full_name", "given_name", "family_name", "groups", "organization", "team", "role", "session_minutes"}`.
-    #[schema(value_type = Option<Object>)]
-    attribute_names: Option<AttributeNames>,
-}
-
-fn parse_domains(raw: &[String]) -> Result<Vec<DomainName>, ApiError> {
-    raw.iter()
-        .map(|d| DomainName::parse(d).map_err(ApiError::from))
-        .collect()
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -235,29 +186,7 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateConnection>,
 ) -> Result<(StatusCode, ApiJson<ConnectionView>), ApiError> {
-    let protocol = Protocol::parse(&body.protocol)?;
-    let spec = Spec {
-        name: Name::parse(&body.name, "connection")?,
-        protocol,
-        domains: parse_domains(&body.domains)?,
-        organizations: body.organizations,
-        default_organization: body.default_organization,
-        default_team: body.default_team.as_deref().map(Name::parse_team).transpose()?,
-        jit: body.jit.unwrap_or(true),
-        scim: body.scim.unwrap_or(false),
-        idp_initiated: body.idp_initiated.unwrap_or(false),
-        default_session_minutes: body.default_session_minutes.map(i64::from),
-        settings: with_attribute_names(
-            settings_json(protocol, resolve_metadata(body.saml).await?, sealed(body.oidc, &state)?)?,
-            body.attribute_names,
-        )?,
-    };
-    let ctx = admin.ctx(&state);
-    let company = body.company;
-    let c = state
-        .store
-        .write(move |db| Box::pin(async move { connections::create(db, &ctx, &company, &spec).await }))
-        .await?;
+    let c = connections_service::create(&state, admin.ctx(&state), body).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())),
@@ -279,32 +208,6 @@ async fn get_one(
     Ok(ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateConnection {
-    name: Option<String>,
-    jit: Option<bool>,
-    scim: Option<bool>,
-    idp_initiated: Option<bool>,
-    domains: Option<Vec<String>>,
-    organizations: Option<Vec<String>>,
-    default_organization: Option<String>,
-    /// A team name; `null` removes it.
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    default_team: Option<Option<String>>,
-    /// Minutes; `null` removes it.
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<u32>)]
-    default_session_minutes: Option<Option<u32>>,
-    saml: Option<SamlSettings>,
-    oidc: Option<OidcSettings>,
-    /// A3: the connection's own attribute names, tried before the standard ones:
-    /// `{"email": [...], "full_name", "given_name", "family_name", "groups", "organization", "team", "role", "session_minutes"}`.
-    #[schema(value_type = Option<Object>)]
-    attribute_names: Option<AttributeNames>,
-}
-
 /// Change a connection. JIT can be turned off only while SCIM is on (J8).
 #[utoipa::path(patch, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "id or name")),
     request_body = UpdateConnection,
@@ -316,73 +219,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateConnection>,
 ) -> Result<ApiJson<ConnectionView>, ApiError> {
-    let domains = body.domains.as_deref().map(parse_domains).transpose()?;
-    let name = body.name.as_deref().map(|n| Name::parse(n, "connection")).transpose()?;
-    let default_team = body
-        .default_team
-        .map(|t| t.as_deref().map(Name::parse_team).transpose())
-        .transpose()?;
-    let attribute_names = body.attribute_names;
-    let saml = resolve_metadata(body.saml).await?;
-    let oidc = sealed(body.oidc, &state)?;
-    let ctx = admin.ctx(&state);
-    let c = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let cur = connections::find(db, &id).await?;
-                let mut settings = cur.settings.clone();
-                if saml.is_some() || oidc.is_some() {
-                    // Keep a stored OIDC client secret when the PATCH does not repeat it.
-                    let mut oidc = oidc;
-                    if let (Some(new), Some(old)) = (
-                        oidc.as_mut(),
-                        cur.settings
-                            .get("oidc")
-                            .and_then(|o| o.get("client_secret"))
-                            .and_then(Value::as_str),
-                    ) {
-                        new.client_secret.get_or_insert_with(|| old.to_string());
-                    }
-                    settings = settings_json(cur.protocol, saml, oidc)
-                        .map_err(|e| roster_store::StoreError::invalid("invalid_settings", e.message))?;
-                    if let (Some(names), Some(obj)) = (cur.settings.get("attribute_names"), settings.as_object_mut()) {
-                        obj.insert("attribute_names".into(), names.clone());
-                    }
-                }
-                let settings = with_attribute_names(settings, attribute_names)
-                    .map_err(|e| roster_store::StoreError::invalid("invalid_attribute_names", e.message))?;
-                let spec = Spec {
-                    name: match name {
-                        Some(n) => n,
-                        None => Name::parse(&cur.name, "connection")?,
-                    },
-                    protocol: cur.protocol,
-                    domains: match domains {
-                        Some(d) => d,
-                        None => cur.domains.iter().filter_map(|d| DomainName::parse(d).ok()).collect(),
-                    },
-                    organizations: body.organizations.unwrap_or(cur.organizations),
-                    default_organization: body.default_organization.unwrap_or(cur.default_organization_id),
-                    default_team: match default_team {
-                        Some(t) => t,
-                        None => cur.default_team.as_deref().map(Name::parse_team).transpose()?,
-                    },
-                    jit: body.jit.unwrap_or(cur.jit),
-                    scim: body.scim.unwrap_or(cur.scim),
-                    idp_initiated: body.idp_initiated.unwrap_or(cur.idp_initiated),
-                    default_session_minutes: match body.default_session_minutes {
-                        Some(m) => m.map(i64::from),
-                        None => cur.default_session_minutes,
-                    },
-                    settings,
-                };
-                connections::update(db, &ctx, &cur.id, &spec).await
-            })
-        })
-        .await?;
-    // Cached SCIM authentications carry the connection's settings (SCIM on or off).
-    state.scim_auth.clear();
+    let c = connections_service::update(&state, admin.ctx(&state), id, body).await?;
     Ok(ApiJson(ConnectionView::new(c, &state.config.public_url, state.now())))
 }
 
@@ -430,20 +267,15 @@ async fn check(
         .store
         .read(move |db| Box::pin(async move { connections::find(db, &id).await }))
         .await?;
-    let findings: Vec<Finding> = match c.protocol {
-        Protocol::Oidc => crate::routes::sso::oidc::check(&state, &c).await,
-        Protocol::Saml => vec![match crate::routes::sso::saml::SamlConfig::load(&c) {
-            Ok(_) => (
-                String::from("settings"),
-                true,
-                "the IdP's entity id, SSO URL and certificates are set".to_string(),
-            ),
-            Err(f) => ("settings".into(), false, f.detail),
-        }],
-    }
-    .into_iter()
-    .map(|(step, ok, message)| Finding { step, ok, message })
-    .collect();
+    let findings: Vec<Finding> = connections_service::check(&state, &c)
+        .await
+        .into_iter()
+        .map(|f| Finding {
+            step: f.step,
+            ok: f.ok,
+            message: f.message,
+        })
+        .collect();
     Ok(ApiJson(CheckReport {
         ok: findings.iter().all(|f| f.ok),
         findings,

@@ -16,6 +16,7 @@ mod members;
 mod organizations;
 mod provisioning;
 mod saml_keys;
+mod setup_links;
 mod signing_keys;
 mod teams;
 mod tokens;
@@ -43,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(directory::router())
         .merge(provisioning::router())
         .merge(saml_keys::router())
+        .merge(setup_links::router())
         .merge(apps::router())
         .merge(api_keys::router())
         .merge(signing_keys::router())

@@ -75,16 +75,7 @@ async fn create_scim(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, ApiJson<NewScimToken>), ApiError> {
-    let ctx = admin.ctx(&state);
-    let (t, secret) = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let c = connections::find(db, &id).await?;
-                tokens::create_scim(db, &ctx, &c.id, &c.company_id).await
-            })
-        })
-        .await?;
+    let (t, secret) = crate::service::connections::issue_scim_token(&state, admin.ctx(&state), id).await?;
     let scim_base_url = format!("{}/scim/v2", state.config.public_url);
     Ok((
         StatusCode::CREATED,
@@ -105,18 +96,7 @@ async fn revoke_scim(
     admin: Admin,
     Path((id, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = admin.ctx(&state);
-    state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let c = connections::find(db, &id).await?;
-                tokens::revoke_scim(db, &ctx, &c.id, &c.company_id, &token_id).await
-            })
-        })
-        .await?;
-    // A revoked token stops working at once.
-    state.scim_auth.clear();
+    crate::service::connections::revoke_scim_token(&state, admin.ctx(&state), id, token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
