@@ -243,6 +243,34 @@ pub fn router(state: AppState) -> Router {
 
 /// How often the store's growing tables are purged (`roster_store::retention`).
 const PURGE_EVERY: Duration = Duration::from_secs(5 * 60);
+const ROLL_UP_EVERY: Duration = Duration::from_secs(30);
+
+/// Counts new audit events into the console's daily activity, every half minute, in
+/// batches (each one transaction) until it has caught up.
+async fn roll_up_activity(store: roster_store::Store, mut stop: tokio::sync::broadcast::Receiver<()>) {
+    const BATCH: i64 = 5_000;
+    let mut every = tokio::time::interval(ROLL_UP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.recv() => break,
+        }
+        loop {
+            let read = store
+                .write(|db| Box::pin(async move { roster_store::activity::roll_up(db, BATCH).await }))
+                .await;
+            match read {
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not roll up the activity");
+                    break;
+                }
+            }
+        }
+    }
+}
 
 /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests
 /// and closes the store (committing queued writes).
@@ -292,6 +320,7 @@ pub async fn launch(
             }
         });
     }
+    tokio::spawn(roll_up_activity(store.clone(), stop_tx.subscribe()));
     tokio::spawn(backchannel::run(state.clone(), stop_tx.subscribe()));
     tokio::spawn(webhooks::run(state.clone(), stop_tx.subscribe()));
     let limits = edge::Limits {

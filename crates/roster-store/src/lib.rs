@@ -17,6 +17,7 @@
 //! memberships, invitations), [`domains`], [`connections`], [`tokens`] (admin and SCIM
 //! tokens), [`audit`].
 
+pub mod activity;
 pub mod api_keys;
 pub mod apps;
 pub mod audit;

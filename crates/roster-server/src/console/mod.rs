@@ -14,6 +14,7 @@
 
 mod audit;
 mod changes;
+mod chart;
 mod connections;
 mod domains;
 mod login;

@@ -11,16 +11,20 @@ use axum::response::Response;
 use axum::Form;
 use futures::future::BoxFuture;
 use roster_core::{MemberState, Role};
-use roster_store::connections;
 use roster_store::db::{self, Conn};
 use roster_store::directory::members::{self, Filter};
 use roster_store::directory::organizations::{self, Organization};
 use roster_store::directory::{invitations, teams, users};
+use roster_store::{activity, connections};
 use roster_store::{Ctx, StoreError};
 use serde::Deserialize;
 
 /// Members shown per page.
 const PAGE: i64 = 50;
+
+/// Audit events the overview counts into the chart itself, at most, before showing it;
+/// the background roll-up does the rest.
+const OVERVIEW_ROLL_UP: i64 = 2_000;
 
 /// An organization in a listing.
 pub struct OrgRow {
@@ -59,6 +63,8 @@ pub struct ConnRow {
     pub last_sign_in: String,
     pub last_scim: String,
     pub errors_24h: i64,
+    /// IdP certificates expired or expiring within 30 days.
+    pub certificates: Vec<String>,
 }
 
 async fn conn_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<Vec<ConnRow>, StoreError> {
@@ -80,7 +86,13 @@ async fn conn_rows(conn: &mut Conn, company: Option<&str>, now: i64) -> Result<V
             .fetch_one(&mut *conn)
             .await?;
         let never = || "never".to_string();
+        let saml: Option<crate::routes::admin::connection_settings::SamlSettings> = c
+            .settings
+            .get("saml")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let certificates = saml.map(|s| s.certificate_report(now).1).unwrap_or_default();
         rows.push(ConnRow {
+            certificates,
             id: c.id,
             name: c.name,
             company: c.company,
@@ -120,18 +132,26 @@ struct OverviewPage {
     nav: Option<Nav>,
     organizations: Vec<OrgRow>,
     connections: Vec<ConnRow>,
+    chart: super::chart::Chart,
 }
 
 /// `GET /admin`.
 pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Problem> {
     let company = viewer.company().map(str::to_string);
     let now = state.now();
-    let (organizations, connections) = state
+    // The chart counts what the background roll-up has not reached yet too.
+    state
+        .store
+        .write(|db| Box::pin(async move { activity::roll_up(db, OVERVIEW_ROLL_UP).await }))
+        .await?;
+    let (organizations, connections, days) = state
         .store
         .read(move |db| {
             Box::pin(async move {
                 let orgs = org_rows(db, company.as_deref(), now).await?;
-                Ok((orgs, conn_rows(db, company.as_deref(), now).await?))
+                let conns = conn_rows(db, company.as_deref(), now).await?;
+                let days = activity::days(db, company.as_deref(), super::chart::first_day(now)).await?;
+                Ok((orgs, conns, days))
             })
         })
         .await?;
@@ -139,6 +159,7 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<R
         nav: Some(nav(&state, &viewer, "overview").await?),
         organizations,
         connections,
+        chart: super::chart::draw(&days, now),
     };
     Ok(render(StatusCode::OK, &page))
 }

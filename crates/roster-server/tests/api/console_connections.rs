@@ -172,6 +172,17 @@ async fn a_saml_connection_is_made_and_set_up_from_its_pages(backend: Backend) {
     assert!(secret.starts_with("scim_"), "{secret}");
     assert_eq!(scim_status(&app, &secret).await, 200);
     assert!(!get(&app, &base, &cookie).await.body.contains(&secret), "shown once");
+    let created = reqwest::Client::new()
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&secret)
+        .header("content-type", "application/scim+json")
+        .body(
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cy@acme.test"}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
     let token_id = app.get(&format!("/api/v1/connections/{id}/scim-tokens")).await.body[0]["id"]
         .as_str()
         .unwrap()
@@ -192,6 +203,22 @@ async fn a_saml_connection_is_made_and_set_up_from_its_pages(backend: Backend) {
     assert!(page.body.contains(&login), "{}", page.body);
     let (back, _) = sign_in_with_groups(&app, &idp, &id, &login, "ann@acme.test", &[]).await;
     assert_eq!(back, "/me");
+    // The overview's chart counts the sign-in and the SCIM changes of today.
+    let scim_changes = app
+        .audit(&format!("connection={id}&limit=1000"))
+        .await
+        .iter()
+        .filter(|e| e["actor"]["kind"] == "scim")
+        .count();
+    assert!(scim_changes > 0);
+    let p = get(&app, "/admin", &cookie).await;
+    assert!(
+        p.body.contains(&format!("Sign-ins: 1 · SCIM changes: {scim_changes}")),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("<svg class=\"chart\" role=\"img\""));
+    assert!(p.body.contains(": 1 sign-ins</title>"));
     // A failed sign-in is in the error log, with its trace id.
     let bad = reqwest::Client::new()
         .post(app.url(&format!("/sso/saml/{id}/acs")))
