@@ -12,6 +12,7 @@
 //! from this site; every answer carries a strict Content-Security-Policy (no inline
 //! script or style), `frame-ancestors 'none'` and `Referrer-Policy: same-origin`.
 
+mod apps;
 mod audit;
 mod changes;
 mod chart;
@@ -95,6 +96,9 @@ pub fn router() -> Router<AppState> {
         .route("/setup/check", post(setup::check))
         .route("/setup/scim-tokens", post(setup::new_token))
         .route("/setup/scim-tokens/{token}/revoke", post(setup::end_token))
+        .route("/admin/apps", get(apps::apps_list).post(apps::register_app))
+        .route("/admin/webhooks", get(apps::hooks_list).post(apps::register_hook))
+        .route("/admin/webhooks/{id}/enabled", post(apps::toggle_hook))
         .route("/admin/domains", get(domains::page).post(domains::add))
         .route("/admin/domains/{company}/{domain}/verify", post(domains::verify))
         .route("/admin/assets/htmx.min.js", get(|| asset(HTMX, "text/javascript")))
@@ -131,6 +135,8 @@ async fn headers(req: Request, next: Next) -> Response {
 /// The navigation bar of a signed-in page.
 pub struct Nav {
     pub current: &'static str,
+    /// The operator: sees the pages of every company's (webhooks).
+    pub operator: bool,
     pub who: String,
     pub csrf: String,
 }

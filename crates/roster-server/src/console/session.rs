@@ -84,6 +84,7 @@ impl Viewer {
     pub fn nav(&self, current: &'static str, who: &str) -> Nav {
         Nav {
             current,
+            operator: self.is_operator(),
             who: who.to_string(),
             csrf: self.session.csrf.clone(),
         }

@@ -9,6 +9,7 @@
 //! - [`scim_users`]: SCIM Users (S1, S3–S6).
 //! - [`scim_groups`]: SCIM Groups as teams (G4, G5).
 
+pub mod apps;
 pub mod connections;
 pub mod domains;
 pub mod explain;
@@ -17,6 +18,7 @@ pub mod preview;
 pub mod scim_groups;
 pub mod scim_users;
 pub mod sign_in;
+pub mod webhooks;
 
 use roster_core::plan::RefusalKind;
 use roster_store::StoreError;

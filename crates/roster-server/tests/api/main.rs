@@ -13,6 +13,7 @@ mod apps;
 mod companies_domains;
 mod connections;
 mod console;
+mod console_apps;
 mod console_browser;
 mod console_connections;
 mod directory;

@@ -133,7 +133,7 @@ async fn register(app: &TestApp, r: &mut Receiver, body: Value) -> String {
 
 /// An app with short retry waits, its clock at the real time: the library refuses
 /// timestamps more than five minutes from it.
-async fn app_on_real_time(backend: Backend) -> TestApp {
+pub(crate) async fn app_on_real_time(backend: Backend) -> TestApp {
     let app = spawn_app_with(
         backend,
         Options {

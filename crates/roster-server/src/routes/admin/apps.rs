@@ -5,12 +5,12 @@
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 use crate::routes::ts;
+use crate::service::apps::{CreateApp, Draft};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use roster_core::Name;
-use roster_oidc::client::{self, ClientType};
-use roster_store::apps::{self, App, Spec};
+use roster_oidc::client::ClientType;
+use roster_store::apps::{self, App};
 use roster_store::tokens::random_secret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -68,30 +68,6 @@ impl AppView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateApp {
-    /// Company id or name.
-    company: String,
-    name: String,
-    /// Where people return with a code; compared exactly.
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
-    /// Organizations (ids or names) whose members may sign in; default: all of the
-    /// company's.
-    #[serde(default)]
-    organizations: Vec<String>,
-    /// `confidential` (default) or `public`.
-    #[schema(value_type = Option<String>)]
-    client_type: Option<ClientType>,
-    /// `client_secret_basic` (default), `client_secret_post`; `none` for public apps.
-    token_endpoint_auth_method: Option<String>,
-    /// `RS256` (default), `ES256` or `EdDSA`.
-    id_token_signed_response_alg: Option<String>,
-    backchannel_logout_uri: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     name: Option<String>,
     redirect_uris: Option<Vec<String>>,
@@ -109,47 +85,6 @@ pub struct UpdateApp {
 pub struct ListQuery {
     /// Company id or name.
     company: Option<String>,
-}
-
-fn invalid(why: String) -> ApiError {
-    ApiError::bad_request("invalid_app", why)
-}
-
-/// An app's settings as asked for, before the registration rules.
-struct Draft {
-    name: String,
-    client_type: ClientType,
-    auth: Option<String>,
-    alg: Option<String>,
-    redirect_uris: Vec<String>,
-    post_logout_redirect_uris: Vec<String>,
-    organizations: Vec<String>,
-    backchannel_logout_uri: Option<String>,
-}
-
-impl Draft {
-    /// The settings, checked against the registration rules.
-    fn spec(self) -> Result<Spec, ApiError> {
-        let t = self.client_type;
-        client::check_uris("redirect_uris", &self.redirect_uris, t, true).map_err(invalid)?;
-        client::check_uris("post_logout_redirect_uris", &self.post_logout_redirect_uris, t, false).map_err(invalid)?;
-        if let Some(uri) = &self.backchannel_logout_uri {
-            // Roster calls it from the server: a web URL, never a native app's scheme.
-            client::check_uri("backchannel_logout_uri", uri, ClientType::Confidential).map_err(invalid)?;
-        }
-        Ok(Spec {
-            name: Name::parse(&self.name, "app")?,
-            client_type: t.as_str().to_string(),
-            token_endpoint_auth_method: client::auth_method(t, self.auth.as_deref())
-                .map_err(invalid)?
-                .to_string(),
-            id_token_signed_response_alg: client::signing_alg(self.alg.as_deref()).map_err(invalid)?.to_string(),
-            redirect_uris: self.redirect_uris,
-            post_logout_redirect_uris: self.post_logout_redirect_uris,
-            organizations: self.organizations,
-            backchannel_logout_uri: self.backchannel_logout_uri,
-        })
-    }
 }
 
 /// List apps, by company and name.
@@ -176,25 +111,7 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<(StatusCode, ApiJson<AppView>), ApiError> {
-    let client_type = body.client_type.unwrap_or_default();
-    let spec = Draft {
-        name: body.name,
-        client_type,
-        auth: body.token_endpoint_auth_method,
-        alg: body.id_token_signed_response_alg,
-        redirect_uris: body.redirect_uris,
-        post_logout_redirect_uris: body.post_logout_redirect_uris,
-        organizations: body.organizations,
-        backchannel_logout_uri: body.backchannel_logout_uri,
-    }
-    .spec()?;
-    let secret = (client_type == ClientType::Confidential).then(random_secret);
-    let ctx = admin.ctx(&state);
-    let (company, kept) = (body.company, secret.clone());
-    let app = state
-        .store
-        .write(move |db| Box::pin(async move { apps::create(db, &ctx, &company, &spec, kept.as_deref()).await }))
-        .await?;
+    let (app, secret) = crate::service::apps::create(&state, admin.ctx(&state), body).await?;
     Ok((StatusCode::CREATED, ApiJson(AppView::new(app, secret))))
 }
 

@@ -5,13 +5,12 @@
 use super::page_limit;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
-use crate::events;
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::directory::organizations;
-use roster_store::webhooks::{self, Spec, Webhook};
+use roster_store::webhooks::{self, Webhook};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -83,55 +82,10 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, ApiJson<WebhookView>), ApiError> {
-    check(&state, Some(&body.url), Some(&body.events), Some(&body.organizations))?;
-    let secret = crate::webhooks::new_secret();
-    let sealed = state
-        .sealer
-        .seal(&secret)
-        .map_err(|e| ApiError::from(crate::error::Failure::internal(&e)))?;
-    let ctx = admin.ctx(&state);
-    let hook = state
-        .store
-        .write(move |db| {
-            Box::pin(async move {
-                let ids = organizations::ids(db, &body.organizations).await?;
-                let spec = Spec {
-                    url: &body.url,
-                    types: &body.events,
-                    organizations: &ids,
-                    secret_sealed: &sealed,
-                };
-                webhooks::create(db, &ctx, &spec).await
-            })
-        })
-        .await?;
+    let (hook, secret) =
+        crate::service::webhooks::register(&state, admin.ctx(&state), body.url, body.events, body.organizations)
+            .await?;
     Ok((StatusCode::CREATED, ApiJson(WebhookView::new(hook, Some(secret)))))
-}
-
-/// Refuses a URL Roster would not send to, unknown event types, and too long lists.
-fn check(
-    state: &AppState,
-    url: Option<&str>,
-    events: Option<&[String]>,
-    organizations: Option<&[String]>,
-) -> Result<(), ApiError> {
-    if let Some(url) = url {
-        crate::webhooks::check_url(url, state.config.webhook_allow_private)
-            .map_err(|why| ApiError::bad_request("invalid_url", why))?;
-    }
-    if events.is_some_and(|e| e.len() > 50) || organizations.is_some_and(|o| o.len() > 100) {
-        return Err(ApiError::bad_request(
-            "too_many",
-            "at most 50 event types and 100 organizations",
-        ));
-    }
-    if let Some(bad) = events.unwrap_or_default().iter().find(|t| !events::is_type(t)) {
-        return Err(ApiError::bad_request(
-            "invalid_type",
-            format!("'{bad}' is not an event type"),
-        ));
-    }
-    Ok(())
 }
 
 /// Every webhook endpoint.
@@ -265,7 +219,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateWebhook>,
 ) -> Result<ApiJson<WebhookView>, ApiError> {
-    check(
+    crate::service::webhooks::check(
         &state,
         body.url.as_deref(),
         body.events.as_deref(),
