@@ -206,6 +206,8 @@ pub struct Query {
     pub action_prefix: Option<String>,
     /// Only events older than this sequence number (the cursor).
     pub before_seq: Option<i64>,
+    /// Only events from this sequence number on (see [`first_seq_at`]).
+    pub from_seq: Option<i64>,
     pub limit: i64,
 }
 
@@ -230,10 +232,16 @@ pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> 
         values.push(format!("{}%", crate::directory::users::escape_like(prefix)));
         conditions.push(format!("action LIKE ${} ESCAPE '\\'", values.len()));
     }
-    if q.before_seq.is_some() {
-        conditions.push(format!("seq < ${}", values.len() + 1));
+    let mut seqs = Vec::new();
+    if let Some(seq) = q.before_seq {
+        seqs.push(seq);
+        conditions.push(format!("seq < ${}", values.len() + seqs.len()));
     }
-    let limit_param = values.len() + usize::from(q.before_seq.is_some()) + 1;
+    if let Some(seq) = q.from_seq {
+        seqs.push(seq);
+        conditions.push(format!("seq >= ${}", values.len() + seqs.len()));
+    }
+    let limit_param = values.len() + seqs.len() + 1;
     let where_clause = if conditions.is_empty() {
         String::new()
     } else {
@@ -248,11 +256,40 @@ pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> 
     for v in values {
         query = query.bind(v);
     }
-    if let Some(seq) = q.before_seq {
+    for seq in seqs {
         query = query.bind(seq);
     }
     let rows = query.bind(q.limit).fetch_all(conn).await?;
     rows.iter().map(event_from_row).collect()
+}
+
+/// The sequence number of the first event recorded at or after `at_ms` (one past the
+/// last event when there is none), for listing by time without an index on time: the
+/// log is written in time order, so a binary search over `seq` (its key) finds it in
+/// a few dozen lookups.
+pub async fn first_seq_at(conn: &mut Conn, at_ms: i64) -> Result<i64, StoreError> {
+    let bounds: (Option<i64>, Option<i64>) = db::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events")
+        .fetch_one(&mut *conn)
+        .await?;
+    let (Some(mut lo), Some(max)) = bounds else {
+        return Ok(1);
+    };
+    // The answer is in lo..=hi; hi = max + 1 stands for "after every event".
+    let mut hi = max + 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // The event at `mid`, or the next one (sequence numbers may have gaps).
+        let found: Option<(i64, i64)> =
+            db::query_as("SELECT seq, at FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1")
+                .bind(mid)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match found {
+            Some((seq, at)) if at < at_ms => lo = seq + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
 }
 
 fn event_from_row(r: &db::Row) -> Result<Event, StoreError> {

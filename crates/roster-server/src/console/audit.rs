@@ -1,5 +1,5 @@
-//! The audit log page: newest first, filtered by organization, connection, person and
-//! kind, paged by a cursor; an owner sees their company's events only.
+//! The audit log page: newest first, filtered by organization, connection, person,
+//! kind and days, paged by a cursor; an owner sees their company's events only.
 
 use super::{q, render, when, Nav, Problem, Viewer};
 use crate::state::AppState;
@@ -25,7 +25,30 @@ pub struct AuditQuery {
     user: String,
     #[serde(default)]
     kind: String,
+    /// The first day shown (UTC, `YYYY-MM-DD`).
+    #[serde(default)]
+    from: String,
+    /// The last day shown.
+    #[serde(default)]
+    until: String,
     before: Option<i64>,
+}
+
+/// The start of `day` (`YYYY-MM-DD`, UTC) in Unix ms; empty is `Ok(None)`.
+fn day_start(day: &str) -> Result<Option<i64>, String> {
+    let day = day.trim();
+    if day.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(day, &format)
+        .map(|d| Some(d.midnight().assume_utc().unix_timestamp() * 1000))
+        .map_err(|_| {
+            format!(
+                "'{}' is not a day: use YYYY-MM-DD.",
+                day.chars().take(20).collect::<String>()
+            )
+        })
 }
 
 pub struct AuditRow {
@@ -94,6 +117,10 @@ pub async fn page(
         aq.kind.trim().chars().take(64).collect::<String>(),
     );
     let before = aq.before;
+    let (from, until) = match (day_start(&aq.from), day_start(&aq.until)) {
+        (Ok(f), Ok(u)) => (f, u.map(|u| u + 86_400_000)),
+        (Err(why), _) | (_, Err(why)) => return Err(Problem::new(StatusCode::BAD_REQUEST, why)),
+    };
     let events = state
         .store
         .read(move |db| {
@@ -115,6 +142,18 @@ pub async fn page(
                         return Ok(Vec::new());
                     }
                 }
+                // Days become bounds on the log's order (it is written in time order).
+                let from_seq = match from {
+                    Some(at) => Some(audit::first_seq_at(db, at).await?),
+                    None => None,
+                };
+                let before_seq = match until {
+                    Some(at) => {
+                        let end = audit::first_seq_at(db, at).await?;
+                        Some(before.map_or(end, |b| b.min(end)))
+                    }
+                    None => before,
+                };
                 audit::list(
                     db,
                     &audit::Query {
@@ -123,7 +162,8 @@ pub async fn page(
                         connection_id: conn.map(|c| c.id),
                         user_id: user.map(|u| u.id),
                         action_prefix: Some(kind).filter(|k| !k.is_empty()),
-                        before_seq: before,
+                        before_seq,
+                        from_seq,
                         limit: PAGE,
                     },
                 )
@@ -136,11 +176,13 @@ pub async fn page(
         .flatten()
         .map(|seq| {
             format!(
-                "/admin/audit?organization={}&connection={}&user={}&kind={}&before={seq}",
+                "/admin/audit?organization={}&connection={}&user={}&kind={}&from={}&until={}&before={seq}",
                 q(&aq.organization),
                 q(&aq.connection),
                 q(&aq.user),
-                q(&aq.kind)
+                q(&aq.kind),
+                q(&aq.from),
+                q(&aq.until)
             )
         });
     let page = AuditPage {

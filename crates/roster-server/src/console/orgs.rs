@@ -379,13 +379,24 @@ pub async fn show(
 #[derive(Deserialize)]
 pub struct MemberAction {
     action: String,
+    /// For `role`: the new role.
+    #[serde(default)]
+    role: String,
     #[serde(default, rename = "_csrf")]
     csrf: String,
 }
 
-/// `POST /admin/organizations/{org}/members/{user}`: deactivate, reactivate or remove
-/// (the operator confirms a removal with the admin token if they have not entered it
-/// for a few minutes).
+/// What a member action changes.
+enum MemberChange {
+    State(MemberState),
+    Role(Role),
+    Remove,
+}
+
+/// `POST /admin/organizations/{org}/members/{user}`: deactivate, reactivate, change the
+/// role, or remove (the operator confirms a removal with the admin token if they have
+/// not entered it for a few minutes). A refusal (the last owner, say) comes back as a
+/// notice.
 pub async fn member_action(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -396,33 +407,52 @@ pub async fn member_action(
     check_csrf(&viewer, &form.csrf, &headers)?;
     let here = format!("/admin/organizations/{ident}");
     let change = match form.action.as_str() {
-        "deactivate" => Some(MemberState::Deactivated),
-        "reactivate" => Some(MemberState::Active),
-        "remove" => None,
+        "deactivate" => MemberChange::State(MemberState::Deactivated),
+        "reactivate" => MemberChange::State(MemberState::Active),
+        "role" => match Role::parse(&form.role) {
+            Ok(r) => MemberChange::Role(r),
+            Err(e) => return Ok(see_other(&format!("{here}?notice={}", q(&e.message)))),
+        },
+        "remove" => MemberChange::Remove,
         _ => return Err(Problem::new(StatusCode::BAD_REQUEST, "Unknown action.")),
     };
-    if change.is_none() && viewer.is_operator() && !viewer.recently_authenticated(state.now()) {
+    let remove = matches!(change, MemberChange::Remove);
+    if remove && viewer.is_operator() && !viewer.recently_authenticated(state.now()) {
         return Ok(see_other(&format!("/admin/reauth?next={}", q(&here))));
     }
-    let email = change_organization(&state, &viewer, ident, move |db, ctx, org| {
+    let done = match &change {
+        MemberChange::State(MemberState::Deactivated) => "deactivated".to_string(),
+        MemberChange::State(MemberState::Active) => "reactivated".to_string(),
+        MemberChange::Role(r) => format!("is now {}", r.as_str()),
+        MemberChange::Remove => "removed".to_string(),
+    };
+    let changed = change_organization(&state, &viewer, ident, move |db, ctx, org| {
         Box::pin(async move {
             let member = members::find(db, &org, &user).await?;
             match change {
-                Some(s) => {
+                MemberChange::State(s) => {
                     members::update(db, &ctx, &org, &member.user_id, None, Some(s)).await?;
                 }
-                None => members::remove(db, &ctx, &org, &member.user_id).await?,
+                MemberChange::Role(r) => {
+                    members::update(db, &ctx, &org, &member.user_id, Some(r), None).await?;
+                }
+                MemberChange::Remove => members::remove(db, &ctx, &org, &member.user_id).await?,
             }
             Ok(member.email)
         })
     })
-    .await?;
-    let done = match change {
-        Some(MemberState::Deactivated) => "deactivated",
-        Some(MemberState::Active) => "reactivated",
-        None => "removed",
+    .await;
+    let notice = match changed {
+        Ok(email) => format!("{email} {done}."),
+        Err(e) => {
+            let f = crate::error::Failure::from(e);
+            if f.kind.status().is_server_error() || f.kind == crate::error::Kind::NotFound {
+                return Err(f.into());
+            }
+            f.message
+        }
     };
-    Ok(see_other(&format!("{here}?notice={}", q(&format!("{email} {done}.")))))
+    Ok(see_other(&format!("{here}?notice={}", q(&notice))))
 }
 
 #[derive(Template)]

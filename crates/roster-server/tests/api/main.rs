@@ -16,6 +16,7 @@ mod console;
 mod console_apps;
 mod console_browser;
 mod console_connections;
+mod console_members;
 mod directory;
 mod durability;
 mod event_delivery;
