@@ -63,6 +63,7 @@ struct PlaygroundPage<'a> {
     error: Option<String>,
     result: Option<PreviewView>,
     steps: Vec<StepRow>,
+    groups: Vec<GroupLine>,
 }
 
 /// The connection `id` if the viewer may see it: its id and name.
@@ -77,6 +78,84 @@ async fn connection(state: &AppState, viewer: &Viewer, id: String) -> Result<(St
     Ok((c.id, c.name))
 }
 
+/// What was pasted, as the preview takes it: a SCIM User (JSON with `schemas`), SAML
+/// attributes or OIDC claims (JSON), or a SAML Response or Assertion (XML or base64).
+fn request(input: &str) -> Result<PreviewRequest, serde_json::Error> {
+    let blank = || PreviewRequest {
+        attributes: None,
+        name_id: None,
+        claims: None,
+        saml_response: None,
+        scim_user: None,
+    };
+    let trimmed = input.trim();
+    if !trimmed.starts_with('{') {
+        return Ok(PreviewRequest {
+            saml_response: Some(trimmed.to_string()),
+            ..blank()
+        });
+    }
+    let doc: serde_json::Map<String, Value> = serde_json::from_str(trimmed)?;
+    if doc.contains_key("schemas") {
+        return Ok(PreviewRequest {
+            scim_user: Some(doc),
+            ..blank()
+        });
+    }
+    serde_json::from_value(Value::Object(doc))
+}
+
+/// One line of the picture of how the IdP's groups map: a group, and the organization
+/// (and team) it gives, or why it is ignored.
+pub struct GroupLine {
+    pub group: String,
+    pub target: String,
+    pub ignored: bool,
+    pub rule: String,
+}
+
+/// The groups of a plan: its group-made changes (G rules) and the groups it ignored.
+fn group_lines(r: &PreviewView, steps: &[StepRow]) -> Vec<GroupLine> {
+    let group_of = |because: &str| {
+        because
+            .strip_prefix("group '")
+            .and_then(|g| g.split('\'').next())
+            .map(str::to_string)
+    };
+    let mut lines: Vec<GroupLine> = Vec::new();
+    for s in steps {
+        let Some(group) = group_of(&s.because) else { continue };
+        let target = s
+            .details
+            .replace("organization: ", "")
+            .replace(", team: ", " / team ")
+            .replace(", role: ", ", role ");
+        lines.push(GroupLine {
+            group,
+            target: format!("{}: {target}", s.kind.replace('_', " ")),
+            ignored: false,
+            rule: s.rule.clone(),
+        });
+    }
+    for w in &r.warnings {
+        if let Some(group) = group_of(&w.message) {
+            let why = w
+                .message
+                .split(" is ignored: ")
+                .nth(1)
+                .unwrap_or(&w.message)
+                .to_string();
+            lines.push(GroupLine {
+                group,
+                target: format!("ignored: {why}"),
+                ignored: true,
+                rule: w.rule.to_string(),
+            });
+        }
+    }
+    lines
+}
+
 /// `GET /admin/connections/{id}/playground`.
 pub async fn page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Response, Problem> {
     let (connection_id, connection) = connection(&state, &viewer, id).await?;
@@ -89,6 +168,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
         error: None,
         result: None,
         steps: Vec::new(),
+        groups: Vec::new(),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -110,7 +190,7 @@ pub async fn run(
 ) -> Result<Response, Problem> {
     check_csrf(&viewer, &form.csrf, &headers)?;
     let (connection_id, connection) = connection(&state, &viewer, id).await?;
-    let (result, error) = match serde_json::from_str::<PreviewRequest>(&form.input) {
+    let (result, error) = match request(&form.input) {
         Err(e) => (None, Some(format!("That is not what an IdP sends: {e}"))),
         Ok(body) => {
             match preview::preview(
@@ -127,7 +207,7 @@ pub async fn run(
             }
         }
     };
-    let steps = result
+    let steps: Vec<StepRow> = result
         .as_ref()
         .map(|r| {
             r.changes
@@ -137,6 +217,7 @@ pub async fn run(
                 .collect()
         })
         .unwrap_or_default();
+    let groups = result.as_ref().map(|r| group_lines(r, &steps)).unwrap_or_default();
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -151,6 +232,7 @@ pub async fn run(
         error,
         result,
         steps,
+        groups,
     };
     Ok(render(status, &page))
 }

@@ -34,6 +34,75 @@ pub struct PreviewRequest {
     /// OIDC ID token / userinfo claims.
     #[schema(value_type = Option<Object>)]
     pub claims: Option<Map<String, Value>>,
+    /// A SAML Response or Assertion as the IdP posts it (XML, or its base64): its
+    /// NameID and attributes are read (its signature is not checked: nothing is changed).
+    pub saml_response: Option<String>,
+    /// A SCIM User resource: what `POST /Users` with it would do.
+    #[schema(value_type = Option<Object>)]
+    pub scim_user: Option<Map<String, Value>>,
+}
+
+/// The largest pasted SAML document read.
+const MAX_SAML_BYTES: usize = 256 * 1024;
+
+/// The NameID and attributes of a pasted SAML Response or Assertion (XML or base64).
+fn read_saml(raw: &str) -> Result<(BTreeMap<String, Values>, Option<String>), ApiError> {
+    use base64::Engine;
+    use roster_saml::NS_ASSERTION;
+    let bad = |why: String| ApiError::bad_request("invalid_saml", why);
+    let raw = raw.trim();
+    if raw.len() > MAX_SAML_BYTES {
+        return Err(bad("the SAML document is larger than 256 KiB".into()));
+    }
+    let xml = if raw.starts_with('<') {
+        raw.to_string()
+    } else {
+        let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|x| x.trim_start().starts_with('<'))
+            .ok_or_else(|| bad("that is neither SAML XML nor its base64".into()))?
+    };
+    let doc = roster_saml::xml::Document::parse(&xml, Default::default())
+        .map_err(|e| bad(format!("the SAML document does not parse: {e}")))?;
+    let mut attributes: BTreeMap<String, Values> = BTreeMap::new();
+    let mut name_id = None;
+    let mut encrypted = false;
+    for id in doc.elements() {
+        if doc.is(id, NS_ASSERTION, "EncryptedAssertion") {
+            encrypted = true;
+        } else if doc.is(id, NS_ASSERTION, "NameID")
+            && doc.parent(id).is_some_and(|p| doc.is(p, NS_ASSERTION, "Subject"))
+        {
+            name_id = Some(doc.text(id).trim().to_string());
+        } else if doc.is(id, NS_ASSERTION, "Attribute") {
+            let Some(name) = doc.attr(id, "Name") else { continue };
+            let values: Vec<String> = doc
+                .children_named(id, NS_ASSERTION, "AttributeValue")
+                .map(|v| doc.text(v).trim().to_string())
+                .collect();
+            match attributes.entry(name.to_string()) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(Values::Many(values));
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    if let Values::Many(list) = e.get_mut() {
+                        list.extend(values);
+                    }
+                }
+            }
+        }
+    }
+    if name_id.is_none() && attributes.is_empty() {
+        return Err(bad(if encrypted {
+            "the assertion is encrypted: paste the decrypted assertion, or its attributes as JSON".into()
+        } else {
+            "no NameID and no attributes in that SAML document".into()
+        }));
+    }
+    Ok((attributes, name_id))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,6 +184,27 @@ pub async fn preview(
     body: PreviewRequest,
     company: Option<String>,
 ) -> Result<PreviewView, ApiError> {
+    let mut body = body;
+    let given = [
+        body.attributes.is_some() || body.name_id.is_some(),
+        body.claims.is_some(),
+        body.saml_response.is_some(),
+        body.scim_user.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "send one of `attributes` (SAML), `claims` (OIDC), `saml_response` or `scim_user`",
+        ));
+    }
+    if let Some(doc) = body.scim_user.take() {
+        return preview_scim_user(state, id, doc, company).await;
+    }
+    if let Some(raw) = body.saml_response.take() {
+        let (attributes, name_id) = read_saml(&raw)?;
+        body.attributes = Some(attributes);
+        body.name_id = name_id;
+    }
     let (raw, source) = match (body.attributes, body.claims) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -187,6 +277,65 @@ pub async fn preview(
                 };
                 let (outcome, _) = sign_in::plan(db, &connection, &facts, now).await?;
                 Ok(PreviewView::from_outcome(outcome))
+            })
+        })
+        .await?)
+}
+
+/// What `POST /Users` with `doc` through connection `id` would do (S1, S3–S6): the real
+/// planner on the real directory, changing nothing.
+async fn preview_scim_user(
+    state: &AppState,
+    id: String,
+    doc: Map<String, Value>,
+    company: Option<String>,
+) -> Result<PreviewView, ApiError> {
+    use crate::service::scim_users;
+    use roster_core::scim_plan::{self, Provisioning};
+    let now = state.now();
+    let held = |code: &str, message: String| PreviewView {
+        allowed: false,
+        denial: Some(DenialView {
+            code: code.into(),
+            message,
+        }),
+        user: None,
+        changes: Vec::new(),
+        warnings: Vec::new(),
+        session: None,
+    };
+    Ok(state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let connection = connections::find(db, &id).await?;
+                if company.as_ref().is_some_and(|c| *c != connection.company_id) {
+                    return Err(roster_store::StoreError::not_found("connection", id));
+                }
+                let Some(email) = scim_users::provisioning_email(&doc) else {
+                    return Ok(held("held", scim_plan::HOLD_WITHOUT_EMAIL.to_string()));
+                };
+                let (loaded, _) = roster_store::provisioning::load(db, &connection, &email, &[], now).await?;
+                let active = scim_plan::active_on_create(doc.get("active").and_then(Value::as_bool));
+                let facts = scim_users::facts(&doc, email, active);
+                Ok(match scim_plan::plan_provisioning(&loaded, &facts, false) {
+                    Ok(Provisioning::Apply(plan)) => PreviewView {
+                        allowed: true,
+                        denial: None,
+                        user: Some(PreviewUser {
+                            email: plan.subject.email.to_string(),
+                            full_name: plan.subject.full_name.clone(),
+                            exists: plan.account.user_id().is_some(),
+                        }),
+                        changes: plan.steps(),
+                        warnings: plan.warnings,
+                        session: None,
+                    },
+                    Ok(Provisioning::Hold(why)) => {
+                        held("held", format!("the resource would be kept without an account: {why}"))
+                    }
+                    Err(refusal) => held("refused", refusal.detail),
+                })
             })
         })
         .await?)

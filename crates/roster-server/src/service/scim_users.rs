@@ -65,7 +65,7 @@ fn text(doc: &Map<String, Value>, path: &[&str]) -> Option<String> {
 }
 
 /// What the resource says, for the planner.
-fn facts(doc: &Map<String, Value>, email: Email, active: bool) -> ScimUserFacts {
+pub(crate) fn facts(doc: &Map<String, Value>, email: Email, active: bool) -> ScimUserFacts {
     ScimUserFacts {
         email,
         external_id: text(doc, &["externalId"]),

@@ -17,6 +17,7 @@ mod console_apps;
 mod console_browser;
 mod console_connections;
 mod console_members;
+mod console_playground;
 mod directory;
 mod durability;
 mod event_delivery;
