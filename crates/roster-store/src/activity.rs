@@ -22,7 +22,17 @@ pub struct Day {
 
 /// Counts up to `batch` audit events past the cursor; answers how many were read.
 pub async fn roll_up(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
-    let cursor = db::query("SELECT tx, seq FROM activity_cursor WHERE id = 1")
+    // One roll-up at a time, whatever the nodes: the cursor row is locked until this
+    // transaction ends (SQLite's single writer serializes them anyway), and a waiting
+    // one then reads the cursor the first moved.
+    db::query("INSERT INTO activity_cursor (id, tx, seq) VALUES (1, 0, 0) ON CONFLICT (id) DO NOTHING")
+        .execute(&mut *conn)
+        .await?;
+    let lock = match crate::backend_of(conn) {
+        crate::Backend::Postgres => " FOR UPDATE",
+        crate::Backend::Sqlite => "",
+    };
+    let cursor = db::query(&format!("SELECT tx, seq FROM activity_cursor WHERE id = 1{lock}"))
         .fetch_optional(&mut *conn)
         .await?;
     let after = match cursor {
@@ -88,14 +98,11 @@ pub async fn roll_up(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
         .execute(&mut *conn)
         .await?;
     }
-    db::query(
-        "INSERT INTO activity_cursor (id, tx, seq) VALUES (1, $1, $2) \
-         ON CONFLICT (id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
-    )
-    .bind(last.tx)
-    .bind(last.seq)
-    .execute(&mut *conn)
-    .await?;
+    db::query("UPDATE activity_cursor SET tx = $1, seq = $2 WHERE id = 1")
+        .bind(last.tx)
+        .bind(last.seq)
+        .execute(&mut *conn)
+        .await?;
     Ok(events.len())
 }
 

@@ -223,6 +223,23 @@ pub async fn open(
     ))
 }
 
+/// The link whose secret is `secret` (live or not), with the hash of the browser that
+/// claimed it, if one has.
+pub async fn find(conn: &mut Conn, secret: &str) -> Result<Option<(SetupLink, Option<String>)>, StoreError> {
+    let row = db::query(&format!(
+        "SELECT {COLUMNS}, browser_hash FROM setup_links WHERE token_hash = $1"
+    ))
+    .bind(hash_secret(secret))
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((from_row(&r)?, r.try_get("browser_hash")?))).transpose()
+}
+
+/// Whether the cookie `browser` is the one whose hash is `claimed_by`.
+pub fn is_browser(browser: &str, claimed_by: &str) -> bool {
+    crate::tokens::same_hash(&hash_secret(browser), claimed_by)
+}
+
 /// The live link claimed by the browser whose cookie is `browser`.
 pub async fn find_by_browser(conn: &mut Conn, browser: &str, now: i64) -> Result<Option<SetupLink>, StoreError> {
     let row = db::query(&format!(

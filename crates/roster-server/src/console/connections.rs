@@ -33,6 +33,9 @@ pub struct Access {
     pub nav: Option<Nav>,
     /// Through a setup link: the IdP setup only (no switches, no setup links).
     pub link: bool,
+    /// Whether metadata may be fetched from a URL: the operator's only, as the fetch
+    /// goes out from the server's network (owners and setup links upload or paste it).
+    pub fetch_urls: bool,
 }
 
 impl Access {
@@ -52,6 +55,7 @@ impl Access {
             csrf: viewer.session.csrf.clone(),
             nav: Some(super::orgs::nav(state, viewer, "connections").await?),
             link: false,
+            fetch_urls: viewer.is_operator(),
         })
     }
 }
@@ -102,6 +106,7 @@ pub struct ConnectionPage {
     base: String,
     csrf: String,
     link: bool,
+    fetch_urls: bool,
     c: Connection,
     saml: bool,
     sp_entity_id: String,
@@ -172,6 +177,7 @@ pub async fn page(state: &AppState, access: Access, out: Outcome) -> Result<Resp
         base: access.base,
         csrf: access.csrf,
         link: access.link,
+        fetch_urls: access.fetch_urls,
         saml,
         sp_entity_id: format!("{base}/metadata"),
         acs_url: format!("{base}/acs"),
@@ -300,6 +306,13 @@ pub async fn take_metadata(
 ) -> Result<Response, Problem> {
     let (csrf, settings) = metadata_form(form).await?;
     check_token(&access.csrf, &csrf, headers)?;
+    let settings = settings.and_then(|s| {
+        if s.idp_metadata_url.is_some() && !access.fetch_urls {
+            Err("Upload the metadata file or paste its XML: only the operator's console fetches it from a URL.".into())
+        } else {
+            Ok(s)
+        }
+    });
     let out = match settings {
         Err(why) => Outcome {
             error: Some(why),

@@ -89,7 +89,7 @@ pub fn router() -> Router<AppState> {
             "/admin/connections/{id}/setup-links/{link}/revoke",
             post(connections::end_link),
         )
-        .route("/setup/{secret}", get(setup::open))
+        .route("/setup/{secret}", get(setup::landing).post(setup::open))
         .route("/setup", get(setup::show))
         .route("/setup/saml", post(setup::saml))
         .route("/setup/oidc", post(setup::oidc))

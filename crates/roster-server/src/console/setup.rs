@@ -9,11 +9,13 @@ use super::connections::{self as pages, Access, CsrfForm, OidcForm, Outcome};
 use super::Problem;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
+use askama::Template;
 use axum::extract::{FromRequestParts, Multipart, Path, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use roster_store::connections;
 use roster_store::setup_links::{self, Opened, SetupLink};
 use roster_store::Ctx;
 
@@ -56,12 +58,73 @@ fn gone() -> Problem {
     )
 }
 
-/// `GET /setup/{secret}`: claims the link for this browser, then on to `/setup`.
+#[derive(Template)]
+#[template(path = "console/setup_start.html")]
+struct StartPage<'a> {
+    nav: Option<super::Nav>,
+    connection: &'a str,
+    company: &'a str,
+    secret: &'a str,
+}
+
+/// `GET /setup/{secret}`: what the link is for, and a button that opens it. Opening is
+/// a POST, so the robots that fetch links in mail and chat (previews, scanners) do not
+/// use it up.
+pub async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+) -> Result<Response, Problem> {
+    if secret.len() > 128 {
+        return Err(gone());
+    }
+    let now = state.now();
+    let mine = browser(&state, &headers);
+    let lookup = secret.clone();
+    let found = state
+        .store
+        .read(move |db| {
+            Box::pin(async move {
+                let Some((link, claimed_by)) = setup_links::find(db, &lookup).await? else {
+                    return Ok(None);
+                };
+                let c = connections::find(db, &link.connection_id).await?;
+                Ok(Some((link, claimed_by, c)))
+            })
+        })
+        .await?;
+    let Some((_, claimed_by, c)) = found.filter(|(l, _, _)| l.live(now)) else {
+        return Err(gone());
+    };
+    match claimed_by {
+        Some(by) if mine.as_deref().is_some_and(|m| setup_links::is_browser(m, &by)) => Ok(super::see_other("/setup")),
+        Some(_) => Err(taken()),
+        None => Ok(super::render(
+            StatusCode::OK,
+            &StartPage {
+                nav: None,
+                connection: &c.name,
+                company: &c.company,
+                secret: &secret,
+            },
+        )),
+    }
+}
+
+fn taken() -> Problem {
+    Problem::forbidden(
+        "This setup link was already opened in another browser, and works there only. \
+         Ask whoever sent it for a new one.",
+    )
+}
+
+/// `POST /setup/{secret}`: claims the link for this browser, then on to `/setup`.
 pub async fn open(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(secret): Path<String>,
 ) -> Result<Response, Problem> {
+    super::same_site(&headers)?;
     if secret.len() > 128 {
         return Err(gone());
     }
@@ -82,10 +145,7 @@ pub async fn open(
             Ok(resp)
         }
         Opened::Again(_) => Ok(resp),
-        Opened::Taken => Err(Problem::forbidden(
-            "This setup link was already opened in another browser, and works there only. \
-             Ask whoever sent it for a new one.",
-        )),
+        Opened::Taken => Err(taken()),
         Opened::Gone => Err(gone()),
     }
 }
@@ -129,6 +189,7 @@ impl Visitor {
             base: "/setup".into(),
             nav: None,
             link: true,
+            fetch_urls: false,
         }
     }
 }

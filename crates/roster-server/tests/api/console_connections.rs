@@ -290,8 +290,16 @@ async fn a_setup_link_does_its_job_and_nothing_more(backend: Backend) {
         / 3_600_000;
     assert_eq!(hours, 72);
 
-    // The first browser claims it, with a cookie of its own.
-    let p = get(&app, &path, "").await;
+    // Fetching the link (as a mail scanner or a chat preview does) uses nothing up: it
+    // shows what the link is for, and a button.
+    for _ in 0..2 {
+        let p = get(&app, &path, "").await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Set up the connection okta of acme") && p.set_cookie.is_empty());
+    }
+    assert_eq!(app.get(&links).await.body[0]["opened_at"], serde_json::Value::Null);
+    // The first browser to press it claims it, with a cookie of its own.
+    let p = post(&app, &path, "", &[]).await;
     assert_eq!((p.status, p.location.as_str()), (303, "/setup"), "{}", p.body);
     let set = p.set_cookie.iter().find(|c| c.starts_with("roster_setup=")).unwrap();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
@@ -301,10 +309,11 @@ async fn a_setup_link_does_its_job_and_nothing_more(backend: Backend) {
     assert!(page.csp.contains("default-src 'none'"));
     assert_eq!(field(&page.body, "v-acs"), app.url(&format!("/sso/saml/{id}/acs")));
     // Reopening it in the same browser works; another browser is refused.
-    assert_eq!(get(&app, &path, &cookie).await.status, 303);
-    let p = get(&app, &path, "").await;
-    assert_eq!(p.status, 403, "{}", p.body);
-    assert!(p.set_cookie.is_empty());
+    assert_eq!(get(&app, &path, &cookie).await.location, "/setup");
+    for p in [get(&app, &path, "").await, post(&app, &path, "", &[]).await] {
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert!(p.set_cookie.is_empty());
+    }
     let token = csrf(&page.body);
 
     // Its job: the IdP's metadata, a SCIM token.
@@ -324,6 +333,16 @@ async fn a_setup_link_does_its_job_and_nothing_more(backend: Backend) {
         app.get(&format!("/api/v1/connections/{id}")).await.body["configured"],
         true
     );
+    // Not from a URL: that fetch would go out from the server's network.
+    let p = post_multipart(
+        &app,
+        "/setup/saml",
+        &cookie,
+        &[("_csrf", &token), ("metadata_url", "https://idp.example.test/metadata")],
+    )
+    .await;
+    assert!(p.body.contains("only the operator"), "{}", p.body);
+    assert!(!p.body.contains("name=\"metadata_url\""));
     let p = post(&app, "/setup/scim-tokens", &cookie, &[("_csrf", &token)]).await;
     let secret = field(&p.body, "v-token");
     assert_eq!(scim_status(&app, &secret).await, 200);
@@ -387,12 +406,13 @@ async fn a_setup_link_does_its_job_and_nothing_more(backend: Backend) {
         .unwrap()
         .to_string();
     let path = url.strip_prefix(&app.url("")).unwrap().to_string();
-    let p = get(&app, &path, "").await;
+    let p = post(&app, &path, "", &[]).await;
     let cookie = p.set_cookie[0].split(';').next().unwrap().to_string();
     assert_eq!(get(&app, "/setup", &cookie).await.status, 200);
     app.clock.advance_ms(3_600_001);
     assert_eq!(get(&app, "/setup", &cookie).await.status, 410);
     assert_eq!(get(&app, &path, "").await.status, 410);
+    assert_eq!(post(&app, &path, "", &[]).await.status, 410);
     // Unknown links are gone too, whatever their length.
     assert_eq!(get(&app, "/setup/setup_nothing", "").await.status, 410);
     assert_eq!(get(&app, &format!("/setup/{}", "x".repeat(300)), "").await.status, 410);
