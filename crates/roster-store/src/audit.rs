@@ -268,9 +268,12 @@ pub async fn list(conn: &mut Conn, q: &Query) -> Result<Vec<Event>, StoreError> 
 /// log is written in time order, so a binary search over `seq` (its key) finds it in
 /// a few dozen lookups.
 pub async fn first_seq_at(conn: &mut Conn, at_ms: i64) -> Result<i64, StoreError> {
-    let bounds: (Option<i64>, Option<i64>) = db::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events")
-        .fetch_one(&mut *conn)
-        .await?;
+    // Two subqueries: each is one step down the key (one query with both scans the table
+    // on SQLite).
+    let bounds: (Option<i64>, Option<i64>) =
+        db::query_as("SELECT (SELECT MIN(seq) FROM audit_events), (SELECT MAX(seq) FROM audit_events)")
+            .fetch_one(&mut *conn)
+            .await?;
     let (Some(mut lo), Some(max)) = bounds else {
         return Ok(1);
     };

@@ -66,6 +66,33 @@ async fn roles_change_from_the_member_row_and_the_last_owner_stays(backend: Back
     let p = change(bob, "emperor").await;
     assert!(p.location.contains("notice="), "{}", p.location);
     assert_eq!(role(&app, "bob@acme.test").await, "editor");
+    // Filtered by a rare role or state (read from their partial indexes), alone, together
+    // and with an email prefix.
+    let shows = |query: &'static str| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let p = get(app, &format!("/admin/organizations/acme?{query}"), cookie).await;
+            assert_eq!(p.status, 200, "{query}: {}", p.body);
+            ["ann@acme.test", "bob@acme.test"]
+                .into_iter()
+                .filter(|e| p.body.contains(&format!("<td>{e}</td>")))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(shows("role=owner").await, ["ann@acme.test"]);
+    assert_eq!(shows("role=editor").await, ["bob@acme.test"]);
+    assert_eq!(shows("state=deactivated").await, Vec::<&str>::new());
+    app.patch(
+        "/api/v1/organizations/acme/members/bob@acme.test",
+        serde_json::json!({"state": "deactivated"}),
+    )
+    .await;
+    assert_eq!(shows("state=deactivated").await, ["bob@acme.test"]);
+    assert_eq!(shows("state=deactivated&role=editor").await, ["bob@acme.test"]);
+    assert_eq!(shows("state=deactivated&role=owner").await, Vec::<&str>::new());
+    assert_eq!(shows("role=owner&email=an").await, ["ann@acme.test"]);
+    assert_eq!(shows("role=owner&email=bo").await, Vec::<&str>::new());
+    assert_eq!(shows("state=active&role=member").await, Vec::<&str>::new());
     let events = app.audit("organization=acme").await;
     assert!(
         events
