@@ -23,6 +23,7 @@ mod orgs;
 mod playground;
 mod session;
 mod setup;
+mod setup_page;
 
 pub use session::Viewer;
 
@@ -74,28 +75,28 @@ pub fn router() -> Router<AppState> {
             get(playground::page).post(playground::run),
         )
         .route("/admin/connections", get(connections::list).post(connections::create))
-        .route("/admin/connections/{id}", get(connections::show))
-        .route("/admin/connections/{id}/saml", post(connections::saml))
-        .route("/admin/connections/{id}/oidc", post(connections::oidc))
-        .route("/admin/connections/{id}/check", post(connections::check_now))
-        .route("/admin/connections/{id}/provisioning", post(connections::switches))
-        .route("/admin/connections/{id}/scim-tokens", post(connections::new_token))
+        .route("/admin/connections/{id}", get(setup_page::show))
+        .route("/admin/connections/{id}/saml", post(setup_page::saml))
+        .route("/admin/connections/{id}/oidc", post(setup_page::oidc))
+        .route("/admin/connections/{id}/check", post(setup_page::check))
+        .route("/admin/connections/{id}/provisioning", post(setup_page::switches))
+        .route("/admin/connections/{id}/scim-tokens", post(setup_page::new_token))
         .route(
             "/admin/connections/{id}/scim-tokens/{token}/revoke",
-            post(connections::end_token),
+            post(setup_page::end_token),
         )
-        .route("/admin/connections/{id}/setup-links", post(connections::new_link))
+        .route("/admin/connections/{id}/setup-links", post(setup_page::new_link))
         .route(
             "/admin/connections/{id}/setup-links/{link}/revoke",
-            post(connections::end_link),
+            post(setup_page::end_link),
         )
         .route("/setup/{secret}", get(setup::landing).post(setup::open))
-        .route("/setup", get(setup::show))
-        .route("/setup/saml", post(setup::saml))
-        .route("/setup/oidc", post(setup::oidc))
-        .route("/setup/check", post(setup::check))
-        .route("/setup/scim-tokens", post(setup::new_token))
-        .route("/setup/scim-tokens/{token}/revoke", post(setup::end_token))
+        .route("/setup", get(setup_page::show))
+        .route("/setup/saml", post(setup_page::saml))
+        .route("/setup/oidc", post(setup_page::oidc))
+        .route("/setup/check", post(setup_page::check))
+        .route("/setup/scim-tokens", post(setup_page::new_token))
+        .route("/setup/scim-tokens/{token}/revoke", post(setup_page::end_token))
         .route("/admin/apps", get(apps::apps_list).post(apps::register_app))
         .route("/admin/webhooks", get(apps::hooks_list).post(apps::register_hook))
         .route("/admin/webhooks/{id}/enabled", post(apps::toggle_hook))

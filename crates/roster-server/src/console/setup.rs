@@ -5,15 +5,14 @@
 //! a test sign-in — and nothing else: a [`Visitor`] is not a console [`super::Viewer`],
 //! so no other console page takes it. Every change is audited with the link as actor.
 
-use super::connections::{self as pages, Access, CsrfForm, OidcForm, Outcome};
+use super::setup_page::Access;
 use super::Problem;
 use crate::state::AppState;
 use crate::trace::current_trace_id;
 use askama::Template;
-use axum::extract::{FromRequestParts, Multipart, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use roster_store::connections;
 use roster_store::setup_links::{self, Opened, SetupLink};
@@ -176,7 +175,8 @@ impl FromRequestParts<AppState> for Visitor {
 }
 
 impl Visitor {
-    fn access(&self, state: &AppState) -> Access {
+    /// What the link lets its browser do: its connection's IdP setup, as the link.
+    pub(super) fn access(&self, state: &AppState) -> Access {
         Access {
             connection_id: self.link.connection_id.clone(),
             ctx: Ctx::new(
@@ -192,60 +192,4 @@ impl Visitor {
             fetch_urls: false,
         }
     }
-}
-
-/// `GET /setup`.
-pub async fn show(State(state): State<AppState>, visitor: Visitor) -> Result<Response, Problem> {
-    pages::page(&state, visitor.access(&state), Outcome::default()).await
-}
-
-/// `POST /setup/saml` (multipart).
-pub async fn saml(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    form: Multipart,
-) -> Result<Response, Problem> {
-    pages::take_metadata(&state, visitor.access(&state), &headers, form).await
-}
-
-/// `POST /setup/oidc`.
-pub async fn oidc(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Form(form): Form<OidcForm>,
-) -> Result<Response, Problem> {
-    pages::take_oidc(&state, visitor.access(&state), &headers, form).await
-}
-
-/// `POST /setup/check`.
-pub async fn check(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Problem> {
-    pages::check(&state, visitor.access(&state), &headers, form).await
-}
-
-/// `POST /setup/scim-tokens`.
-pub async fn new_token(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Problem> {
-    pages::issue_token(&state, visitor.access(&state), &headers, form).await
-}
-
-/// `POST /setup/scim-tokens/{token}/revoke`.
-pub async fn end_token(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Problem> {
-    pages::revoke_token(&state, visitor.access(&state), &headers, token, form).await
 }

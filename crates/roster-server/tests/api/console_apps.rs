@@ -1,6 +1,6 @@
 //! The console's apps and webhooks pages over HTTP: an app registered with its secret
 //! shown once (and working), endpoints registered, turned off and on, with their
-//! delivery log; an owner sees their company's apps and no webhooks.
+//! delivery log; an owner sees their company's apps and connections, and no webhooks.
 
 use crate::console::{console_cookie, csrf, get, post};
 use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 crate::on_both_backends!(
     apps_and_webhooks_are_managed_from_their_pages,
-    an_owner_sees_their_company_apps_and_no_webhooks,
+    an_owner_sees_their_company_apps_and_connections_and_no_webhooks,
 );
 
 /// The value of the read-only field `id` on a page.
@@ -159,7 +159,7 @@ async fn apps_and_webhooks_are_managed_from_their_pages(backend: Backend) {
     );
 }
 
-async fn an_owner_sees_their_company_apps_and_no_webhooks(backend: Backend) {
+async fn an_owner_sees_their_company_apps_and_connections_and_no_webhooks(backend: Backend) {
     let app = spawn_app(backend).await;
     let idp = Idp::rsa(IDP_ENTITY);
     let conn = setup(&app, &idp, json!({})).await;
@@ -222,4 +222,44 @@ async fn an_owner_sees_their_company_apps_and_no_webhooks(backend: Backend) {
     .await;
     assert_eq!(p.status, 403);
     assert_eq!(app.get("/api/v1/webhooks").await.body, json!([]));
+
+    // Another company's connection: its setup page and actions are not found; the list
+    // shows theirs only.
+    let theirs = app
+        .post_ok(
+            "/api/v1/connections",
+            json!({"company": "other", "name": "theirs", "protocol": "saml", "organizations": ["other"],
+                   "default_organization": "other"}),
+            201,
+        )
+        .await;
+    let theirs = theirs["id"].as_str().unwrap();
+    assert_eq!(
+        get(&app, &format!("/admin/connections/{theirs}"), &cookie).await.status,
+        404
+    );
+    for action in ["scim-tokens", "setup-links", "check", "provisioning", "oidc"] {
+        let p = post(
+            &app,
+            &format!("/admin/connections/{theirs}/{action}"),
+            &cookie,
+            &[("_csrf", &token)],
+        )
+        .await;
+        assert_eq!(p.status, 404, "{action}");
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{theirs}/scim-tokens")).await.body,
+        json!([])
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{theirs}/setup-links")).await.body,
+        json!([])
+    );
+    let p = get(&app, "/admin/connections", &cookie).await;
+    assert!(p.body.contains("okta") && !p.body.contains("theirs"), "{}", p.body);
+    assert_eq!(
+        get(&app, &format!("/admin/connections/{conn}"), &cookie).await.status,
+        200
+    );
 }
