@@ -12,6 +12,7 @@ use serde_json::json;
 
 crate::on_both_backends!(
     a_saml_connection_is_made_and_set_up_from_its_pages,
+    an_oidc_connection_is_set_up_and_checked_from_its_page,
     a_setup_link_does_its_job_and_nothing_more,
 );
 
@@ -250,6 +251,115 @@ async fn a_saml_connection_is_made_and_set_up_from_its_pages(backend: Backend) {
             .unwrap_or_else(|| panic!("{action} in {events:?}"));
         assert_eq!(e["actor"]["kind"], "admin", "{e}");
     }
+}
+
+async fn an_oidc_connection_is_set_up_and_checked_from_its_page(backend: Backend) {
+    use crate::oidc::{account, Provider, CLIENT_ID, CLIENT_SECRET};
+    let app = spawn_app(backend).await;
+    app.create_org("acme", None).await;
+    let cookie = operator(&app).await;
+    let token = csrf(&get(&app, "/admin/connections", &cookie).await.body);
+    let p = post(
+        &app,
+        "/admin/connections",
+        &cookie,
+        &[
+            ("company", "acme"),
+            ("name", "google"),
+            ("protocol", "oidc"),
+            ("default_organization", "acme"),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = get(&app, &p.location, &cookie).await;
+    let redirect_uri = field(&page.body, "v-redirect");
+    let id = redirect_uri
+        .split("/sso/oidc/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(redirect_uri, app.url(&format!("/sso/oidc/{id}/callback")));
+    assert!(page.body.contains("not set up yet"));
+    let provider = Provider::start(&redirect_uri, json!([account("ann@acme.test", &[])])).await;
+
+    // Saved, then checked against the provider: its discovery document and keys.
+    let base = format!("/admin/connections/{id}");
+    let issuer = provider.issuer.clone();
+    let p = post(
+        &app,
+        &format!("{base}/oidc"),
+        &cookie,
+        &[
+            ("issuer", &issuer),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("The OIDC client is saved"), "{}", p.body);
+    assert!(!p.body.contains(CLIENT_SECRET), "the secret is never shown");
+    assert!(!p.body.contains("<span class=\"bad\">Failed</span>"), "{}", p.body);
+    assert!(
+        p.body.contains("Passed</span> (discovery)") && p.body.contains("Passed</span> (keys)"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("the IdP side is set up") && p.body.contains("set; leave empty to keep it"));
+    // Saving again without the secret keeps it.
+    let p = post(
+        &app,
+        &format!("{base}/oidc"),
+        &cookie,
+        &[
+            ("issuer", &issuer),
+            ("client_id", CLIENT_ID),
+            ("client_secret", ""),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert!(p.body.contains("Passed</span> (settings)"), "{}", p.body);
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{id}")).await.body["configured"],
+        true
+    );
+    // A provider that is not there: the step that failed, in words.
+    let p = post(
+        &app,
+        &format!("{base}/oidc"),
+        &cookie,
+        &[
+            ("issuer", "http://127.0.0.1:9"),
+            ("client_id", CLIENT_ID),
+            ("_csrf", &token),
+        ],
+    )
+    .await;
+    assert!(
+        p.body.contains("<span class=\"bad\">Failed</span> (discovery)"),
+        "{}",
+        p.body
+    );
+    // Not an issuer at all: refused, the settings stay.
+    let p = post(
+        &app,
+        &format!("{base}/oidc"),
+        &cookie,
+        &[("issuer", "not a url"), ("client_id", CLIENT_ID), ("_csrf", &token)],
+    )
+    .await;
+    assert!(p.body.contains("role=\"alert\""), "{}", p.body);
+    assert_eq!(
+        app.get(&format!("/api/v1/connections/{id}")).await.body["oidc"]["issuer"],
+        "http://127.0.0.1:9"
+    );
 }
 
 async fn a_setup_link_does_its_job_and_nothing_more(backend: Backend) {

@@ -18,19 +18,19 @@ crate::on_both_backends!(
     a2_an_entra_group_overage_is_read_from_graph_when_asked,
 );
 
-const CLIENT_ID: &str = "roster-app";
-const CLIENT_SECRET: &str = "provider-issued-client-secret-0123456789";
+pub(crate) const CLIENT_ID: &str = "roster-app";
+pub(crate) const CLIENT_SECRET: &str = "provider-issued-client-secret-0123456789";
 
 /// The provider, running until dropped.
 pub(crate) struct Provider {
-    issuer: String,
+    pub(crate) issuer: String,
     stdin: ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     _child: Child,
 }
 
 impl Provider {
-    async fn start(redirect_uri: &str, accounts: Value) -> Self {
+    pub(crate) async fn start(redirect_uri: &str, accounts: Value) -> Self {
         let node =
             std::env::var("ROSTER_NODE").expect("ROSTER_NODE: run `. scripts/deps.sh` first (scripts/test.sh does)");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc_provider.mjs");
