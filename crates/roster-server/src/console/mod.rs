@@ -79,16 +79,16 @@ pub fn router() -> Router<AppState> {
         .route("/admin/connections/{id}/saml", post(setup_page::saml))
         .route("/admin/connections/{id}/oidc", post(setup_page::oidc))
         .route("/admin/connections/{id}/check", post(setup_page::check))
-        .route("/admin/connections/{id}/provisioning", post(setup_page::switches))
+        .route("/admin/connections/{id}/provisioning", post(connections::switches))
         .route("/admin/connections/{id}/scim-tokens", post(setup_page::new_token))
         .route(
             "/admin/connections/{id}/scim-tokens/{token}/revoke",
             post(setup_page::end_token),
         )
-        .route("/admin/connections/{id}/setup-links", post(setup_page::new_link))
+        .route("/admin/connections/{id}/setup-links", post(connections::new_link))
         .route(
             "/admin/connections/{id}/setup-links/{link}/revoke",
-            post(setup_page::end_link),
+            post(connections::end_link),
         )
         .route("/setup/{secret}", get(setup::landing).post(setup::open))
         .route("/setup", get(setup_page::show))

@@ -94,7 +94,7 @@ async fn path_param(parts: &mut Parts, state: &AppState, name: &str) -> Result<S
 }
 
 /// Refuses what only the console does (switches, setup links) to a setup link.
-fn console_only(access: &Access) -> Result<(), Problem> {
+pub(super) fn console_only(access: &Access) -> Result<(), Problem> {
     if access.link {
         Err(Problem::not_found())
     } else {
@@ -287,7 +287,7 @@ pub async fn page(state: &AppState, access: Access, out: Outcome) -> Result<Resp
 }
 
 /// A refusal of the service as the page's error; a failure of the server as an error.
-fn refused(e: ApiError) -> Result<Outcome, Problem> {
+pub(super) fn refused(e: ApiError) -> Result<Outcome, Problem> {
     if e.status == StatusCode::NOT_FOUND {
         Err(Problem::not_found())
     } else if e.status.is_server_error() && e.status != StatusCode::BAD_GATEWAY {
@@ -300,7 +300,7 @@ fn refused(e: ApiError) -> Result<Outcome, Problem> {
     }
 }
 
-fn done(notice: impl Into<String>) -> Outcome {
+pub(super) fn done(notice: impl Into<String>) -> Outcome {
     Outcome {
         notice: Some(notice.into()),
         ..Outcome::default()
@@ -424,7 +424,7 @@ pub async fn oidc(
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default, rename = "_csrf")]
-    csrf: String,
+    pub csrf: String,
 }
 
 /// `POST …/check`: `access`'s connection checked against its IdP now.
@@ -513,99 +513,4 @@ pub async fn show(
         },
     )
     .await
-}
-
-#[derive(Deserialize)]
-pub struct SwitchesForm {
-    #[serde(default)]
-    jit: Option<String>,
-    #[serde(default)]
-    scim: Option<String>,
-    #[serde(default)]
-    idp_initiated: Option<String>,
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
-/// `POST /admin/connections/{id}/provisioning`: the JIT, SCIM and IdP-initiated switches.
-pub async fn switches(
-    State(state): State<AppState>,
-    access: Access,
-    headers: HeaderMap,
-    Form(form): Form<SwitchesForm>,
-) -> Result<Response, Problem> {
-    console_only(&access)?;
-    check_token(&access.csrf, &form.csrf, &headers)?;
-    let body = UpdateConnection {
-        jit: Some(form.jit.is_some()),
-        scim: Some(form.scim.is_some()),
-        idp_initiated: Some(form.idp_initiated.is_some()),
-        ..UpdateConnection::default()
-    };
-    let out = match service::update(&state, access.ctx.clone(), access.connection_id.clone(), body).await {
-        Ok(_) => done("Provisioning is saved."),
-        Err(e) => refused(e)?,
-    };
-    page(&state, access, out).await
-}
-
-#[derive(Deserialize)]
-pub struct LinkForm {
-    #[serde(default)]
-    hours: Option<String>,
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
-/// `POST /admin/connections/{id}/setup-links`: a link for the customer's IT admin,
-/// shown on this page only.
-pub async fn new_link(
-    State(state): State<AppState>,
-    access: Access,
-    headers: HeaderMap,
-    Form(form): Form<LinkForm>,
-) -> Result<Response, Problem> {
-    console_only(&access)?;
-    check_token(&access.csrf, &form.csrf, &headers)?;
-    let hours = match form.hours.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
-        None => Ok(None),
-        Some(h) => h
-            .parse::<u32>()
-            .map(Some)
-            .map_err(|_| "The hours must be a whole number."),
-    };
-    let out = match hours {
-        Err(why) => Outcome {
-            error: Some(why.into()),
-            ..Outcome::default()
-        },
-        Ok(hours) => {
-            match service::create_setup_link(&state, access.ctx.clone(), access.connection_id.clone(), hours).await {
-                Ok((_, url)) => Outcome {
-                    new_link: Some(url),
-                    ..Outcome::default()
-                },
-                Err(e) => refused(e)?,
-            }
-        }
-    };
-    page(&state, access, out).await
-}
-
-/// `POST /admin/connections/{id}/setup-links/{link}/revoke`.
-pub async fn end_link(
-    State(state): State<AppState>,
-    access: Access,
-    headers: HeaderMap,
-    Path(params): Path<HashMap<String, String>>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Problem> {
-    console_only(&access)?;
-    let link = params.get("link").cloned().unwrap_or_default();
-    check_token(&access.csrf, &form.csrf, &headers)?;
-    let out = match service::revoke_setup_link(&state, access.ctx.clone(), access.connection_id.clone(), link).await {
-        Ok(()) => done("The setup link is revoked: it no longer works."),
-        Err(e) => refused(e)?,
-    };
-    page(&state, access, out).await
 }
