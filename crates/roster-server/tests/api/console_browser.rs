@@ -132,7 +132,7 @@ async fn the_console_works_in_a_browser_by_keyboard_and_passes_axe(backend: Back
         json!([]),
         "errors in the browser (a CSP refusal shows here)"
     );
-    assert_eq!(report["steps"].as_array().unwrap().len(), 33, "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().len(), 35, "{report}");
     // What the browser did, done.
     let c = app.get("/api/v1/connections/okta").await.body;
     assert_eq!(
