@@ -78,6 +78,60 @@ pub fn decode_post(field: &str, limits: Limits) -> Result<String, SamlError> {
     String::from_utf8(bytes).map_err(|_| SamlError::Malformed("SAMLResponse is not UTF-8 XML".into()))
 }
 
+/// The NameID's text, when it has any.
+fn name_id_text(doc: &Document, node: Option<NodeId>) -> Option<String> {
+    node.map(|n| doc.text(n).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// An assertion's attributes by name, `xsi:nil` values left out. One Attribute per Name:
+/// two would leave it to the reader which values count, so they are refused.
+fn read_attributes(doc: &Document, assertion: NodeId) -> Result<Attributes, SamlError> {
+    let mut attributes = Attributes::new();
+    for st in doc.children_named(assertion, NS_ASSERTION, "AttributeStatement") {
+        for attr in doc.children_named(st, NS_ASSERTION, "Attribute") {
+            let Some(name) = doc.attr(attr, "Name") else { continue };
+            if attributes.contains_key(name) {
+                return Err(SamlError::Malformed(format!(
+                    "the attribute '{name}' appears more than once"
+                )));
+            }
+            let values = attributes.entry(name.to_string()).or_default();
+            for v in doc.children_named(attr, NS_ASSERTION, "AttributeValue") {
+                if doc.attr_ns(v, NS_XSI, "nil") == Some("true") {
+                    continue;
+                }
+                values.push(doc.text(v));
+            }
+        }
+    }
+    Ok(attributes)
+}
+
+/// An assertion's attributes: name → values.
+pub type Attributes = BTreeMap<String, Vec<String>>;
+
+/// What a Response's (or a bare Assertion's) assertion says — its NameID and attributes,
+/// read as [`verify_response`] reads them — without checking anything else: for a
+/// preview that changes nothing. An encrypted assertion cannot be read.
+pub fn read_unverified(xml: &str, limits: Limits) -> Result<(Option<String>, Attributes), SamlError> {
+    let doc = Document::parse(xml, limits)?;
+    if count_named(&doc, NS_ASSERTION, "EncryptedAssertion") > 0 {
+        return Err(SamlError::Malformed(
+            "the assertion is encrypted: paste the decrypted assertion".into(),
+        ));
+    }
+    let assertion = if doc.is(doc.root, NS_ASSERTION, "Assertion") {
+        doc.root
+    } else {
+        doc.only_child(doc.root, NS_ASSERTION, "Assertion")?
+    };
+    let name_id = match doc.optional_child(assertion, NS_ASSERTION, "Subject")? {
+        Some(subject) => name_id_text(&doc, doc.optional_child(subject, NS_ASSERTION, "NameID")?),
+        None => None,
+    };
+    Ok((name_id, read_attributes(&doc, assertion)?))
+}
+
 /// Parses an `xs:dateTime` (SAML requires UTC) into Unix milliseconds.
 pub fn parse_instant(s: &str) -> Result<i64, SamlError> {
     let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
@@ -343,9 +397,7 @@ fn read_assertion(
         return Err(SamlError::Subject("an encrypted NameID is not supported".into()));
     }
     let name_id_node = doc.optional_child(subject, NS_ASSERTION, "NameID")?;
-    let name_id = name_id_node
-        .map(|n| doc.text(n).trim().to_string())
-        .filter(|s| !s.is_empty());
+    let name_id = name_id_text(doc, name_id_node);
     let name_id_format = name_id_node.and_then(|n| doc.attr(n, "Format")).map(str::to_string);
     let mut reason = String::from("no bearer SubjectConfirmation");
     let mut confirmation: Option<(i64, Option<String>)> = None;
@@ -455,26 +507,7 @@ fn read_assertion(
         }
     }
 
-    let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for st in doc.children_named(assertion, NS_ASSERTION, "AttributeStatement") {
-        for attr in doc.children_named(st, NS_ASSERTION, "Attribute") {
-            let Some(name) = doc.attr(attr, "Name") else { continue };
-            // Policy: one Attribute per Name. Two would leave it to the reader which
-            // values count (the first, the last, all): refused as ambiguous.
-            if attributes.contains_key(name) {
-                return Err(SamlError::Malformed(format!(
-                    "the attribute '{name}' appears more than once"
-                )));
-            }
-            let values = attributes.entry(name.to_string()).or_default();
-            for v in doc.children_named(attr, NS_ASSERTION, "AttributeValue") {
-                if doc.attr_ns(v, NS_XSI, "nil") == Some("true") {
-                    continue;
-                }
-                values.push(doc.text(v));
-            }
-        }
-    }
+    let attributes = read_attributes(doc, assertion)?;
 
     // The request answered, from signed content only: the Response's InResponseTo
     // counts only when the Response is signed; otherwise an unsigned Response could

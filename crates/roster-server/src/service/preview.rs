@@ -42,67 +42,31 @@ pub struct PreviewRequest {
     pub scim_user: Option<Map<String, Value>>,
 }
 
-/// The largest pasted SAML document read.
-const MAX_SAML_BYTES: usize = 256 * 1024;
-
-/// The NameID and attributes of a pasted SAML Response or Assertion (XML or base64).
+/// The NameID and attributes of a pasted SAML Response or Assertion (XML, or its base64
+/// as a browser posts it), read as a sign-in reads them.
 fn read_saml(raw: &str) -> Result<(BTreeMap<String, Values>, Option<String>), ApiError> {
-    use base64::Engine;
-    use roster_saml::NS_ASSERTION;
-    let bad = |why: String| ApiError::bad_request("invalid_saml", why);
+    use roster_saml::response::{decode_post, read_unverified};
+    let limits = roster_saml::xml::Limits::default();
     let raw = raw.trim();
-    if raw.len() > MAX_SAML_BYTES {
-        return Err(bad("the SAML document is larger than 256 KiB".into()));
-    }
+    let bad = |e: roster_saml::SamlError| {
+        ApiError::bad_request("invalid_saml", format!("the SAML document does not parse: {e}"))
+    };
     let xml = if raw.starts_with('<') {
         raw.to_string()
     } else {
-        let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|x| x.trim_start().starts_with('<'))
-            .ok_or_else(|| bad("that is neither SAML XML nor its base64".into()))?
+        decode_post(raw, limits).map_err(bad)?
     };
-    let doc = roster_saml::xml::Document::parse(&xml, Default::default())
-        .map_err(|e| bad(format!("the SAML document does not parse: {e}")))?;
-    let mut attributes: BTreeMap<String, Values> = BTreeMap::new();
-    let mut name_id = None;
-    let mut encrypted = false;
-    for id in doc.elements() {
-        if doc.is(id, NS_ASSERTION, "EncryptedAssertion") {
-            encrypted = true;
-        } else if doc.is(id, NS_ASSERTION, "NameID")
-            && doc.parent(id).is_some_and(|p| doc.is(p, NS_ASSERTION, "Subject"))
-        {
-            name_id = Some(doc.text(id).trim().to_string());
-        } else if doc.is(id, NS_ASSERTION, "Attribute") {
-            let Some(name) = doc.attr(id, "Name") else { continue };
-            let values: Vec<String> = doc
-                .children_named(id, NS_ASSERTION, "AttributeValue")
-                .map(|v| doc.text(v).trim().to_string())
-                .collect();
-            match attributes.entry(name.to_string()) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(Values::Many(values));
-                }
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    if let Values::Many(list) = e.get_mut() {
-                        list.extend(values);
-                    }
-                }
-            }
-        }
-    }
+    let (name_id, attributes) = read_unverified(&xml, limits).map_err(bad)?;
     if name_id.is_none() && attributes.is_empty() {
-        return Err(bad(if encrypted {
-            "the assertion is encrypted: paste the decrypted assertion, or its attributes as JSON".into()
-        } else {
-            "no NameID and no attributes in that SAML document".into()
-        }));
+        return Err(ApiError::bad_request(
+            "invalid_saml",
+            "no NameID and no attributes in that SAML document",
+        ));
     }
-    Ok((attributes, name_id))
+    Ok((
+        attributes.into_iter().map(|(k, v)| (k, Values::Many(v))).collect(),
+        name_id,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
