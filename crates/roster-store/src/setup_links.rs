@@ -171,20 +171,14 @@ pub async fn open(
     now: i64,
     trace_id: &str,
 ) -> Result<Opened, StoreError> {
-    let row = db::query(&format!(
-        "SELECT {COLUMNS}, browser_hash FROM setup_links WHERE token_hash = $1"
-    ))
-    .bind(hash_secret(secret))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(Opened::Gone) };
-    let link = from_row(&row)?;
+    let Some((link, claimed_by)) = find(conn, secret).await? else {
+        return Ok(Opened::Gone);
+    };
     if !link.live(now) {
         return Ok(Opened::Gone);
     }
-    let claimed_by: Option<String> = row.try_get("browser_hash")?;
     if let Some(claimed_by) = claimed_by {
-        let same = browser.is_some_and(|b| crate::tokens::same_hash(&hash_secret(b), &claimed_by));
+        let same = browser.is_some_and(|b| is_browser(b, &claimed_by));
         return Ok(if same { Opened::Again(link) } else { Opened::Taken });
     }
     let cookie = random_secret();

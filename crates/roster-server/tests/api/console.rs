@@ -71,6 +71,20 @@ pub(crate) fn console_cookie(p: &Page) -> String {
     c.split(';').next().unwrap().to_string()
 }
 
+/// A console session of the operator (the cookie, `name=value`).
+pub(crate) async fn operator(app: &TestApp) -> String {
+    let p = post(app, "/admin/login", "", &[("token", ADMIN_TOKEN), ("next", "/admin")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    console_cookie(&p)
+}
+
+/// The value of the read-only field `id` on a page.
+pub(crate) fn field(body: &str, id: &str) -> String {
+    let pattern = format!("id=\"{id}\" value=\"");
+    let at = body.find(&pattern).unwrap_or_else(|| panic!("no field {id}: {body}")) + pattern.len();
+    body[at..].split('"').next().unwrap().to_string()
+}
+
 /// The CSRF token a page's forms carry.
 pub(crate) fn csrf(body: &str) -> String {
     let at = body

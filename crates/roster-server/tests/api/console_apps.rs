@@ -2,8 +2,8 @@
 //! shown once (and working), endpoints registered, turned off and on, with their
 //! delivery log; an owner sees their company's apps and connections, and no webhooks.
 
-use crate::console::{console_cookie, csrf, get, post};
-use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
+use crate::console::{console_cookie, csrf, field, get, operator, post};
+use crate::helpers::{spawn_app, Backend};
 use crate::oauth2::sign_in_with_groups;
 use crate::saml::{setup, IDP_ENTITY};
 use crate::webhooks::Receiver;
@@ -14,18 +14,6 @@ crate::on_both_backends!(
     apps_and_webhooks_are_managed_from_their_pages,
     an_owner_sees_their_company_apps_and_connections_and_no_webhooks,
 );
-
-/// The value of the read-only field `id` on a page.
-fn field(body: &str, id: &str) -> String {
-    let pattern = format!("id=\"{id}\" value=\"");
-    let at = body.find(&pattern).unwrap_or_else(|| panic!("no field {id}: {body}")) + pattern.len();
-    body[at..].split('"').next().unwrap().to_string()
-}
-
-async fn operator(app: &TestApp) -> String {
-    let p = post(app, "/admin/login", "", &[("token", ADMIN_TOKEN), ("next", "/admin")]).await;
-    console_cookie(&p)
-}
 
 async fn apps_and_webhooks_are_managed_from_their_pages(backend: Backend) {
     let app = crate::webhooks::app_on_real_time(backend).await;

@@ -3,8 +3,8 @@
 //! sign-in, the error log), and self-serve setup links, which do that one connection's
 //! IdP setup and nothing more, in one browser, until revoked or expired.
 
-use crate::console::{console_cookie, csrf, get, post, send, Page};
-use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
+use crate::console::{csrf, field, get, operator, post, send, Page};
+use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::oauth2::sign_in_with_groups;
 use crate::saml::{no_redirects, IDP_ENTITY};
 use roster_testidp::Idp;
@@ -40,19 +40,6 @@ async fn post_multipart(app: &TestApp, path: &str, cookie: &str, fields: &[(&str
             .body(body),
     )
     .await
-}
-
-async fn operator(app: &TestApp) -> String {
-    let p = post(app, "/admin/login", "", &[("token", ADMIN_TOKEN), ("next", "/admin")]).await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    console_cookie(&p)
-}
-
-/// The value of the read-only field `id` on a page.
-fn field(body: &str, id: &str) -> String {
-    let pattern = format!("id=\"{id}\" value=\"");
-    let at = body.find(&pattern).unwrap_or_else(|| panic!("no field {id}")) + pattern.len();
-    body[at..].split('"').next().unwrap().to_string()
 }
 
 async fn scim_status(app: &TestApp, token: &str) -> u16 {

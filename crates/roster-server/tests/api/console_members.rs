@@ -1,17 +1,12 @@
 //! The console's member roles and the audit log by days, over HTTP.
 
-use crate::console::{console_cookie, csrf, get, post};
-use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN};
+use crate::console::{csrf, get, operator, post};
+use crate::helpers::{spawn_app, Backend, TestApp};
 
 crate::on_both_backends!(
     roles_change_from_the_member_row_and_the_last_owner_stays,
     the_audit_log_shows_the_days_asked_for,
 );
-
-async fn operator(app: &TestApp) -> String {
-    let p = post(app, "/admin/login", "", &[("token", ADMIN_TOKEN), ("next", "/admin")]).await;
-    console_cookie(&p)
-}
 
 async fn role(app: &TestApp, email: &str) -> String {
     app.get(&format!("/api/v1/organizations/acme/members/{email}"))

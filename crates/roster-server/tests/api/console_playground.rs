@@ -2,8 +2,8 @@
 //! or as the base64 a browser posts), a SCIM User, and the picture of how the groups
 //! map; nothing is changed. The same reading serves the admin API's `preview`.
 
-use crate::console::{console_cookie, csrf, get, post};
-use crate::helpers::{spawn_app, Backend, ADMIN_TOKEN};
+use crate::console::{csrf, get, operator, post};
+use crate::helpers::{spawn_app, Backend};
 use crate::saml::{setup, spec, IDP_ENTITY};
 use roster_testidp::{post_field, Idp, Shape};
 use serde_json::json;
@@ -14,8 +14,7 @@ async fn the_playground_reads_saml_documents_and_scim_users_and_draws_the_groups
     let app = spawn_app(backend).await;
     let idp = Idp::rsa(IDP_ENTITY);
     let conn = setup(&app, &idp, json!({})).await;
-    let p = post(&app, "/admin/login", "", &[("token", ADMIN_TOKEN), ("next", "/admin")]).await;
-    let cookie = console_cookie(&p);
+    let cookie = operator(&app).await;
     let play = format!("/admin/connections/{conn}/playground");
     let token = csrf(&get(&app, &play, &cookie).await.body);
     let run = |input: String| {
