@@ -21,6 +21,10 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// SQLite: writes per group commit (1 = commit each write on its own).
     pub sqlite_batch: usize,
+    /// PostgreSQL: writes per transaction (1 = each write in its own).
+    pub pg_batch: usize,
+    /// PostgreSQL: batches of writes in flight at once.
+    pub pg_write_lanes: usize,
     /// SQLite: how soon commits are copied from the log into the database, and the
     /// log's length past which it starts over (the defaults suit every deployment
     /// measured; tests shorten them to exercise both often).
@@ -67,6 +71,8 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("sqlite_batch", &self.sqlite_batch)
+            .field("pg_batch", &self.pg_batch)
+            .field("pg_write_lanes", &self.pg_write_lanes)
             .field("sqlite_checkpoint", &self.sqlite_checkpoint)
             .field("return_origins", &self.return_origins)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -114,6 +120,8 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             sqlite_batch: 256,
+            pg_batch: roster_store::PG_BATCH,
+            pg_write_lanes: roster_store::PG_WRITE_LANES,
             sqlite_checkpoint: roster_store::CheckpointPolicy::default(),
             return_origins: Vec::new(),
             trusted_proxies: Vec::new(),

@@ -128,6 +128,14 @@ impl From<StoreError> for Failure {
             StoreError::Stale => Self::new(Kind::Stale, "stale", e.to_string()),
             StoreError::InvalidFilter(m) => Self::new(Kind::InvalidFilter, "invalid_filter", m),
             StoreError::Closed => Self::new(Kind::Unavailable, "unavailable", "the server is shutting down; retry"),
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                Self::new(
+                    Kind::Unavailable,
+                    "unavailable",
+                    "the database cannot be reached; nothing was changed, retry",
+                )
+            }
             other @ (StoreError::Config(_)
             | StoreError::Migration(_)
             | StoreError::Database(_)

@@ -61,6 +61,8 @@ pub async fn open_store(config: &Config) -> Result<Store, LaunchError> {
         StoreOptions {
             sqlite_batch: config.sqlite_batch,
             sqlite_checkpoint: config.sqlite_checkpoint,
+            pg_batch: config.pg_batch,
+            pg_write_lanes: Some(config.pg_write_lanes),
             ..StoreOptions::default()
         },
     )
@@ -201,6 +203,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
         .transpose()
         .map_err(|e| LaunchError::Config(format!("previous secret key: {e}")))?;
     let store = open_store(&config).await?;
+    // Other nodes may share a PostgreSQL database.
+    let shared = store.backend() == roster_store::Backend::Postgres;
     seal_stored_secrets(&store, &sealer, previous.as_ref()).await?;
     let dns = dns::TxtResolver::new(config.dns_resolver).map_err(|e| LaunchError::Dns(e.to_string()))?;
     let configured = config.admin_token.clone();
@@ -219,7 +223,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
             config: Arc::new(config),
             clock,
             dns,
-            scim_auth: Default::default(),
+            scim_auth: Arc::new(auth_cache::ScimAuthCache::new(shared)),
             limits,
             sp_keys: moka::sync::Cache::new(1_000),
             sealer,
@@ -321,6 +325,15 @@ pub async fn launch(
         });
     }
     tokio::spawn(roll_up_activity(store.clone(), stop_tx.subscribe()));
+    {
+        let (store, cache, mut stop) = (store.clone(), state.scim_auth.clone(), stop_tx.subscribe());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = auth_cache::follow(store, cache) => {}
+                _ = stop.recv() => {}
+            }
+        });
+    }
     tokio::spawn(backchannel::run(state.clone(), stop_tx.subscribe()));
     tokio::spawn(webhooks::run(state.clone(), stop_tx.subscribe()));
     let limits = edge::Limits {

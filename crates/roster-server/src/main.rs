@@ -68,6 +68,12 @@ enum Command {
         /// SQLite: most writes per group commit (1 commits each write on its own).
         #[arg(long, env = "ROSTER_SQLITE_BATCH", default_value_t = 256, hide = true)]
         sqlite_batch: usize,
+        /// PostgreSQL: most writes per transaction (1 runs each write in its own).
+        #[arg(long, env = "ROSTER_PG_BATCH", default_value_t = roster_store::PG_BATCH, hide = true)]
+        pg_batch: usize,
+        /// PostgreSQL: batches of writes in flight at once, each on its own connection.
+        #[arg(long, env = "ROSTER_PG_WRITE_LANES", default_value_t = roster_store::PG_WRITE_LANES, hide = true)]
+        pg_write_lanes: usize,
         /// An origin (https://app.example) a sign-in may return to besides this server; repeatable, or comma-separated.
         #[arg(long = "return-origin", env = "ROSTER_RETURN_ORIGINS", value_delimiter = ',')]
         return_origins: Vec<String>,
@@ -219,6 +225,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             dns_resolver,
             max_body_bytes,
             sqlite_batch,
+            pg_batch,
+            pg_write_lanes,
             return_origins,
             trusted_proxies,
             sso_requests_per_minute,
@@ -250,6 +258,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             config.dns_resolver = dns_resolver;
             config.max_body_bytes = max_body_bytes;
             config.sqlite_batch = sqlite_batch;
+            config.pg_batch = pg_batch;
+            config.pg_write_lanes = pg_write_lanes;
             config.return_origins = return_origins;
             config.trusted_proxies = trusted_proxies;
             config.sso_requests_per_minute = sso_requests_per_minute;

@@ -19,6 +19,11 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("the store is shutting down")]
     Closed,
+    /// The database cannot be reached or gave up on the statement for a reason that
+    /// passes (it restarts, a connection broke, a deadlock was broken): nothing was
+    /// changed, and the request may be sent again (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A provisioning plan refused the change (the core's decision, passed through).
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -80,6 +85,24 @@ impl From<sqlx::Error> for StoreError {
                 return Self::conflict("conflict", "an object with this name or key already exists");
             }
         }
+        if passing(&e) {
+            return Self::Unavailable(e.to_string());
+        }
         Self::Database(e)
+    }
+}
+
+/// Whether `e` says the database is (for now) out of reach rather than that the
+/// statement is wrong: the connection or the pool failed, the server is shutting down
+/// or starting (SQLSTATE class 08 but a protocol violation, 57P01–57P03), or it broke a deadlock or a
+/// serialization conflict by cancelling this transaction (40P01, 40001).
+fn passing(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            (code.starts_with("08") && code != "08P01")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "40P01" | "40001")
+        }),
+        _ => false,
     }
 }

@@ -7,8 +7,8 @@
 //! - Every write is a closure run inside a transaction by the [`writer`]; the change and
 //!   its audit event commit together or not at all. On SQLite the writer is a single thread
 //!   that group-commits: the writes that arrive while one batch commits form the next
-//!   batch, each in its own savepoint, with one `COMMIT` (one fsync) per batch. On
-//!   PostgreSQL each write is its own transaction (the server group-commits itself).
+//!   batch, each in its own savepoint, with one `COMMIT` (one fsync) per batch. The
+//!   same writer runs on PostgreSQL, over a few connections at once.
 //! - SQL text is shared by both engines (`$n` placeholders, portable types: ids are
 //!   TEXT UUIDs, times BIGINT Unix milliseconds, JSON in TEXT). The engines differ only
 //!   in their migration folders and connection setup, both in this crate.
@@ -37,6 +37,7 @@ pub mod saml;
 pub mod scim;
 pub mod sessions;
 pub mod setup_links;
+pub mod signals;
 pub mod signing_keys;
 pub mod tokens;
 pub mod webhooks;
@@ -48,8 +49,8 @@ pub use error::StoreError;
 
 use checkpoint::Checkpoints;
 use futures::future::BoxFuture;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +177,12 @@ pub struct StoreOptions {
     pub sqlite_batch: usize,
     /// SQLite only: when the write-ahead log is copied back into the database file.
     pub sqlite_checkpoint: CheckpointPolicy,
+    /// PostgreSQL only: how many writes one transaction may carry (1 = a transaction
+    /// per write).
+    pub pg_batch: usize,
+    /// PostgreSQL only: how many batches of writes may run at once, each on its own
+    /// connection; `None`: [`PG_WRITE_LANES`].
+    pub pg_write_lanes: Option<usize>,
 }
 
 impl Default for StoreOptions {
@@ -184,8 +191,46 @@ impl Default for StoreOptions {
             max_connections: None,
             sqlite_batch: 256,
             sqlite_checkpoint: CheckpointPolicy::default(),
+            pg_batch: PG_BATCH,
+            pg_write_lanes: None,
         }
     }
+}
+
+/// Prepared statements kept per PostgreSQL connection: every statement the store runs
+/// on a hot path, with room for the SCIM filters' shapes.
+const PG_STATEMENT_CACHE: usize = 512;
+
+/// Most writes one PostgreSQL transaction carries.
+pub const PG_BATCH: usize = 64;
+
+/// Batches of writes in flight at once on PostgreSQL. While one lane waits for its
+/// commit to reach the disk, another runs its statements.
+pub const PG_WRITE_LANES: usize = 2;
+
+/// Read connections to PostgreSQL for a node with `cores` cores: a read mostly waits on
+/// the network and the database, so a few per core keep the cores busy.
+fn pg_readers(cores: usize) -> u32 {
+    u32::try_from((cores * 4).clamp(4, 32)).unwrap_or(32)
+}
+
+/// A PostgreSQL pool of at most `size` connections. A connection is not tested before
+/// each use (that would be a second round trip per read): one that broke fails its
+/// statement, which answers 503, and is replaced.
+fn pg_pool(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size.max(1))
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Statements are prepared once per connection. A generic plan made
+                // while a table was empty (a fresh database) would scan it for ever
+                // after; the lookups here are cheap to plan each time.
+                conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                Ok(())
+            })
+        })
 }
 
 #[derive(Clone)]
@@ -208,7 +253,7 @@ enum Readers {
         long: Arc<db::SqlitePool>,
         url: Arc<str>,
     },
-    Postgres(AnyPool),
+    Postgres(PgPool),
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -240,7 +285,6 @@ impl Store {
     /// Opens the database named by `url` (`sqlite://PATH`, `sqlite::memory:` is refused,
     /// `postgres://…`), creating a SQLite file and its folder when missing.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             return Self::connect_sqlite(url, options);
         }
@@ -250,25 +294,18 @@ impl Store {
                 roster_core::truncate(url, 60)
             )));
         }
-        let connect_options =
-            AnyConnectOptions::from_str(url).map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.unwrap_or(8))
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Statements are prepared once per connection. A generic plan made
-                    // while a table was empty (a fresh database) would scan it for ever
-                    // after; the lookups here are cheap to plan each time.
-                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                    Ok(())
-                })
-            })
-            .connect_with(connect_options)
+        let connect_options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?
+            .statement_cache_capacity(PG_STATEMENT_CACHE);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let readers = pg_pool(options.max_connections.unwrap_or(pg_readers(cores)))
+            .connect_with(connect_options.clone())
             .await?;
+        let lanes = options.pg_write_lanes.unwrap_or(PG_WRITE_LANES).max(1);
+        let writers = pg_pool(lanes as u32).connect_lazy_with(connect_options);
         Ok(Self {
-            writer: Writer::pooled(pool.clone()),
-            readers: Readers::Postgres(pool),
+            writer: Writer::lanes(writers, lanes, options.pg_batch.max(1)),
+            readers: Readers::Postgres(readers),
             backend: Backend::Postgres,
         })
     }
@@ -322,7 +359,7 @@ impl Store {
                 // Off for the migrations, as SQLite's procedure for rebuilding a table
                 // that others reference needs (dropping the old table must not run
                 // its ON DELETE actions); every reference is checked afterwards.
-                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                let mut conn = sqlx::sqlite::SqliteConnection::connect(url).await?;
                 sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await?;
                 SQLITE_MIGRATOR.run(&mut conn).await.map_err(failed)?;
                 let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut conn).await?;
@@ -418,6 +455,15 @@ impl Store {
             self.read_long(f).await
         } else {
             self.read(f).await
+        }
+    }
+
+    /// Notifications from the nodes sharing this database (PostgreSQL); `None` on
+    /// SQLite, which serves one node.
+    pub async fn signals(&self) -> Result<Option<signals::Signals>, StoreError> {
+        match &self.readers {
+            Readers::Sqlite { .. } => Ok(None),
+            Readers::Postgres(pool) => signals::Signals::listen(pool).await.map(Some),
         }
     }
 

@@ -28,14 +28,20 @@
 //! threads that serve requests. Writes reach it through a queue and their results come
 //! back through a one-shot channel: two hand-offs per write, whatever it does.
 //!
-//! PostgreSQL takes concurrent writers itself, so there each write is a pooled
-//! transaction of its own.
+//! On PostgreSQL the same batches run over a few connections at once ("lanes", each a
+//! task on the server's runtime): a lane takes what is waiting in the queue, runs it as
+//! one transaction and commits it, while the next lane gathers the writes that arrived
+//! meanwhile. A transaction per write would cost PostgreSQL a snapshot, a commit record
+//! and a wait for its log to reach the disk for each; a batch pays those once. A batch
+//! that fails to commit (the server went away, it broke a deadlock by cancelling this
+//! transaction) answers every write in it with [`StoreError::Unavailable`]: none of
+//! them is acknowledged, so none is lost.
 
 use crate::checkpoint::Checkpoints;
 use crate::db::Conn;
 use crate::StoreError;
 use futures::future::BoxFuture;
-use sqlx::AnyPool;
+use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -58,7 +64,7 @@ trait Job: Send {
     /// Whether [`Job::run`] may be called again after a rollback.
     fn repeatable(&self) -> bool;
     /// Delivers the result once the fate of the batch is known.
-    fn finish(self: Box<Self>, commit: Result<(), String>);
+    fn finish(self: Box<Self>, commit: Result<(), Failed>);
 }
 
 struct TypedJob<T> {
@@ -87,13 +93,11 @@ impl<T: Send + 'static> Job for TypedJob<T> {
         matches!(self.work, Work::Again(_))
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), String>) {
+    fn finish(self: Box<Self>, commit: Result<(), Failed>) {
         let result = match (self.result, commit) {
-            (Some(Err(e)), _) => Err(e),
+            (Some(Err(e)), Ok(())) => Err(e),
+            (Some(_), Err(e)) => Err(e.error()),
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (Some(Ok(_)), Err(e)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
-                "commit failed: {e}"
-            )))),
             (None, _) => Err(StoreError::Closed),
         };
         // The requester may have gone away (client disconnected); the write stands.
@@ -106,17 +110,42 @@ pub enum CommitMode {
     Group { max_batch: usize },
 }
 
+/// Why a batch did not commit, given to each of its writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Failed {
+    message: String,
+    /// The database was out of reach or cancelled the transaction: retrying may work.
+    passing: bool,
+}
+
+impl Failed {
+    fn from(e: StoreError) -> Self {
+        Self {
+            passing: matches!(e, StoreError::Unavailable(_)),
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self) -> StoreError {
+        if self.passing {
+            StoreError::Unavailable(self.message.clone())
+        } else {
+            StoreError::Database(sqlx::Error::Protocol(format!("commit failed: {}", self.message)))
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Writer {
     inner: Arc<Inner>,
 }
 
-enum Inner {
-    Queue {
-        tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
-        done: Mutex<Option<oneshot::Receiver<()>>>,
-    },
-    Pooled(AnyPool),
+struct Inner {
+    tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// One per thread or lane, answered when it stopped.
+    done: Mutex<Vec<oneshot::Receiver<()>>>,
+    /// PostgreSQL: the lanes' connections, closed after them.
+    pool: Option<PgPool>,
 }
 
 impl Writer {
@@ -138,17 +167,35 @@ impl Writer {
             })
             .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner::Queue {
+            inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
-                done: Mutex::new(Some(done)),
+                done: Mutex::new(vec![done]),
+                pool: None,
             }),
         })
     }
 
-    /// Each write in its own pooled transaction (PostgreSQL).
-    pub fn pooled(pool: AnyPool) -> Self {
+    /// `lanes` tasks sharing one queue, each running its batches on a connection of
+    /// `pool` (PostgreSQL). Must be called within the server's runtime.
+    pub(crate) fn lanes(pool: PgPool, lanes: usize, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut done = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (finished, stopped) = oneshot::channel();
+            let (pool, rx) = (pool.clone(), rx.clone());
+            tokio::spawn(async move {
+                lane_loop(pool, rx, max_batch).await;
+                let _ = finished.send(());
+            });
+            done.push(stopped);
+        }
         Self {
-            inner: Arc::new(Inner::Pooled(pool)),
+            inner: Arc::new(Inner {
+                tx: Mutex::new(Some(tx)),
+                done: Mutex::new(done),
+                pool: Some(pool),
+            }),
         }
     }
 
@@ -159,10 +206,7 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
-        match &*self.inner {
-            Inner::Pooled(pool) => Self::pooled_run(pool, f).await,
-            Inner::Queue { tx, .. } => Self::queue(tx, Work::Once(Some(Box::new(f)))).await,
-        }
+        Self::queue(&self.inner.tx, Work::Once(Some(Box::new(f)))).await
     }
 
     /// [`Writer::run`] for work that may run more than once: its transaction may be
@@ -173,20 +217,7 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + Sync + 'static,
     {
-        match &*self.inner {
-            Inner::Pooled(pool) => Self::pooled_run(pool, f).await,
-            Inner::Queue { tx, .. } => Self::queue(tx, Work::Again(Box::new(f))).await,
-        }
-    }
-
-    async fn pooled_run<T, F>(pool: &AnyPool, f: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>>,
-    {
-        let mut conn = Conn::transaction(pool.begin().await?);
-        let value = crate::audit::journaled(&mut conn, f).await?;
-        conn.commit().await?;
-        Ok(value)
+        Self::queue(&self.inner.tx, Work::Again(Box::new(f))).await
     }
 
     async fn queue<T: Send + 'static>(
@@ -204,13 +235,54 @@ impl Writer {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stops taking writes, lets the queued ones commit, and waits for the thread.
+    /// Stops taking writes, lets the queued ones commit, and waits for the thread or
+    /// the lanes.
     pub async fn close(&self) {
-        if let Inner::Queue { tx, done } = &*self.inner {
-            tx.lock().await.take();
-            if let Some(done) = done.lock().await.take() {
-                let _ = done.await;
+        self.inner.tx.lock().await.take();
+        let done = std::mem::take(&mut *self.inner.done.lock().await);
+        for stopped in done {
+            let _ = stopped.await;
+        }
+        if let Some(pool) = &self.inner.pool {
+            pool.close().await;
+        }
+    }
+}
+
+/// A PostgreSQL lane: gathers a batch from the shared queue, then runs and commits it
+/// on a connection of its own while the next lane gathers.
+async fn lane_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job>>>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    let mut careful = 0u32;
+    loop {
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { break };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
+        }
+        let commit = match pool.acquire().await {
+            Ok(conn) => {
+                let mut conn = Conn::pooled(conn);
+                let commit = run_batch(&mut conn, &mut batch, &mut careful).await;
+                if commit.is_err() {
+                    // It may be broken, or still inside the failed transaction.
+                    conn.discard();
+                }
+                commit
+            }
+            Err(e) => Err(Failed::from(e.into())),
+        };
+        if let Err(e) = &commit {
+            tracing::error!(error = %e.message, writes = batch.len(), "write batch failed to commit");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
         }
     }
 }
@@ -231,7 +303,7 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
         let commit = run_batch(&mut conn, &mut batch, &mut careful).await;
         match &commit {
             Ok(()) => checkpoints.committed(),
-            Err(e) => tracing::error!(error = %e, writes = batch.len(), "write batch failed to commit"),
+            Err(e) => tracing::error!(error = %e.message, writes = batch.len(), "write batch failed to commit"),
         }
         for job in batch.drain(..) {
             job.finish(commit.clone());
@@ -243,7 +315,7 @@ async fn writer_loop(mut conn: Conn, mut rx: mpsc::Receiver<Box<dyn Job>>, max_b
     drop(conn);
 }
 
-async fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Job>], careful: &mut u32) -> Result<(), String> {
+async fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Job>], careful: &mut u32) -> Result<(), Failed> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -269,13 +341,11 @@ enum Plain {
 
 /// The batch in one transaction without savepoints, rolled back whole at the first
 /// write that fails.
-async fn run_plain(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<Plain, String> {
-    // IMMEDIATE takes the write lock up front, so a batch never fails half-way on a
-    // lock upgrade.
-    conn.execute_batch("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
+async fn run_plain(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<Plain, Failed> {
+    conn.execute_batch(begin(conn)).await.map_err(Failed::from)?;
     for job in batch.iter_mut() {
         if !job.run(conn).await {
-            conn.execute_batch("ROLLBACK").await.map_err(|e| e.to_string())?;
+            conn.execute_batch("ROLLBACK").await.map_err(Failed::from)?;
             return Ok(Plain::RolledBack);
         }
     }
@@ -283,22 +353,34 @@ async fn run_plain(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<Plain,
         Ok(_) => Ok(Plain::Committed),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK").await;
-            Err(e.to_string())
+            Err(Failed::from(e))
         }
+    }
+}
+
+/// How a batch's transaction starts. On SQLite, IMMEDIATE takes the write lock up
+/// front, so a batch never fails half-way on a lock upgrade.
+fn begin(conn: &Conn) -> &'static str {
+    match conn.backend() {
+        crate::Backend::Sqlite => "BEGIN IMMEDIATE",
+        crate::Backend::Postgres => "BEGIN",
     }
 }
 
 /// The batch in one transaction, each write in its own savepoint: a failing write is
 /// rolled back alone.
-async fn run_with_savepoints(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+async fn run_with_savepoints(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
     // Ending one savepoint and opening the next is one round trip to the connection,
     // as are the first and last.
-    let mut step = "BEGIN IMMEDIATE; SAVEPOINT w";
+    let mut step = match conn.backend() {
+        crate::Backend::Sqlite => "BEGIN IMMEDIATE; SAVEPOINT w",
+        crate::Backend::Postgres => "BEGIN; SAVEPOINT w",
+    };
     let n = batch.len();
     for (i, job) in batch.iter_mut().enumerate() {
         if let Err(e) = conn.execute_batch(step).await {
             let _ = conn.execute_batch("ROLLBACK").await;
-            return Err(e.to_string());
+            return Err(Failed::from(e));
         }
         let ok = job.run(conn).await;
         let last = i + 1 == n;
@@ -313,7 +395,7 @@ async fn run_with_savepoints(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Res
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK").await;
-            Err(e.to_string())
+            Err(Failed::from(e))
         }
     }
 }

@@ -128,8 +128,8 @@ pub async fn update(state: &AppState, ctx: Ctx, id: String, body: UpdateConnecti
     let saml = resolve_metadata(body.saml).await?;
     let oidc = sealed(body.oidc, state)?;
     let c = state
-        .store
-        .write(move |db| {
+        .scim_auth
+        .changed(state.store.write(move |db| {
             Box::pin(async move {
                 let cur = connections::find(db, &id).await?;
                 let mut settings = cur.settings.clone();
@@ -180,10 +180,8 @@ pub async fn update(state: &AppState, ctx: Ctx, id: String, body: UpdateConnecti
                 };
                 connections::update(db, &ctx, &cur.id, &spec).await
             })
-        })
+        }))
         .await?;
-    // Cached SCIM authentications carry the connection's settings (SCIM on or off).
-    state.scim_auth.clear();
     Ok(c)
 }
 
@@ -230,16 +228,16 @@ pub async fn issue_scim_token(state: &AppState, ctx: Ctx, id: String) -> Result<
 
 /// Revokes SCIM token `token_id` of connection `id`; it stops working at once.
 pub async fn revoke_scim_token(state: &AppState, ctx: Ctx, id: String, token_id: String) -> Result<(), ApiError> {
+    // Cached SCIM authentications end on every node before this answers.
     state
-        .store
-        .write(move |db| {
+        .scim_auth
+        .changed(state.store.write(move |db| {
             Box::pin(async move {
                 let c = connections::find(db, &id).await?;
                 tokens::revoke_scim(db, &ctx, &c.id, &c.company_id, &token_id).await
             })
-        })
+        }))
         .await?;
-    state.scim_auth.clear();
     Ok(())
 }
 

@@ -43,4 +43,5 @@ mod scim_large_groups;
 mod scim_provisioning;
 mod sessions;
 mod teams;
+mod two_nodes;
 mod webhooks;

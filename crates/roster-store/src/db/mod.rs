@@ -27,9 +27,10 @@ pub(crate) use sqlite::{open_sqlite, open_sqlite_writer, sqlite_error, SqlitePoo
 
 use crate::{Backend, StoreError};
 use rusqlite::types::{Value, ValueRef};
-use sqlx::any::AnyRow;
+use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::postgres::{PgConnection, PgRow, PgValueRef, Postgres};
+use sqlx::{TypeInfo as _, ValueRef as _};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -40,8 +41,7 @@ pub struct Conn(Inner);
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Pooled(PoolConnection<Any>),
-    Tx(Transaction<'static, Any>),
+    Pooled(PoolConnection<Postgres>),
 }
 
 impl std::fmt::Debug for Conn {
@@ -55,12 +55,8 @@ impl Conn {
         Self(Inner::Sqlite(conn))
     }
 
-    pub(crate) fn pooled(conn: PoolConnection<Any>) -> Self {
+    pub(crate) fn pooled(conn: PoolConnection<Postgres>) -> Self {
         Self(Inner::Pooled(conn))
-    }
-
-    pub(crate) fn transaction(tx: Transaction<'static, Any>) -> Self {
-        Self(Inner::Tx(tx))
     }
 
     /// The SQLite connection back, to return it to its pool.
@@ -71,18 +67,18 @@ impl Conn {
         }
     }
 
-    /// Commits the PostgreSQL transaction this connection was made from.
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        match self.0 {
-            Inner::Tx(tx) => Ok(tx.commit().await?),
-            _ => Ok(()),
+    /// Closes a pooled connection instead of giving it back: it may be broken, or left
+    /// inside a transaction that failed.
+    pub(crate) fn discard(mut self) {
+        if let Inner::Pooled(c) = &mut self.0 {
+            c.close_on_drop();
         }
     }
 
     pub fn backend(&self) -> Backend {
         match self.0 {
             Inner::Sqlite(_) => Backend::Sqlite,
-            Inner::Pooled(_) | Inner::Tx(_) => Backend::Postgres,
+            Inner::Pooled(_) => Backend::Postgres,
         }
     }
 
@@ -99,7 +95,6 @@ impl Conn {
         match &mut self.0 {
             Inner::Sqlite(c) => Engine::Sqlite(c),
             Inner::Pooled(c) => Engine::Postgres(c),
-            Inner::Tx(c) => Engine::Postgres(c),
         }
     }
 }
@@ -107,7 +102,7 @@ impl Conn {
 /// The connection to run a statement on.
 enum Engine<'c> {
     Sqlite(&'c rusqlite::Connection),
-    Postgres(&'c mut AnyConnection),
+    Postgres(&'c mut PgConnection),
 }
 
 /// A parameter value. `Null` keeps its type: PostgreSQL must know what a NULL is.
@@ -175,9 +170,31 @@ where
     }
 }
 
-/// A column value that can be read into a Rust value, on either engine.
-pub trait Decode: Sized + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {
+/// A column value that can be read into a Rust value, on either engine. Integers are
+/// read from a column of any integer width, as SQLite has only one.
+pub trait Decode: Sized {
     fn from_sqlite(value: ValueRef<'_>) -> Result<Self, String>;
+    /// From a PostgreSQL value that is not NULL.
+    fn from_pg(value: PgValueRef<'_>) -> Result<Self, BoxDynError>;
+    /// A NULL: an error, but for `Option`.
+    fn from_null() -> Result<Self, BoxDynError> {
+        Err("unexpected NULL".into())
+    }
+}
+
+/// A PostgreSQL integer of any width.
+fn pg_integer(v: PgValueRef<'_>) -> Result<i64, BoxDynError> {
+    let width = match v.type_info().name() {
+        "INT8" => 8,
+        "INT4" => 4,
+        "INT2" => 2,
+        other => return Err(format!("expected an integer, found {other}").into()),
+    };
+    match width {
+        8 => <i64 as sqlx::Decode<Postgres>>::decode(v),
+        4 => <i32 as sqlx::Decode<Postgres>>::decode(v).map(i64::from),
+        _ => <i16 as sqlx::Decode<Postgres>>::decode(v).map(i64::from),
+    }
 }
 
 fn mismatch(want: &str, got: ValueRef<'_>) -> String {
@@ -198,6 +215,9 @@ impl Decode for i64 {
             other => Err(mismatch("an integer", other)),
         }
     }
+    fn from_pg(v: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        pg_integer(v)
+    }
 }
 
 impl Decode for i32 {
@@ -206,6 +226,10 @@ impl Decode for i32 {
             ValueRef::Integer(i) => i32::try_from(i).map_err(|_| format!("{i} does not fit a 32-bit integer")),
             other => Err(mismatch("an integer", other)),
         }
+    }
+    fn from_pg(v: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let i = pg_integer(v)?;
+        i32::try_from(i).map_err(|_| format!("{i} does not fit a 32-bit integer").into())
     }
 }
 
@@ -216,6 +240,12 @@ impl Decode for bool {
             other => Err(mismatch("a boolean", other)),
         }
     }
+    fn from_pg(v: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        if v.type_info().name() != "BOOL" {
+            return Err(format!("expected a boolean, found {}", v.type_info().name()).into());
+        }
+        <bool as sqlx::Decode<Postgres>>::decode(v)
+    }
 }
 
 impl Decode for String {
@@ -225,6 +255,12 @@ impl Decode for String {
             other => Err(mismatch("text", other)),
         }
     }
+    fn from_pg(v: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        if !matches!(v.type_info().name(), "TEXT" | "VARCHAR" | "BPCHAR" | "NAME") {
+            return Err(format!("expected text, found {}", v.type_info().name()).into());
+        }
+        <String as sqlx::Decode<Postgres>>::decode(v)
+    }
 }
 
 impl<T: Decode> Decode for Option<T> {
@@ -233,6 +269,12 @@ impl<T: Decode> Decode for Option<T> {
             ValueRef::Null => Ok(None),
             v => T::from_sqlite(v).map(Some),
         }
+    }
+    fn from_pg(v: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        T::from_pg(v).map(Some)
+    }
+    fn from_null() -> Result<Self, BoxDynError> {
+        Ok(None)
     }
 }
 
@@ -244,20 +286,20 @@ enum RowInner {
         columns: Arc<[String]>,
         values: Box<[Value]>,
     },
-    Any(AnyRow),
+    Pg(PgRow),
 }
 
 impl std::fmt::Debug for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
             RowInner::Sqlite { columns, values } => f.debug_map().entries(columns.iter().zip(values.iter())).finish(),
-            RowInner::Any(row) => f.debug_tuple("Row").field(&sqlx::Row::len(row)).finish(),
+            RowInner::Pg(row) => f.debug_tuple("Row").field(&sqlx::Row::len(row)).finish(),
         }
     }
 }
 
 /// How a column is named when read: by name or by 0-based position.
-pub trait ColumnIndex: Copy + std::fmt::Display + sqlx::ColumnIndex<AnyRow> {
+pub trait ColumnIndex: Copy + std::fmt::Display + sqlx::ColumnIndex<PgRow> {
     fn position(self, columns: &[String]) -> Option<usize>;
 }
 
@@ -278,7 +320,20 @@ impl Row {
     /// fit or the column does not exist.
     pub fn try_get<T: Decode, I: ColumnIndex>(&self, index: I) -> Result<T, StoreError> {
         match &self.0 {
-            RowInner::Any(row) => Ok(sqlx::Row::try_get::<T, I>(row, index)?),
+            RowInner::Pg(row) => {
+                let value = sqlx::Row::try_get_raw(row, index)?;
+                let decoded = if value.is_null() {
+                    T::from_null()
+                } else {
+                    T::from_pg(value)
+                };
+                decoded.map_err(|source| {
+                    StoreError::Database(sqlx::Error::ColumnDecode {
+                        index: index.to_string(),
+                        source,
+                    })
+                })
+            }
             RowInner::Sqlite { columns, values } => {
                 let at = index
                     .position(columns)
@@ -399,7 +454,7 @@ impl<'q> Query<'q> {
             Engine::Sqlite(c) => return sqlite::run(c, &self.sql, &self.params, want),
             Engine::Postgres(c) => c,
         };
-        let mut q = sqlx::query::<Any>(&self.sql);
+        let mut q = sqlx::query::<Postgres>(&self.sql);
         for p in self.params {
             q = match p {
                 Param::Null(kind) => match kind {
@@ -419,7 +474,7 @@ impl<'q> Query<'q> {
             Want::One => (
                 q.fetch_optional(any)
                     .await?
-                    .map(|r| Row(RowInner::Any(r)))
+                    .map(|r| Row(RowInner::Pg(r)))
                     .into_iter()
                     .collect(),
                 0,
@@ -428,7 +483,7 @@ impl<'q> Query<'q> {
                 q.fetch_all(any)
                     .await?
                     .into_iter()
-                    .map(|r| Row(RowInner::Any(r)))
+                    .map(|r| Row(RowInner::Pg(r)))
                     .collect(),
                 0,
             ),

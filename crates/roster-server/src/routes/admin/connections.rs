@@ -229,10 +229,13 @@ async fn update(
 async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let ctx = admin.ctx(&state);
     state
-        .store
-        .write(move |db| Box::pin(async move { connections::delete(db, &ctx, &id).await }))
+        .scim_auth
+        .changed(
+            state
+                .store
+                .write(move |db| Box::pin(async move { connections::delete(db, &ctx, &id).await })),
+        )
         .await?;
-    state.scim_auth.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,61 @@
+//! Telling every node on one PostgreSQL database that something it may hold in memory
+//! changed, so that it forgets it at once rather than when its copy expires.
+//!
+//! A write calls [`auth_changed`] inside its transaction: PostgreSQL delivers the
+//! notification to every listening connection when, and only if, that transaction
+//! commits. Each node listens through [`Signals`]. SQLite serves one node, whose
+//! in-memory copies its own handlers clear: nothing to send there.
+
+use crate::db::{self, Conn};
+use crate::{Backend, StoreError};
+use sqlx::postgres::{PgListener, PgPool};
+
+/// The channel for changes to what authenticates a request: SCIM tokens and the
+/// connections they belong to.
+const AUTH_CHANGED: &str = "roster_auth_changed";
+
+/// Tells every node, once this transaction commits, that a SCIM token or a connection
+/// changed.
+pub(crate) async fn auth_changed(conn: &mut Conn) -> Result<(), StoreError> {
+    if conn.backend() == Backend::Postgres {
+        db::query("SELECT pg_notify($1, '')")
+            .bind(AUTH_CHANGED)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a node hears from the others.
+pub struct Signals {
+    listener: PgListener,
+}
+
+/// What [`Signals::next`] heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// Some node changed a SCIM token or a connection.
+    AuthChanged,
+    /// The listening connection broke and was made again: notifications sent meanwhile
+    /// were missed.
+    Reconnected,
+}
+
+impl Signals {
+    pub(crate) async fn listen(pool: &PgPool) -> Result<Self, StoreError> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        // Notifications never fill memory if this node falls behind: PostgreSQL's own
+        // queue holds them, and a slow listener only delays its own clearing.
+        listener.listen(AUTH_CHANGED).await?;
+        Ok(Self { listener })
+    }
+
+    /// Waits for the next notification. An error means the database cannot be reached
+    /// now; the next call tries to connect again.
+    pub async fn next(&mut self) -> Result<Heard, StoreError> {
+        Ok(match self.listener.try_recv().await? {
+            Some(_) => Heard::AuthChanged,
+            None => Heard::Reconnected,
+        })
+    }
+}
