@@ -50,7 +50,7 @@ pub use error::StoreError;
 use checkpoint::Checkpoints;
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor};
+use sqlx::Connection;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,12 +201,22 @@ impl Default for StoreOptions {
 /// on a hot path, with room for the SCIM filters' shapes.
 const PG_STATEMENT_CACHE: usize = 512;
 
-/// Most writes one PostgreSQL transaction carries.
-pub const PG_BATCH: usize = 64;
+/// Most writes one PostgreSQL transaction carries: one. Measured on the Okta-like SCIM
+/// mix (`bench/okta.sh`, 2026-12-07), batches lose on PostgreSQL:
+/// - one batch at a time (up to 64 writes, one commit) serializes every statement's round
+///   trip, and PostgreSQL works on one core: 607–718 operations/s against 1,015–1,122
+///   with eight single writes at once;
+/// - several batches at once hold their row locks until they commit and lock each other
+///   out in a cycle (a create and a Group PATCH in one, the reverse in the other), which
+///   PostgreSQL breaks only after `deadlock_timeout`: p99 above a second, some writes
+///   answered 503.
+///
+/// PostgreSQL shares a log flush among the commits that arrive together by itself.
+pub const PG_BATCH: usize = 1;
 
-/// Batches of writes in flight at once on PostgreSQL. While one lane waits for its
-/// commit to reach the disk, another runs its statements.
-pub const PG_WRITE_LANES: usize = 2;
+/// Writes (or batches) in flight at once on PostgreSQL, per node, each on a connection
+/// of the writer's own.
+pub const PG_WRITE_LANES: usize = 8;
 
 /// Read connections to PostgreSQL for a node with `cores` cores: a read mostly waits on
 /// the network and the database, so a few per core keep the cores busy.
@@ -217,20 +227,18 @@ fn pg_readers(cores: usize) -> u32 {
 /// A PostgreSQL pool of at most `size` connections. A connection is not tested before
 /// each use (that would be a second round trip per read): one that broke fails its
 /// statement, which answers 503, and is replaced.
+///
+/// Statements are prepared once per connection, and PostgreSQL keeps a generic plan for
+/// one that runs often (`plan_cache_mode = auto`). Planning each run afresh
+/// (`force_custom_plan`) cost more than the run itself: 336 µs against 159 µs per
+/// `userName eq` lookup. A plan made while a table was still empty is made again when
+/// autovacuum next analyzes the table, which PostgreSQL does soon after it starts to
+/// fill.
 fn pg_pool(size: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(size.max(1))
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // Statements are prepared once per connection. A generic plan made
-                // while a table was empty (a fresh database) would scan it for ever
-                // after; the lookups here are cheap to plan each time.
-                conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                Ok(())
-            })
-        })
 }
 
 #[derive(Clone)]

@@ -28,11 +28,11 @@
 //! threads that serve requests. Writes reach it through a queue and their results come
 //! back through a one-shot channel: two hand-offs per write, whatever it does.
 //!
-//! On PostgreSQL the same batches run over a few connections at once ("lanes", each a
-//! task on the server's runtime): a lane takes what is waiting in the queue, runs it as
-//! one transaction and commits it, while the next lane gathers the writes that arrived
-//! meanwhile. A transaction per write would cost PostgreSQL a snapshot, a commit record
-//! and a wait for its log to reach the disk for each; a batch pays those once. A batch
+//! On PostgreSQL the same loop runs on several connections of its own at once ("lanes",
+//! tasks on the server's runtime sharing the queue): a lane takes what is waiting, runs
+//! it as one transaction and commits it, while the other lanes take the next. By default
+//! each transaction carries one write ([`crate::PG_BATCH`] says why: batches measured
+//! slower there), so the lanes are a bounded set of write connections. A transaction
 //! that fails to commit (the server went away, it broke a deadlock by cancelling this
 //! transaction) answers every write in it with [`StoreError::Unavailable`]: none of
 //! them is acknowledged, so none is lost.

@@ -179,6 +179,23 @@ async fn postgres_failing_writes_roll_back_alone() {
     }
 }
 
+/// The same with PostgreSQL's writes group-committed as on SQLite (batches of up to 64
+/// writes, one lane and two): savepoints and reruns give each write its own answer there
+/// too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batched_failing_writes_roll_back_alone() {
+    for (lanes, mode) in [(1, Mode::Once), (1, Mode::Repeatable), (2, Mode::Mixed)] {
+        let options = StoreOptions {
+            pg_batch: 64,
+            pg_write_lanes: Some(lanes),
+            ..StoreOptions::default()
+        };
+        let (store, db) = common::postgres_with(options).await;
+        failing_writes_roll_back_alone(store, mode).await;
+        db.drop().await;
+    }
+}
+
 /// The events of one write are inserted together at its end, in the order they were
 /// recorded, every column as given (NULLs, quotes, unicode, JSON before/after); an
 /// event recorded on a connection outside a write is inserted at once.

@@ -25,6 +25,11 @@ impl Database {
 
 /// A store on a new, empty PostgreSQL database (not migrated).
 pub async fn postgres() -> (Store, Database) {
+    postgres_with(StoreOptions::default()).await
+}
+
+/// [`postgres`] with `options`.
+pub async fn postgres_with(options: StoreOptions) -> (Store, Database) {
     let admin = admin_url();
     let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
@@ -32,8 +37,6 @@ pub async fn postgres() -> (Store, Database) {
         .await
         .unwrap();
     let base = admin.rsplit_once('/').unwrap().0.to_string();
-    let store = Store::connect(&format!("{base}/{name}"), StoreOptions::default())
-        .await
-        .unwrap();
+    let store = Store::connect(&format!("{base}/{name}"), options).await.unwrap();
     (store, Database { name })
 }
