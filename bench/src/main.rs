@@ -24,6 +24,7 @@
 //!   end (verify, replay cache, JIT provisioning of `--users` people, session). The
 //!   `--max-requests` responses (Okta's and Entra's shapes, signed by xmlsec1 through
 //!   the test IdP) are made before the clock starts; each is used once.
+//! - `okta-mix`: the traffic an IdP keeping a directory in sync sends (see [`mix`]).
 //! - `oauth2-code`: an app signing in a person who has a session at the OpenID
 //!   Provider: the authorization endpoint (`prompt=none`: a code at once) then the token
 //!   endpoint (the code exchanged with its PKCE verifier, an RS256 ID token signed); one
@@ -31,8 +32,11 @@
 //!   the SAML ACS before the clock starts; against another provider (`--op-issuer`),
 //!   the caller passes the session cookie and the client.
 
+mod cpu;
 mod drive;
+mod mix;
 mod oauth;
+mod saml;
 
 use clap::{Parser, ValueEnum};
 use drive::{closed_loop, open_loop};
@@ -53,6 +57,7 @@ enum Scenario {
     ScimGroupPatch,
     SamlAcs,
     Oauth2Code,
+    OktaMix,
     /// `GET /healthz`: a request that does no work, through every layer of the server.
     /// The ceiling that HTTP, the layers and the machine leave to the others.
     HttpFloor,
@@ -83,6 +88,15 @@ struct Args {
     /// A label printed with the results.
     #[arg(long, default_value = "")]
     label: String,
+    /// Processes whose CPU time per request to report: the server's.
+    #[arg(long)]
+    cpu_pid: Vec<u32>,
+    /// The database server's processes by name (`postgres`), for its CPU per request.
+    #[arg(long)]
+    cpu_comm: Option<String>,
+    /// The SCIM base URL, when not `<base>/scim/v2` (another server's).
+    #[arg(long)]
+    scim_base: Option<String>,
     /// SCIM bearer token (SCIM scenarios).
     #[arg(long, env = "ROSTER_SCIM_TOKEN", default_value = "")]
     scim_token: String,
@@ -92,7 +106,7 @@ struct Args {
     /// The verified email domain of the SCIM users.
     #[arg(long, default_value = "bench.test")]
     domain: String,
-    /// Group id for `scim-group-patch`.
+    /// Group id for `scim-group-patch` and `okta-mix`.
     #[arg(long, default_value = "")]
     group: String,
     /// For the PATCH scenarios: a file of the Users they patch, one id per line. Read
@@ -125,6 +139,10 @@ struct Shared {
     acs: Option<(String, Vec<String>)>,
     /// `oauth2-code`: what it drives.
     oauth: Option<OAuth>,
+    /// The SCIM base URL.
+    scim: String,
+    /// `okta-mix`: the seeded users.
+    mix: Option<mix::Mix>,
 }
 
 fn rand_index(n: u64, salt: u64) -> u64 {
@@ -138,7 +156,7 @@ fn rand_index(n: u64, salt: u64) -> u64 {
 
 async fn one(shared: &Shared, n: u64) -> Result<(), String> {
     let a = &shared.args;
-    let scim = format!("{}/scim/v2", a.base);
+    let scim = &shared.scim;
     let resp = match a.scenario {
         Scenario::AdminWrites => {
             shared
@@ -154,6 +172,7 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
         }
         Scenario::ScimSeed => return Err("scim-seed is not a timed scenario".into()),
         Scenario::HttpFloor => shared.client.get(format!("{}/healthz", a.base)).send().await,
+        Scenario::OktaMix => return mix::one(shared, n).await,
         Scenario::SamlAcs => {
             let (path, forms) = shared.acs.as_ref().ok_or("no responses")?;
             let form = forms.get(n as usize).ok_or("out of responses")?;
@@ -277,7 +296,7 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
 /// Creates the users and the two groups of the SCIM scenarios; prints the group ids.
 async fn seed(shared: &Shared) -> Result<(), String> {
     let a = &shared.args;
-    let scim = format!("{}/scim/v2", a.base);
+    let scim = &shared.scim;
     let next = Arc::new(AtomicU64::new(0));
     let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); a.users as usize]));
     let started = Instant::now();
@@ -363,7 +382,7 @@ async fn patch_targets(shared: &Shared) -> Result<Vec<String>, String> {
     for i in 0..200 {
         let r = shared
             .client
-            .post(format!("{}/scim/v2/Users", a.base))
+            .post(format!("{}/Users", shared.scim))
             .bearer_auth(&a.scim_token)
             .json(&json!({ "userName": format!("p{}-{i}@{}", std::process::id(), a.domain) }))
             .send()
@@ -403,99 +422,6 @@ async fn setup(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// A SAML connection that allows IdP-initiated sign-in, trusting a new test IdP, and
-/// `--max-requests` signed responses for it (made on two threads).
-pub(crate) async fn saml_setup(shared: &Shared, count: u64) -> Result<(String, Vec<String>), String> {
-    use roster_testidp::{post_field, Idp, Shape, Spec};
-    let a = &shared.args;
-    let admin = |method: reqwest::Method, path: String, body: serde_json::Value| {
-        shared
-            .client
-            .request(method, format!("{}/api/v1{path}", a.base))
-            .bearer_auth(&a.token)
-            .json(&body)
-            .send()
-    };
-    let idp = Idp::rsa("https://idp.bench.test/app");
-    let company = format!("bench-{}", std::process::id());
-    let steps = [
-        ("/organizations".to_string(), json!({ "name": company })),
-        (format!("/companies/{company}/domains"), json!({ "domain": a.domain })),
-        (
-            format!("/companies/{company}/domains/{}/verify", a.domain),
-            json!({ "method": "manual" }),
-        ),
-    ];
-    for (path, body) in steps {
-        let r = admin(reqwest::Method::POST, path.clone(), body)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err(format!("{path}: {}", r.status()));
-        }
-    }
-    let r = admin(
-        reqwest::Method::POST,
-        "/connections".into(),
-        json!({ "company": company, "name": format!("{company}-idp"), "protocol": "saml", "domains": [a.domain],
-                "default_organization": company, "default_team": "everyone", "idp_initiated": true,
-                "saml": { "idp_entity_id": idp.entity_id, "idp_sso_url": "https://idp.bench.test/sso",
-                          "idp_certificates": [idp.certificate_pem] } }),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!(
-            "creating the connection: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        ));
-    }
-    let c: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-    let acs = c["acs_url"].as_str().ok_or("no acs_url")?.to_string();
-    let sp = c["sp_entity_id"].as_str().ok_or("no sp_entity_id")?.to_string();
-    let path = format!("/{}", acs.splitn(4, '/').nth(3).ok_or("an odd acs_url")?);
-    let count = count.min(100_000);
-    let users = a.users.max(1);
-    let domain = a.domain.clone();
-    let started = Instant::now();
-    let forms: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2u64)
-            .map(|w| {
-                let (idp, acs, sp, domain) = (&idp, &acs, &sp, &domain);
-                s.spawn(move || {
-                    (0..count)
-                        .filter(|i| i % 2 == w)
-                        .map(|i| {
-                            let shape = if i % 4 < 2 { Shape::Okta } else { Shape::Entra };
-                            let spec = Spec::new(shape, acs, sp, &format!("sa{}@{domain}", i % users))
-                                .attr("groups", &["bench:engineering", "Everyone"]);
-                            let field = post_field(&idp.response(&spec));
-                            format!("SAMLResponse={}", url_encode(&field))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
-    });
-    eprintln!(
-        "made {} signed responses in {:.1}s",
-        forms.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok((path, forms))
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -518,19 +444,20 @@ fn main() -> Result<(), String> {
             .redirect(reqwest::redirect::Policy::none())
             .build().map_err(|e| e.to_string())?;
         let admin_scenario = matches!(args.scenario, Scenario::AdminWrites | Scenario::AdminReads);
-        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None, oauth: None };
+        let scim = args.scim_base.clone().unwrap_or_else(|| format!("{}/scim/v2", args.base));
+        let mut shared = Shared { client, args, org, issued: AtomicU64::new(0), ids: Vec::new(), acs: None, oauth: None, scim, mix: None };
         if matches!(shared.args.scenario, Scenario::ScimSeed) {
             return seed(&shared).await;
         }
         if matches!(shared.args.scenario, Scenario::SamlAcs) {
-            let (path, forms) = saml_setup(&shared, shared.args.max_requests).await?;
+            let (path, forms) = saml::saml_setup(&shared, shared.args.max_requests).await?;
             shared.args.max_requests = forms.len() as u64;
             shared.acs = Some((path, forms));
         } else if matches!(shared.args.scenario, Scenario::Oauth2Code) {
             shared.oauth = Some(oauth_setup(&shared).await?);
         } else if admin_scenario {
             setup(&shared).await?;
-        } else if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch) {
+        } else if matches!(shared.args.scenario, Scenario::ScimPatchUser | Scenario::ScimGroupPatch | Scenario::OktaMix) {
                 shared.ids = match shared.args.targets.as_deref().map(std::fs::read_to_string) {
                     Some(Ok(text)) => text.lines().map(str::to_string).collect(),
                     _ => {
@@ -542,16 +469,26 @@ fn main() -> Result<(), String> {
                     }
                 };
         }
+        if matches!(shared.args.scenario, Scenario::OktaMix) {
+            shared.mix = Some(mix::setup(&shared).await?);
+        }
         let shared = Arc::new(shared);
         // A one-second warm-up; a quarter of that where every request is made in advance.
         let warmup = if shared.acs.is_some() { Duration::from_millis(250) } else { Duration::from_secs(1) };
         let warmup_end = Instant::now() + warmup;
         let end = warmup_end + Duration::from_secs(shared.args.seconds);
+        let (pids, comm) = (shared.args.cpu_pid.clone(), shared.args.cpu_comm.clone());
+        let cpu_start = tokio::spawn(async move {
+            tokio::time::sleep_until(warmup_end.into()).await;
+            cpu::read(&pids, comm.as_deref())
+        });
         let (mut all, errors, last_done, first_error) = match shared.args.rate {
             Some(rate) if rate > 0.0 => open_loop(&shared, rate, warmup_end, end).await?,
             Some(_) => return Err("--rate must be above 0".into()),
             None => closed_loop(&shared, warmup_end, end).await?,
         };
+        let cpu_end = cpu::read(&shared.args.cpu_pid, shared.args.cpu_comm.as_deref());
+        let cpu_start = cpu_start.await.map_err(|e| e.to_string())?;
         all.sort_unstable();
         // A bounded scenario may run out of requests before the time is up; an open loop
         // whose server fell behind answers after it, and that time counts too.
@@ -571,6 +508,9 @@ fn main() -> Result<(), String> {
             percentile(&all, 0.99),
             percentile(&all, 1.0),
         );
+        if !shared.args.cpu_pid.is_empty() {
+            println!("  {}", cpu::per_request(cpu_start, cpu_end, all.len(), shared.args.cpu_comm.is_some()));
+        }
         if let Some(e) = first_error {
             println!("  first error: {e}");
         }

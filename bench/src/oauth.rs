@@ -1,7 +1,8 @@
 //! The `oauth2-code` scenario's setup: the provider's endpoints from its discovery
 //! document, a signed-in browser and a client.
 
-use crate::{saml_setup, Shared};
+use crate::saml::saml_setup;
+use crate::Shared;
 use serde_json::json;
 
 /// What the `oauth2-code` scenario drives: the provider's endpoints, the session cookie
