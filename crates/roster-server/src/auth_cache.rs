@@ -97,8 +97,9 @@ impl ScimAuthCache {
 }
 
 /// Listens for the other nodes' changes for as long as the server runs (PostgreSQL;
-/// returns at once on SQLite). A broken connection is made again after a second, with
-/// the cache off meanwhile.
+/// returns at once on SQLite). When the listening connection breaks, the cache is off
+/// until a new connection listens again (tried every second): notifications sent
+/// meanwhile are lost.
 pub async fn follow(store: Store, cache: Arc<ScimAuthCache>) {
     loop {
         let mut signals = match store.signals().await {
@@ -115,12 +116,12 @@ pub async fn follow(store: Store, cache: Arc<ScimAuthCache>) {
         loop {
             match signals.next().await {
                 Ok(Heard::AuthChanged) => cache.heard(),
-                // Notifications may have been missed while it was down.
-                Ok(Heard::Reconnected) => cache.clear(),
-                Err(e) => {
+                Ok(Heard::Lost) | Err(_) => {
                     cache.trust(false);
-                    tracing::warn!(error = %e, "lost the connection that hears other nodes' changes");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(
+                        "lost the connection that hears other nodes' changes; SCIM tokens are read every time"
+                    );
+                    break;
                 }
             }
         }

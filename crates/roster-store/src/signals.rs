@@ -36,9 +36,9 @@ pub struct Signals {
 pub enum Heard {
     /// Some node changed a SCIM token or a connection.
     AuthChanged,
-    /// The listening connection broke and was made again: notifications sent meanwhile
-    /// were missed.
-    Reconnected,
+    /// The listening connection broke: notifications sent from now until a new
+    /// [`Signals`] listens are missed.
+    Lost,
 }
 
 impl Signals {
@@ -50,12 +50,11 @@ impl Signals {
         Ok(Self { listener })
     }
 
-    /// Waits for the next notification. An error means the database cannot be reached
-    /// now; the next call tries to connect again.
+    /// Waits for the next notification.
     pub async fn next(&mut self) -> Result<Heard, StoreError> {
         Ok(match self.listener.try_recv().await? {
             Some(_) => Heard::AuthChanged,
-            None => Heard::Reconnected,
+            None => Heard::Lost,
         })
     }
 }
