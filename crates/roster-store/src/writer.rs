@@ -95,9 +95,9 @@ impl<T: Send + 'static> Job for TypedJob<T> {
 
     fn finish(self: Box<Self>, commit: Result<(), Failed>) {
         let result = match (self.result, commit) {
-            (Some(Err(e)), Ok(())) => Err(e),
-            (Some(_), Err(e)) => Err(e.error()),
+            (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) => Err(e.error()),
             (None, _) => Err(StoreError::Closed),
         };
         // The requester may have gone away (client disconnected); the write stands.

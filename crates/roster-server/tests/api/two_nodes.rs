@@ -179,7 +179,7 @@ struct Nodes {
     client: reqwest::Client,
     _servers: [Server; 2],
     key: std::path::PathBuf,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 impl Drop for Nodes {
@@ -191,12 +191,18 @@ impl Drop for Nodes {
 impl Nodes {
     async fn start() -> Self {
         let db = TestDb::new(Backend::Postgres).await;
+        let url = db.url.clone();
+        Self::on(&url, Some(db)).await
+    }
+
+    /// Two nodes on the database at `url` (dropped with them when `db` is given).
+    async fn on(url: &str, db: Option<TestDb>) -> Self {
         let key = std::env::temp_dir().join(format!("roster-key-{}", uuid::Uuid::new_v4().simple()));
         std::fs::write(&key, SECRET_KEY).unwrap();
         let key_path = key.to_str().unwrap().to_string();
         let args = ["--public-url", PUBLIC, "--secret-key-file", &key_path];
-        let a = Server::start_with_args(&db.url, Some(ADMIN_TOKEN), &args).await;
-        let b = Server::start_with_args(&db.url, Some(ADMIN_TOKEN), &args).await;
+        let a = Server::start_with_args(url, Some(ADMIN_TOKEN), &args).await;
+        let b = Server::start_with_args(url, Some(ADMIN_TOKEN), &args).await;
         Self {
             bases: [a.base.clone(), b.base.clone()],
             connection: Default::default(),
@@ -330,24 +336,10 @@ async fn me(base: &str, cookie: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_under_load_loses_no_acknowledged_write() {
     let pg = PrivateCluster::start();
-    let key = std::env::temp_dir().join(format!("roster-key-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&key, SECRET_KEY).unwrap();
-    let key_path = key.to_str().unwrap().to_string();
-    let args = ["--public-url", PUBLIC, "--secret-key-file", &key_path];
-    let servers = [
-        Server::start_with_args(&pg.url, Some(ADMIN_TOKEN), &args).await,
-        Server::start_with_args(&pg.url, Some(ADMIN_TOKEN), &args).await,
-    ];
-    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
-    let client = reqwest::Client::new();
-    let org = client
-        .post(format!("{}/api/v1/organizations", bases[0]))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(org.status(), 201);
+    let nodes = Nodes::on(&pg.url, None).await;
+    let (bases, client) = (nodes.bases.clone(), nodes.client.clone());
+    let org = nodes.admin(0, "POST", "/organizations", json!({"name": "acme"})).await;
+    assert_eq!(org.0, 201, "{}", org.1);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -412,15 +404,8 @@ async fn a_postgresql_restart_under_load_loses_no_acknowledged_write() {
     assert!(refused > 0, "the writers saw the database go away");
     assert!(acked.len() > 20, "{} writes acknowledged", acked.len());
 
-    let teams: Value = client
-        .get(format!("{}/api/v1/organizations/acme/teams", bases[1]))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, teams) = nodes.admin(1, "GET", "/organizations/acme/teams", Value::Null).await;
+    assert_eq!(status, 200);
     let names: BTreeSet<String> = teams
         .as_array()
         .unwrap()
@@ -429,8 +414,7 @@ async fn a_postgresql_restart_under_load_loses_no_acknowledged_write() {
         .collect();
     let lost: Vec<&String> = acked.iter().filter(|n| !names.contains(*n)).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
-    drop(servers);
-    let _ = std::fs::remove_file(&key);
+    // The nodes stop before their database (declared after it, dropped before it).
 }
 
 /// A PostgreSQL server of the test's own (Debian's `postgresql` binaries), in a
