@@ -53,3 +53,14 @@ for db in $("${psql_cmd[@]}" -d postgres -tAc "SELECT datname FROM pg_database W
   "${psql_cmd[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true
 done
 echo "postgres: ready ($url)"
+
+# The two-node tests also run a PostgreSQL server of their own, which they stop and start
+# under load: they need Debian's binaries (initdb, pg_ctl) and its postgres user even when
+# the server above is another machine's.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq postgresql >/dev/null 2>&1 || {
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+  }
+fi

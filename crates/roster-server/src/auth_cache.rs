@@ -8,18 +8,19 @@
 //!   commits ([`follow`]), and clear theirs. The handler waits until this node has
 //!   heard its own notification before it answers: by then PostgreSQL has handed it to
 //!   every listening node.
+//! - A token read from the database while the cache was being cleared is not kept.
 //!
-//! While a node cannot hear the others (its listening connection broke), it caches
-//! nothing: every SCIM request reads its token from the database.
+//! Once a node notices that it cannot hear the others (its listening connection broke),
+//! it caches nothing: every SCIM request reads its token from the database.
 
 use moka::sync::Cache;
 use roster_store::connections::Connection;
 use roster_store::signals::Heard;
 use roster_store::Store;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
 
 const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: u64 = 10_000;
@@ -31,8 +32,10 @@ pub struct ScimAuthCache {
     entries: Cache<String, (String, Arc<Connection>)>,
     /// Whether entries may be kept: false while this node cannot hear the others.
     trusted: AtomicBool,
-    /// Counts the notifications heard, for [`ScimAuthCache::changed`] to wait on.
-    heard: watch::Sender<u64>,
+    /// Counts the clearings: an entry read from the database before one is not kept.
+    cleared: AtomicU64,
+    /// The trace ids of the changes heard, for [`ScimAuthCache::changed`] to wait on.
+    heard: broadcast::Sender<String>,
     /// Whether another node may share the database (PostgreSQL).
     shared: bool,
 }
@@ -44,7 +47,8 @@ impl ScimAuthCache {
         Self {
             entries: Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(TTL).build(),
             trusted: AtomicBool::new(!shared),
-            heard: watch::Sender::new(0),
+            cleared: AtomicU64::new(0),
+            heard: broadcast::Sender::new(64),
             shared,
         }
     }
@@ -57,37 +61,66 @@ impl ScimAuthCache {
         self.entries.get(key)
     }
 
-    pub fn put(&self, key: String, token_id: String, connection: Arc<Connection>) {
-        if self.trusted.load(Ordering::Acquire) {
-            self.entries.insert(key, (token_id, connection));
+    /// Where the cache stands, to be taken before the database is read for
+    /// [`ScimAuthCache::put`].
+    pub fn version(&self) -> u64 {
+        self.cleared.load(Ordering::Acquire)
+    }
+
+    /// Keeps what was read from the database at `version`, unless the cache was
+    /// cleared since: a token revoked between the read and now is not kept.
+    pub fn put(&self, version: u64, key: String, token_id: String, connection: Arc<Connection>) {
+        if !self.trusted.load(Ordering::Acquire) {
+            return;
+        }
+        self.entries.insert(key.clone(), (token_id, connection));
+        // A clearing that came before the insert counted first; one after it removes it.
+        if self.version() != version {
+            self.entries.invalidate(&key);
         }
     }
 
     /// Forget everything: a token was revoked or a connection changed. Reads see it at
     /// once.
     pub fn clear(&self) {
+        self.cleared.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
     }
 
-    /// Runs `change` (a write that revokes a token or changes a connection), then
-    /// clears this node's cache and, when other nodes may share the database, waits
-    /// until this node heard the change's notification, which the others hear at the
-    /// same moment.
-    pub async fn changed<T, E>(&self, change: impl std::future::Future<Output = Result<T, E>>) -> Result<T, E> {
+    /// Runs `change` (a write under `trace_id` that revokes a token or changes a
+    /// connection), then clears this node's cache and, when other nodes may share the
+    /// database, waits until this node heard the change's own notification: PostgreSQL
+    /// hands it to every listening node at the same time.
+    pub async fn changed<T, E>(
+        &self,
+        trace_id: &str,
+        change: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         let mut heard = self.heard.subscribe();
-        heard.borrow_and_update();
         let result = change.await;
         self.clear();
         let listening = result.is_ok() && self.shared && self.trusted.load(Ordering::Acquire);
-        if listening && tokio::time::timeout(ECHO_WAIT, heard.changed()).await.is_err() {
-            tracing::warn!("a change to SCIM authentication was not heard back from the database in time");
+        if listening {
+            let own = async {
+                loop {
+                    match heard.recv().await {
+                        Ok(t) if t == trace_id => break,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            };
+            if tokio::time::timeout(ECHO_WAIT, own).await.is_err() {
+                tracing::warn!("a change to SCIM authentication was not heard back from the database in time");
+            }
         }
         result
     }
 
-    fn heard(&self) {
+    fn heard(&self, trace_id: String) {
         self.clear();
-        self.heard.send_modify(|n| *n = n.wrapping_add(1));
+        // No one waiting is no error.
+        let _ = self.heard.send(trace_id);
     }
 
     fn trust(&self, trusted: bool) {
@@ -115,7 +148,7 @@ pub async fn follow(store: Store, cache: Arc<ScimAuthCache>) {
         cache.trust(true);
         loop {
             match signals.next().await {
-                Ok(Heard::AuthChanged) => cache.heard(),
+                Ok(Heard::AuthChanged(trace_id)) => cache.heard(trace_id),
                 Ok(Heard::Lost) | Err(_) => {
                     cache.trust(false);
                     tracing::warn!(

@@ -136,6 +136,14 @@ impl From<StoreError> for Failure {
                     "the database cannot be reached; nothing was changed, retry",
                 )
             }
+            StoreError::InDoubt(reason) => {
+                tracing::error!(%reason, "the database went away during a commit");
+                Self::new(
+                    Kind::Unavailable,
+                    "outcome_unknown",
+                    "the database went away while this change was committing: it may have been made; read it back before sending it again",
+                )
+            }
             other @ (StoreError::Config(_)
             | StoreError::Migration(_)
             | StoreError::Database(_)

@@ -300,7 +300,7 @@ pub async fn create(conn: &mut Conn, ctx: &Ctx, company: &str, spec: &Spec) -> R
 pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, spec: &Spec) -> Result<Connection, StoreError> {
     let before = find(conn, id).await?;
     // Cached SCIM authentications carry the connection's settings (SCIM on or off).
-    crate::signals::auth_changed(conn).await?;
+    crate::signals::auth_changed(conn, ctx).await?;
     let company = companies::find(conn, &before.company_id).await?;
     if spec.name.key() != before.name.to_lowercase() {
         let taken: Option<String> =
@@ -361,7 +361,7 @@ pub async fn update(conn: &mut Conn, ctx: &Ctx, id: &str, spec: &Spec) -> Result
 /// Deletes a connection, its SCIM tokens and its sessions (T2: sessions end at once).
 pub async fn delete(conn: &mut Conn, ctx: &Ctx, id: &str) -> Result<(), StoreError> {
     let c = find(conn, id).await?;
-    crate::signals::auth_changed(conn).await?;
+    crate::signals::auth_changed(conn, ctx).await?;
     crate::oauth2::end_grants(
         conn,
         crate::oauth2::Ending::Connection(&c.id),

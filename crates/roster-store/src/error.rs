@@ -24,6 +24,10 @@ pub enum StoreError {
     /// changed, and the request may be sent again (503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection broke while the transaction was committing: PostgreSQL may have
+    /// committed it or not, and there is no asking (503; read before sending it again).
+    #[error("commit outcome unknown: {0}")]
+    InDoubt(String),
     /// A provisioning plan refused the change (the core's decision, passed through).
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -94,14 +98,18 @@ impl From<sqlx::Error> for StoreError {
 
 /// Whether `e` says the database is (for now) out of reach rather than that the
 /// statement is wrong: the connection or the pool failed, the server is shutting down
-/// or starting (SQLSTATE class 08 but a protocol violation, 57P01–57P03), or it broke a deadlock or a
-/// serialization conflict by cancelling this transaction (40P01, 40001).
+/// or starting (SQLSTATE class 08 but a protocol violation, 57P01–57P03), it closed an
+/// idle connection (57P05, 25P03), cancelled the statement (57014), or broke a deadlock
+/// or a serialization conflict by cancelling this transaction (40P01, 40001).
 fn passing(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             (code.starts_with("08") && code != "08P01")
-                || matches!(&*code, "57P01" | "57P02" | "57P03" | "40P01" | "40001")
+                || matches!(
+                    &*code,
+                    "57P01" | "57P02" | "57P03" | "57P05" | "57014" | "25P03" | "40P01" | "40001"
+                )
         }),
         _ => false,
     }

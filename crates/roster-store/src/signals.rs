@@ -7,7 +7,7 @@
 //! in-memory copies its own handlers clear: nothing to send there.
 
 use crate::db::{self, Conn};
-use crate::{Backend, StoreError};
+use crate::{Backend, Ctx, StoreError};
 use sqlx::postgres::{PgListener, PgPool};
 
 /// The channel for changes to what authenticates a request: SCIM tokens and the
@@ -15,11 +15,13 @@ use sqlx::postgres::{PgListener, PgPool};
 const AUTH_CHANGED: &str = "roster_auth_changed";
 
 /// Tells every node, once this transaction commits, that a SCIM token or a connection
-/// changed.
-pub(crate) async fn auth_changed(conn: &mut Conn) -> Result<(), StoreError> {
+/// changed. The notification carries the change's trace id, so that the node that made
+/// it can tell its own notification from the others'.
+pub(crate) async fn auth_changed(conn: &mut Conn, ctx: &Ctx) -> Result<(), StoreError> {
     if conn.backend() == Backend::Postgres {
-        db::query("SELECT pg_notify($1, '')")
+        db::query("SELECT pg_notify($1, $2)")
             .bind(AUTH_CHANGED)
+            .bind(&ctx.trace_id)
             .execute(conn)
             .await?;
     }
@@ -32,10 +34,10 @@ pub struct Signals {
 }
 
 /// What [`Signals::next`] heard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    /// Some node changed a SCIM token or a connection.
-    AuthChanged,
+    /// Some node changed a SCIM token or a connection, under this trace id.
+    AuthChanged(String),
     /// The listening connection broke: notifications sent from now until a new
     /// [`Signals`] listens are missed.
     Lost,
@@ -53,7 +55,7 @@ impl Signals {
     /// Waits for the next notification.
     pub async fn next(&mut self) -> Result<Heard, StoreError> {
         Ok(match self.listener.try_recv().await? {
-            Some(_) => Heard::AuthChanged,
+            Some(n) => Heard::AuthChanged(n.payload().to_string()),
             None => Heard::Lost,
         })
     }

@@ -269,7 +269,7 @@ pub async fn revoke_scim(
     if n == 0 {
         return Err(StoreError::not_found("SCIM token", id));
     }
-    crate::signals::auth_changed(conn).await?;
+    crate::signals::auth_changed(conn, ctx).await?;
     audit::record(
         conn,
         ctx,

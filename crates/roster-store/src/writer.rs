@@ -41,6 +41,7 @@ use crate::checkpoint::Checkpoints;
 use crate::db::Conn;
 use crate::StoreError;
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -76,12 +77,20 @@ struct TypedJob<T> {
 impl<T: Send + 'static> Job for TypedJob<T> {
     fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let result = match &mut self.work {
-                Work::Once(work) => match work.take() {
-                    Some(work) => crate::audit::journaled(conn, work).await,
-                    None => Err(StoreError::Closed),
-                },
-                Work::Again(work) => crate::audit::journaled(conn, |c| work(c)).await,
+            let work = async {
+                match &mut self.work {
+                    Work::Once(work) => match work.take() {
+                        Some(work) => crate::audit::journaled(conn, work).await,
+                        None => Err(StoreError::Closed),
+                    },
+                    Work::Again(work) => crate::audit::journaled(conn, |c| work(c)).await,
+                }
+            };
+            // A write that panics fails alone and is rolled back like any failing
+            // write; the writer goes on with the others.
+            let result = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Misuse("the write panicked")),
             };
             let ok = result.is_ok();
             self.result = Some(result);
@@ -116,18 +125,32 @@ pub(crate) struct Failed {
     message: String,
     /// The database was out of reach or cancelled the transaction: retrying may work.
     passing: bool,
+    /// The `COMMIT` itself was cut off: the batch may have committed.
+    in_doubt: bool,
 }
 
 impl Failed {
     fn from(e: StoreError) -> Self {
         Self {
             passing: matches!(e, StoreError::Unavailable(_)),
+            in_doubt: false,
             message: e.to_string(),
         }
     }
 
+    /// A failed `COMMIT`: when the database went out of reach during it, the answer
+    /// that would have said whether it committed is lost.
+    fn at_commit(e: StoreError) -> Self {
+        Self {
+            in_doubt: matches!(e, StoreError::Unavailable(_)),
+            ..Self::from(e)
+        }
+    }
+
     fn error(&self) -> StoreError {
-        if self.passing {
+        if self.in_doubt {
+            StoreError::InDoubt(self.message.clone())
+        } else if self.passing {
             StoreError::Unavailable(self.message.clone())
         } else {
             StoreError::Database(sqlx::Error::Protocol(format!("commit failed: {}", self.message)))
@@ -353,7 +376,7 @@ async fn run_plain(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Result<Plain,
         Ok(_) => Ok(Plain::Committed),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK").await;
-            Err(Failed::from(e))
+            Err(Failed::at_commit(e))
         }
     }
 }
@@ -391,11 +414,12 @@ async fn run_with_savepoints(conn: &mut Conn, batch: &mut [Box<dyn Job>]) -> Res
             (false, true) => "ROLLBACK TO w; RELEASE w; COMMIT",
         };
     }
+    // The last step ends with the COMMIT.
     match conn.execute_batch(step).await {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK").await;
-            Err(Failed::from(e))
+            Err(Failed::at_commit(e))
         }
     }
 }

@@ -196,6 +196,50 @@ async fn postgres_batched_failing_writes_roll_back_alone() {
     }
 }
 
+/// A write that panics after writing fails alone, its rows rolled back, and the writer
+/// goes on (on PostgreSQL, on the same connection: a panic must not leave it inside a
+/// transaction that the next write would commit).
+async fn a_panicking_write_fails_alone(store: Store) {
+    let org = migrated_with_acme(&store).await;
+    for round in 0..3 {
+        let o = org.clone();
+        let panicked: Result<(), StoreError> = store
+            .write(move |db| {
+                Box::pin(async move {
+                    team_work(db, o, 100 + round, false).await?;
+                    panic!("a bug in a write");
+                })
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Misuse(_))), "{panicked:?}");
+        assert_eq!(
+            team_write(&store, org.clone(), round, false, false).await.unwrap(),
+            round
+        );
+    }
+    let teams = number(&store, "SELECT COUNT(*) FROM teams", false).await;
+    assert_eq!(teams, 3, "only the writes that did not panic");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_panicking_write_fails_alone() {
+    let (store, dir) = sqlite().await;
+    a_panicking_write_fails_alone(store).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_panicking_write_fails_alone() {
+    let options = StoreOptions {
+        pg_write_lanes: Some(1),
+        ..StoreOptions::default()
+    };
+    let (store, db) = common::postgres_with(options).await;
+    a_panicking_write_fails_alone(store).await;
+    db.drop().await;
+}
+
 /// The events of one write are inserted together at its end, in the order they were
 /// recorded, every column as given (NULLs, quotes, unicode, JSON before/after); an
 /// event recorded on a connection outside a write is inserted at once.

@@ -127,60 +127,66 @@ pub async fn update(state: &AppState, ctx: Ctx, id: String, body: UpdateConnecti
     let attribute_names = body.attribute_names;
     let saml = resolve_metadata(body.saml).await?;
     let oidc = sealed(body.oidc, state)?;
+    let trace_id = ctx.trace_id.clone();
     let c = state
         .scim_auth
-        .changed(state.store.write(move |db| {
-            Box::pin(async move {
-                let cur = connections::find(db, &id).await?;
-                let mut settings = cur.settings.clone();
-                if saml.is_some() || oidc.is_some() {
-                    // Keep a stored OIDC client secret when the PATCH does not repeat it.
-                    let mut oidc = oidc;
-                    if let (Some(new), Some(old)) = (
-                        oidc.as_mut(),
-                        cur.settings
-                            .get("oidc")
-                            .and_then(|o| o.get("client_secret"))
-                            .and_then(Value::as_str),
-                    ) {
-                        new.client_secret.get_or_insert_with(|| old.to_string());
+        .changed(
+            &trace_id,
+            state.store.write(move |db| {
+                Box::pin(async move {
+                    let cur = connections::find(db, &id).await?;
+                    let mut settings = cur.settings.clone();
+                    if saml.is_some() || oidc.is_some() {
+                        // Keep a stored OIDC client secret when the PATCH does not repeat it.
+                        let mut oidc = oidc;
+                        if let (Some(new), Some(old)) = (
+                            oidc.as_mut(),
+                            cur.settings
+                                .get("oidc")
+                                .and_then(|o| o.get("client_secret"))
+                                .and_then(Value::as_str),
+                        ) {
+                            new.client_secret.get_or_insert_with(|| old.to_string());
+                        }
+                        settings = settings_json(cur.protocol, saml, oidc)
+                            .map_err(|e| roster_store::StoreError::invalid("invalid_settings", e.message))?;
+                        if let (Some(names), Some(obj)) =
+                            (cur.settings.get("attribute_names"), settings.as_object_mut())
+                        {
+                            obj.insert("attribute_names".into(), names.clone());
+                        }
                     }
-                    settings = settings_json(cur.protocol, saml, oidc)
-                        .map_err(|e| roster_store::StoreError::invalid("invalid_settings", e.message))?;
-                    if let (Some(names), Some(obj)) = (cur.settings.get("attribute_names"), settings.as_object_mut()) {
-                        obj.insert("attribute_names".into(), names.clone());
-                    }
-                }
-                let settings = with_attribute_names(settings, attribute_names)
-                    .map_err(|e| roster_store::StoreError::invalid("invalid_attribute_names", e.message))?;
-                let spec = Spec {
-                    name: match name {
-                        Some(n) => n,
-                        None => Name::parse(&cur.name, "connection")?,
-                    },
-                    protocol: cur.protocol,
-                    domains: match domains {
-                        Some(d) => d,
-                        None => cur.domains.iter().filter_map(|d| DomainName::parse(d).ok()).collect(),
-                    },
-                    organizations: body.organizations.unwrap_or(cur.organizations),
-                    default_organization: body.default_organization.unwrap_or(cur.default_organization_id),
-                    default_team: match default_team {
-                        Some(t) => t,
-                        None => cur.default_team.as_deref().map(Name::parse_team).transpose()?,
-                    },
-                    jit: body.jit.unwrap_or(cur.jit),
-                    scim: body.scim.unwrap_or(cur.scim),
-                    idp_initiated: body.idp_initiated.unwrap_or(cur.idp_initiated),
-                    default_session_minutes: match body.default_session_minutes {
-                        Some(m) => m.map(i64::from),
-                        None => cur.default_session_minutes,
-                    },
-                    settings,
-                };
-                connections::update(db, &ctx, &cur.id, &spec).await
-            })
-        }))
+                    let settings = with_attribute_names(settings, attribute_names)
+                        .map_err(|e| roster_store::StoreError::invalid("invalid_attribute_names", e.message))?;
+                    let spec = Spec {
+                        name: match name {
+                            Some(n) => n,
+                            None => Name::parse(&cur.name, "connection")?,
+                        },
+                        protocol: cur.protocol,
+                        domains: match domains {
+                            Some(d) => d,
+                            None => cur.domains.iter().filter_map(|d| DomainName::parse(d).ok()).collect(),
+                        },
+                        organizations: body.organizations.unwrap_or(cur.organizations),
+                        default_organization: body.default_organization.unwrap_or(cur.default_organization_id),
+                        default_team: match default_team {
+                            Some(t) => t,
+                            None => cur.default_team.as_deref().map(Name::parse_team).transpose()?,
+                        },
+                        jit: body.jit.unwrap_or(cur.jit),
+                        scim: body.scim.unwrap_or(cur.scim),
+                        idp_initiated: body.idp_initiated.unwrap_or(cur.idp_initiated),
+                        default_session_minutes: match body.default_session_minutes {
+                            Some(m) => m.map(i64::from),
+                            None => cur.default_session_minutes,
+                        },
+                        settings,
+                    };
+                    connections::update(db, &ctx, &cur.id, &spec).await
+                })
+            }),
+        )
         .await?;
     Ok(c)
 }
@@ -229,14 +235,18 @@ pub async fn issue_scim_token(state: &AppState, ctx: Ctx, id: String) -> Result<
 /// Revokes SCIM token `token_id` of connection `id`; it stops working at once.
 pub async fn revoke_scim_token(state: &AppState, ctx: Ctx, id: String, token_id: String) -> Result<(), ApiError> {
     // Cached SCIM authentications end on every node before this answers.
+    let trace_id = ctx.trace_id.clone();
     state
         .scim_auth
-        .changed(state.store.write(move |db| {
-            Box::pin(async move {
-                let c = connections::find(db, &id).await?;
-                tokens::revoke_scim(db, &ctx, &c.id, &c.company_id, &token_id).await
-            })
-        }))
+        .changed(
+            &trace_id,
+            state.store.write(move |db| {
+                Box::pin(async move {
+                    let c = connections::find(db, &id).await?;
+                    tokens::revoke_scim(db, &ctx, &c.id, &c.company_id, &token_id).await
+                })
+            }),
+        )
         .await?;
     Ok(())
 }

@@ -455,6 +455,9 @@ impl PrivateCluster {
                 "trust",
                 "-U",
                 "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
                 "--no-sync",
             ],
         );

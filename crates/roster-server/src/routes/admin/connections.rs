@@ -228,9 +228,11 @@ async fn update(
     responses((status = 204), (status = 404, body = ErrorBody)), security(("admin_token" = [])))]
 async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let ctx = admin.ctx(&state);
+    let trace_id = ctx.trace_id.clone();
     state
         .scim_auth
         .changed(
+            &trace_id,
             state
                 .store
                 .write(move |db| Box::pin(async move { connections::delete(db, &ctx, &id).await })),

@@ -285,6 +285,7 @@ impl FromRequestParts<AppState> for ScimAuth {
         let found = match state.scim_auth.get(&key) {
             Some(hit) => Some(hit),
             None => {
+                let version = state.scim_auth.version();
                 let found = state
                     .store
                     .read(move |db| {
@@ -297,7 +298,7 @@ impl FromRequestParts<AppState> for ScimAuth {
                     })
                     .await?;
                 if let Some((token_id, connection)) = &found {
-                    state.scim_auth.put(key, token_id.clone(), connection.clone());
+                    state.scim_auth.put(version, key, token_id.clone(), connection.clone());
                     let (id, now) = (token_id.clone(), state.now());
                     if let Err(e) = state
                         .store
