@@ -2,7 +2,8 @@
 # SAML sign-in load: a release build of Roster on SQLite (group commit) and on
 # PostgreSQL; roster-load (pinned to one core) makes RESPONSES signed IdP-initiated
 # responses for USERS people, then posts each once to the ACS: verify, replay cache,
-# JIT provisioning, session. One line per run.
+# JIT provisioning, session. One line per run, and under it the CPU per sign-in of the
+# server (and of PostgreSQL).
 #
 #   bash bench/saml.sh                          # 6,000 responses, 1,000 people
 #   RESPONSES=20000 USERS=5000 bash bench/saml.sh
@@ -22,14 +23,16 @@ bin="$CARGO_TARGET_DIR/release"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-run() { # label database-url
+run() { # label database-url [cpu options...]
   local label=$1 db=$2 base="http://127.0.0.1:$port"
+  shift 2
   ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c 0 "$bin/roster" serve --listen "127.0.0.1:$port" --database "$db" \
     --log-format json --sso-requests-per-minute 4000000000 2>"$work/server.log" &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
   taskset -c 1 "$bin/roster-load" --base "$base" --token "$token" --scenario saml-acs --users "$users" \
-    --domain bench.test --concurrency "$conc" --max-requests "$responses" --seconds 600 --label "$label"
+    --domain bench.test --concurrency "$conc" --max-requests "$responses" --seconds 600 --label "$label" \
+    --cpu-pid "$pid" "$@"
   kill -TERM $pid; wait $pid || true
 }
 
@@ -38,5 +41,5 @@ run "sqlite group-commit" "sqlite://$work/a.db"
 bash scripts/postgres.sh >/dev/null
 name="roster_bench_saml_$$"
 psql -X -q "$pg_admin" -c "CREATE DATABASE $name"
-run "postgres" "${pg_admin%/*}/$name"
+run "postgres" "${pg_admin%/*}/$name" --cpu-comm postgres
 psql -X -q "$pg_admin" -c "DROP DATABASE $name WITH (FORCE)"
