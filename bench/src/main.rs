@@ -284,6 +284,11 @@ async fn one(shared: &Shared, n: u64) -> Result<(), String> {
         }
     }
     .map_err(|e| e.to_string())?;
+    succeeded(resp).await
+}
+
+/// Reads an answer to its end: an error unless its status is a success.
+async fn succeeded(resp: reqwest::Response) -> Result<(), String> {
     let status = resp.status();
     let _ = resp.bytes().await;
     if status.is_success() {

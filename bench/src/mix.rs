@@ -177,11 +177,5 @@ pub(crate) async fn one(shared: &Shared, n: u64) -> Result<(), String> {
         }
     }
     .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let _ = resp.bytes().await;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("status {status}"))
-    }
+    crate::succeeded(resp).await
 }

@@ -16,7 +16,7 @@ const IDP_ENTITY: &str = "https://idp.example.test/app/two-nodes";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_user_name_on_both_nodes_at_once_makes_one_user() {
     let nodes = Nodes::start().await;
-    let token = nodes.scim_token(None).await;
+    let (_, _, token) = nodes.setup(None).await;
     for i in 0..20 {
         let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                           "userName": format!("race{i}@acme.test"), "active": true});
@@ -40,7 +40,7 @@ async fn the_same_user_name_on_both_nodes_at_once_makes_one_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_patches_from_both_nodes_add_up_exactly() {
     let nodes = Nodes::start().await;
-    let token = nodes.scim_token(None).await;
+    let (_, _, token) = nodes.setup(None).await;
     let mut users = Vec::new();
     for i in 0..48 {
         let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -95,7 +95,7 @@ async fn member_patches_from_both_nodes_add_up_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scim_token_revoked_on_one_node_stops_on_the_other_at_once() {
     let nodes = Nodes::start().await;
-    let (connection, token_id, token) = nodes.scim_token_with_id().await;
+    let (connection, token_id, token) = nodes.setup(None).await;
     for round in 0..5 {
         // Node B has just authenticated the token, so it holds it in its cache.
         for _ in 0..3 {
@@ -131,8 +131,7 @@ async fn a_scim_token_revoked_on_one_node_stops_on_the_other_at_once() {
 async fn sign_ins_sessions_and_deactivations_hold_across_nodes() {
     let nodes = Nodes::start().await;
     let idp = Idp::rsa(IDP_ENTITY);
-    let token = nodes.scim_token(Some(&idp)).await;
-    let conn = nodes.connection.lock().unwrap().clone().unwrap();
+    let (conn, _, token) = nodes.setup(Some(&idp)).await;
     let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                       "userName": "ann@acme.test", "emails": [{"value": "ann@acme.test", "primary": true}], "active": true});
     let (status, user) = nodes.scim(0, &token, "POST", "/Users", Some(body)).await;
@@ -175,7 +174,6 @@ async fn sign_ins_sessions_and_deactivations_hold_across_nodes() {
 /// Two nodes on a fresh database, sharing the public address and the secret key.
 struct Nodes {
     bases: [String; 2],
-    connection: std::sync::Mutex<Option<String>>,
     client: reqwest::Client,
     _servers: [Server; 2],
     key: std::path::PathBuf,
@@ -205,7 +203,6 @@ impl Nodes {
         let b = Server::start_with_args(url, Some(ADMIN_TOKEN), &args).await;
         Self {
             bases: [a.base.clone(), b.base.clone()],
-            connection: Default::default(),
             client: reqwest::Client::new(),
             _servers: [a, b],
             key,
@@ -226,16 +223,8 @@ impl Nodes {
     }
 
     /// Organization `acme`, domain acme.test, a SAML connection with SCIM (trusting
-    /// `idp`, IdP-initiated sign-in allowed) and a SCIM token for it.
-    async fn scim_token(&self, idp: Option<&Idp>) -> String {
-        self.setup(idp).await.2
-    }
-
-    /// [`Nodes::scim_token`]: (connection id, token id, token).
-    async fn scim_token_with_id(&self) -> (String, String, String) {
-        self.setup(None).await
-    }
-
+    /// `idp`, IdP-initiated sign-in allowed) and a SCIM token for it: (connection id,
+    /// token id, token).
     async fn setup(&self, idp: Option<&Idp>) -> (String, String, String) {
         let ok = |(status, body): (u16, Value)| {
             assert!(status < 300, "{status} {body}");
@@ -269,7 +258,6 @@ impl Nodes {
         let t = ok(self
             .admin(0, "POST", &format!("/connections/{id}/scim-tokens"), json!({}))
             .await);
-        *self.connection.lock().unwrap() = Some(id.clone());
         (
             id,
             t["id"].as_str().unwrap().to_string(),
