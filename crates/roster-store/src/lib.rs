@@ -199,6 +199,12 @@ impl Default for StoreOptions {
 
 /// Prepared statements kept per PostgreSQL connection: every statement the store runs
 /// on a hot path, with room for the SCIM filters' shapes.
+///
+/// PostgreSQL keeps a generic plan for a prepared statement that runs often
+/// (`plan_cache_mode = auto`). Planning each run afresh (`force_custom_plan`) cost more
+/// than the run itself: 336 µs against 159 µs per `userName eq` lookup. A plan made
+/// while a table was still empty is made again when autovacuum next analyzes the table,
+/// which PostgreSQL does soon after it starts to fill.
 const PG_STATEMENT_CACHE: usize = 512;
 
 /// Most writes one PostgreSQL transaction carries: one. Measured on the Okta-like SCIM
@@ -224,23 +230,6 @@ fn pg_readers(cores: usize) -> u32 {
     u32::try_from((cores * 4).clamp(4, 32)).unwrap_or(32)
 }
 
-/// A PostgreSQL pool of at most `size` connections. A connection is not tested before
-/// each use (that would be a second round trip per read): one that broke fails its
-/// statement, which answers 503, and is replaced.
-///
-/// Statements are prepared once per connection, and PostgreSQL keeps a generic plan for
-/// one that runs often (`plan_cache_mode = auto`). Planning each run afresh
-/// (`force_custom_plan`) cost more than the run itself: 336 µs against 159 µs per
-/// `userName eq` lookup. A plan made while a table was still empty is made again when
-/// autovacuum next analyzes the table, which PostgreSQL does soon after it starts to
-/// fill.
-fn pg_pool(size: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(size.max(1))
-        .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(false)
-}
-
 #[derive(Clone)]
 pub struct Store {
     readers: Readers,
@@ -261,7 +250,13 @@ enum Readers {
         long: Arc<db::SqlitePool>,
         url: Arc<str>,
     },
-    Postgres(PgPool),
+    Postgres {
+        /// Connections for reads (see [`db::PgConnections`]).
+        conns: db::PgConnections,
+        /// The connection that listens for other nodes' notifications ([`signals`]),
+        /// opened by [`Store::signals`].
+        listen: PgPool,
+    },
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -306,14 +301,23 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?
             .statement_cache_capacity(PG_STATEMENT_CACHE);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let readers = pg_pool(options.max_connections.unwrap_or(pg_readers(cores)))
-            .connect_with(connect_options.clone())
-            .await?;
+        let conns = db::PgConnections::new(
+            connect_options.clone(),
+            options.max_connections.unwrap_or(pg_readers(cores)),
+        );
+        // The database answers, or the store does not start.
+        conns.acquire().await?.keep();
         let lanes = options.pg_write_lanes.unwrap_or(PG_WRITE_LANES).max(1);
-        let writers = pg_pool(lanes as u32).connect_lazy_with(connect_options);
+        let writers = db::PgConnections::new(connect_options.clone(), lanes as u32);
+        // Two: the listener's own reconnection may overlap the close of the connection
+        // that broke.
+        let listen = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(connect_options);
         Ok(Self {
             writer: Writer::lanes(writers, lanes, options.pg_batch.max(1)),
-            readers: Readers::Postgres(readers),
+            readers: Readers::Postgres { conns, listen },
             backend: Backend::Postgres,
         })
     }
@@ -380,7 +384,13 @@ impl Store {
                 }
                 Ok(())
             }
-            Readers::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await.map_err(failed),
+            Readers::Postgres { conns, .. } => {
+                let mut lease = conns.acquire().await?;
+                let conn = lease.conn().ok_or(StoreError::Closed)?;
+                POSTGRES_MIGRATOR.run(conn).await.map_err(failed)?;
+                lease.keep();
+                Ok(())
+            }
         }
     }
 
@@ -413,16 +423,18 @@ impl Store {
         self.writer.run_repeatable(f).await
     }
 
-    /// Runs `f` on a pooled connection, for reads.
+    /// Runs `f` on a connection of the readers', for reads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, StoreError>>,
     {
         match &self.readers {
             Readers::Sqlite { pool, .. } => pool.read(f).await,
-            Readers::Postgres(pool) => {
-                let mut conn = Conn::pooled(pool.acquire().await?);
-                f(&mut conn).await
+            Readers::Postgres { conns, .. } => {
+                let mut conn = Conn::postgres(conns.acquire().await?);
+                let result = f(&mut conn).await;
+                conn.keep_after(&result);
+                result
             }
         }
     }
@@ -449,7 +461,7 @@ impl Store {
                     .await
                     .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
             }
-            Readers::Postgres(_) => self.read(f).await,
+            Readers::Postgres { .. } => self.read(f).await,
         }
     }
 
@@ -471,7 +483,7 @@ impl Store {
     pub async fn signals(&self) -> Result<Option<signals::Signals>, StoreError> {
         match &self.readers {
             Readers::Sqlite { .. } => Ok(None),
-            Readers::Postgres(pool) => signals::Signals::listen(pool).await.map(Some),
+            Readers::Postgres { listen, .. } => signals::Signals::listen(listen).await.map(Some),
         }
     }
 
@@ -482,7 +494,7 @@ impl Store {
                 let ((open, idle), (long_open, long_idle)) = (pool.stats(), long.stats());
                 (open + long_open, idle + long_idle)
             }
-            Readers::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Readers::Postgres { conns, .. } => conns.stats(),
         }
     }
 
@@ -494,7 +506,10 @@ impl Store {
                 pool.close();
                 long.close();
             }
-            Readers::Postgres(pool) => pool.close().await,
+            Readers::Postgres { conns, listen } => {
+                conns.close().await;
+                listen.close().await;
+            }
         }
     }
 }

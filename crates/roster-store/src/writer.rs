@@ -38,11 +38,10 @@
 //! them is acknowledged, so none is lost.
 
 use crate::checkpoint::Checkpoints;
-use crate::db::Conn;
+use crate::db::{Conn, PgConnections};
 use crate::StoreError;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -168,7 +167,7 @@ struct Inner {
     /// One per thread or lane, answered when it stopped.
     done: Mutex<Vec<oneshot::Receiver<()>>>,
     /// PostgreSQL: the lanes' connections, closed after them.
-    pool: Option<PgPool>,
+    pool: Option<PgConnections>,
 }
 
 impl Writer {
@@ -200,7 +199,7 @@ impl Writer {
 
     /// `lanes` tasks sharing one queue, each running its batches on a connection of
     /// `pool` (PostgreSQL). Must be called within the server's runtime.
-    pub(crate) fn lanes(pool: PgPool, lanes: usize, max_batch: usize) -> Self {
+    pub(crate) fn lanes(pool: PgConnections, lanes: usize, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(4096);
         let rx = Arc::new(Mutex::new(rx));
         let mut done = Vec::with_capacity(lanes);
@@ -274,7 +273,7 @@ impl Writer {
 
 /// A PostgreSQL lane: gathers a batch from the shared queue, then runs and commits it
 /// on a connection of its own while the next lane gathers.
-async fn lane_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job>>>>, max_batch: usize) {
+async fn lane_loop(pool: PgConnections, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job>>>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut careful = 0u32;
     loop {
@@ -290,16 +289,17 @@ async fn lane_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job>>>>, m
             }
         }
         let commit = match pool.acquire().await {
-            Ok(conn) => {
-                let mut conn = Conn::pooled(conn);
+            Ok(lease) => {
+                let mut conn = Conn::postgres(lease);
                 let commit = run_batch(&mut conn, &mut batch, &mut careful).await;
-                if commit.is_err() {
-                    // It may be broken, or still inside the failed transaction.
-                    conn.discard();
+                // A connection whose batch failed to commit may be broken, or still
+                // inside the failed transaction: it is closed, not kept.
+                if commit.is_ok() {
+                    conn.keep();
                 }
                 commit
             }
-            Err(e) => Err(Failed::from(e.into())),
+            Err(e) => Err(Failed::from(e)),
         };
         if let Err(e) = &commit {
             tracing::error!(error = %e.message, writes = batch.len(), "write batch failed to commit");

@@ -17,18 +17,20 @@
 //! sqlx offers no synchronous SQLite driver, and rusqlite offers no PostgreSQL one: this
 //! module is the thin layer between the two that the store's SQL needs, and no more.
 
+mod postgres;
 mod sqlite;
 // The one module with unsafe code (FFI to SQLite's VFS); everything else forbids it.
 #[allow(unsafe_code)]
 mod wal_writes;
 
+pub use postgres::Lease;
+pub(crate) use postgres::{usable_after, PgConnections};
 pub use sqlite::SqliteError;
 pub(crate) use sqlite::{open_sqlite, open_sqlite_writer, sqlite_error, SqlitePool};
 
 use crate::{Backend, StoreError};
 use rusqlite::types::{Value, ValueRef};
 use sqlx::error::BoxDynError;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgRow, PgValueRef, Postgres};
 use sqlx::{TypeInfo as _, ValueRef as _};
 use std::borrow::Cow;
@@ -36,12 +38,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// A connection to the store's database: a SQLite connection owned by this thread of
-/// work, or a pooled PostgreSQL connection, possibly inside a transaction.
+/// work, or a PostgreSQL connection lent to this work, possibly inside a transaction.
 pub struct Conn(Inner);
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Pooled(PoolConnection<Postgres>),
+    Postgres(Lease),
 }
 
 impl std::fmt::Debug for Conn {
@@ -55,8 +57,8 @@ impl Conn {
         Self(Inner::Sqlite(conn))
     }
 
-    pub(crate) fn pooled(conn: PoolConnection<Postgres>) -> Self {
-        Self(Inner::Pooled(conn))
+    pub(crate) fn postgres(lease: Lease) -> Self {
+        Self(Inner::Postgres(lease))
     }
 
     /// The SQLite connection back, to return it to its pool.
@@ -67,34 +69,43 @@ impl Conn {
         }
     }
 
-    /// Closes a pooled connection instead of giving it back: it may be broken, or left
-    /// inside a transaction that failed.
-    pub(crate) fn discard(mut self) {
-        if let Inner::Pooled(c) = &mut self.0 {
-            c.close_on_drop();
+    /// The work on this PostgreSQL connection ended, and left it as it found it: it
+    /// may serve other work. One never kept is closed once dropped (its work may have
+    /// stopped half-way, or broken it).
+    pub(crate) fn keep(&mut self) {
+        if let Inner::Postgres(lease) = &mut self.0 {
+            lease.keep();
+        }
+    }
+
+    /// [`Conn::keep`] when the work's `result` leaves the connection usable.
+    pub(crate) fn keep_after<T>(&mut self, result: &Result<T, StoreError>) {
+        if result.as_ref().err().is_none_or(usable_after) {
+            self.keep();
         }
     }
 
     pub fn backend(&self) -> Backend {
         match self.0 {
             Inner::Sqlite(_) => Backend::Sqlite,
-            Inner::Pooled(_) => Backend::Postgres,
+            Inner::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Runs `sql`, one or more statements without parameters and without results
     /// (transaction control, pragmas).
     pub async fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        match self.engine() {
+        let engine = self.engine()?;
+        match engine {
             Engine::Sqlite(c) => c.execute_batch(sql).map_err(sqlite_error),
             Engine::Postgres(c) => Ok(sqlx::Executor::execute(c, sql).await.map(drop)?),
         }
     }
 
-    fn engine(&mut self) -> Engine<'_> {
+    fn engine(&mut self) -> Result<Engine<'_>, StoreError> {
         match &mut self.0 {
-            Inner::Sqlite(c) => Engine::Sqlite(c),
-            Inner::Pooled(c) => Engine::Postgres(c),
+            Inner::Sqlite(c) => Ok(Engine::Sqlite(c)),
+            Inner::Postgres(lease) => lease.conn().map(Engine::Postgres).ok_or(StoreError::Closed),
         }
     }
 }
@@ -450,7 +461,7 @@ impl<'q> Query<'q> {
     }
 
     async fn run(self, conn: &mut Conn, want: Want) -> Result<(Vec<Row>, u64), StoreError> {
-        let any = match conn.engine() {
+        let any = match conn.engine()? {
             Engine::Sqlite(c) => return sqlite::run(c, &self.sql, &self.params, want),
             Engine::Postgres(c) => c,
         };

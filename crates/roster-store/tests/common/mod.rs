@@ -40,3 +40,12 @@ pub async fn postgres_with(options: StoreOptions) -> (Store, Database) {
     let store = Store::connect(&format!("{base}/{name}"), options).await.unwrap();
     (store, Database { name })
 }
+
+/// A connection of the test's own to `db`.
+pub async fn connect(db: &Database) -> sqlx::PgConnection {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').unwrap().0.to_string();
+    sqlx::PgConnection::connect(&format!("{base}/{}", db.name))
+        .await
+        .unwrap()
+}
