@@ -36,7 +36,7 @@ use axum::{middleware, Router};
 use config::Config;
 use roster_store::retention;
 use roster_store::{tokens, Ctx, Store, StoreOptions};
-use state::{AppState, Clock, SystemClock};
+use state::{AppState, Clock, Services, SystemClock};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,7 +218,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
         config.auth_failures_per_minute,
     ));
     Ok((
-        AppState {
+        AppState::new(Services {
             store,
             config: Arc::new(config),
             clock,
@@ -232,7 +232,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             logouts_queued: Default::default(),
-        },
+        }),
         generated,
     ))
 }

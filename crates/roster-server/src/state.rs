@@ -18,8 +18,27 @@ impl Clock for SystemClock {
     }
 }
 
+/// What every handler shares, behind one `Arc`: a request clones its state at each
+/// extractor and layer, and one reference count costs less than a count per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services of [`AppState`].
+pub struct Services {
     pub store: Store,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
@@ -39,7 +58,7 @@ pub struct AppState {
     pub logouts_queued: Arc<tokio::sync::Notify>,
 }
 
-impl AppState {
+impl Services {
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
