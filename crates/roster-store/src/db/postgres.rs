@@ -113,19 +113,28 @@ impl PgConnections {
     }
 }
 
+impl Idle {
+    fn fresh(&self, now: Instant) -> bool {
+        now.duration_since(self.since) < IDLE_TIMEOUT && now.duration_since(self.opened) < MAX_LIFETIME
+    }
+}
+
 impl Shared {
-    /// The most recently returned connection that is still fresh; the stale ones met on
-    /// the way are closed.
+    /// The most recently returned connection, after closing those gone stale.
     fn take_idle(&self) -> Option<Idle> {
-        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(i) = idle.pop() {
-            if now.duration_since(i.since) < IDLE_TIMEOUT && now.duration_since(i.opened) < MAX_LIFETIME {
-                return Some(i);
-            }
-            self.open.fetch_sub(1, Ordering::Relaxed);
-        }
-        None
+        self.close_stale(&mut idle);
+        idle.pop()
+    }
+
+    /// Closes the idle connections unused for [`IDLE_TIMEOUT`] or older than
+    /// [`MAX_LIFETIME`] (at most a few dozen to look at).
+    fn close_stale(&self, idle: &mut Vec<Idle>) {
+        let now = Instant::now();
+        let before = idle.len();
+        idle.retain(|i| i.fresh(now));
+        let closed = u32::try_from(before - idle.len()).unwrap_or(0);
+        self.open.fetch_sub(closed, Ordering::Relaxed);
     }
 }
 
@@ -152,11 +161,9 @@ impl Drop for Lease {
                 opened: self.opened,
                 since: now,
             };
-            self.shared
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(idle);
+            let mut all = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            all.push(idle);
+            self.shared.close_stale(&mut all);
         } else {
             // Dropping the socket ends the session; PostgreSQL rolls back whatever it
             // had open.
