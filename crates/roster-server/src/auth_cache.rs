@@ -5,9 +5,8 @@
 //! connection clears it at once on every node:
 //! - on this node, the handler that made the change clears it;
 //! - nodes sharing a PostgreSQL database hear of the change from the database when it
-//!   commits ([`follow`]), and clear theirs. The handler waits until this node has
-//!   heard its own notification before it answers: by then PostgreSQL has handed it to
-//!   every listening node.
+//!   commits ([`follow`]), clear theirs, and say so on the database. The handler
+//!   answers once every node listening there (this one included) has said so.
 //! - A token read from the database while the cache was being cleared is not kept.
 //!
 //! Once a node notices that it cannot hear the others (its listening connection broke),
@@ -15,7 +14,7 @@
 
 use moka::sync::Cache;
 use roster_store::connections::Connection;
-use roster_store::signals::Heard;
+use roster_store::signals::{self, Heard};
 use roster_store::Store;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +23,7 @@ use tokio::sync::broadcast;
 
 const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: u64 = 10_000;
-/// How long a change waits to hear its own notification before answering anyway.
+/// How long a change waits for every node to act on it before answering anyway.
 const ECHO_WAIT: Duration = Duration::from_secs(2);
 
 pub struct ScimAuthCache {
@@ -34,21 +33,25 @@ pub struct ScimAuthCache {
     trusted: AtomicBool,
     /// Counts the clearings: an entry read from the database before one is not kept.
     cleared: AtomicU64,
-    /// The trace ids of the changes heard, for [`ScimAuthCache::changed`] to wait on.
-    heard: broadcast::Sender<String>,
+    /// The trace ids of the changes some node has acted on, for
+    /// [`ScimAuthCache::changed`] to count.
+    cleared_by: broadcast::Sender<String>,
+    /// To count the nodes listening.
+    store: Store,
     /// Whether another node may share the database (PostgreSQL).
     shared: bool,
 }
 
 impl ScimAuthCache {
-    /// A cache for a node whose database other nodes may share (`shared`: PostgreSQL).
-    /// There it keeps nothing until [`follow`] hears the others.
-    pub fn new(shared: bool) -> Self {
+    /// A cache for a node on `store`, whose database other nodes may share (`shared`:
+    /// PostgreSQL). There it keeps nothing until [`follow`] hears the others.
+    pub fn new(store: Store, shared: bool) -> Self {
         Self {
             entries: Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(TTL).build(),
             trusted: AtomicBool::new(!shared),
             cleared: AtomicU64::new(0),
-            heard: broadcast::Sender::new(64),
+            cleared_by: broadcast::Sender::new(256),
+            store,
             shared,
         }
     }
@@ -89,38 +92,44 @@ impl ScimAuthCache {
 
     /// Runs `change` (a write under `trace_id` that revokes a token or changes a
     /// connection), then clears this node's cache and, when other nodes may share the
-    /// database, waits until this node heard the change's own notification: PostgreSQL
-    /// hands it to every listening node at the same time.
+    /// database, waits until every node listening there has cleared its own.
     pub async fn changed<T, E>(
         &self,
         trace_id: &str,
         change: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let mut heard = self.heard.subscribe();
+        let mut cleared_by = self.cleared_by.subscribe();
         let result = change.await;
         self.clear();
         let listening = result.is_ok() && self.shared && self.trusted.load(Ordering::Acquire);
         if listening {
-            let own = async {
-                loop {
-                    match heard.recv().await {
-                        Ok(t) if t == trace_id => break,
+            // The nodes listening now, this one among them; at least this one.
+            let nodes = self
+                .store
+                .read(|db| Box::pin(async move { signals::listeners(db).await }))
+                .await
+                .unwrap_or(1)
+                .max(1);
+            let all = async {
+                let mut acted = 0;
+                while acted < nodes {
+                    match cleared_by.recv().await {
+                        Ok(t) if t == trace_id => acted += 1,
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => break,
                     }
                 }
             };
-            if tokio::time::timeout(ECHO_WAIT, own).await.is_err() {
-                tracing::warn!("a change to SCIM authentication was not heard back from the database in time");
+            if tokio::time::timeout(ECHO_WAIT, all).await.is_err() {
+                tracing::warn!(nodes, "not every node said in time that it acted on a change to SCIM authentication");
             }
         }
         result
     }
 
-    fn heard(&self, trace_id: String) {
-        self.clear();
+    fn acted(&self, trace_id: String) {
         // No one waiting is no error.
-        let _ = self.heard.send(trace_id);
+        let _ = self.cleared_by.send(trace_id);
     }
 
     fn trust(&self, trusted: bool) {
@@ -148,7 +157,18 @@ pub async fn follow(store: Store, cache: Arc<ScimAuthCache>) {
         cache.trust(true);
         loop {
             match signals.next().await {
-                Ok(Heard::AuthChanged(trace_id)) => cache.heard(trace_id),
+                Ok(Heard::AuthChanged(trace_id)) => {
+                    cache.clear();
+                    // Said on a connection of the readers': the listening one only
+                    // listens.
+                    let said = store
+                        .read(|db| Box::pin(async move { signals::auth_cleared(db, &trace_id).await }))
+                        .await;
+                    if let Err(e) = said {
+                        tracing::warn!(error = %e, "cannot tell the other nodes that a change was acted on");
+                    }
+                }
+                Ok(Heard::AuthCleared(trace_id)) => cache.acted(trace_id),
                 Ok(Heard::Lost) | Err(_) => {
                     cache.trust(false);
                     tracing::warn!(

@@ -217,13 +217,14 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<(AppSt
         config.sso_requests_per_connection_per_minute,
         config.auth_failures_per_minute,
     ));
+    let scim_auth = Arc::new(auth_cache::ScimAuthCache::new(store.clone(), shared));
     Ok((
         AppState::new(Services {
             store,
             config: Arc::new(config),
             clock,
             dns,
-            scim_auth: Arc::new(auth_cache::ScimAuthCache::new(shared)),
+            scim_auth,
             limits,
             sp_keys: moka::sync::Cache::new(1_000),
             sealer,

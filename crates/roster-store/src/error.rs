@@ -99,8 +99,9 @@ impl From<sqlx::Error> for StoreError {
 /// Whether `e` says the database is (for now) out of reach rather than that the
 /// statement is wrong: the connection or the pool failed, the server is shutting down
 /// or starting (SQLSTATE class 08 but a protocol violation, 57P01–57P03), it closed an
-/// idle connection (57P05, 25P03), cancelled the statement (57014), or broke a deadlock
-/// or a serialization conflict by cancelling this transaction (40P01, 40001).
+/// idle connection (57P05, 25P03), cancelled the statement (57014), broke a deadlock
+/// or a serialization conflict by cancelling this transaction (40P01, 40001), or has no
+/// room for another session (53300).
 fn passing(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
@@ -108,7 +109,7 @@ fn passing(e: &sqlx::Error) -> bool {
             (code.starts_with("08") && code != "08P01")
                 || matches!(
                     &*code,
-                    "57P01" | "57P02" | "57P03" | "57P05" | "57014" | "25P03" | "40P01" | "40001"
+                    "57P01" | "57P02" | "57P03" | "57P05" | "57014" | "25P03" | "40P01" | "40001" | "53300"
                 )
         }),
         _ => false,

@@ -314,7 +314,7 @@ impl Store {
         let listen = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(connect_options);
+            .connect_lazy_with(connect_options.application_name(signals::LISTENER_NAME));
         Ok(Self {
             writer: Writer::lanes(writers, lanes, options.pg_batch.max(1)),
             readers: Readers::Postgres { conns, listen },

@@ -13,6 +13,12 @@ use sqlx::postgres::{PgListener, PgPool};
 /// The channel for changes to what authenticates a request: SCIM tokens and the
 /// connections they belong to.
 const AUTH_CHANGED: &str = "roster_auth_changed";
+/// The channel on which each node says it has acted on an [`AUTH_CHANGED`]
+/// notification (cleared what it held), under the change's trace id.
+const AUTH_CLEARED: &str = "roster_auth_cleared";
+/// The `application_name` of the connections that listen, by which the nodes
+/// listening are counted ([`listeners`]).
+pub(crate) const LISTENER_NAME: &str = "roster-listen";
 
 /// Tells every node, once this transaction commits, that a SCIM token or a connection
 /// changed. The notification carries the change's trace id, so that the node that made
@@ -28,6 +34,33 @@ pub(crate) async fn auth_changed(conn: &mut Conn, ctx: &Ctx) -> Result<(), Store
     Ok(())
 }
 
+/// Tells the node that made the change `trace_id` (and every other) that this node has
+/// acted on it. Sent on its own, outside any transaction.
+pub async fn auth_cleared(conn: &mut Conn, trace_id: &str) -> Result<(), StoreError> {
+    if conn.backend() == Backend::Postgres {
+        db::query("SELECT pg_notify($1, $2)")
+            .bind(AUTH_CLEARED)
+            .bind(trace_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many nodes listen on this database now (their listening connections); 0 on
+/// SQLite.
+pub async fn listeners(conn: &mut Conn) -> Result<i64, StoreError> {
+    if conn.backend() != Backend::Postgres {
+        return Ok(0);
+    }
+    db::query_scalar::<i64>(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind(LISTENER_NAME)
+    .fetch_one(conn)
+    .await
+}
+
 /// What a node hears from the others.
 pub struct Signals {
     listener: PgListener,
@@ -38,6 +71,8 @@ pub struct Signals {
 pub enum Heard {
     /// Some node changed a SCIM token or a connection, under this trace id.
     AuthChanged(String),
+    /// Some node has acted on the change with this trace id ([`auth_cleared`]).
+    AuthCleared(String),
     /// The listening connection broke: notifications sent from now until a new
     /// [`Signals`] listens are missed.
     Lost,
@@ -48,13 +83,14 @@ impl Signals {
         let mut listener = PgListener::connect_with(pool).await?;
         // Notifications never fill memory if this node falls behind: PostgreSQL's own
         // queue holds them, and a slow listener only delays its own clearing.
-        listener.listen(AUTH_CHANGED).await?;
+        listener.listen_all([AUTH_CHANGED, AUTH_CLEARED]).await?;
         Ok(Self { listener })
     }
 
     /// Waits for the next notification.
     pub async fn next(&mut self) -> Result<Heard, StoreError> {
         Ok(match self.listener.try_recv().await? {
+            Some(n) if n.channel() == AUTH_CLEARED => Heard::AuthCleared(n.payload().to_string()),
             Some(n) => Heard::AuthChanged(n.payload().to_string()),
             None => Heard::Lost,
         })

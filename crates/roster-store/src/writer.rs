@@ -296,6 +296,8 @@ async fn lane_loop(pool: PgConnections, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job
                 // inside the failed transaction: it is closed, not kept.
                 if commit.is_ok() {
                     conn.keep();
+                } else {
+                    conn.discard();
                 }
                 commit
             }

@@ -70,18 +70,28 @@ impl Conn {
     }
 
     /// The work on this PostgreSQL connection ended, and left it as it found it: it
-    /// may serve other work. One never kept is closed once dropped (its work may have
-    /// stopped half-way, or broken it).
+    /// may serve other work ([`Lease`]).
     pub(crate) fn keep(&mut self) {
         if let Inner::Postgres(lease) = &mut self.0 {
             lease.keep();
         }
     }
 
-    /// [`Conn::keep`] when the work's `result` leaves the connection usable.
+    /// The work failed on this PostgreSQL connection, or left it inside a transaction:
+    /// it is closed once dropped.
+    pub(crate) fn discard(&mut self) {
+        if let Inner::Postgres(lease) = &mut self.0 {
+            lease.discard();
+        }
+    }
+
+    /// [`Conn::keep`] when the work's `result` leaves the connection usable, else
+    /// [`Conn::discard`].
     pub(crate) fn keep_after<T>(&mut self, result: &Result<T, StoreError>) {
         if result.as_ref().err().is_none_or(usable_after) {
             self.keep();
+        } else {
+            self.discard();
         }
     }
 

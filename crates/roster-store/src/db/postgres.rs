@@ -4,27 +4,39 @@
 //! sqlx's pool cannot tell whether the work on a connection it gets back ended or was
 //! dropped half-way, so it tests every connection coming back with a round trip to the
 //! server, in a task of its own: one read cost two round trips and a task. Here the
-//! borrower says when its work ended ([`Lease::keep`]): only such a connection goes back
-//! to be lent again. One whose work was dropped half-way, failed on the connection
-//! itself, or is older than [`MAX_LIFETIME`] is closed, and a new one opened when next
-//! needed. The most recently returned connection is lent first, and one left unused for
-//! [`IDLE_TIMEOUT`] is closed.
+//! borrower says how its work ended:
+//!
+//! - [`Lease::keep`]: it ended and left the connection as it found it, which goes back
+//!   to be lent again, the most recently returned first;
+//! - [`Lease::discard`]: it failed on the connection itself, or left it inside a failed
+//!   transaction: closed at once;
+//! - neither (its future was dropped half-way, as when a request is cut off): its
+//!   statement may still be running. It is waited for, up to [`DRAIN_TIMEOUT`], before
+//!   the connection is closed, and the connection's place is not lent meanwhile, so that
+//!   PostgreSQL never holds more sessions for this set than its size.
+//!
+//! Connections unused for [`IDLE_TIMEOUT`] or older than [`MAX_LIFETIME`] are closed
+//! whenever a connection is taken or given back.
 
 use crate::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgSeverity};
 use sqlx::{ConnectOptions as _, Connection as _};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long work waits for a connection before it is answered 503.
+/// How long work waits for a connection, opening one included, before it is answered
+/// 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection is closed after this long, so that the server side of it (its caches,
 /// its memory) does not grow without end.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// A connection unused this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How long the statement of work dropped half-way is waited for before its connection
+/// is closed anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// At most `size` connections to one database, opened on demand.
 #[derive(Clone)]
@@ -45,13 +57,22 @@ struct Idle {
     since: Instant,
 }
 
-/// A connection lent to one piece of work. Dropped without [`Lease::keep`], it is closed.
+/// How the work on a lent connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Not said: the work stopped half-way.
+    Pending,
+    Keep,
+    Discard,
+}
+
+/// A connection lent to one piece of work (see the module's documentation).
 pub struct Lease {
     conn: Option<PgConnection>,
     opened: Instant,
-    keep: bool,
+    outcome: Outcome,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PgConnections {
@@ -69,7 +90,8 @@ impl PgConnections {
     /// A connection: one that was returned, or a new one. Waits while all are lent.
     pub(crate) async fn acquire(&self) -> Result<Lease, StoreError> {
         let shared = &self.shared;
-        let permit = match tokio::time::timeout(ACQUIRE_TIMEOUT, shared.permits.clone().acquire_owned()).await {
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+        let permit = match tokio::time::timeout_at(deadline, shared.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(StoreError::Closed),
             Err(_) => {
@@ -81,7 +103,7 @@ impl PgConnections {
         let (conn, opened) = match shared.take_idle() {
             Some(idle) => (idle.conn, idle.opened),
             None => {
-                let conn = shared.options.connect().await?;
+                let conn = shared.connect(deadline).await?;
                 shared.open.fetch_add(1, Ordering::Relaxed);
                 (conn, Instant::now())
             }
@@ -89,9 +111,9 @@ impl PgConnections {
         Ok(Lease {
             conn: Some(conn),
             opened,
-            keep: false,
+            outcome: Outcome::Pending,
             shared: shared.clone(),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 
@@ -104,8 +126,13 @@ impl PgConnections {
     /// Lends no more, and closes the idle connections; those lent are closed when
     /// they come back.
     pub(crate) async fn close(&self) {
-        self.shared.permits.close();
-        let idle = std::mem::take(&mut *self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        let idle = {
+            let mut idle = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            // Under the lock: a connection coming back sees either the set open and is
+            // closed here, or the set closed and closes itself.
+            self.shared.permits.close();
+            std::mem::take(&mut *idle)
+        };
         for i in idle {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             let _ = i.conn.close().await;
@@ -120,11 +147,47 @@ impl Idle {
 }
 
 impl Shared {
+    /// A new connection, tried again while the server refuses it for a reason that
+    /// passes (it is starting, or restarting), until `deadline`.
+    async fn connect(&self, deadline: tokio::time::Instant) -> Result<PgConnection, StoreError> {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let failed = match tokio::time::timeout_at(deadline, self.options.connect()).await {
+                Ok(Ok(conn)) => return Ok(conn),
+                Ok(Err(e)) => StoreError::from(e),
+                Err(_) => return Err(StoreError::Unavailable("timed out connecting to the database".into())),
+            };
+            if !matches!(failed, StoreError::Unavailable(_)) || tokio::time::Instant::now() + pause >= deadline {
+                return Err(failed);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
     /// The most recently returned connection, after closing those gone stale.
     fn take_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         self.close_stale(&mut idle);
         idle.pop()
+    }
+
+    /// Back among the idle, unless the set is closed or the connection too old.
+    fn give_back(&self, conn: PgConnection, opened: Instant) {
+        let now = Instant::now();
+        let idle = Idle {
+            conn,
+            opened,
+            since: now,
+        };
+        let mut all = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.permits.is_closed() || !idle.fresh(now) {
+            drop(all);
+            self.forget(idle.conn);
+            return;
+        }
+        all.push(idle);
+        self.close_stale(&mut all);
     }
 
     /// Closes the idle connections unused for [`IDLE_TIMEOUT`] or older than
@@ -136,12 +199,26 @@ impl Shared {
         let closed = u32::try_from(before - idle.len()).unwrap_or(0);
         self.open.fetch_sub(closed, Ordering::Relaxed);
     }
+
+    /// Closes `conn`: dropping the socket ends the session, and PostgreSQL rolls back
+    /// whatever it had open.
+    fn forget(&self, conn: PgConnection) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        drop(conn);
+    }
 }
 
 impl Lease {
-    /// The work on this connection ended: it may be lent again.
+    /// The work on this connection ended and left it as it found it: it may be lent
+    /// again.
     pub(crate) fn keep(&mut self) {
-        self.keep = true;
+        self.outcome = Outcome::Keep;
+    }
+
+    /// The work failed on the connection itself or left it inside a transaction: it is
+    /// closed.
+    pub(crate) fn discard(&mut self) {
+        self.outcome = Outcome::Discard;
     }
 
     /// The work's connection; `None` only once the lease has been given back.
@@ -152,36 +229,40 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        let now = Instant::now();
-        let fresh = now.duration_since(self.opened) < MAX_LIFETIME;
-        if self.keep && fresh && !self.shared.permits.is_closed() {
-            let idle = Idle {
-                conn,
-                opened: self.opened,
-                since: now,
-            };
-            let mut all = self.shared.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            all.push(idle);
-            self.shared.close_stale(&mut all);
-        } else {
-            // Dropping the socket ends the session; PostgreSQL rolls back whatever it
-            // had open.
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            drop(conn);
+        let Some(mut conn) = self.conn.take() else { return };
+        match self.outcome {
+            Outcome::Keep => self.shared.give_back(conn, self.opened),
+            Outcome::Discard => self.shared.forget(conn),
+            Outcome::Pending => {
+                let (shared, permit) = (self.shared.clone(), self.permit.take());
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return shared.forget(conn);
+                };
+                runtime.spawn(async move {
+                    // The place stays taken until the statement ended or the wait did,
+                    // and the session is told to end.
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.ping()).await;
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.close()).await;
+                    shared.open.fetch_sub(1, Ordering::Relaxed);
+                    drop(permit);
+                });
+            }
         }
     }
 }
 
 /// Whether a connection whose work ended with `e` can serve other work: not when the
-/// connection itself failed or its state is unknown.
+/// connection itself failed, the server ended the session (a FATAL error), or the
+/// connection's state is unknown.
 pub(crate) fn usable_after(e: &StoreError) -> bool {
     match e {
         StoreError::Unavailable(_) | StoreError::InDoubt(_) | StoreError::Closed => false,
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_none_or(|pg| !matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
         StoreError::Database(e) => matches!(
             e,
-            sqlx::Error::Database(_)
-                | sqlx::Error::RowNotFound
+            sqlx::Error::RowNotFound
                 | sqlx::Error::ColumnNotFound(_)
                 | sqlx::Error::ColumnDecode { .. }
                 | sqlx::Error::ColumnIndexOutOfBounds { .. }
