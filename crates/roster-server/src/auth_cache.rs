@@ -121,7 +121,10 @@ impl ScimAuthCache {
                 }
             };
             if tokio::time::timeout(ECHO_WAIT, all).await.is_err() {
-                tracing::warn!(nodes, "not every node said in time that it acted on a change to SCIM authentication");
+                tracing::warn!(
+                    nodes,
+                    "not every node said in time that it acted on a change to SCIM authentication"
+                );
             }
         }
         result

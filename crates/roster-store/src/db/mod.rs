@@ -23,8 +23,8 @@ mod sqlite;
 #[allow(unsafe_code)]
 mod wal_writes;
 
-pub use postgres::Lease;
-pub(crate) use postgres::{usable_after, PgConnections};
+pub(crate) use postgres::{pg_readers, usable_after, PgConnections, PG_STATEMENT_CACHE};
+pub use postgres::{Lease, PG_BATCH, PG_WRITE_LANES};
 pub use sqlite::SqliteError;
 pub(crate) use sqlite::{open_sqlite, open_sqlite_writer, sqlite_error, SqlitePool};
 
@@ -85,8 +85,7 @@ impl Conn {
         }
     }
 
-    /// [`Conn::keep`] when the work's `result` leaves the connection usable, else
-    /// [`Conn::discard`].
+    /// [`Conn::keep`] when the work's `result` leaves the connection usable, else discard.
     pub(crate) fn keep_after<T>(&mut self, result: &Result<T, StoreError>) {
         if result.as_ref().err().is_none_or(usable_after) {
             self.keep();

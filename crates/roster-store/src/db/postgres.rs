@@ -38,6 +38,39 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// is closed anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Prepared statements kept per PostgreSQL connection: every statement the store runs
+/// on a hot path, with room for the SCIM filters' shapes.
+///
+/// PostgreSQL keeps a generic plan for a prepared statement that runs often
+/// (`plan_cache_mode = auto`). Planning each run afresh (`force_custom_plan`) cost more
+/// than the run itself: 336 µs against 159 µs per `userName eq` lookup. A plan made
+/// while a table was still empty is made again when autovacuum next analyzes the table,
+/// which PostgreSQL does soon after it starts to fill.
+pub(crate) const PG_STATEMENT_CACHE: usize = 512;
+
+/// Most writes one PostgreSQL transaction carries: one. Measured on the Okta-like SCIM
+/// mix (`bench/okta.sh`, 2026-12-07), batches lose on PostgreSQL:
+/// - one batch at a time (up to 64 writes, one commit) serializes every statement's round
+///   trip, and PostgreSQL works on one core: 607–718 operations/s against 1,015–1,122
+///   with eight single writes at once;
+/// - several batches at once hold their row locks until they commit and lock each other
+///   out in a cycle (a create and a Group PATCH in one, the reverse in the other), which
+///   PostgreSQL breaks only after `deadlock_timeout`: p99 above a second, some writes
+///   answered 503.
+///
+/// PostgreSQL shares a log flush among the commits that arrive together by itself.
+pub const PG_BATCH: usize = 1;
+
+/// Writes (or batches) in flight at once on PostgreSQL, per node, each on a connection
+/// of the writer's own.
+pub const PG_WRITE_LANES: usize = 8;
+
+/// Read connections to PostgreSQL for a node with `cores` cores: a read mostly waits on
+/// the network and the database, so a few per core keep the cores busy.
+pub(crate) fn pg_readers(cores: usize) -> u32 {
+    u32::try_from((cores * 4).clamp(4, 32)).unwrap_or(32)
+}
+
 /// At most `size` connections to one database, opened on demand.
 #[derive(Clone)]
 pub(crate) struct PgConnections {
