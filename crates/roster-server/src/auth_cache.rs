@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: u64 = 10_000;
 /// How long a change waits for every node to act on it before answering anyway.
-const ECHO_WAIT: Duration = Duration::from_secs(2);
+const ACK_WAIT: Duration = Duration::from_secs(2);
 
 pub struct ScimAuthCache {
     /// Token hash → (token id, connection).
@@ -120,7 +120,7 @@ impl ScimAuthCache {
                     }
                 }
             };
-            if tokio::time::timeout(ECHO_WAIT, all).await.is_err() {
+            if tokio::time::timeout(ACK_WAIT, all).await.is_err() {
                 tracing::warn!(
                     nodes,
                     "not every node said in time that it acted on a change to SCIM authentication"
