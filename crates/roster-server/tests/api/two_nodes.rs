@@ -405,6 +405,23 @@ async fn a_postgresql_restart_under_load_loses_no_acknowledged_write() {
     // The nodes stop before their database (declared after it, dropped before it).
 }
 
+/// A free port below the range the system hands out for port 0 and for outgoing
+/// connections: no other test, and no client socket, takes it while the server that is
+/// to listen on it starts, or restarts.
+fn unclaimed_port() -> u16 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let lowest = range
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let below = lowest.saturating_sub(10_000).max(10_000);
+    let start = below + (uuid::Uuid::new_v4().as_u128() % 8_000) as u16;
+    (start..lowest)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 /// A PostgreSQL server of the test's own (Debian's `postgresql` binaries), in a
 /// temporary folder, so that the test may stop and start it. Run as the `postgres` user
 /// when the tests run as root, as PostgreSQL refuses root.
@@ -422,11 +439,7 @@ impl PrivateCluster {
             .find(|b| b.join("pg_ctl").exists())
             .expect("pg_ctl");
         let dir = std::env::temp_dir().join(format!("roster-pg-{}", uuid::Uuid::new_v4().simple()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = unclaimed_port();
         let cluster = Self {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             dir,
