@@ -3,7 +3,9 @@
 //!
 //! A write calls [`auth_changed`] inside its transaction: PostgreSQL delivers the
 //! notification to every listening connection when, and only if, that transaction
-//! commits. Each node listens through [`Signals`]. SQLite serves one node, whose
+//! commits. Each node listens through [`Signals`], and says with [`auth_cleared`] when
+//! it has acted on a change, so that the node that made it can wait for every node
+//! ([`listeners`] counts them). SQLite serves one node, whose
 //! in-memory copies its own handlers clear: nothing to send there.
 
 use crate::db::{self, Conn};
@@ -24,23 +26,21 @@ pub(crate) const LISTENER_NAME: &str = "roster-listen";
 /// changed. The notification carries the change's trace id, so that the node that made
 /// it can tell its own notification from the others'.
 pub(crate) async fn auth_changed(conn: &mut Conn, ctx: &Ctx) -> Result<(), StoreError> {
-    if conn.backend() == Backend::Postgres {
-        db::query("SELECT pg_notify($1, $2)")
-            .bind(AUTH_CHANGED)
-            .bind(&ctx.trace_id)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    notify(conn, AUTH_CHANGED, &ctx.trace_id).await
 }
 
 /// Tells the node that made the change `trace_id` (and every other) that this node has
 /// acted on it. Sent on its own, outside any transaction.
 pub async fn auth_cleared(conn: &mut Conn, trace_id: &str) -> Result<(), StoreError> {
+    notify(conn, AUTH_CLEARED, trace_id).await
+}
+
+/// `payload` on `channel` to every listening node (PostgreSQL; nothing on SQLite).
+async fn notify(conn: &mut Conn, channel: &str, payload: &str) -> Result<(), StoreError> {
     if conn.backend() == Backend::Postgres {
         db::query("SELECT pg_notify($1, $2)")
-            .bind(AUTH_CLEARED)
-            .bind(trace_id)
+            .bind(channel)
+            .bind(payload)
             .execute(conn)
             .await?;
     }
