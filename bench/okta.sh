@@ -16,6 +16,7 @@
 #   bash bench/okta.sh
 #   USERS=100000 TARGETS="sqlite postgres" SECONDS_PER_RUN=5 bash bench/okta.sh
 #   TARGETS="postgres postgres-batched" bash bench/okta.sh   # group commit against none
+#   SERVER=/path/to/an/earlier/roster TARGETS=postgres bash bench/okta.sh  # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -32,6 +33,7 @@ load_core=1
 
 cargo build --release --locked -p roster-server -p roster-bench >/dev/null
 bin="$CARGO_TARGET_DIR/release"
+server="${SERVER:-$bin/roster}"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 case " $targets " in *" peer "*) bash bench/peer/install.sh ;; esac
@@ -65,7 +67,7 @@ roster() { # label database-url cpu-comm [server options...]
   shift 3
   local analyze_url=""
   case $db in postgres*) analyze_url=$db ;; esac
-  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c "$server_core" "$bin/roster" serve --listen "127.0.0.1:$port" \
+  ROSTER_ADMIN_TOKEN=$token ROSTER_LOG=warn taskset -c "$server_core" "$server" serve --listen "127.0.0.1:$port" \
     --database "$db" --log-format json --max-body-bytes 4194304 "$@" 2>"$work/server.log" &
   local pid=$!
   wait_ready "$base"
