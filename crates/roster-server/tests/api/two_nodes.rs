@@ -349,8 +349,11 @@ async fn a_postgresql_restart_under_load_loses_no_acknowledged_write() {
                 match resp.status().as_u16() {
                     201 => acked.push(name),
                     503 => {
+                        // Refused before anything was written, or cut off while its
+                        // COMMIT was on its way (it may have been made: not acknowledged).
                         let body: Value = resp.json().await.unwrap_or(Value::Null);
-                        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+                        let code = body["error"]["code"].as_str().unwrap_or_default();
+                        assert!(matches!(code, "unavailable" | "outcome_unknown"), "{body}");
                         refused += 1;
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     }
