@@ -59,6 +59,31 @@ async fn group_push_rename_and_member_removal(backend: Backend) {
         )
         .await;
     assert_scim_error(&r, 400, Some("invalidValue"));
+    // Nor among known ones: the write is one, so none of them is added.
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "add", "path": "members",
+                     "value": [{ "value": ids[2] }, { "value": "nope" }] }]),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(
+        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
+        2
+    );
+    // Adding a member again changes no membership.
+    let r = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{ "op": "add", "path": "members", "value": [{ "value": ids[0] }] }]),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        app.get("/api/v1/organizations/acme/teams/eng").await.body["member_count"],
+        2
+    );
     // Add, filtered removal, Entra's legacy removal (only those listed).
     // A PATCH is answered 204 with the new version, unless a body is asked for.
     let r = scim
@@ -72,7 +97,7 @@ async fn group_push_rename_and_member_removal(backend: Backend) {
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(r.body, Value::Null, "no body");
-    assert_eq!(r.headers["etag"], "W/\"2\"");
+    assert_eq!(r.headers["etag"], "W/\"3\"");
     let r = scim
         .patch(
             &format!("/Groups/{gid}?excludedAttributes=members"),
