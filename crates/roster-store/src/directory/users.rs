@@ -109,9 +109,15 @@ pub async fn create_new(
     let id = new_id();
     // Concurrent sign-ins of one person, or of two people with the same local part, race
     // here on PostgreSQL: a conflicting insert does nothing, and we look again.
+    // The first candidate is usually free: it is tried at once, the insert saying whether
+    // it was; only after a conflict are free ones looked up.
+    let mut first = rules::username_candidates(email).next();
     let mut username = String::new();
     for _ in 0..5 {
-        username = free_username(conn, email).await?;
+        username = match first.take() {
+            Some(candidate) => candidate,
+            None => free_username(conn, email).await?,
+        };
         let inserted = db::query(
             "INSERT INTO users (id, email, email_key, username, full_name, given_name, family_name, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING",
@@ -168,14 +174,12 @@ pub async fn create_new(
     Ok((user, true))
 }
 
+/// The first of `email`'s username candidates no account has, asked in runs.
 async fn free_username(conn: &mut Conn, email: &Email) -> Result<String, StoreError> {
-    // The first candidate is usually free: it is asked alone, and later ones in runs.
     const RUN: usize = 16;
     let mut candidates = rules::username_candidates(email);
-    let mut run = 1;
     loop {
-        let chunk: Vec<String> = candidates.by_ref().take(run).collect();
-        run = RUN;
+        let chunk: Vec<String> = candidates.by_ref().take(RUN).collect();
         if chunk.is_empty() {
             return Err(StoreError::conflict("username_exhausted", "no free username"));
         }
