@@ -157,8 +157,8 @@ impl Members<'_> {
                     self.remove(conn, &all).await?;
                 }
                 MemberOp::Replace(ids) => {
-                    // Replacing the whole list is inherently as large as the list.
-                    rows::resolve(conn, &self.group.connection_id, ids).await?;
+                    // Replacing the whole list is inherently as large as the list. An
+                    // unknown id is never a member, so adding it fails the write.
                     let current = rows::all_member_ids(conn, &self.group.id).await?;
                     let wanted: HashSet<&String> = ids.iter().collect();
                     let have: HashSet<&String> = current.iter().collect();

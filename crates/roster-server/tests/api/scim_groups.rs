@@ -161,6 +161,21 @@ async fn group_push_rename_and_member_removal(backend: Backend) {
         app.get("/api/v1/organizations/acme-eu/teams/ops").await.body["member_count"],
         1
     );
+    // A replacement naming an unknown member is refused whole.
+    let r = scim
+        .call(
+            Method::PUT,
+            &format!("/Groups/{gid}"),
+            Some(json!({ "displayName": "acme-eu:ops",
+                         "members": [{ "value": ids[1] }, { "value": "nope" }] })),
+        )
+        .await;
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(
+        member(&app, "acme-eu", "a@acme.test").await["teams"],
+        json!(["ops"]),
+        "the member the refused replacement would have removed stays"
+    );
     // A group that maps nothing is stored and returned.
     let r = scim
         .post(

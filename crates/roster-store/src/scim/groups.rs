@@ -248,24 +248,6 @@ pub async fn joiner(conn: &mut Conn, connection_id: &str, org_id: &str, user_id:
     })
 }
 
-/// Validates member ids: each must be a User of this connection (400 otherwise, never a
-/// silent skip). Returns the linked accounts among them.
-pub async fn resolve(
-    conn: &mut Conn,
-    connection_id: &str,
-    ids: &[String],
-) -> Result<Vec<(String, Option<String>)>, StoreError> {
-    let mut unique: Vec<String> = ids.to_vec();
-    unique.sort();
-    unique.dedup();
-    let found = users::existing(conn, connection_id, &unique).await?;
-    let found_ids: std::collections::HashSet<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
-    if let Some(missing) = unique.iter().find(|id| !found_ids.contains(id.as_str())) {
-        return Err(not_a_user(missing));
-    }
-    Ok(found)
-}
-
 /// Adds the Users `ids` to the Group's members; returns the accounts of those who were
 /// not members yet. An id that is not a User of the connection fails the write.
 ///
