@@ -48,6 +48,9 @@ node_stamp="$ROSTER_NODE/.roster-deps"
 if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "${node_deps[*]}" ]; then
   command -v npm >/dev/null || apt_install nodejs npm || return 1
   mkdir -p "$ROSTER_NODE"
+  # From nothing: an install that was cut off leaves packages half unpacked, which a
+  # later npm install takes as installed.
+  rm -rf "$ROSTER_NODE/node_modules" "$ROSTER_NODE/package-lock.json"
   [ -f "$ROSTER_NODE/package.json" ] || echo '{"private": true}' >"$ROSTER_NODE/package.json"
   npm install --prefix "$ROSTER_NODE" --no-audit --no-fund --loglevel=error "${node_deps[@]}" >/dev/null || return 1
   echo "${node_deps[*]}" >"$node_stamp"
