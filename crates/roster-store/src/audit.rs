@@ -33,28 +33,29 @@ pub struct NewEvent<'a> {
 
 /// An event waiting in the journal: the row's columns in table order, from `id` to
 /// `trace_id`.
-type Pending = [Value; 16];
+/// An event's 16 column values, as bound to the insert.
+type Pending = [Param; 16];
 
 tokio::task_local! {
     static JOURNAL: RefCell<Vec<Pending>>;
 }
 
 pub async fn record(conn: &mut Conn, ctx: &Ctx, event: NewEvent<'_>) -> Result<(), StoreError> {
-    let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
-    let json_text = |v: Option<Value>| -> Result<Value, StoreError> {
+    let text = |s: Option<&str>| s.map_or(Param::Null(Kind::Text), |s| Param::Text(s.to_string()));
+    let json_text = |v: Option<Value>| -> Result<Param, StoreError> {
         Ok(match v {
-            Some(v) => Value::String(crate::json_text(&v)?),
-            None => Value::Null,
+            Some(v) => Param::Text(crate::json_text(&v)?),
+            None => Param::Null(Kind::Text),
         })
     };
     let event: Pending = [
-        Value::String(new_id()),
-        Value::from(ctx.now),
-        Value::String(ctx.actor_kind.to_string()),
+        Param::Text(new_id()),
+        Param::Int(ctx.now),
+        Param::Text(ctx.actor_kind.to_string()),
         text(ctx.actor_id.as_deref()),
-        Value::String(event.action.to_string()),
-        Value::String(event.object_kind.to_string()),
-        Value::String(event.object_id.to_string()),
+        Param::Text(event.action.to_string()),
+        Param::Text(event.object_kind.to_string()),
+        Param::Text(event.object_id.to_string()),
         text(event.company_id),
         text(event.organization_id),
         text(event.connection_id.or(ctx.connection_id.as_deref())),
@@ -65,8 +66,8 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx, event: NewEvent<'_>) -> Result<(
         event
             .reason
             .or_else(|| ctx.cause.as_ref().map(|c| c.reason.clone()))
-            .map_or(Value::Null, Value::String),
-        Value::String(ctx.trace_id.clone()),
+            .map_or(Param::Null(Kind::Text), Param::Text),
+        Param::Text(ctx.trace_id.clone()),
     ];
     let mut event = Some(event);
     // In a write: into its journal. Elsewhere: inserted now.
@@ -155,11 +156,7 @@ async fn insert(conn: &mut Conn, events: Vec<Pending>) -> Result<(), StoreError>
             .ok_or(StoreError::Misuse("an audit insert of no rows"))?;
         let mut q = db::query(sql);
         for v in chunk.into_iter().flatten() {
-            q = q.bind_param(match v {
-                Value::String(s) => Param::Text(s),
-                Value::Number(n) => Param::Int(n.as_i64().unwrap_or_default()),
-                _ => Param::Null(Kind::Text),
-            });
+            q = q.bind_param(v);
         }
         q.execute(&mut *conn).await?;
     }
