@@ -279,6 +279,57 @@ fn member_filter_ids(f: &Filter, out: &mut Vec<String>) -> Result<(), ScimError>
     }
 }
 
+/// The member change an operation on `attr` (resolved from `path`) makes; `None` when
+/// `attr` is not a Group's `members`.
+fn member_op(
+    container: Option<&str>,
+    attr: &Attr,
+    op: Op,
+    path: &PatchPath,
+    value: Option<&Value>,
+) -> Option<Result<MemberOp, ScimError>> {
+    if attr.name != "members" || container.is_some() {
+        return None;
+    }
+    Some(match (op, &path.filter) {
+        (Op::Add, None) => member_ids(value).map(MemberOp::Add),
+        (Op::Replace, None) => member_ids(value).map(MemberOp::Replace),
+        (Op::Remove, None) if value.is_some_and(|v| !v.is_null()) => member_ids(value).map(MemberOp::Remove),
+        (Op::Remove, None) => Ok(MemberOp::RemoveAll),
+        (Op::Remove, Some(f)) => {
+            let mut ids = Vec::new();
+            member_filter_ids(f, &mut ids).map(|()| MemberOp::Remove(ids))
+        }
+        _ => Err(ScimError::invalid_path("members take add, replace or remove")),
+    })
+}
+
+/// Whether `ops` only add or remove the Group members they name: no other attribute
+/// changes, and the list is neither replaced nor emptied. Two such PATCHes of one Group
+/// give the same Group in either order, so a store may run them side by side. `false`
+/// for anything else, an invalid operation included ([`apply`] says what is wrong).
+pub fn only_adds_or_removes_members(schemas: &Schemas, ops: &[Operation]) -> bool {
+    let one = |op: Op, path: &PatchPath, value: Option<&Value>| {
+        schemas.resolve(&path.attr).ok().is_some_and(|(container, attr)| {
+            matches!(
+                member_op(container, attr, op, path, value),
+                Some(Ok(MemberOp::Add(_) | MemberOp::Remove(_)))
+            )
+        })
+    };
+    !ops.is_empty()
+        && ops.iter().all(|op| match (&op.path, &op.value) {
+            (Some(path), value) => one(op.op, path, value.as_ref()),
+            (None, Some(Value::Object(values))) => {
+                !values.is_empty()
+                    && values.iter().all(|(key, value)| {
+                        attr_path(key).is_ok_and(|attr| one(op.op, &PatchPath { attr, filter: None }, Some(value)))
+                    })
+            }
+            (None, _) => false,
+        })
+}
+
 fn apply_path(
     doc: &mut Map<String, Value>,
     schemas: &Schemas,
@@ -316,20 +367,8 @@ fn apply_path(
         }
     }
     let (container, attr) = schemas.resolve(&path.attr)?;
-    if attr.name == "members" && container.is_none() {
-        let op = match (op, &path.filter) {
-            (Op::Add, None) => MemberOp::Add(member_ids(value)?),
-            (Op::Replace, None) => MemberOp::Replace(member_ids(value)?),
-            (Op::Remove, None) if value.is_some_and(|v| !v.is_null()) => MemberOp::Remove(member_ids(value)?),
-            (Op::Remove, None) => MemberOp::RemoveAll,
-            (Op::Remove, Some(f)) => {
-                let mut ids = Vec::new();
-                member_filter_ids(f, &mut ids)?;
-                MemberOp::Remove(ids)
-            }
-            _ => return Err(ScimError::invalid_path("members take add, replace or remove")),
-        };
-        members.push(op);
+    if let Some(change) = member_op(container, attr, op, path, value) {
+        members.push(change?);
         return Ok(());
     }
     if attr.mutability == Mutability::ReadOnly {

@@ -3,7 +3,7 @@
 // Test code: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use roster_scim::patch::{apply, parse, MemberOp, Schemas};
+use roster_scim::patch::{apply, only_adds_or_removes_members, parse, MemberOp, Schemas};
 use roster_scim::urn;
 use serde_json::{json, Map, Value};
 
@@ -202,6 +202,49 @@ fn group_member_operations_come_back_in_order() {
     );
     assert_eq!(doc["displayName"], "acme:ops");
     assert!(!doc.contains_key("members"), "members never live in the document");
+}
+
+/// G4: a PATCH that only adds or removes the members it names can run beside another
+/// of its kind; anything else touching the Group (a rename, a replaced or emptied list,
+/// an invalid operation) cannot.
+#[test]
+fn only_named_member_adds_and_removes_commute() {
+    let commuting = [
+        json!([{ "op": "add", "path": "members", "value": [{ "value": "u1" }] }]),
+        json!([{ "op": "Remove", "path": "members[value eq \"u1\"]" }]),
+        json!([{ "op": "remove", "path": "members", "value": [{ "value": "u2" }] }]),
+        json!([{ "op": "add", "value": { "members": [{ "value": "u1" }] } }]),
+        json!([
+            { "op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": [{ "value": "u1" }] },
+            { "op": "remove", "path": "MEMBERS[value eq \"u2\"]" }
+        ]),
+    ];
+    for body in commuting {
+        let ops = parse(&json!({ "Operations": body })).unwrap();
+        assert!(only_adds_or_removes_members(&GROUP, &ops), "{body}");
+    }
+    let exclusive = [
+        json!([{ "op": "replace", "path": "members", "value": [{ "value": "u1" }] }]),
+        json!([{ "op": "remove", "path": "members" }]),
+        json!([{ "op": "replace", "value": { "members": [{ "value": "u1" }] } }]),
+        json!([{ "op": "replace", "path": "displayName", "value": "acme:ops" }]),
+        json!([
+            { "op": "add", "path": "members", "value": [{ "value": "u1" }] },
+            { "op": "replace", "path": "externalId", "value": "x" }
+        ]),
+        json!([{ "op": "add", "value": { "members": [{ "value": "u1" }], "displayName": "acme:ops" } }]),
+        json!([{ "op": "add", "path": "members", "value": [{ "id": "u1" }] }]),
+        json!([{ "op": "add", "path": "members[value eq \"u1\"]", "value": [{ "value": "u1" }] }]),
+        json!([{ "op": "add", "value": {} }]),
+        json!([{ "op": "add", "path": "nothing", "value": 1 }]),
+    ];
+    for body in exclusive {
+        let ops = parse(&json!({ "Operations": body })).unwrap();
+        assert!(!only_adds_or_removes_members(&GROUP, &ops), "{body}");
+    }
+    // A User has no members: nothing there is a member change.
+    let ops = parse(&json!({ "Operations": [{ "op": "add", "path": "members", "value": [] }] })).unwrap();
+    assert!(!only_adds_or_removes_members(&USER, &ops));
 }
 
 #[test]

@@ -262,6 +262,45 @@ pub async fn update(
     Ok(g)
 }
 
+/// SCIM PATCH /Groups/{id} that only adds or removes the members it names
+/// (`patch::only_adds_or_removes_members`), on a Group read with
+/// `rows::get_for_member_change`: other such changes of the Group run beside it, and
+/// its version moves on last, so the Group's row is held only for that and the commit.
+/// `expected`: the version If-Match was checked against, which the Group must still be
+/// at when its version moves on (S9).
+pub async fn change_members(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    connection: &Connection,
+    current: &ScimGroup,
+    member_ops: &[MemberOp],
+    expected: Option<i64>,
+) -> Result<ScimGroup, StoreError> {
+    if !member_ops
+        .iter()
+        .all(|op| matches!(op, MemberOp::Add(_) | MemberOp::Remove(_)))
+    {
+        return Err(StoreError::Misuse(
+            "replacing or emptying a Group's members needs the Group to itself",
+        ));
+    }
+    let team = stored_team(conn, connection, current).await?;
+    rows::record(conn, ctx, current, "scim_group.update").await?;
+    let members = Members {
+        ctx,
+        connection,
+        group: current,
+        team: team.as_ref(),
+    };
+    members.apply(conn, member_ops).await?;
+    let (version, updated_at) = rows::bump_version(conn, &current.id, ctx.now, expected).await?;
+    Ok(ScimGroup {
+        version,
+        updated_at,
+        ..current.clone()
+    })
+}
+
 /// SCIM DELETE /Groups/{id}: its members leave its team (G4).
 pub async fn delete(
     conn: &mut Conn,

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 crate::on_both_backends!(
     group_push_rename_and_member_removal,
     concurrent_writes,
+    member_changes_beside_a_rename,
     paging_sorting_projection_and_versions,
     failures_are_in_the_connection_error_log,
     oversized_bodies_get_a_scim_413,
@@ -273,6 +274,91 @@ async fn concurrent_writes(backend: Backend) {
     assert_eq!(statuses, [201, 409], "{x:?} {y:?}");
     let loser = if x.status == 409 { &x } else { &y };
     assert_scim_error(loser, 409, Some("uniqueness"));
+}
+
+/// G4, S9: PATCHes that add or remove named members of one Group run beside each other
+/// (PostgreSQL), and a rename waits for them and they for it: every change lands, each
+/// moves the version on exactly once, and every member ends in the team of the Group's
+/// final name. Two PATCHes sent with the same If-Match at once: one wins, one is 412.
+async fn member_changes_beside_a_rename(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = setup(&app, "acme", "acme.test").await;
+    let scim = Scim { app: &app, token };
+    let names: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    let ids = create_users(&scim, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let first: Vec<Value> = ids.iter().take(6).map(|id| json!({ "value": id })).collect();
+    let r = scim
+        .post("/Groups", json!({ "displayName": "acme:eng", "members": first }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/Groups/{}", r.body["id"].as_str().unwrap());
+    // Members 0-2 leave and 6-11 join, one PATCH each, with a rename among them.
+    let mut bodies: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(3..6).contains(i))
+        .map(|(i, id)| match i {
+            0..3 => json!([{ "op": "remove", "path": format!("members[value eq \"{id}\"]") }]),
+            _ => json!([{ "op": "add", "path": "members", "value": [{ "value": id }] }]),
+        })
+        .collect();
+    bodies.insert(
+        4,
+        json!([{ "op": "replace", "path": "displayName", "value": "acme:ops" }]),
+    );
+    let n = bodies.len();
+    let results = futures::future::join_all(bodies.into_iter().map(|b| scim.patch(&path, b))).await;
+    assert!(results.iter().all(|r| r.status == 204), "{results:?}");
+    let r = scim.get(&path).await;
+    assert_eq!(r.body["displayName"], "acme:ops");
+    assert_eq!(
+        r.body["meta"]["version"],
+        format!("W/\"{}\"", n + 1),
+        "each change once"
+    );
+    let mut members: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().skip(3).map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(members, expected);
+    let teams = "/api/v1/organizations/acme/teams";
+    assert_eq!(app.get(&format!("{teams}/ops")).await.body["member_count"], 9);
+    assert_eq!(app.get(&format!("{teams}/eng")).await.body["member_count"], 0);
+    for (i, name) in names.iter().enumerate() {
+        let m = member(&app, "acme", &format!("{name}@acme.test")).await;
+        let teams = m["teams"].as_array().unwrap();
+        assert_eq!(teams.contains(&json!("ops")), i >= 3, "{name}: {teams:?}");
+        assert!(!teams.contains(&json!("eng")), "{name}: {teams:?}");
+    }
+    // The same If-Match on two member changes at once: the second finds the version gone.
+    let version = r.body["meta"]["version"].as_str().unwrap().to_string();
+    let guarded = |id: &str| {
+        app.client
+            .patch(app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&scim.token)
+            .header("if-match", &version)
+            .body(
+                json!({ "Operations": [{ "op": "remove", "path": format!("members[value eq \"{id}\"]") }] })
+                    .to_string(),
+            )
+            .send()
+    };
+    let (x, y) = tokio::join!(guarded(&ids[3]), guarded(&ids[4]));
+    let mut statuses = [x.unwrap().status().as_u16(), y.unwrap().status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [204, 412]);
+    let r = scim.get(&path).await;
+    assert_eq!(
+        r.body["members"].as_array().unwrap().len(),
+        8,
+        "only the winner's change"
+    );
+    assert_eq!(r.body["meta"]["version"], format!("W/\"{}\"", n + 2));
 }
 
 async fn paging_sorting_projection_and_versions(backend: Backend) {

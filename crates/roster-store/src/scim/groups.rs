@@ -4,7 +4,7 @@
 //! server's SCIM service; this module keeps the rows.
 
 use super::filter_sql::Resource;
-use super::{page, users, ListQuery};
+use super::{page, users, ListQuery, RowLock};
 use crate::audit::{self, NewEvent};
 use crate::db::{self, Conn, FromRow};
 use crate::directory::organizations::Organization;
@@ -56,21 +56,90 @@ fn from_row(row: &db::Row) -> Result<ScimGroup, StoreError> {
 }
 
 pub async fn get(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
-    super::row(conn, SELECT, connection_id, id, false)
+    super::row(conn, SELECT, connection_id, id, RowLock::None)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
 }
 
-/// The same, locked until the transaction ends (PostgreSQL runs writes in parallel: two
-/// changes of one resource must not both build on the same version; S9).
+/// [`SELECT`] taking a Group's writers' lock (PostgreSQL) before its row lock: an
+/// advisory lock of class "rost" (0x726f7374) keyed by the id's hash. Changes of
+/// members alone take it shared ([`get_for_member_change`]), any other change exclusive
+/// ([`get_for_update`]). Row locks would do the same, but a row's shared holders let
+/// more join them while an exclusive request waits, so a steady stream of member
+/// changes could hold off a rename for as long as it lasts; advisory locks queue the
+/// later shared requests behind the waiting exclusive one. Two Groups whose ids hash
+/// alike only wait for each other now and then.
+const SELECT_EXCLUSIVE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM scim_groups r CROSS JOIN LATERAL pg_advisory_xact_lock(1919906676, hashtext(r.id))"
+);
+const SELECT_SHARED: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM scim_groups r CROSS JOIN LATERAL pg_advisory_xact_lock_shared(1919906676, hashtext(r.id))"
+);
+
+/// One Group locked against every other change until the transaction ends (PostgreSQL
+/// runs writes in parallel: two changes of one resource must not both build on the same
+/// version; S9).
 pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimGroup>, StoreError> {
-    super::row(conn, SELECT, connection_id, id, true)
+    let select = match crate::backend_of(conn) {
+        crate::Backend::Sqlite => SELECT,
+        crate::Backend::Postgres => SELECT_EXCLUSIVE,
+    };
+    super::row(conn, select, connection_id, id, RowLock::Update)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
+}
+
+/// One Group for a change of its members alone (adding or removing the members it
+/// names; G4), locked until the transaction ends against every change but another of
+/// that kind: the Group's name, and so its team, stay as read, and it is not deleted.
+/// Such changes of one Group run side by side; each moves the version on at its end
+/// ([`bump_version`]), so they queue only for that and their commits.
+pub async fn get_for_member_change(
+    conn: &mut Conn,
+    connection_id: &str,
+    id: &str,
+) -> Result<Option<ScimGroup>, StoreError> {
+    let select = match crate::backend_of(conn) {
+        crate::Backend::Sqlite => SELECT,
+        crate::Backend::Postgres => SELECT_SHARED,
+    };
+    super::row(conn, select, connection_id, id, RowLock::KeyShare)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Moves a Group's version on by one after a change of its members alone, and its
+/// `updated_at` to `now` (never back: a change that committed first may have read a
+/// later clock). With `expected`, only while the Group is still at that version
+/// (If-Match; [`StoreError::Stale`] otherwise, S9). Returns the new version and
+/// `updated_at`.
+pub async fn bump_version(
+    conn: &mut Conn,
+    id: &str,
+    now: i64,
+    expected: Option<i64>,
+) -> Result<(i64, i64), StoreError> {
+    db::query_as(
+        "UPDATE scim_groups SET version = version + 1, \
+         updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
+         WHERE id = $1 AND ($3 IS NULL OR version = $3) RETURNING version, updated_at",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(expected)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::Stale)
 }
 
 /// A page of the connection's Groups matching the query, and how many match in all.
@@ -150,7 +219,7 @@ pub async fn get_with_members(
     id: &str,
 ) -> Result<Option<GroupWithMembers>, StoreError> {
     let select = select_with_members(crate::backend_of(conn));
-    super::row(conn, select, connection_id, id, false)
+    super::row(conn, select, connection_id, id, RowLock::None)
         .await?
         .as_ref()
         .map(with_members_from_row)

@@ -131,19 +131,33 @@ async fn count_matching(
         .try_get(0)
 }
 
+/// How [`row`] locks the row it reads, until the transaction ends (PostgreSQL; SQLite's
+/// single writer needs no lock, and takes none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    None,
+    /// Against every other writer.
+    Update,
+    /// Against a change of the row's key or its deletion (`FOR UPDATE`), not against
+    /// other holders, nor an update of other columns. Read under it, the row is the
+    /// newest committed version (READ COMMITTED rereads a row changed since the
+    /// statement began, and skips one deleted).
+    KeyShare,
+}
+
 /// One resource of the connection by id (`select` aliases its table `r`), locked for
-/// the transaction when `lock` (PostgreSQL; SQLite's single writer needs no lock).
+/// the transaction as `lock` says.
 pub(crate) async fn row(
     conn: &mut Conn,
     select: &str,
     connection_id: &str,
     id: &str,
-    lock: bool,
+    lock: RowLock,
 ) -> Result<Option<db::Row>, crate::StoreError> {
-    let lock = if lock && backend_of(conn) == crate::Backend::Postgres {
-        " FOR UPDATE OF r"
-    } else {
-        ""
+    let lock = match (lock, backend_of(conn)) {
+        (_, crate::Backend::Sqlite) | (RowLock::None, _) => "",
+        (RowLock::Update, crate::Backend::Postgres) => " FOR UPDATE OF r",
+        (RowLock::KeyShare, crate::Backend::Postgres) => " FOR KEY SHARE OF r",
     };
     db::query(&format!("{select} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
         .bind(connection_id)

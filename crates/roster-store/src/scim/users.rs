@@ -108,7 +108,7 @@ pub async fn get(
     with_groups: bool,
 ) -> Result<Option<ScimUser>, StoreError> {
     let select = select(backend_of(conn), with_groups);
-    super::row(conn, select, connection_id, id, false)
+    super::row(conn, select, connection_id, id, super::RowLock::None)
         .await?
         .as_ref()
         .map(from_row)
@@ -120,7 +120,7 @@ pub async fn get(
 /// S9).
 pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
     let select = select(backend_of(conn), true);
-    super::row(conn, select, connection_id, id, true)
+    super::row(conn, select, connection_id, id, super::RowLock::Update)
         .await?
         .as_ref()
         .map(from_row)

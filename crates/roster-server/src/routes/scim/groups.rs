@@ -168,7 +168,24 @@ enum Answer {
     NoContentUnlessAsked,
 }
 
+/// An update of one Group: how it is answered, what it may change, and the change.
+struct Update {
+    answer: Answer,
+    reach: Reach,
+    change: Change,
+}
+
 type Change = Box<dyn Fn(&ScimGroup) -> Result<(Map<String, Value>, Vec<MemberOp>), ScimError> + Send + Sync>;
+
+/// What an update may do to the Group, and so what it keeps others from doing meanwhile.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Anything: no other change of the Group runs beside it.
+    Whole,
+    /// Add or remove the members it names, and nothing else: others of this kind run
+    /// beside it (`patch::only_adds_or_removes_members`).
+    NamedMembers,
+}
 
 async fn update(
     state: AppState,
@@ -176,8 +193,7 @@ async fn update(
     id: String,
     headers: &HeaderMap,
     p: Params,
-    answer: Answer,
-    change: Change,
+    Update { answer, reach, change }: Update,
 ) -> Result<Response, ScimFailure> {
     let ctx = auth.ctx(&state);
     let base = auth.base_url(&state);
@@ -188,14 +204,18 @@ async fn update(
     let answer_empty =
         answer == Answer::NoContentUnlessAsked && p.attributes.is_none() && p.excluded_attributes.is_none();
     let with_members = !answer_empty && p.wants("members");
-    let job = Arc::new((ctx, auth.connection, id, if_match, change));
+    let job = Arc::new((ctx, auth.connection, id, if_match, reach, change));
     let g = state
         .store
         .write_repeatable(move |db| {
             let job = job.clone();
             Box::pin(async move {
-                let (ctx, connection, id, if_match, change) = &*job;
-                let Some(current) = groups::get_for_update(db, &connection.id, id).await? else {
+                let (ctx, connection, id, if_match, reach, change) = &*job;
+                let current = match reach {
+                    Reach::Whole => groups::get_for_update(db, &connection.id, id).await?,
+                    Reach::NamedMembers => groups::get_for_member_change(db, &connection.id, id).await?,
+                };
+                let Some(current) = current else {
                     return Ok(Err(ScimError::not_found("no such Group")));
                 };
                 if let Some(h) = if_match {
@@ -207,7 +227,13 @@ async fn update(
                     Ok(c) => c,
                     Err(e) => return Ok(Err(e)),
                 };
-                let group = scim_groups::update(db, ctx, connection, &current, doc, &ops).await?;
+                let group = match reach {
+                    Reach::Whole => scim_groups::update(db, ctx, connection, &current, doc, &ops).await?,
+                    Reach::NamedMembers => {
+                        let expected = if_match.is_some().then_some(current.version);
+                        scim_groups::change_members(db, ctx, connection, &current, &ops, expected).await?
+                    }
+                };
                 // Only the first members: a large Group's others are read after the
                 // commit, as the answer is sent, never by the writer.
                 let first_members = if with_members {
@@ -243,8 +269,11 @@ pub async fn replace(
         id,
         &headers,
         p,
-        Answer::Resource,
-        Box::new(move |_| Ok((doc.clone(), vec![MemberOp::Replace(ids.clone())]))),
+        Update {
+            answer: Answer::Resource,
+            reach: Reach::Whole,
+            change: Box::new(move |_| Ok((doc.clone(), vec![MemberOp::Replace(ids.clone())]))),
+        },
     )
     .await
 }
@@ -259,19 +288,27 @@ pub async fn patch(
 ) -> Result<Response, ScimFailure> {
     let p = params(q)?;
     let ops = patch::parse(&Value::Object(json_body(body)?))?;
+    let reach = if patch::only_adds_or_removes_members(&SCHEMAS, &ops) {
+        Reach::NamedMembers
+    } else {
+        Reach::Whole
+    };
     update(
         state,
         auth,
         id,
         &headers,
         p,
-        Answer::NoContentUnlessAsked,
-        Box::new(move |current| {
-            let mut doc = current.resource.clone();
-            doc.insert("displayName".into(), Value::String(current.display_name.clone()));
-            let members = patch::apply(&mut doc, &SCHEMAS, &ops)?;
-            Ok((doc, members))
-        }),
+        Update {
+            answer: Answer::NoContentUnlessAsked,
+            reach,
+            change: Box::new(move |current| {
+                let mut doc = current.resource.clone();
+                doc.insert("displayName".into(), Value::String(current.display_name.clone()));
+                let members = patch::apply(&mut doc, &SCHEMAS, &ops)?;
+                Ok((doc, members))
+            }),
+        },
     )
     .await
 }
