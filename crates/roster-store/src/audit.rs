@@ -3,7 +3,8 @@
 //! Inside [`crate::Store::write`] the events a write records are kept in a journal and
 //! inserted together when the write's work has succeeded, still inside its transaction:
 //! a SCIM create that records five events inserts them with one statement (on
-//! PostgreSQL, one round trip), not five. A write that fails leaves no events, as its changes are rolled back.
+//! PostgreSQL, one round trip), not five; a write may insert them earlier ([`flush`]).
+//! A write that fails leaves no events, as its changes are rolled back.
 //! Outside a write (a test on a bare connection), an event is inserted at once.
 
 use crate::db::{self, Conn, Kind, Param};
@@ -93,6 +94,18 @@ where
     let value = result?;
     insert(conn, events).await?;
     Ok(value)
+}
+
+/// Inserts the events the write has recorded so far, now rather than after its work:
+/// for a write about to lock a row that it then holds to its commit, so that the insert
+/// is not made while others wait for that row. Outside a write, events are inserted as
+/// they are recorded, and none wait.
+pub(crate) async fn flush(conn: &mut Conn) -> Result<(), StoreError> {
+    let events = JOURNAL.try_with(RefCell::take).unwrap_or_default();
+    if events.is_empty() {
+        return Ok(());
+    }
+    insert(conn, events).await
 }
 
 const COLUMNS: &str = "id, at, actor_kind, actor_id, action, object_kind, object_id, company_id, organization_id, \

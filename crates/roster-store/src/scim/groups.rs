@@ -38,6 +38,13 @@ macro_rules! columns {
     };
 }
 
+/// The advisory lock class of a Group's writers ("rost").
+macro_rules! lock_class {
+    () => {
+        "1919906676"
+    };
+}
+
 const SELECT: &str = concat!("SELECT ", columns!(), " FROM scim_groups r");
 
 fn from_row(row: &db::Row) -> Result<ScimGroup, StoreError> {
@@ -66,20 +73,19 @@ pub async fn get(conn: &mut Conn, connection_id: &str, id: &str) -> Result<Optio
 /// [`SELECT`] taking a Group's writers' lock (PostgreSQL) before its row lock: an
 /// advisory lock of class "rost" (0x726f7374) keyed by the id's hash. Changes of
 /// members alone take it shared ([`get_for_member_change`]), any other change exclusive
-/// ([`get_for_update`]). Row locks would do the same, but a row's shared holders let
-/// more join them while an exclusive request waits, so a steady stream of member
-/// changes could hold off a rename for as long as it lasts; advisory locks queue the
-/// later shared requests behind the waiting exclusive one. Two Groups whose ids hash
-/// alike only wait for each other now and then.
+/// ([`get_for_update`]). A row lock cannot be the shared one: a row's shared holders
+/// let more join them while an exclusive request waits, so a steady stream of member
+/// changes could hold off a rename as long as it lasts, and once several hold it, the
+/// row's every later version records them all (a MultiXact), which each read of the
+/// row must then look up. Advisory locks queue later shared requests behind a waiting
+/// exclusive one, and leave the row alone. Two Groups whose ids hash alike only wait
+/// for each other now and then.
 const SELECT_EXCLUSIVE: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM scim_groups r CROSS JOIN LATERAL pg_advisory_xact_lock(1919906676, hashtext(r.id))"
-);
-const SELECT_SHARED: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM scim_groups r CROSS JOIN LATERAL pg_advisory_xact_lock_shared(1919906676, hashtext(r.id))"
+    " FROM scim_groups r CROSS JOIN LATERAL pg_advisory_xact_lock(",
+    lock_class!(),
+    ", hashtext(r.id))"
 );
 
 /// One Group locked against every other change until the transaction ends (PostgreSQL
@@ -102,20 +108,25 @@ pub async fn get_for_update(conn: &mut Conn, connection_id: &str, id: &str) -> R
 /// that kind: the Group's name, and so its team, stay as read, and it is not deleted.
 /// Such changes of one Group run side by side; each moves the version on at its end
 /// ([`bump_version`]), so they queue only for that and their commits.
+///
+/// The lock comes first, then the read, each a statement: a read that waited for the
+/// lock within its own statement would return the Group as it was before the wait.
 pub async fn get_for_member_change(
     conn: &mut Conn,
     connection_id: &str,
     id: &str,
 ) -> Result<Option<ScimGroup>, StoreError> {
-    let select = match crate::backend_of(conn) {
-        crate::Backend::Sqlite => SELECT,
-        crate::Backend::Postgres => SELECT_SHARED,
-    };
-    super::row(conn, select, connection_id, id, RowLock::KeyShare)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    if crate::backend_of(conn) == crate::Backend::Postgres {
+        db::query(concat!(
+            "SELECT pg_advisory_xact_lock_shared(",
+            lock_class!(),
+            ", hashtext($1))"
+        ))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    get(conn, connection_id, id).await
 }
 
 /// Moves a Group's version on by one after a change of its members alone, and its
@@ -123,12 +134,17 @@ pub async fn get_for_member_change(
 /// later clock). With `expected`, only while the Group is still at that version
 /// (If-Match; [`StoreError::Stale`] otherwise, S9). Returns the new version and
 /// `updated_at`.
+///
+/// The update locks the Group's row until the commit, against the next change of its
+/// members: the write's audit events are inserted first, so that only the update and
+/// the commit are made while others wait.
 pub async fn bump_version(
     conn: &mut Conn,
     id: &str,
     now: i64,
     expected: Option<i64>,
 ) -> Result<(i64, i64), StoreError> {
+    audit::flush(conn).await?;
     db::query_as(
         "UPDATE scim_groups SET version = version + 1, \
          updated_at = CASE WHEN updated_at > $2 THEN updated_at ELSE $2 END \
@@ -139,7 +155,11 @@ pub async fn bump_version(
     .bind(expected)
     .fetch_optional(conn)
     .await?
-    .ok_or(StoreError::Stale)
+    // Without If-Match, only a Group gone meanwhile (its connection deleted) is missed.
+    .ok_or_else(|| match expected {
+        Some(_) => StoreError::Stale,
+        None => StoreError::not_found("scim_group", id),
+    })
 }
 
 /// A page of the connection's Groups matching the query, and how many match in all.

@@ -136,13 +136,10 @@ async fn count_matching(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowLock {
     None,
-    /// Against every other writer.
+    /// Against every other writer. Read under it, the row is the newest committed
+    /// version (READ COMMITTED rereads a row changed while the statement waited, and
+    /// skips one deleted).
     Update,
-    /// Against a change of the row's key or its deletion (`FOR UPDATE`), not against
-    /// other holders, nor an update of other columns. Read under it, the row is the
-    /// newest committed version (READ COMMITTED rereads a row changed since the
-    /// statement began, and skips one deleted).
-    KeyShare,
 }
 
 /// One resource of the connection by id (`select` aliases its table `r`), locked for
@@ -157,7 +154,6 @@ pub(crate) async fn row(
     let lock = match (lock, backend_of(conn)) {
         (_, crate::Backend::Sqlite) | (RowLock::None, _) => "",
         (RowLock::Update, crate::Backend::Postgres) => " FOR UPDATE OF r",
-        (RowLock::KeyShare, crate::Backend::Postgres) => " FOR KEY SHARE OF r",
     };
     db::query(&format!("{select} WHERE r.connection_id = $1 AND r.id = $2{lock}"))
         .bind(connection_id)

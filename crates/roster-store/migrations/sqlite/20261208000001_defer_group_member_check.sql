@@ -1,0 +1,2 @@
+-- PostgreSQL only (its member changes run side by side); SQLite runs one write at a
+-- time, and checks the reference at insert as before.
