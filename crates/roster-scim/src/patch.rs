@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 mod members;
 use members::member_op;
-pub use members::only_adds_or_removes_members;
+pub use members::{member_id, only_adds_or_removes_members};
 
 pub const MAX_OPERATIONS: usize = 1000;
 

@@ -18,15 +18,16 @@ fn member_ids(value: Option<&Value>) -> Result<Vec<String>, ScimError> {
             ))
         }
     };
-    items
-        .into_iter()
-        .map(|m| {
-            m.get("value")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| ScimError::invalid_value("each member needs a \"value\": the User's id"))
-        })
-        .collect()
+    items.into_iter().map(member_id).collect()
+}
+
+/// The User id of one member object (`{"value": "<id>"}`), in a PATCH or a Group body.
+pub fn member_id(member: &Value) -> Result<String, ScimError> {
+    member
+        .get("value")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ScimError::invalid_value("each member needs a \"value\": the User's id"))
 }
 
 /// `members[value eq "a" or value eq "b"]` → ["a", "b"].

@@ -32,15 +32,7 @@ fn member_ids(body: &Map<String, Value>) -> Result<Vec<String>, ScimError> {
         .map(|(_, v)| v)
     {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|m| {
-                m.get("value")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| ScimError::invalid_value("each member needs a \"value\": the User's id"))
-            })
-            .collect(),
+        Some(Value::Array(items)) => items.iter().map(patch::member_id).collect(),
         Some(_) => Err(ScimError::invalid_value("members must be a list")),
     }
 }
